@@ -1,0 +1,128 @@
+import { dtypeCode, type FloatDTypeName } from './dtypes.js';
+import { lenField, type RenderContext } from './message.js';
+import { AttributeField, AttributeType, DataLocation, SparseTensorField, StringStringField, TensorField } from './onnx-fields.js';
+import { encodeTag, encodeVarint, newWriter, WireType } from './wire.js';
+
+const utf8 = new TextEncoder();
+
+export function stringField(no: number, value: string): Uint8Array[] {
+  return lenField(no, [utf8.encode(value)]);
+}
+
+export function varintField(no: number, value: number): Uint8Array[] {
+  if (value < 0 || !Number.isSafeInteger(value)) throw new RangeError(`cannot encode ${value} as a varint`);
+  return [encodeTag(no, WireType.VARINT), newWriter().uint64(value).finish()];
+}
+
+/** Repeated int64 written unpacked, as onnx.proto (proto2) declares it; readers accept both forms. */
+export function int64Fields(no: number, values: readonly number[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const v of values) out.push(encodeTag(no, WireType.VARINT), newWriter().int64(v).finish());
+  return out;
+}
+
+export function stringEntry(no: number, key: string, value: string): Uint8Array[] {
+  return lenField(no, [...stringField(StringStringField.key, key), ...stringField(StringStringField.value, value)]);
+}
+
+/**
+ * TensorProto payload whose element bytes are rendered at write time: inline as raw_data, or in
+ * the external data file when the writer decides so. `header` holds every other field verbatim.
+ */
+export function renderTensorPayload(header: readonly Uint8Array[], data: Uint8Array, context: RenderContext): Uint8Array[] {
+  const external = context.externalize(data);
+  if (!external) return [...header, ...lenField(TensorField.rawData, [data])];
+  return [
+    ...header,
+    ...varintField(TensorField.dataLocation, DataLocation.EXTERNAL),
+    ...stringEntry(TensorField.externalData, 'location', external.location),
+    ...stringEntry(TensorField.externalData, 'offset', String(external.offset)),
+    ...stringEntry(TensorField.externalData, 'length', String(external.length)),
+  ];
+}
+
+/** Header fields (dims, data_type, name) of a new TensorProto. */
+export function tensorHeader(name: string, dims: readonly number[], dataType: number): Uint8Array[] {
+  return [...int64Fields(TensorField.dims, dims), ...varintField(TensorField.dataType, dataType), ...stringField(TensorField.name, name)];
+}
+
+export type IndexType = 'int16' | 'int32' | 'int64';
+
+/**
+ * Smallest linearised-index type onnxruntime accepts for a sparse tensor. Measured with
+ * onnxruntime-node 1.30: in the main graph int16, int32 and int64 load (int8 too, but
+ * onnxruntime-web is only verified from int16); in a subgraph the ONNX checker that runs on
+ * If/Loop/Scan bodies rejects anything but int64.
+ */
+export function sparseIndexType(numel: number, inSubgraph: boolean): IndexType {
+  if (inSubgraph) return 'int64';
+  if (numel - 1 <= 0x7fff) return 'int16';
+  if (numel - 1 <= 0x7fffffff) return 'int32';
+  return 'int64';
+}
+
+const INDEX_BYTES: Record<IndexType, number> = { int16: 2, int32: 4, int64: 8 };
+
+/** Bytes of sparse storage (values + indices) for `nnz` entries. */
+export function sparseDataBytes(nnz: number, valueBytes: number, indexType: IndexType): number {
+  return nnz * (valueBytes + INDEX_BYTES[indexType]);
+}
+
+/** Linearised indices of the nonzeros of `dense`, encoded little-endian in `indexType`. */
+export function encodeIndices(positions: ArrayLike<number>, indexType: IndexType): Uint8Array {
+  const n = positions.length;
+  if (indexType === 'int16') {
+    const out = new Int16Array(n);
+    for (let i = 0; i < n; i++) out[i] = positions[i]!;
+    return new Uint8Array(out.buffer);
+  }
+  if (indexType === 'int32') {
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = positions[i]!;
+    return new Uint8Array(out.buffer);
+  }
+  const out = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) out[i] = BigInt(positions[i]!);
+  return new Uint8Array(out.buffer);
+}
+
+/** SparseTensorProto payload renderer: values named `name`, 1-D linear indices, dense dims. */
+export function sparseTensorPayload(
+  name: string,
+  dims: readonly number[],
+  dtype: FloatDTypeName,
+  values: Uint8Array,
+  nnz: number,
+  indices: Uint8Array,
+  indexType: IndexType,
+): { render(context: RenderContext): Uint8Array[] } {
+  return {
+    render(context) {
+      const valuesPayload = renderTensorPayload(tensorHeader(name, [nnz], dtypeCode(dtype)), values, context);
+      const indicesPayload = renderTensorPayload(tensorHeader('', [nnz], dtypeCode(indexType)), indices, context);
+      return [
+        ...lenField(SparseTensorField.values, valuesPayload),
+        ...lenField(SparseTensorField.indices, indicesPayload),
+        ...int64Fields(SparseTensorField.dims, dims),
+      ];
+    },
+  };
+}
+
+/** AttributeProto for a Constant node holding a dense (`value`) or sparse (`sparse_value`) tensor. */
+export function constantAttribute(kind: 'value' | 'sparse_value', payload: (context: RenderContext) => Uint8Array[]): {
+  render(context: RenderContext): Uint8Array[];
+} {
+  return {
+    render(context) {
+      const inner = payload(context);
+      return [
+        ...stringField(AttributeField.name, kind),
+        ...lenField(kind === 'value' ? AttributeField.t : AttributeField.sparseTensor, inner),
+        ...varintField(AttributeField.type, kind === 'value' ? AttributeType.TENSOR : AttributeType.SPARSE_TENSOR),
+      ];
+    },
+  };
+}
+
+export { encodeVarint };

@@ -1,0 +1,23 @@
+export { readModel, parseModel, type ReadOptions } from './read-model.js';
+export { writeModel, serializeModel, updateWeight, setMetadata, storageBytes, allTensors, writeTemp, PROTOBUF_LIMIT_BYTES, type Storage, type WriteOptions, type WriteResult } from './write-model.js';
+export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type WeightRef, type WeightUse, type WeightStorage, type WeightLocation } from './find-weights.js';
+export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
+export { densifySparse, readSparseIndices } from './sparse-data.js';
+export { sparseIndexType, type IndexType } from './encode.js';
+export { measureSizes, type ModelSizes } from './sizes.js';
+export { OnnxInputError } from './errors.js';
+export { DTYPES, FLOAT_DTYPES, dtypeOf, dtypeCode, describeDataType, type DTypeName, type FloatDTypeName } from './dtypes.js';
+export { halfToFloat, floatToHalf, bfloat16ToFloat, floatToBfloat16 } from './float16.js';
+export type { OnnxModel, GraphInfo, NodeInfo, TensorInfo, SparseTensorInfo, AttributeInfo, Opset, ExternalDataRef } from './model.js';
+
+import type { WeightRef } from './find-weights.js';
+import type { OnnxModel } from './model.js';
+import { densifySparse } from './sparse-data.js';
+import { denseTensorOf, sparseOf } from './find-weights.js';
+import { readTensorFloat32 } from './tensor-data.js';
+
+/** A weight's values as a new dense Float32Array (row-major in its ONNX shape), whatever its storage. */
+export function readWeight(model: OnnxModel, weight: WeightRef): Float32Array {
+  const sparse = sparseOf(weight);
+  return sparse ? densifySparse(model, sparse) : readTensorFloat32(model, denseTensorOf(weight)!);
+}

@@ -1,0 +1,280 @@
+import { closeSync, openSync, renameSync, unlinkSync, writevSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dtypeCode, dtypeOf, type FloatDTypeName } from './dtypes.js';
+import {
+  constantAttribute,
+  encodeIndices,
+  renderTensorPayload,
+  sparseIndexType,
+  sparseTensorPayload,
+  stringEntry,
+  tensorHeader,
+  type IndexType,
+} from './encode.js';
+import type { WeightRef } from './find-weights.js';
+import { byteLength, lenField, type MessageNode, type RenderContext } from './message.js';
+import type { GraphInfo, OnnxModel, SparseTensorInfo, TensorInfo } from './model.js';
+import { GraphField, ModelField, NodeField, StringStringField, TensorField } from './onnx-fields.js';
+import { encodeFloat32, readTensorBytes } from './tensor-data.js';
+import { readString } from './wire.js';
+
+/** Protobuf cannot encode a message of 2 GiB or more; keep a margin for headers. */
+export const PROTOBUF_LIMIT_BYTES = 2 ** 31 - 1;
+/** Tensors at least this large go to the external data file when a model is written with external data. */
+export const EXTERNAL_THRESHOLD_BYTES = 1024;
+
+const DATA_FIELDS = new Set<number>([
+  TensorField.floatData,
+  TensorField.int32Data,
+  TensorField.stringData,
+  TensorField.int64Data,
+  TensorField.rawData,
+  TensorField.doubleData,
+  TensorField.uint64Data,
+  TensorField.externalData,
+  TensorField.dataLocation,
+]);
+
+const rewritten = new WeakMap<OnnxModel, Set<object>>();
+
+function markRewritten(model: OnnxModel, key: object): void {
+  let set = rewritten.get(model);
+  if (!set) rewritten.set(model, (set = new Set()));
+  set.add(key);
+}
+
+/** Every field of a TensorProto except its data, verbatim (name, dims, doc_string, unknown fields...). */
+function tensorHeaderVerbatim(message: MessageNode): Uint8Array[] {
+  return message.fields.filter((f) => !DATA_FIELDS.has(f.no)).map((f) => message.bytes.subarray(f.start, f.end));
+}
+
+export type Storage = 'dense' | 'sparse';
+
+/** Bytes the weight's data takes in each storage form, for `--storage auto`. */
+export function storageBytes(weight: WeightRef, nnz: number): { dense: number; sparse: number; indexType: IndexType } {
+  const elementBytes = dtypeOf(dtypeCode(weight.dtype))!.bytes;
+  const indexType = sparseIndexType(weight.numel, weight.storageGraph.path !== 'main');
+  const indexBytes = indexType === 'int16' ? 2 : indexType === 'int32' ? 4 : 8;
+  // ~40 bytes of extra headers for the values and indices tensors.
+  return { dense: weight.numel * elementBytes, sparse: nnz * (elementBytes + indexBytes) + 40, indexType };
+}
+
+/**
+ * Replaces a weight's values in place, stored dense (TensorProto) or sparse (SparseTensorProto:
+ * sparse_initializer, or `sparse_value` for a Constant node). Names, position and all other fields
+ * of the model are kept; values are encoded in the weight's own dtype.
+ */
+export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float32Array, storage: Storage): void {
+  if (values.length !== weight.numel) {
+    throw new RangeError(`weight ${weight.name} has ${weight.numel} elements; got ${values.length} values`);
+  }
+  const dense = encodeFloat32(values, weight.dtype);
+  const s = weight.storage;
+  const graph = weight.storageGraph.message;
+  if (storage === 'dense') {
+    if (s.kind === 'initializer' || (s.kind === 'constant' && s.tensor)) {
+      const tensor = s.kind === 'initializer' ? s.tensor : s.tensor!;
+      const header = tensorHeaderVerbatim(tensor.message);
+      tensor.message.parent!.replaceField(tensor.field, {
+        render: (context) => lenField(tensor.field.no, renderTensorPayload(header, dense, context)),
+      });
+      markRewritten(model, tensor);
+    } else if (s.kind === 'sparse_initializer') {
+      graph.replaceField(s.sparse.field, null);
+      const header = tensorHeader(weight.name, weight.shape, dtypeCode(weight.dtype));
+      graph.appendField({ render: (context) => lenField(GraphField.initializer, renderTensorPayload(header, dense, context)) });
+      markRewritten(model, s.sparse);
+    } else if (s.kind === 'constant') {
+      const header = tensorHeader(weight.name, weight.shape, dtypeCode(weight.dtype));
+      s.node.message.replaceField(s.attribute.field, {
+        render: (context) =>
+          lenField(NodeField.attribute, constantAttribute('value', (c) => renderTensorPayload(header, dense, c)).render(context)),
+      });
+      markRewritten(model, s.attribute);
+    }
+    return;
+  }
+  const sparse = toSparse(dense, weight);
+  if (s.kind === 'initializer') {
+    graph.replaceField(s.tensor.field, null);
+    graph.appendField({ render: (context) => lenField(GraphField.sparseInitializer, sparse.render(context)) });
+    markRewritten(model, s.tensor);
+  } else if (s.kind === 'sparse_initializer') {
+    graph.replaceField(s.sparse.field, { render: (context) => lenField(GraphField.sparseInitializer, sparse.render(context)) });
+    markRewritten(model, s.sparse);
+  } else {
+    s.node.message.replaceField(s.attribute.field, {
+      render: (context) => lenField(NodeField.attribute, constantAttribute('sparse_value', (c) => sparse.render(c)).render(context)),
+    });
+    markRewritten(model, s.attribute);
+  }
+}
+
+function toSparse(dense: Uint8Array, weight: WeightRef): { render(context: RenderContext): Uint8Array[] } {
+  const size = dtypeOf(dtypeCode(weight.dtype))!.bytes;
+  const n = weight.numel;
+  const positions: number[] = [];
+  // Nonzero test on the encoded bytes, so a value that rounds to zero in float16 is not stored.
+  const view = new DataView(dense.buffer, dense.byteOffset, dense.byteLength);
+  for (let i = 0; i < n; i++) {
+    let nonzero: boolean;
+    if (size === 4) nonzero = (view.getUint32(4 * i, true) & 0x7fffffff) !== 0;
+    else if (size === 2) nonzero = (view.getUint16(2 * i, true) & 0x7fff) !== 0;
+    else nonzero = ((view.getUint32(8 * i + 4, true) & 0x7fffffff) | view.getUint32(8 * i, true)) !== 0;
+    if (nonzero) positions.push(i);
+  }
+  const values = new Uint8Array(positions.length * size);
+  for (let k = 0; k < positions.length; k++) values.set(dense.subarray(positions[k]! * size, positions[k]! * size + size), k * size);
+  const indexType = sparseIndexType(n, weight.storageGraph.path !== 'main');
+  return sparseTensorPayload(weight.name, weight.shape, weight.dtype, values, positions.length, encodeIndices(positions, indexType), indexType);
+}
+
+/** Sets metadata_props entries (replacing entries with the same key, appending new ones). */
+export function setMetadata(model: OnnxModel, entries: Record<string, string>): void {
+  const pending = new Map(Object.entries(entries));
+  for (const field of model.root.all(ModelField.metadataProps)) {
+    const entry = model.root.child(field);
+    const keyField = entry.last(StringStringField.key);
+    const key = keyField ? readString(model.bytes, keyField) : '';
+    if (pending.has(key)) {
+      model.root.replaceField(field, stringEntry(ModelField.metadataProps, key, pending.get(key)!));
+      pending.delete(key);
+    }
+  }
+  for (const [key, value] of pending) model.root.appendField(stringEntry(ModelField.metadataProps, key, value));
+}
+
+export interface WriteOptions {
+  /** Write tensor data to `<output>.data` when the model would exceed this many bytes (default: protobuf's 2 GiB limit). */
+  externalDataLimitBytes?: number;
+}
+
+export interface WriteResult {
+  path: string;
+  bytes: number;
+  /** Set when tensor data was written to an external file beside the model. */
+  externalData?: { path: string; bytes: number };
+}
+
+/** Serialises the model inline (no external data) into one buffer. */
+export function serializeModel(model: OnnxModel): Uint8Array {
+  const chunks = model.root.serialize();
+  const out = new Uint8Array(byteLength(chunks));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Writes the model to `outPath` through a temporary file in the same folder, renamed into place
+ * only when complete. A model that had external data, or that would pass the protobuf limit, is
+ * written with its tensors in `<outPath>.data`. The model's input file is never touched.
+ */
+export function writeModel(model: OnnxModel, outPath: string, options: WriteOptions = {}): WriteResult {
+  const limit = options.externalDataLimitBytes ?? PROTOBUF_LIMIT_BYTES;
+  const hasExternal = allTensors(model).some((t) => t.external);
+  let chunks = hasExternal ? undefined : model.root.serialize();
+  const dataPath = `${outPath}.data`;
+  const dataName = path.basename(dataPath);
+  let dataChunks: Uint8Array[] = [];
+  if (!chunks || byteLength(chunks) > limit) {
+    externalizeTensors(model);
+    let offset = 0;
+    dataChunks = [];
+    const context: RenderContext = {
+      externalize(data) {
+        if (data.byteLength < EXTERNAL_THRESHOLD_BYTES) return undefined;
+        const padding = (4096 - (offset % 4096)) % 4096; // page-aligned, so readers can mmap
+        if (padding) dataChunks.push(new Uint8Array(padding));
+        offset += padding;
+        const at = offset;
+        dataChunks.push(data);
+        offset += data.byteLength;
+        return { location: dataName, offset: at, length: data.byteLength };
+      },
+    };
+    chunks = model.root.serialize(context);
+  }
+  const result: WriteResult = { path: outPath, bytes: byteLength(chunks) };
+  const dataTemp = dataChunks.length ? writeTemp(dataPath, dataChunks) : undefined;
+  let modelTemp: string | undefined;
+  try {
+    modelTemp = writeTemp(outPath, chunks);
+    if (dataTemp) renameSync(dataTemp, dataPath);
+    renameSync(modelTemp, outPath);
+  } catch (error) {
+    for (const temp of [dataTemp, modelTemp]) if (temp && existsSync(temp)) unlinkSync(temp);
+    throw error;
+  }
+  if (dataTemp) result.externalData = { path: dataPath, bytes: byteLength(dataChunks) };
+  return result;
+}
+
+/** Writes chunks to a fresh temporary file next to `target` and returns its path (removed on failure). */
+export function writeTemp(target: string, chunks: readonly Uint8Array[]): string {
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(temp, 'wx');
+  try {
+    for (let i = 0; i < chunks.length; i += 512) {
+      let batch = chunks.slice(i, i + 512).filter((c) => c.byteLength > 0);
+      while (batch.length) {
+        let written = writevSync(fd, batch as NodeJS.ArrayBufferView[]);
+        // writev may write partially: drop what was written and continue.
+        while (batch.length && written >= batch[0]!.byteLength) {
+          written -= batch[0]!.byteLength;
+          batch = batch.slice(1);
+        }
+        if (batch.length && written > 0) batch[0] = batch[0]!.subarray(written);
+      }
+    }
+    closeSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkSync(temp);
+    throw error;
+  }
+  return temp;
+}
+
+/** Every TensorProto in the model (initializers, constants, sparse parts), all graphs. */
+export function allTensors(model: OnnxModel): TensorInfo[] {
+  const out: TensorInfo[] = [];
+  const visitSparse = (s: SparseTensorInfo) => out.push(s.values, s.indices);
+  const visit = (graph: GraphInfo) => {
+    out.push(...graph.initializers);
+    graph.sparseInitializers.forEach(visitSparse);
+    for (const node of graph.nodes) {
+      for (const attribute of node.attributes) {
+        if (attribute.tensor) out.push(attribute.tensor);
+        if (attribute.sparseTensor) visitSparse(attribute.sparseTensor);
+        attribute.graphs.forEach(visit);
+      }
+    }
+  };
+  visit(model.graph);
+  return out;
+}
+
+/** Gives every tensor not already rewritten a renderer, so the writer can move its data out of the file. */
+function externalizeTensors(model: OnnxModel): void {
+  const done = rewritten.get(model) ?? new Set<object>();
+  for (const tensor of allTensors(model)) {
+    if (done.has(tensor) || !dtypeOf(tensor.dataType)) continue;
+    const raw = tensor.message.last(TensorField.rawData);
+    const size = raw ? raw.end - raw.valueStart : tensor.numel * dtypeOf(tensor.dataType)!.bytes;
+    if (!tensor.external && size < EXTERNAL_THRESHOLD_BYTES) continue;
+    const header = tensorHeaderVerbatim(tensor.message);
+    const data = readTensorBytes(model, tensor);
+    tensor.message.parent!.replaceField(tensor.field, {
+      render: (context) => lenField(tensor.field.no, renderTensorPayload(header, data, context)),
+    });
+    done.add(tensor);
+  }
+  rewritten.set(model, done);
+}
+
+export type { FloatDTypeName };
