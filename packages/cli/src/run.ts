@@ -33,7 +33,7 @@ export async function run({ argv, io }: RunOptions): Promise<number> {
     .exitProcess(false)
     .fail((message, error) => {
       if (error) throw error;
-      throw new ExitError(2, message);
+      throw new ExitError(2, `${message.replace(/\.$/, '')}. Run \`specprune --help\` (or \`specprune <command> --help\`) for usage.`);
     });
 
   for (const command of commands) {

@@ -29,8 +29,8 @@ export function stringEntry(no: number, key: string, value: string): Uint8Array[
  * TensorProto payload whose element bytes are rendered at write time: inline as raw_data, or in
  * the external data file when the writer decides so. `header` holds every other field verbatim.
  */
-export function renderTensorPayload(header: readonly Uint8Array[], data: Uint8Array, context: RenderContext): Uint8Array[] {
-  const external = context.externalize(data);
+export function renderTensorPayload(header: readonly Uint8Array[], data: Uint8Array, context: RenderContext, wasExternal = false): Uint8Array[] {
+  const external = context.externalize(data, wasExternal);
   if (!external) return [...header, ...lenField(TensorField.rawData, [data])];
   return [
     ...header,

@@ -102,7 +102,8 @@ export class MessageNode {
  * data when it should leave the model file, or undefined to keep it inline.
  */
 export interface RenderContext {
-  externalize(data: Uint8Array): { location: string; offset: number; length: number } | undefined;
+  /** `wasExternal`: the tensor was external in the input, so it stays external in external mode. */
+  externalize(data: Uint8Array, wasExternal: boolean): { location: string; offset: number; length: number } | undefined;
 }
 
 export const INLINE: RenderContext = { externalize: () => undefined };

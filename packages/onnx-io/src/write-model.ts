@@ -77,7 +77,7 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
       const tensor = s.kind === 'initializer' ? s.tensor : s.tensor!;
       const header = tensorHeaderVerbatim(tensor.message);
       tensor.message.parent!.replaceField(tensor.field, {
-        render: (context) => lenField(tensor.field.no, renderTensorPayload(header, dense, context)),
+        render: (context) => lenField(tensor.field.no, renderTensorPayload(header, dense, context, !!tensor.external)),
       });
       markRewritten(model, tensor);
     } else if (s.kind === 'sparse_initializer') {
@@ -186,8 +186,8 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteOpti
     let offset = 0;
     dataChunks = [];
     const context: RenderContext = {
-      externalize(data) {
-        if (data.byteLength < EXTERNAL_THRESHOLD_BYTES) return undefined;
+      externalize(data, wasExternal) {
+        if (!wasExternal && data.byteLength < EXTERNAL_THRESHOLD_BYTES) return undefined;
         const padding = (4096 - (offset % 4096)) % 4096; // page-aligned, so readers can mmap
         if (padding) dataChunks.push(new Uint8Array(padding));
         offset += padding;
@@ -269,8 +269,9 @@ function externalizeTensors(model: OnnxModel): void {
     if (!tensor.external && size < EXTERNAL_THRESHOLD_BYTES) continue;
     const header = tensorHeaderVerbatim(tensor.message);
     const data = readTensorBytes(model, tensor);
+    const wasExternal = !!tensor.external;
     tensor.message.parent!.replaceField(tensor.field, {
-      render: (context) => lenField(tensor.field.no, renderTensorPayload(header, data, context)),
+      render: (context) => lenField(tensor.field.no, renderTensorPayload(header, data, context, wasExternal)),
     });
     done.add(tensor);
   }
