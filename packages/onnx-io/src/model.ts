@@ -83,6 +83,8 @@ export interface OnnxModel {
   /** Folder external data is resolved against. */
   dir?: string;
   bytes: Uint8Array;
+  /** True when `bytes` was read from a file by us, so dense rewrites may overwrite raw_data in place. */
+  ownsBytes?: boolean;
   root: MessageNode;
   irVersion: number;
   opsets: Opset[];

@@ -39,7 +39,9 @@ export function readModel(file: string, options: ReadOptions = {}): OnnxModel {
     if (code === 'EACCES') throw new OnnxInputError(`${label} cannot be read (permission denied).`);
     throw new OnnxInputError(`${label} cannot be read: ${(error as Error).message}.`);
   }
-  return parseModel(bytes, { label, dir: options.dir ?? path.dirname(path.resolve(file)), path: file });
+  const model = parseModel(bytes, { label, dir: options.dir ?? path.dirname(path.resolve(file)), path: file });
+  model.ownsBytes = true;
+  return model;
 }
 
 /** Parses model bytes (not copied: the caller must not modify them while the model is in use). */

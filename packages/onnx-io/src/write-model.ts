@@ -75,6 +75,12 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
   if (storage === 'dense') {
     if (s.kind === 'initializer' || (s.kind === 'constant' && s.tensor)) {
       const tensor = s.kind === 'initializer' ? s.tensor : s.tensor!;
+      const raw = tensor.message.last(TensorField.rawData);
+      if (model.ownsBytes && raw && !tensor.external && raw.end - raw.valueStart === dense.byteLength) {
+        // Same size, same place: overwrite our private copy of the bytes; nothing else changes.
+        model.bytes.set(dense, raw.valueStart);
+        return;
+      }
       const header = tensorHeaderVerbatim(tensor.message);
       tensor.message.parent!.replaceField(tensor.field, {
         render: (context) => lenField(tensor.field.no, renderTensorPayload(header, dense, context, !!tensor.external)),
@@ -212,6 +218,17 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteOpti
   }
   if (dataTemp) result.externalData = { path: dataPath, bytes: byteLength(dataChunks) };
   return result;
+}
+
+/** Writes a whole file atomically: a temporary file in the same folder, renamed into place when complete. */
+export function writeFileAtomic(target: string, chunks: readonly Uint8Array[]): void {
+  const temp = writeTemp(target, chunks);
+  try {
+    renameSync(temp, target);
+  } catch (error) {
+    if (existsSync(temp)) unlinkSync(temp);
+    throw error;
+  }
 }
 
 /** Writes chunks to a fresh temporary file next to `target` and returns its path (removed on failure). */
