@@ -1,0 +1,14 @@
+export { assertMatrix, countNonzero, frobeniusDistance, frobeniusNorm, multiplyTransposeVector, multiplyVector } from './matrix.js';
+export type { Matrix } from './matrix.js';
+export { createRandom, deriveSeed, gaussianArray } from './random.js';
+export type { Random } from './random.js';
+export { applyMagnitudeThreshold, magnitudeThreshold, selectLargestInRange } from './select.js';
+export type { MagnitudeThreshold } from './select.js';
+export { matrixOperator } from './spectrum/operator.js';
+export type { LinearOperator } from './spectrum/operator.js';
+export { estimateTopSingularValues, topSingularValues } from './spectrum/lanczos.js';
+export type { LanczosOptions, SingularValueEstimate } from './spectrum/lanczos.js';
+export { estimateSpectralNormByPower } from './spectrum/power.js';
+export type { PowerIterationOptions } from './spectrum/power.js';
+export { differenceOperator, spectralNorm, spectralNormOfDifference } from './spectrum/norm.js';
+export type { SpectralNormOptions } from './spectrum/norm.js';

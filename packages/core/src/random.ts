@@ -1,0 +1,87 @@
+/**
+ * Seeded pseudo-random numbers: xoshiro128** (Blackman & Vigna, "Scrambled linear pseudorandom number
+ * generators", 2018), seeded through splitmix32 so that nearby seeds give unrelated streams.
+ * Nothing in core uses Math.random: the same seed always gives the same bytes.
+ */
+
+export interface Random {
+  /** Uniform 32-bit unsigned integer. */
+  nextUint32(): number;
+  /** Uniform double in [0, 1) with 53 random bits. */
+  nextDouble(): number;
+  /** Standard normal deviate (Box–Muller). */
+  nextGaussian(): number;
+}
+
+function splitmix32(state: number): [number, number] {
+  const next = (state + 0x9e3779b9) | 0;
+  let z = next;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return [next, (z ^ (z >>> 16)) >>> 0];
+}
+
+/** Mixes a seed (any finite number, including > 2^32) and stream labels into one 32-bit seed. */
+export function deriveSeed(seed: number, ...labels: number[]): number {
+  if (!Number.isFinite(seed)) throw new RangeError(`The seed ${seed} is not a finite number.`);
+  let state = 0x2545f491;
+  const parts = [Math.floor(seed / 0x100000000) | 0, seed >>> 0, ...labels.map((label) => label | 0)];
+  let out = 0;
+  for (const part of parts) {
+    [state, out] = splitmix32((state ^ part) | 0);
+    state = (state ^ out) | 0;
+  }
+  return out >>> 0;
+}
+
+/** Creates a xoshiro128** generator from a seed. */
+export function createRandom(seed: number): Random {
+  let state = deriveSeed(seed);
+  const s = new Uint32Array(4);
+  for (let i = 0; i < 4; i++) [state, s[i]] = splitmix32(state);
+  if ((s[0] | s[1] | s[2] | s[3]) === 0) s[0] = 1;
+  let spareGaussian: number | undefined;
+
+  function nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+  function nextDouble(): number {
+    const high = nextUint32() >>> 5;
+    const low = nextUint32() >>> 6;
+    return (high * 67108864 + low) / 9007199254740992;
+  }
+  function nextGaussian(): number {
+    if (spareGaussian !== undefined) {
+      const value = spareGaussian;
+      spareGaussian = undefined;
+      return value;
+    }
+    let u = 0;
+    while (u === 0) u = nextDouble();
+    const radius = Math.sqrt(-2 * Math.log(u));
+    const angle = 2 * Math.PI * nextDouble();
+    spareGaussian = radius * Math.sin(angle);
+    return radius * Math.cos(angle);
+  }
+  return { nextUint32, nextDouble, nextGaussian };
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+/** A float32 array of standard normal deviates, for tests and benchmarks. */
+export function gaussianArray(length: number, seed: number): Float32Array {
+  const random = createRandom(seed);
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) out[i] = random.nextGaussian();
+  return out;
+}

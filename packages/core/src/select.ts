@@ -1,0 +1,141 @@
+/**
+ * Linear-time magnitude selection by radix histograms on the IEEE-754 bits of |w|.
+ *
+ * For float32, clearing the sign bit leaves a 31-bit key whose unsigned order is the order of |w|
+ * (+0 and -0 share key 0; NaN keys sort above Infinity, so NaN counts as the largest magnitude).
+ * Two passes of a 2^16 then 2^15-bin histogram pin down the exact key of the keep-th largest
+ * magnitude; no sort, no copy of the data.
+ */
+
+/** Which entries survive magnitude selection; see {@link magnitudeThreshold}. */
+export interface MagnitudeThreshold {
+  /** The |w| (a float32 value) of the smallest kept magnitude; Infinity when nothing is kept. */
+  threshold: number;
+  /** The 31-bit key of `threshold` (sign-cleared float32 bits); 2^31 when nothing is kept. */
+  thresholdKey: number;
+  /** Entries with |w| > threshold: all kept. */
+  above: number;
+  /**
+   * Entries with |w| === threshold that are kept: the first `tiesKept` of them in array order
+   * (arrays in the order given, then by index), so exactly `above + tiesKept` entries survive.
+   */
+  tiesKept: number;
+  /** `above + tiesKept`, the number of entries kept. */
+  keep: number;
+}
+
+const HIGH_SHIFT = 15;
+const HIGH_BINS = 1 << 16;
+const LOW_BINS = 1 << 15;
+const LOW_MASK = LOW_BINS - 1;
+const ABS_MASK = 0x7fffffff;
+const NOTHING_KEPT_KEY = 0x80000000;
+
+function keysOf(array: Float32Array): Uint32Array {
+  return new Uint32Array(array.buffer, array.byteOffset, array.length);
+}
+
+/**
+ * Finds the magnitude threshold that keeps exactly `keep` of the largest |w| over all `arrays` together
+ * (a global threshold over several weights). Runs in O(total length) with two histogram passes.
+ * @param keep number of entries to keep, an integer in [0, total length]
+ */
+export function magnitudeThreshold(arrays: readonly Float32Array[], keep: number): MagnitudeThreshold {
+  let total = 0;
+  for (const array of arrays) total += array.length;
+  if (!Number.isInteger(keep) || keep < 0 || keep > total) {
+    throw new RangeError(`keep ${keep} is out of range; use an integer in [0, ${total}].`);
+  }
+  if (keep === 0) {
+    return { threshold: Infinity, thresholdKey: NOTHING_KEPT_KEY, above: 0, tiesKept: 0, keep: 0 };
+  }
+
+  const high = new Float64Array(HIGH_BINS);
+  for (const array of arrays) {
+    const keys = keysOf(array);
+    for (let i = 0; i < keys.length; i++) high[(keys[i] & ABS_MASK) >>> HIGH_SHIFT]++;
+  }
+  let above = 0;
+  let highBin = HIGH_BINS - 1;
+  while (above + high[highBin] < keep) above += high[highBin--];
+
+  const low = new Float64Array(LOW_BINS);
+  for (const array of arrays) {
+    const keys = keysOf(array);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] & ABS_MASK;
+      if (key >>> HIGH_SHIFT === highBin) low[key & LOW_MASK]++;
+    }
+  }
+  let lowBin = LOW_BINS - 1;
+  while (above + low[lowBin] < keep) above += low[lowBin--];
+
+  const thresholdKey = ((highBin << HIGH_SHIFT) | lowBin) >>> 0;
+  const threshold = new Float32Array(new Uint32Array([thresholdKey]).buffer)[0];
+  return { threshold, thresholdKey, above, tiesKept: keep - above, keep };
+}
+
+/**
+ * Keeps the entries chosen by `t` and zeroes the rest, writing into `targets` (default: in place).
+ * `arrays` must be the same arrays, in the same order, that produced `t`.
+ * @returns the number of entries kept in each array (kept entries that were already zero included)
+ */
+export function applyMagnitudeThreshold(
+  arrays: readonly Float32Array[],
+  t: MagnitudeThreshold,
+  targets: readonly Float32Array[] = arrays,
+): number[] {
+  if (targets.length !== arrays.length) {
+    throw new RangeError(`Got ${targets.length} target arrays for ${arrays.length} source arrays.`);
+  }
+  let ties = t.tiesKept;
+  const thresholdKey = t.thresholdKey;
+  return arrays.map((array, index) => {
+    const target = targets[index];
+    if (target.length !== array.length) {
+      throw new RangeError(`Target array ${index} has ${target.length} elements, its source ${array.length}.`);
+    }
+    const keys = keysOf(array);
+    let kept = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] & ABS_MASK;
+      if (key > thresholdKey || (key === thresholdKey && ties > 0)) {
+        if (key === thresholdKey) ties--;
+        target[i] = array[i];
+        kept++;
+      } else {
+        target[i] = 0;
+      }
+    }
+    return kept;
+  });
+}
+
+/**
+ * Marks in `selected` (1 = keep) the `keep` entries of values[start, start+length) with the largest |value|;
+ * ties go to the lower index, NaN counts as largest. O(keep * length): meant for short N:M groups.
+ */
+export function selectLargestInRange(
+  values: Float32Array | Float64Array,
+  start: number,
+  length: number,
+  keep: number,
+  selected: Uint8Array,
+): void {
+  const end = start + length;
+  for (let picked = 0; picked < keep; picked++) {
+    let best = -1;
+    let bestMagnitude = -1;
+    for (let i = start; i < end; i++) {
+      if (selected[i]) continue;
+      const raw = Math.abs(values[i]);
+      const magnitude = raw === raw ? raw : Infinity;
+      if (magnitude > bestMagnitude) {
+        best = i;
+        bestMagnitude = magnitude;
+      }
+    }
+    if (best < 0) return;
+    selected[best] = 1;
+  }
+}
