@@ -23,23 +23,66 @@ export function assertMatrix(w: Matrix, label = 'matrix'): void {
   }
 }
 
-/** y = W x, with x of length cols and y of length rows. */
+/**
+ * y = W x, with x of length cols and y of length rows.
+ * Four rows per sweep share each load of x[j]; four independent float64 sums keep the FPU busy.
+ */
 export function multiplyVector(w: Matrix, x: Float64Array, y: Float64Array): void {
   const { data, rows, cols } = w;
-  for (let i = 0, offset = 0; i < rows; i++, offset += cols) {
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const o0 = i * cols;
+    const o1 = o0 + cols;
+    const o2 = o1 + cols;
+    const o3 = o2 + cols;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < cols; j++) {
+      const xj = x[j];
+      s0 += data[o0 + j] * xj;
+      s1 += data[o1 + j] * xj;
+      s2 += data[o2 + j] * xj;
+      s3 += data[o3 + j] * xj;
+    }
+    y[i] = s0;
+    y[i + 1] = s1;
+    y[i + 2] = s2;
+    y[i + 3] = s3;
+  }
+  for (; i < rows; i++) {
+    const offset = i * cols;
     let sum = 0;
     for (let j = 0; j < cols; j++) sum += data[offset + j] * x[j];
     y[i] = sum;
   }
 }
 
-/** x = Wᵀ y, with y of length rows and x of length cols. */
+/**
+ * x = Wᵀ y, with y of length rows and x of length cols.
+ * Four rows per sweep, so each x[j] is loaded and stored once per four rows.
+ */
 export function multiplyTransposeVector(w: Matrix, y: Float64Array, x: Float64Array): void {
   const { data, rows, cols } = w;
   x.fill(0);
-  for (let i = 0, offset = 0; i < rows; i++, offset += cols) {
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const o0 = i * cols;
+    const o1 = o0 + cols;
+    const o2 = o1 + cols;
+    const o3 = o2 + cols;
+    const y0 = y[i];
+    const y1 = y[i + 1];
+    const y2 = y[i + 2];
+    const y3 = y[i + 3];
+    for (let j = 0; j < cols; j++) {
+      x[j] += y0 * data[o0 + j] + y1 * data[o1 + j] + y2 * data[o2 + j] + y3 * data[o3 + j];
+    }
+  }
+  for (; i < rows; i++) {
+    const offset = i * cols;
     const yi = y[i];
-    if (yi === 0) continue;
     for (let j = 0; j < cols; j++) x[j] += yi * data[offset + j];
   }
 }

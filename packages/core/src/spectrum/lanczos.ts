@@ -6,8 +6,9 @@ import { matrixOperator, type LinearOperator } from './operator.js';
 /** Options for {@link estimateTopSingularValues}. */
 export interface LanczosOptions {
   /**
-   * Stop when every wanted Ritz value θ_i has residual ||Aᵀu_i − θ_i v_i|| ≤ tolerance · θ_i
-   * (an upper bound on its relative error; the actual error is usually near its square). Default 1e-6.
+   * Wanted relative accuracy of each value: stop when every wanted Ritz value θ_i has an error bound
+   * ≤ tolerance · θ_i. The bound is the residual r_i = ||Aᵀu_i − θ_i v_i||, refined to r_i²/gap_i when the
+   * Ritz values are separated by more than r_i. Default 1e-6.
    */
   tolerance?: number;
   /** Largest Krylov dimension (steps of bidiagonalisation). Default min(rows, cols, 2k + 400). */
@@ -20,7 +21,7 @@ export interface LanczosOptions {
 export interface SingularValueEstimate {
   /** The top singular values, descending; length min(k, rows, cols). */
   values: Float64Array;
-  /** Residual bound of each value (0 when the Krylov space is exhausted and the values are exact). */
+  /** Error bound of each value (0 when the Krylov space is exhausted and the values are exact). */
   residuals: Float64Array;
   /** Krylov dimension reached. */
   iterations: number;
@@ -157,7 +158,16 @@ function ritzValues(
   for (let i = 0; i < count; i++) {
     const index = order[i];
     values[i] = Math.max(0, diagonal[index]);
-    residuals[i] = Math.abs(lastBeta * left.get(dimension - 1, index));
+    const residual = Math.abs(lastBeta * left.get(dimension - 1, index));
+    // Gap-refined bound |σ − θ| ≤ r²/gap (PROPACK's refinebounds; Parlett, "The Symmetric Eigenvalue
+    // Problem", §11-7), with the gap measured to the neighbouring Ritz values.
+    // Without a lower Ritz value the gap to the rest of the spectrum is unknown: keep the plain residual.
+    let gap = 0;
+    if (i + 1 < order.length) {
+      gap = diagonal[index] - diagonal[order[i + 1]];
+      if (i > 0) gap = Math.min(gap, diagonal[order[i - 1]] - diagonal[index]);
+    }
+    residuals[i] = gap > residual ? Math.min(residual, (residual * residual) / gap) : residual;
     if (residuals[i] > tolerance * values[i] && residuals[i] > 1e-14 * values[0]) converged = false;
   }
   return { values, residuals, iterations: dimension, converged };
