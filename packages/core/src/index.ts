@@ -20,3 +20,5 @@ export type { BaseMethodName, MethodName, SparsifyOptions, SparsifyResult, Spect
 export { sampleByImportance } from './sparsify/sampling.js';
 export { bernsteinRowWeights, computeScores } from './sparsify/scores.js';
 export type { SamplingDistribution, ValueGrid } from './sparsify/scores.js';
+export { allocateByCurves, allocateUniform, magnitudeErrorCurve, predictedDamage } from './allocate.js';
+export type { AllocationItem, AllocationOptions } from './allocate.js';

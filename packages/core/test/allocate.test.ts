@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { allocateByCurves, allocateUniform, createRandom, gaussianArray, predictedDamage, type AllocationItem } from '../src/index.js';
+
+function zerosOf(items: readonly AllocationItem[], sparsities: readonly number[]): number {
+  return items.reduce((sum, item, i) => sum + Math.round(sparsities[i] * item.numel), 0);
+}
+
+describe('allocateUniform', () => {
+  it.each([0, 0.3, 0.5, 0.77, 0.95])('gives every item S to within one element at S=%s', (sparsity) => {
+    const random = createRandom(1);
+    const items = Array.from({ length: 30 }, () => ({ numel: 1 + (random.nextUint32() % 100_000) }));
+    const sparsities = allocateUniform(items, sparsity);
+    items.forEach((item, i) => {
+      const zeros = Math.round(sparsities[i] * item.numel);
+      expect(Number.isInteger(zeros)).toBe(true);
+      expect(Math.abs(zeros - sparsity * item.numel)).toBeLessThanOrEqual(0.5);
+    });
+  });
+});
+
+describe('allocateByCurves', () => {
+  // Damage a_i·s², a_i differing by 100x: the cheap weights should take most of the pruning.
+  const coefficients = [1, 10, 100, 3, 30];
+  const numels = [1000, 5000, 2000, 777, 12345];
+  const items: AllocationItem[] = coefficients.map((a, i) => ({ numel: numels[i], errorAt: (s: number) => a * s * s }));
+  const total = numels.reduce((a, b) => a + b, 0);
+
+  it.each([0.1, 0.5, 0.7, 0.9])('meets S=%s exactly and beats uniform', (sparsity) => {
+    const sparsities = allocateByCurves(items, sparsity);
+    expect(zerosOf(items, sparsities)).toBe(Math.round(sparsity * total));
+    for (const s of sparsities) expect(s >= 0 && s < 1).toBe(true);
+    const uniform = allocateUniform(items, sparsity);
+    expect(predictedDamage(items, sparsities)).toBeLessThan(0.8 * predictedDamage(items, uniform));
+  });
+
+  it('is near the true optimum of a two-item problem (brute force over every split)', () => {
+    const pair: AllocationItem[] = [
+      { numel: 400, errorAt: (s) => Math.pow(s, 1.5) },
+      { numel: 600, errorAt: (s) => 4 * s * s },
+    ];
+    const sparsities = allocateByCurves(pair, 0.6);
+    let best = Infinity;
+    for (let z0 = 0; z0 <= 400; z0++) {
+      const z1 = 600 - z0;
+      if (z1 < 0 || z1 > 600) continue;
+      best = Math.min(best, predictedDamage(pair, [z0 / 400, z1 / 600]));
+    }
+    expect(predictedDamage(pair, sparsities)).toBeLessThanOrEqual(best * 1.02);
+  });
+
+  it('builds curves from magnitudes and prunes the weight whose small entries are smaller', () => {
+    const spread = gaussianArray(5000, 1);
+    const flat = new Float32Array(5000).fill(1);
+    const sparsities = allocateByCurves([{ numel: 5000, magnitudes: spread }, { numel: 5000, magnitudes: flat }], 0.5);
+    expect(sparsities[0]).toBeGreaterThan(sparsities[1]);
+    expect(Math.round(sparsities[0] * 5000) + Math.round(sparsities[1] * 5000)).toBe(5000);
+  });
+
+  it('weighting by numel shifts pruning away from large weights', () => {
+    const equalCurves: AllocationItem[] = [
+      { numel: 100, errorAt: (s) => s * s },
+      { numel: 10_000, errorAt: (s) => s * s },
+    ];
+    const plain = allocateByCurves(equalCurves, 0.5);
+    const weighted = allocateByCurves(equalCurves, 0.5, { weighting: 'numel' });
+    expect(plain[1]).toBeGreaterThan(plain[0]);
+    expect(Math.abs(weighted[0] - weighted[1])).toBeLessThan(0.05);
+  });
+
+  it('meets targets above the last grid point and rejects bad input', () => {
+    const sparsities = allocateByCurves(items, 0.999);
+    expect(zerosOf(items, sparsities)).toBe(Math.round(0.999 * total));
+    expect(() => allocateByCurves([{ numel: 5 }], 0.5)).toThrow(/neither errorAt nor magnitudes/);
+    expect(() => allocateByCurves(items, 1)).toThrow(/Sparsity 1 is out of range/);
+    expect(() => allocateByCurves(items, 0.5, { grid: [0, 0.5, 0.4] })).toThrow(/ascending/);
+  });
+});

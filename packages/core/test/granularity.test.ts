@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { createRandom, deriveSeed, formatGranularity, groupKeep, parseGranularity } from '../src/index.js';
+
+describe('parseGranularity', () => {
+  it.each([
+    ['unstructured', { kind: 'unstructured' }],
+    ['2:4', { kind: 'nm', n: 2, m: 4 }],
+    ['4:8', { kind: 'nm', n: 4, m: 8 }],
+    ['block:4x1', { kind: 'block', r: 4, c: 1 }],
+    [' block:16x16 ', { kind: 'block', r: 16, c: 16 }],
+  ])('reads %j', (text, expected) => {
+    expect(parseGranularity(text)).toEqual(expected);
+    expect(parseGranularity(formatGranularity(parseGranularity(text)))).toEqual(expected);
+  });
+  it.each(['', 'structured', '4:2', '0:4', '2:0', '2:4:8', 'block:4', 'block:0x4', 'block:4x4x4', '2.5:4'])('rejects %j with a sentence', (text) => {
+    expect(() => parseGranularity(text)).toThrow(RangeError);
+    expect(() => parseGranularity(text)).toThrow(/Granularity '.*' .*; use 'unstructured', 'N:M'/);
+  });
+});
+
+describe('groupKeep', () => {
+  it('keeps n in full groups and ceil(n·L/m) in a trailing partial group', () => {
+    expect(groupKeep(2, 4, 4)).toBe(2);
+    expect(groupKeep(2, 4, 3)).toBe(2);
+    expect(groupKeep(2, 4, 1)).toBe(1);
+    expect(groupKeep(1, 4, 2)).toBe(1);
+    expect(groupKeep(4, 8, 5)).toBe(3);
+  });
+});
+
+describe('random', () => {
+  it('is deterministic per seed, differs across seeds and is roughly uniform', () => {
+    const a = createRandom(42);
+    const b = createRandom(42);
+    const c = createRandom(43);
+    const xs = Array.from({ length: 20_000 }, () => a.nextDouble());
+    expect(Array.from({ length: 20_000 }, () => b.nextDouble())).toEqual(xs);
+    expect(c.nextDouble()).not.toBe(xs[0]);
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.01);
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(deriveSeed(0, 1)).not.toBe(deriveSeed(0, 2));
+    expect(deriveSeed(2 ** 40)).not.toBe(deriveSeed(0));
+  });
+});
