@@ -1,0 +1,264 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import {
+  countNonzero,
+  findWeights,
+  matrixView,
+  measureSizes,
+  readModel,
+  readWeight,
+  setMetadata,
+  storageBytes,
+  updateWeight,
+  writeModel,
+  type WeightRef,
+} from '@specprune/onnx-io';
+import { defineCommand } from '../command.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
+import { log, printJson, type Io } from '../io.js';
+import { createProgress } from '../progress.js';
+import { allocate, CURVE_GRID } from '../prune/allocate.js';
+import { pruneWeight } from '../prune/engine.js';
+import { ALLOCATIONS, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
+import { writeHtmlReport, type ReportWeight } from '../report/html.js';
+import { VERSION } from '../version.js';
+
+export interface PruneArgs {
+  model: string;
+  output: string;
+  sparsity?: number;
+  method?: string;
+  granularity?: string;
+  allocation?: string;
+  targetBytes?: number;
+  exclude?: string[];
+  minParams?: number;
+  storage?: string;
+  calibration?: string;
+  seed?: number;
+  report?: string;
+  json?: boolean;
+  inPlace?: boolean;
+  spectralError?: boolean;
+}
+
+export const pruneCommand = defineCommand<PruneArgs>({
+  command: 'prune <model>',
+  describe: 'Sparsify every weight while preserving its spectrum; write a smaller model',
+  builder: (yargs) =>
+    yargs
+      .positional('model', { type: 'string', describe: 'ONNX model to prune (never modified unless --in-place)', demandOption: true })
+      .option('output', { alias: 'o', type: 'string', describe: 'where to write the pruned model', requiresArg: true })
+      .option('sparsity', { type: 'number', describe: 'target fraction of zeros over the selected weights, in [0, 1)', default: 0.5 })
+      .option('method', { type: 'string', choices: METHODS as unknown as string[], default: 'spectral', describe: 'sparsifier (spectral: per weight, the candidate with the lowest measured spectral error)' })
+      .option('granularity', { type: 'string', default: 'unstructured', describe: 'unstructured, N:M (e.g. 2:4, along the input dimension) or block:RxC' })
+      .option('allocation', { type: 'string', choices: ALLOCATIONS as unknown as string[], default: 'spectral', describe: 'how the sparsity budget is split across weights' })
+      .option('target-bytes', { type: 'number', describe: 'instead of --sparsity: prune until the written model is at most N bytes' })
+      .option('exclude', { type: 'string', array: true, describe: 'leave weights whose name matches this regular expression untouched (repeatable)' })
+      .option('min-params', { type: 'number', default: 256, describe: 'leave weights with fewer elements untouched' })
+      .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer), or auto: per weight, whichever is smaller' })
+      .option('calibration', { type: 'string', describe: 'folder of .npy sample inputs for data-aware pruning' })
+      .option('seed', { type: 'number', default: 0, describe: 'every random choice derives from it: same input + seed -> identical bytes' })
+      .option('report', { type: 'string', describe: 'write a self-contained HTML report (singular values before/after, error vs sparsity)' })
+      .option('in-place', { type: 'boolean', describe: 'allow -o to name the input file' })
+      .option('spectral-error', { type: 'boolean', default: true, describe: 'measure each weight\'s spectral error (--no-spectral-error skips it on huge models; reported as null)' })
+      .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
+      .example('$0 prune model.onnx -o model.pruned.onnx', '50% sparsity, spectral method and allocation')
+      .example('$0 prune model.onnx -o small.onnx --sparsity 0.7 --report report.html', 'with an HTML report')
+      .example('$0 prune model.onnx -o small.onnx --granularity 2:4 --method magnitude', 'N:M sparsity for sparse tensor cores')
+      .example('$0 prune model.onnx -o small.onnx --target-bytes 300000', 'prune until the file fits in 300 kB'),
+  run: async (args, io) => prune(args, io),
+});
+
+interface Selected {
+  weight: WeightRef;
+  key: string;
+  values: Float32Array;
+}
+
+async function prune(args: PruneArgs, io: Io): Promise<number> {
+  if (!args.output) throw new UsageError('prune needs an output file: add -o OUT.onnx (the input is never overwritten unless --in-place).');
+  const options = parsePruneOptions(args);
+  if (options.calibration !== undefined) {
+    throw new UsageError(
+      '--calibration (data-aware pruning) is not available in this version yet; prune data-free (drop --calibration) and check fidelity with `specprune eval`.',
+    );
+  }
+  const input = path.resolve(io.cwd, args.model);
+  const output = path.resolve(io.cwd, args.output);
+  if (input === output && !args.inPlace) throw new UsageError(`-o ${args.output} is the input model; choose another file, or add --in-place to overwrite it.`);
+  if (args.report && !args.report.endsWith('.html')) throw new UsageError(`--report ${args.report} must name an .html file.`);
+  try {
+    if (statSync(path.dirname(output)).isDirectory() === false) throw new Error();
+  } catch {
+    throw new UsageError(`-o ${args.output}: folder ${path.dirname(output)} does not exist; create it first.`);
+  }
+
+  const before = await measureSizes(input);
+  const model = readModel(input, { label: args.model });
+  const all = findWeights(model);
+  const selected: Selected[] = [];
+  const skipped: Array<{ weight: WeightRef; reason: string }> = [];
+  for (const weight of all) {
+    if (options.exclude.some((re) => re.test(weight.name))) skipped.push({ weight, reason: 'excluded' });
+    else if (weight.numel < options.minParams) skipped.push({ weight, reason: `fewer than ${options.minParams} elements` });
+    else selected.push({ weight, key: `${weight.graph}/${weight.name}`, values: readWeight(model, weight) });
+  }
+  if (selected.length === 0) log(io, `specprune: no weight of ${args.model} is selected (${all.length} found; check --exclude and --min-params).`);
+
+  const items = selected.map((s) => ({ key: s.key, values: s.values, view: matrixView(s.weight) }));
+  const sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes(model, selected, items, options, before.bytes) : options.sparsity;
+  log(io, `specprune: pruning ${selected.length} of ${all.length} weights of ${args.model} to ${formatPercent(sparsity)} (${options.method}, ${options.allocation} allocation)`);
+  const allocation = allocate(items, sparsity, options.allocation, options.granularity, options.seed);
+
+  const progress = createProgress(io, 'pruning', selected.length);
+  const results: ReportWeight[] = [];
+  selected.forEach((s, idx) => {
+    const result = pruneWeight(s.values, items[idx]!.view, allocation.zeros[idx]!, options.method, options.granularity, options.seed, s.key);
+    const sizes = storageBytes(s.weight, result.nnz);
+    const storage = options.storage === 'auto' ? (sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
+    updateWeight(model, s.weight, result.values, storage);
+    results.push({
+      name: s.weight.name,
+      graph: s.weight.graph,
+      shape: s.weight.shape,
+      numel: s.weight.numel,
+      nnz: result.nnz,
+      sparsity: result.sparsity,
+      method: result.method,
+      spectralError: args.spectralError === false ? null : result.spectralError,
+      frobeniusError: result.frobeniusError,
+      storage,
+      view: items[idx]!.view.description,
+      matrixView: items[idx]!.view,
+      ...(allocation.curves ? { curve: CURVE_GRID.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]) } : {}),
+      original: s.values,
+      pruned: result.values,
+    });
+    progress.tick(s.weight.name);
+  });
+  progress.done();
+
+  setMetadata(model, {
+    'specprune.tool': 'specprune',
+    'specprune.version': VERSION,
+    'specprune.options': JSON.stringify({
+      sparsity: options.targetBytes !== undefined ? undefined : options.sparsity,
+      targetBytes: options.targetBytes,
+      method: options.method,
+      granularity: options.granularityText,
+      allocation: options.allocation,
+      exclude: options.exclude.map((r) => r.source),
+      minParams: options.minParams,
+      storage: options.storage,
+      seed: options.seed,
+    }),
+  });
+  const written = writeModel(model, output);
+  const after = await measureSizes(output);
+  const totalNumel = results.reduce((s, r) => s + r.numel, 0);
+  const totalNnz = results.reduce((s, r) => s + r.nnz, 0);
+  const achieved = totalNumel ? 1 - totalNnz / totalNumel : 0;
+  const modelNnz = all.reduce((s, w) => s + (selected.some((x) => x.weight === w) ? 0 : countNonzero(model, w)), 0) + totalNnz;
+
+  const report = {
+    input: { path: args.model, bytes: before.bytes, gzipBytes: before.gzipBytes, brotliBytes: before.brotliBytes },
+    output: { path: args.output, bytes: after.bytes, gzipBytes: after.gzipBytes, brotliBytes: after.brotliBytes, ...(written.externalData ? { externalData: written.externalData } : {}) },
+    sparsity: achieved,
+    targetSparsity: sparsity,
+    method: options.method,
+    allocation: options.allocation,
+    granularity: options.granularityText,
+    seed: options.seed,
+    nnz: modelNnz,
+    params: all.reduce((s, w) => s + w.numel, 0),
+    weights: results.map(({ original: _o, pruned: _p, curve: _c, view: _v, matrixView: _m, numel: _n, nnz: _z, ...rest }) => rest),
+    skipped: skipped.map(({ weight, reason }) => ({ name: weight.name, graph: weight.graph, numel: weight.numel, reason })),
+  };
+  if (args.report) {
+    writeHtmlReport(path.resolve(io.cwd, args.report), {
+      title: `specprune report: ${path.basename(args.model)}`,
+      input: report.input,
+      output: report.output,
+      sparsity: achieved,
+      method: options.method,
+      allocation: options.allocation,
+      granularity: options.granularityText,
+      weights: results,
+    });
+  }
+  if (args.json) {
+    printJson(io, report);
+    return 0;
+  }
+  const rows = results.map((r) => [
+    r.name,
+    r.shape.join('x'),
+    formatPercent(r.sparsity),
+    r.method,
+    r.spectralError === null ? '-' : r.spectralError.toFixed(4),
+    r.frobeniusError.toFixed(4),
+    r.storage,
+  ]);
+  io.stdout.write(`${renderTable(['weight', 'shape', 'sparsity', 'method', 'spectral err', 'frobenius err', 'storage'], rows)}\n\n`);
+  io.stdout.write(
+    `${renderTable(
+      ['', 'bytes', 'gzip', 'brotli'],
+      [
+        ['before', formatBytes(before.bytes), formatBytes(before.gzipBytes), formatBytes(before.brotliBytes)],
+        ['after', formatBytes(after.bytes), formatBytes(after.gzipBytes), formatBytes(after.brotliBytes)],
+        ['ratio', ratio(after.bytes, before.bytes), ratio(after.gzipBytes, before.gzipBytes), ratio(after.brotliBytes, before.brotliBytes)],
+      ],
+    )}\n\n`,
+  );
+  io.stdout.write(
+    `${formatCount(results.length)} weights pruned to ${formatPercent(achieved)} sparsity (${formatCount(totalNnz)} of ${formatCount(totalNumel)} kept); wrote ${args.output}${args.report ? ` and ${args.report}` : ''}\n`,
+  );
+  return 0;
+}
+
+function ratio(after: number, before: number): string {
+  return before ? `${(after / before).toFixed(2)}x` : '-';
+}
+
+/**
+ * --target-bytes: the smallest sparsity (on a 1/1000 grid) whose predicted file size fits, from each
+ * weight's dense/sparse storage sizes at the nnz the allocation gives. Predictions are exact up to a
+ * few header bytes; the caller verifies the written size.
+ */
+function chooseSparsityForBytes(
+  _model: unknown,
+  selected: readonly Selected[],
+  items: ReturnType<typeof Array.prototype.map>,
+  options: PruneOptions,
+  originalBytes: number,
+): number {
+  const target = options.targetBytes!;
+  const denseNow = selected.map((s) => storageBytes(s.weight, s.weight.numel).dense);
+  const predict = (sparsity: number) => {
+    const { zeros } = allocate(items as never, sparsity, options.allocation === 'spectral' ? 'uniform' : options.allocation, options.granularity, options.seed);
+    let size = originalBytes;
+    selected.forEach((s, i) => {
+      const sizes = storageBytes(s.weight, s.weight.numel - zeros[i]!);
+      const chosen = options.storage === 'dense' ? sizes.dense : options.storage === 'sparse' ? sizes.sparse : Math.min(sizes.dense, sizes.sparse);
+      size += chosen - denseNow[i]!;
+    });
+    return size;
+  };
+  if (predict(0) <= target) return 0;
+  let lo = 0;
+  let hi = 999;
+  if (predict(hi / 1000) > target) {
+    throw new UsageError(
+      `--target-bytes ${target} cannot be met: even at 99.9% sparsity the model would be about ${predict(0.999)} bytes (the rest is not prunable weights; see \`specprune inspect\`).`,
+    );
+  }
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (predict(mid / 1000) <= target) hi = mid;
+    else lo = mid;
+  }
+  // Header bytes are estimated: one more step of margin.
+  return Math.min(0.999, (hi + 1) / 1000);
+}

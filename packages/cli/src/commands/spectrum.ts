@@ -1,0 +1,103 @@
+import path from 'node:path';
+import { spectralNorm, spectralNormOfDifference, topSingularValues } from '@specprune/core';
+import { extractBlock, findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io';
+import { defineCommand } from '../command.js';
+import { UsageError } from '../errors.js';
+import { renderTable } from '../format.js';
+import { log, printJson, type Io } from '../io.js';
+import { createProgress } from '../progress.js';
+
+interface SpectrumArgs {
+  original: string;
+  pruned: string;
+  top?: number;
+  json?: boolean;
+}
+
+export const spectrumCommand = defineCommand<SpectrumArgs>({
+  command: 'spectrum <original> <pruned>',
+  describe: 'Per weight: top-K singular values of both models, relative spectral and Frobenius error',
+  builder: (yargs) =>
+    yargs
+      .positional('original', { type: 'string', describe: 'reference model', demandOption: true })
+      .positional('pruned', { type: 'string', describe: 'pruned model', demandOption: true })
+      .option('top', { type: 'number', default: 8, describe: 'number of singular values (K) per weight' })
+      .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
+      .example('$0 spectrum model.onnx model.pruned.onnx --top 16', 'how much of each spectrum survived'),
+  run: async (args, io) => spectrum(args, io),
+});
+
+async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
+  const k = args.top ?? 8;
+  if (!Number.isInteger(k) || k < 1) throw new UsageError(`--top ${args.top} must be a whole number >= 1.`);
+  const original = readModel(path.resolve(io.cwd, args.original), { label: args.original });
+  const pruned = readModel(path.resolve(io.cwd, args.pruned), { label: args.pruned });
+  const key = (w: WeightRef) => `${w.graph}\0${w.name}`;
+  const prunedWeights = new Map(findWeights(pruned).map((w) => [key(w), w]));
+  const weights = findWeights(original);
+  const missing = weights.filter((w) => !prunedWeights.has(key(w)));
+  if (missing.length === weights.length && weights.length > 0) {
+    throw new UsageError(`${args.pruned} has none of the weights of ${args.original}; compare a model with its own pruned version.`);
+  }
+  for (const w of missing) log(io, `specprune: ${w.name} (${w.graph}) is not in ${args.pruned}; skipped.`);
+  const progress = createProgress(io, 'spectrum', weights.length);
+  const results = [];
+  for (const w of weights) {
+    const other = prunedWeights.get(key(w));
+    if (!other) continue;
+    if (other.shape.join('x') !== w.shape.join('x')) throw new UsageError(`${w.name} has shape [${w.shape}] in ${args.original} but [${other.shape}] in ${args.pruned}.`);
+    const a = readWeight(original, w);
+    const b = readWeight(pruned, other);
+    const view = matrixView(w);
+    // Block-diagonal view: singular values are the union of the blocks'; norms are the max over blocks.
+    const svA: number[] = [];
+    const svB: number[] = [];
+    let normW = 0;
+    let normE = 0;
+    let frobW = 0;
+    let frobE = 0;
+    for (const block of view.blocks) {
+      const ma = { data: extractBlock(a, block), rows: block.rows, cols: block.cols };
+      const mb = { data: extractBlock(b, block), rows: block.rows, cols: block.cols };
+      const kk = Math.min(k, block.rows, block.cols);
+      svA.push(...topSingularValues(ma, kk, { seed: 1 }));
+      svB.push(...topSingularValues(mb, kk, { seed: 1 }));
+      normW = Math.max(normW, spectralNorm(ma));
+      normE = Math.max(normE, spectralNormOfDifference(ma, mb));
+      for (let i = 0; i < ma.data.length; i++) {
+        frobW += ma.data[i]! ** 2;
+        frobE += (ma.data[i]! - mb.data[i]!) ** 2;
+      }
+    }
+    let nnz = 0;
+    for (const v of b) if (v !== 0) nnz++;
+    results.push({
+      name: w.name,
+      graph: w.graph,
+      shape: w.shape,
+      sparsity: b.length ? 1 - nnz / b.length : 0,
+      original: svA.sort((x, y) => y - x).slice(0, k),
+      pruned: svB.sort((x, y) => y - x).slice(0, k),
+      spectralError: normW ? normE / normW : 0,
+      frobeniusError: frobW ? Math.sqrt(frobE / frobW) : 0,
+    });
+    progress.tick(w.name);
+  }
+  progress.done();
+  if (args.json) {
+    printJson(io, { original: args.original, pruned: args.pruned, top: k, weights: results });
+    return 0;
+  }
+  const fmt = (v: number) => v.toPrecision(4);
+  const rows = results.map((r) => [
+    r.name,
+    r.shape.join('x'),
+    `${(r.sparsity * 100).toFixed(1)}%`,
+    r.spectralError.toFixed(4),
+    r.frobeniusError.toFixed(4),
+    r.original.slice(0, 3).map(fmt).join(' '),
+    r.pruned.slice(0, 3).map(fmt).join(' '),
+  ]);
+  io.stdout.write(`${renderTable(['weight', 'shape', 'sparsity', 'spectral err', 'frobenius err', 'σ1..3 original', 'σ1..3 pruned'], rows)}\n`);
+  return 0;
+}

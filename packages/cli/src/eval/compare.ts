@@ -1,0 +1,53 @@
+/** Accumulates agreement statistics between reference and candidate outputs over many samples. */
+export class OutputAgreement {
+  private dot = 0;
+  private normA = 0;
+  private normB = 0;
+  private maxAbs = 0;
+  private top1Same = 0;
+  private top1Total = 0;
+  private nonFinite = 0;
+
+  constructor(
+    readonly name: string,
+    /** Outputs with a last dimension >= 2 are treated as class scores (top-1 over the last axis). */
+    readonly classes: number | undefined,
+  ) {}
+
+  add(reference: ArrayLike<number>, candidate: ArrayLike<number>): void {
+    for (let i = 0; i < reference.length; i++) {
+      const a = reference[i]!;
+      const b = candidate[i]!;
+      if (!Number.isFinite(b) && Number.isFinite(a)) this.nonFinite++;
+      this.dot += a * b;
+      this.normA += a * a;
+      this.normB += b * b;
+      const d = Math.abs(a - b);
+      if (d > this.maxAbs || Number.isNaN(d)) this.maxAbs = Number.isNaN(d) ? Infinity : d;
+    }
+    const c = this.classes;
+    if (c && c >= 2) {
+      for (let row = 0; row + c <= reference.length; row += c) {
+        this.top1Total++;
+        if (argmax(reference, row, c) === argmax(candidate, row, c)) this.top1Same++;
+      }
+    }
+  }
+
+  result(): { name: string; cosine: number; maxAbsError: number; top1Agreement: number | null; nonFinite: number } {
+    const cosine = this.normA === 0 && this.normB === 0 ? 1 : this.normA === 0 || this.normB === 0 ? 0 : this.dot / Math.sqrt(this.normA * this.normB);
+    return {
+      name: this.name,
+      cosine: Number.isFinite(cosine) ? Math.min(1, cosine) : 0,
+      maxAbsError: this.maxAbs,
+      top1Agreement: this.top1Total ? this.top1Same / this.top1Total : null,
+      nonFinite: this.nonFinite,
+    };
+  }
+}
+
+function argmax(values: ArrayLike<number>, start: number, count: number): number {
+  let best = start;
+  for (let i = start + 1; i < start + count; i++) if (values[i]! > values[best]!) best = i;
+  return best - start;
+}

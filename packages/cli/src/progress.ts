@@ -1,0 +1,26 @@
+import type { Io } from './io.js';
+
+/** A progress bar on stderr when it is a TTY; silent otherwise (so logs and CI output stay clean). */
+export function createProgress(io: Io, label: string, total: number): { tick(detail?: string): void; done(): void } {
+  if (!io.stderr.isTTY || total <= 0) return { tick() {}, done() {} };
+  let count = 0;
+  let last = 0;
+  const draw = (detail = '') => {
+    const width = 24;
+    const filled = Math.round((count / total) * width);
+    io.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} ${detail.slice(0, 40).padEnd(40)}`);
+  };
+  return {
+    tick(detail) {
+      count++;
+      const now = Date.now();
+      if (now - last > 80 || count === total) {
+        last = now;
+        draw(detail);
+      }
+    },
+    done() {
+      io.stderr.write('\r\x1b[K');
+    },
+  };
+}

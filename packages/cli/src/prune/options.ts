@@ -1,0 +1,74 @@
+import type { Granularity, MethodName } from '@specprune/core';
+import { parseGranularity } from '@specprune/core';
+import { UsageError } from '../errors.js';
+
+export const METHODS: readonly MethodName[] = ['magnitude', 'l1', 'l2', 'bernstein', 'hybrid', 'spectral'];
+export const ALLOCATIONS = ['uniform', 'global', 'spectral'] as const;
+export type Allocation = (typeof ALLOCATIONS)[number];
+export const STORAGES = ['auto', 'dense', 'sparse'] as const;
+export type StorageChoice = (typeof STORAGES)[number];
+
+export interface PruneOptions {
+  sparsity: number;
+  method: MethodName;
+  granularity: Granularity;
+  granularityText: string;
+  allocation: Allocation;
+  targetBytes?: number;
+  exclude: RegExp[];
+  minParams: number;
+  storage: StorageChoice;
+  seed: number;
+  calibration?: string;
+}
+
+/** Validates prune flags; every problem names the flag, shows the value and what is allowed. */
+export function parsePruneOptions(args: {
+  sparsity?: number;
+  method?: string;
+  granularity?: string;
+  allocation?: string;
+  targetBytes?: number;
+  exclude?: string[] | string;
+  minParams?: number;
+  storage?: string;
+  seed?: number;
+  calibration?: string;
+}): PruneOptions {
+  const sparsity = args.sparsity ?? 0.5;
+  if (!Number.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
+    throw new UsageError(`--sparsity ${args.sparsity} is out of range; use a number in [0, 1), e.g. --sparsity 0.5.`);
+  }
+  const method = (args.method ?? 'spectral') as MethodName;
+  if (!METHODS.includes(method)) throw new UsageError(`--method ${args.method} is not known; use one of ${METHODS.join(', ')}.`);
+  const allocation = (args.allocation ?? 'spectral') as Allocation;
+  if (!ALLOCATIONS.includes(allocation)) throw new UsageError(`--allocation ${args.allocation} is not known; use one of ${ALLOCATIONS.join(', ')}.`);
+  const storage = (args.storage ?? 'auto') as StorageChoice;
+  if (!STORAGES.includes(storage)) throw new UsageError(`--storage ${args.storage} is not known; use one of ${STORAGES.join(', ')}.`);
+  const granularityText = args.granularity ?? 'unstructured';
+  let granularity: Granularity;
+  try {
+    granularity = parseGranularity(granularityText);
+  } catch (error) {
+    throw new UsageError(`--granularity ${granularityText} is not valid: ${(error as Error).message.replace(/\.$/, '')}. Use unstructured, N:M (e.g. 2:4) or block:RxC (e.g. block:4x4).`);
+  }
+  const minParams = args.minParams ?? 256;
+  if (!Number.isInteger(minParams) || minParams < 0) throw new UsageError(`--min-params ${args.minParams} must be a whole number >= 0.`);
+  const seed = args.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed ${args.seed} must be a whole number in [0, 4294967295].`);
+  if (args.targetBytes !== undefined && (!Number.isInteger(args.targetBytes) || args.targetBytes <= 0)) {
+    throw new UsageError(`--target-bytes ${args.targetBytes} must be a positive whole number of bytes.`);
+  }
+  const excludeList = args.exclude === undefined ? [] : Array.isArray(args.exclude) ? args.exclude : [args.exclude];
+  const exclude = excludeList.map((text) => {
+    try {
+      return new RegExp(text);
+    } catch (error) {
+      throw new UsageError(`--exclude ${JSON.stringify(text)} is not a valid regular expression (${(error as Error).message}).`);
+    }
+  });
+  const options: PruneOptions = { sparsity, method, granularity, granularityText, allocation, exclude, minParams, storage, seed };
+  if (args.targetBytes !== undefined) options.targetBytes = args.targetBytes;
+  if (args.calibration !== undefined) options.calibration = args.calibration;
+  return options;
+}

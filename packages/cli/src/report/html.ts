@@ -1,0 +1,124 @@
+import { topSingularValues } from '@specprune/core';
+import { extractBlock, writeFileAtomic, type MatrixView } from '@specprune/onnx-io';
+import { formatBytes, formatPercent } from '../format.js';
+import { escapeXml, linePlot } from './svg.js';
+
+export interface ReportWeight {
+  name: string;
+  graph: string;
+  shape: number[];
+  numel: number;
+  nnz: number;
+  sparsity: number;
+  method: string;
+  spectralError: number | null;
+  frobeniusError: number;
+  storage: string;
+  view: string;
+  /** [sparsity, relative spectral error] of magnitude pruning, if measured. */
+  curve?: Array<[number, number]>;
+  original: Float32Array;
+  pruned: Float32Array;
+  matrixView?: MatrixView;
+}
+
+export interface ReportData {
+  title: string;
+  input: { path: string; bytes: number; gzipBytes: number; brotliBytes: number };
+  output: { path: string; bytes: number; gzipBytes: number; brotliBytes: number };
+  sparsity: number;
+  method: string;
+  allocation: string;
+  granularity: string;
+  weights: ReportWeight[];
+}
+
+const TOP_K = 24;
+
+/** Top singular values of a weight viewed as its first matrix block (the whole matrix for most ops). */
+function singularValues(values: Float32Array, view: MatrixView | undefined, shape: number[]): Float64Array {
+  const block = view?.blocks[0] ?? { offset: 0, rows: shape[0]!, cols: values.length / shape[0]!, rowStride: values.length / shape[0]!, colStride: 1 };
+  const data = extractBlock(values, block);
+  const k = Math.min(TOP_K, block.rows, block.cols);
+  return topSingularValues({ data, rows: block.rows, cols: block.cols }, k, { seed: 1 });
+}
+
+/** Writes one self-contained HTML file (inline CSS and SVG, no scripts, no network), atomically. */
+export function writeHtmlReport(file: string, data: ReportData): void {
+  const rows = data.weights
+    .map(
+      (w) =>
+        `<tr><td>${escapeXml(w.name)}</td><td>${escapeXml(w.graph)}</td><td>${w.shape.join('×')}</td><td>${formatPercent(w.sparsity)}</td><td>${escapeXml(w.method)}</td><td>${w.spectralError === null ? '–' : w.spectralError.toFixed(4)}</td><td>${w.frobeniusError.toFixed(4)}</td><td>${w.storage}</td></tr>`,
+    )
+    .join('\n');
+  const plots = data.weights
+    .map((w) => {
+      const before = singularValues(w.original, w.matrixView, w.shape);
+      const after = singularValues(w.pruned, w.matrixView, w.shape);
+      const sv = linePlot({
+        title: `${w.name}: singular values`,
+        xLabel: 'index',
+        yLabel: 'σ',
+        series: [
+          { label: 'original', color: '#1f6feb', points: Array.from(before, (v, i) => [i + 1, v] as const) },
+          { label: 'pruned', color: '#d1242f', dashed: true, points: Array.from(after, (v, i) => [i + 1, v] as const) },
+        ],
+      });
+      const curve = w.curve
+        ? linePlot({
+            title: `${w.name}: error vs sparsity`,
+            xLabel: 'sparsity (magnitude)',
+            yLabel: '‖W−W′‖₂/‖W‖₂',
+            series: [
+              { label: 'magnitude', color: '#6e40c9', points: w.curve },
+              { label: 'chosen', color: '#d1242f', points: [[w.sparsity, w.spectralError ?? 0], [w.sparsity, w.spectralError ?? 0]] },
+            ],
+          })
+        : '';
+      return `<figure><figcaption>${escapeXml(w.graph)} / ${escapeXml(w.name)} · ${escapeXml(w.view)}</figcaption>${sv}${curve}</figure>`;
+    })
+    .join('\n');
+  const overall = linePlot({
+    title: 'Relative spectral error per weight',
+    xLabel: 'weight sparsity',
+    yLabel: 'spectral error',
+    width: 520,
+    series: [
+      {
+        label: 'weights (sorted by sparsity)',
+        color: '#1f6feb',
+        points: data.weights
+          .filter((w) => w.spectralError !== null)
+          .map((w) => [w.sparsity, w.spectralError!] as const)
+          .sort((a, b) => a[0] - b[0]),
+      },
+    ],
+  });
+  const size = (label: string, a: number, b: number) => `<tr><th>${label}</th><td>${formatBytes(a)}</td><td>${formatBytes(b)}</td><td>${a ? (b / a).toFixed(2) : '–'}×</td></tr>`;
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(data.title)}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1f2328}
+h1{font-size:20px}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:8px;border:1px solid #d0d7de;padding:6px}
+figcaption{font-size:12px;color:#57606a;max-width:720px}.summary td{min-width:90px}
+</style></head><body>
+<h1>${escapeXml(data.title)}</h1>
+<p>Sparsity <b>${formatPercent(data.sparsity)}</b> over the pruned weights · method <b>${escapeXml(data.method)}</b> · allocation <b>${escapeXml(data.allocation)}</b> · granularity <b>${escapeXml(data.granularity)}</b></p>
+<table class="summary"><tr><th>size</th><th>before</th><th>after</th><th>ratio</th></tr>
+${size('bytes', data.input.bytes, data.output.bytes)}
+${size('gzip', data.input.gzipBytes, data.output.gzipBytes)}
+${size('brotli', data.input.brotliBytes, data.output.brotliBytes)}
+</table>
+<p>${escapeXml(data.input.path)} → ${escapeXml(data.output.path)}</p>
+${overall}
+<h2>Weights</h2>
+<table><tr><th>weight</th><th>graph</th><th>shape</th><th>sparsity</th><th>method</th><th>spectral err</th><th>frobenius err</th><th>storage</th></tr>
+${rows}
+</table>
+<h2>Singular values before and after</h2>
+${plots}
+</body></html>
+`;
+  writeFileAtomic(file, [new TextEncoder().encode(html)]);
+}

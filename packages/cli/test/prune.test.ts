@@ -1,0 +1,246 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { extractBlock, findWeights, matrixView, readModel, readWeight } from '@specprune/onnx-io';
+import ort from 'onnxruntime-node';
+import { MODELS, runCli, tempDir } from './helpers.js';
+
+interface PruneJson {
+  input: { path: string; bytes: number };
+  output: { path: string; bytes: number; gzipBytes: number };
+  sparsity: number;
+  method: string;
+  allocation: string;
+  weights: Array<{ name: string; graph: string; shape: number[]; sparsity: number; method: string; spectralError: number; frobeniusError: number; storage: string }>;
+}
+
+const SHAPES: Record<string, string[]> = {
+  [MODELS.paddleCls]: ['--shape', 'x=1x3x48x192'],
+  [MODELS.wakeword]: [],
+  [MODELS.sileroLegacy]: ['--shape', 'input=1x512', '--shape', 'h=2x1x64', '--shape', 'c=2x1x64', '--value', 'sr=16000'],
+  [MODELS.sileroV5]: ['--shape', 'input=1x512', '--shape', 'state=2x1x128', '--value', 'sr=16000'],
+};
+
+async function runs(file: string): Promise<boolean> {
+  const session = await ort.InferenceSession.create(file);
+  await session.release();
+  return true;
+}
+
+function selectedStats(file: string, minParams = 256): { numel: number; nnz: number; perWeight: Array<{ name: string; numel: number; nnz: number }> } {
+  const model = readModel(file);
+  const perWeight = findWeights(model)
+    .filter((w) => w.numel >= minParams)
+    .map((w) => {
+      const v = readWeight(model, w);
+      let nnz = 0;
+      for (const x of v) if (x !== 0) nnz++;
+      return { name: w.name, numel: w.numel, nnz };
+    });
+  return { numel: perWeight.reduce((s, w) => s + w.numel, 0), nnz: perWeight.reduce((s, w) => s + w.nnz, 0), perWeight };
+}
+
+describe('specprune prune on real models', () => {
+  it('reaches the asked sparsity with every allocation, and every pruned model runs in onnxruntime-node', async () => {
+    const dir = tempDir();
+    for (const [name, model] of Object.entries(MODELS)) {
+      for (const allocation of ['uniform', 'global', 'spectral']) {
+        const out = path.join(dir, `${name}.${allocation}.onnx`);
+        const result = await runCli(['prune', model, '-o', out, '--sparsity', '0.5', '--allocation', allocation, '--method', 'magnitude', '--json']);
+        expect(result.code, `${name} ${allocation}: ${result.stderr}`).toBe(0);
+        const doc = result.json<PruneJson>();
+        const stats = selectedStats(out);
+        const originalNnz = selectedStats(model);
+        // Zeros already present count too; the target is over all selected elements.
+        const zeros = stats.numel - stats.nnz;
+        expect(Math.abs(zeros - Math.round(0.5 * stats.numel)), `${name} ${allocation}`).toBeLessThanOrEqual(Math.max(1, originalNnz.numel - originalNnz.nnz));
+        if (allocation === 'uniform') {
+          for (const w of stats.perWeight) expect(Math.abs(w.numel - w.nnz - Math.round(0.5 * w.numel)), w.name).toBeLessThanOrEqual(Math.max(1, w.numel - (originalNnz.perWeight.find((o) => o.name === w.name)!.nnz)));
+        }
+        expect(doc.sparsity).toBeCloseTo(0.5, 2);
+        expect(await runs(out)).toBe(true);
+      }
+    }
+  });
+
+  it('prints the CLI.md JSON document', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'p.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--sparsity', '0.3', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = result.json<PruneJson>();
+    expect(doc.input).toMatchObject({ path: MODELS.paddleCls, bytes: statSync(MODELS.paddleCls).size });
+    expect(doc.output).toMatchObject({ path: out, bytes: statSync(out).size });
+    expect(doc.output.gzipBytes).toBeGreaterThan(0);
+    expect(doc.method).toBe('spectral');
+    expect(doc.allocation).toBe('spectral');
+    expect(doc.weights.length).toBeGreaterThan(10);
+    for (const w of doc.weights) {
+      expect(Object.keys(w)).toEqual(expect.arrayContaining(['name', 'graph', 'shape', 'sparsity', 'method', 'spectralError', 'frobeniusError', 'storage']));
+      expect(w.spectralError).toBeGreaterThanOrEqual(0);
+      expect(w.spectralError).toBeLessThan(1.5);
+      expect(['magnitude', 'l1', 'l2', 'bernstein', 'hybrid'].some((m) => w.method.includes(m))).toBe(true);
+    }
+    const provenance = readModel(out).metadata.find((m) => m.key === 'specprune.options');
+    expect(JSON.parse(provenance!.value)).toMatchObject({ method: 'spectral', allocation: 'spectral', seed: 0 });
+  });
+
+  it('gives byte-identical output for the same seed, and a different output for another seed', async () => {
+    const dir = tempDir();
+    const args = (out: string, seed: number) => ['prune', MODELS.wakeword, '-o', out, '--method', 'l2', '--sparsity', '0.6', '--seed', String(seed)];
+    for (const [file, seed] of [['a.onnx', 7], ['b.onnx', 7], ['c.onnx', 8]] as const) expect((await runCli(args(path.join(dir, file), seed))).code).toBe(0);
+    const [a, b, c] = ['a.onnx', 'b.onnx', 'c.onnx'].map((f) => readFileSync(path.join(dir, f)));
+    expect(Buffer.compare(a!, b!)).toBe(0);
+    expect(Buffer.compare(a!, c!)).not.toBe(0);
+  });
+
+  it('honours N:M along the input dimension in every group, for every method', async () => {
+    const dir = tempDir();
+    for (const method of ['magnitude', 'l2', 'spectral']) {
+      const out = path.join(dir, `nm.${method}.onnx`);
+      const result = await runCli(['prune', MODELS.wakeword, '-o', out, '--granularity', '2:4', '--method', method, '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      const model = readModel(out);
+      for (const w of findWeights(model).filter((x) => x.numel >= 256)) {
+        const values = readWeight(model, w);
+        for (const block of matrixView(w).blocks) {
+          const m = extractBlock(values, block);
+          for (let r = 0; r < block.rows; r++) {
+            for (let g = 0; g < block.cols; g += 4) {
+              let nz = 0;
+              for (let c = g; c < Math.min(g + 4, block.cols); c++) if (m[r * block.cols + c] !== 0) nz++;
+              expect(nz, `${method} ${w.name} row ${r} group ${g}`).toBeLessThanOrEqual(2);
+            }
+          }
+        }
+      }
+      expect(await runs(out)).toBe(true);
+    }
+  });
+
+  it('meets --target-bytes, and a 70%-sparse model with --storage auto is at most 0.7x the original', async () => {
+    const dir = tempDir();
+    const original = statSync(MODELS.wakeword).size;
+    const target = Math.round(original * 0.6);
+    const out = path.join(dir, 'fit.onnx');
+    const result = await runCli(['prune', MODELS.wakeword, '-o', out, '--target-bytes', String(target), '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(statSync(out).size).toBeLessThanOrEqual(target);
+    expect(await runs(out)).toBe(true);
+
+    for (const model of [MODELS.wakeword, MODELS.paddleCls]) {
+      const seventy = path.join(dir, `seventy.${path.basename(model)}`);
+      const r = await runCli(['prune', model, '-o', seventy, '--sparsity', '0.7', '--storage', 'auto', '--min-params', '0']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(statSync(seventy).size / statSync(model).size, model).toBeLessThanOrEqual(0.7);
+    }
+  });
+
+  it('leaves excluded and small weights untouched', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'ex.onnx');
+    const result = await runCli(['prune', MODELS.wakeword, '-o', out, '--exclude', '^layer1\\.', '--min-params', '100', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = result.json<PruneJson & { skipped: Array<{ name: string; reason: string }> }>();
+    expect(doc.skipped.map((s) => s.name).sort()).toEqual(['last_layer.weight', 'layer1.weight']);
+    const before = readModel(MODELS.wakeword);
+    const after = readModel(out);
+    const w = (m: typeof before, n: string) => readWeight(m, findWeights(m).find((x) => x.name === n)!);
+    expect(Array.from(w(after, 'layer1.weight'))).toEqual(Array.from(w(before, 'layer1.weight')));
+    expect(w(after, 'blocks.0.fcn_layer.weight').filter((v) => v === 0).length).toBe(512);
+  });
+
+  it('rejects bad flags with exit 2 naming the flag, and writes nothing', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'x.onnx');
+    const cases: Array<[string[], RegExp]> = [
+      [['--sparsity', '1.2'], /--sparsity 1\.2 is out of range; use a number in \[0, 1\)/],
+      [['--method', 'foo'], /method/],
+      [['--granularity', '3:2'], /--granularity 3:2 is not valid/],
+      [['--granularity', 'block:0x4'], /--granularity block:0x4 is not valid/],
+      [['--exclude', '('], /--exclude "\(" is not a valid regular expression/],
+      [['--target-bytes', '10'], /--target-bytes 10 cannot be met/],
+      [['--seed', '-1'], /--seed -1 must be a whole number/],
+    ];
+    for (const [flags, pattern] of cases) {
+      const result = await runCli(['prune', MODELS.wakeword, '-o', out, ...flags]);
+      expect(result.code, flags.join(' ')).toBe(2);
+      expect(result.stderr, flags.join(' ')).toMatch(pattern);
+    }
+    expect((await runCli(['prune', MODELS.wakeword])).stderr).toMatch(/-o OUT\.onnx/);
+    expect((await runCli(['prune', MODELS.wakeword, '-o', MODELS.wakeword])).stderr).toMatch(/is the input model/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('writes a self-contained HTML report that renders in headless Chromium', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'r.onnx');
+    const report = path.join(dir, 'report.html');
+    const result = await runCli(['prune', MODELS.wakeword, '-o', out, '--report', report]);
+    expect(result.code, result.stderr).toBe(0);
+    const html = readFileSync(report, 'utf8');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+    expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(3);
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      await page.goto(`file://${report}`);
+      expect(await page.title()).toMatch(/specprune report/);
+      const svgBoxes = await page.$$eval('svg', (svgs) => svgs.map((s) => s.getBoundingClientRect().width));
+      expect(svgBoxes.every((w) => w > 100)).toBe(true);
+      const shot = path.join(dir, 'report.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      expect(statSync(shot).size).toBeGreaterThan(10_000);
+      expect(requests.filter((u) => !u.startsWith('file://'))).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+describe('specprune spectrum and eval', () => {
+  it('spectrum reports top-K singular values and errors per weight', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 's.onnx');
+    expect((await runCli(['prune', MODELS.wakeword, '-o', out, '--method', 'magnitude', '--allocation', 'uniform'])).code).toBe(0);
+    const result = await runCli(['spectrum', MODELS.wakeword, out, '--top', '4', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = result.json<{ weights: Array<{ name: string; original: number[]; pruned: number[]; spectralError: number; frobeniusError: number }> }>();
+    const layer = doc.weights.find((w) => w.name === 'layer1.weight')!;
+    expect(layer.original).toHaveLength(4);
+    expect(layer.original[0]!).toBeGreaterThanOrEqual(layer.original[1]!);
+    expect(layer.spectralError).toBeGreaterThan(0);
+    expect(layer.spectralError).toBeLessThan(1);
+    expect(layer.frobeniusError).toBeGreaterThan(0.1);
+  });
+
+  it('eval: a model against itself has cosine 1; a pruned model a plausible cosine < 1', async () => {
+    const same = await runCli(['eval', MODELS.paddleCls, MODELS.paddleCls, ...SHAPES[MODELS.paddleCls]!, '--samples', '4', '--json']);
+    expect(same.code, same.stderr).toBe(0);
+    const doc = same.json<{ outputs: Array<{ name: string; cosine: number; maxAbsError: number; top1Agreement: number | null }> }>();
+    expect(doc.outputs[0]!.cosine).toBeCloseTo(1, 10);
+    expect(doc.outputs[0]!.maxAbsError).toBe(0);
+    expect(doc.outputs[0]!.top1Agreement).toBe(1);
+    const dir = tempDir();
+    const out = path.join(dir, 'e.onnx');
+    expect((await runCli(['prune', MODELS.paddleCls, '-o', out, '--sparsity', '0.5'])).code).toBe(0);
+    const pruned = await runCli(['eval', MODELS.paddleCls, out, ...SHAPES[MODELS.paddleCls]!, '--samples', '4', '--json']);
+    const cos = pruned.json<{ outputs: Array<{ cosine: number }> }>().outputs[0]!.cosine;
+    expect(cos).toBeLessThan(1);
+    expect(cos).toBeGreaterThan(0.5);
+  });
+
+  it('eval asks for --shape when an input dim is symbolic', async () => {
+    const result = await runCli(['eval', MODELS.paddleCls, MODELS.paddleCls]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/input x of .* has symbolic dim 0 .* fix it with --shape x=1x3x1x1/);
+  });
+});
+
+export { existsSync };
