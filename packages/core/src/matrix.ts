@@ -104,9 +104,10 @@ export function frobeniusDistance(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(sum);
 }
 
-/** Number of nonzero elements. */
+/** Number of nonzero elements (NaN counts as nonzero, ±0 as zero). Branch-free on the float bits. */
 export function countNonzero(a: Float32Array): number {
+  const bits = new Int32Array(a.buffer, a.byteOffset, a.length);
   let count = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] !== 0) count++;
+  for (let i = 0; i < bits.length; i++) count += ((bits[i] & 0x7fffffff) + 0x7fffffff) >>> 31;
   return count;
 }

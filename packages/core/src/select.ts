@@ -20,6 +20,8 @@ export interface MagnitudeThreshold {
    * (arrays in the order given, then by index), so exactly `above + tiesKept` entries survive.
    */
   tiesKept: number;
+  /** All entries with |w| === threshold (0 when nothing is kept). */
+  tiesTotal: number;
   /** `above + tiesKept`, the number of entries kept. */
   keep: number;
 }
@@ -31,8 +33,9 @@ const LOW_MASK = LOW_BINS - 1;
 const ABS_MASK = 0x7fffffff;
 const NOTHING_KEPT_KEY = 0x80000000;
 
-function keysOf(array: Float32Array): Uint32Array {
-  return new Uint32Array(array.buffer, array.byteOffset, array.length);
+/** The float bits as int32 (V8 keeps int32 loads unboxed; uint32 above 2^31 would become doubles). */
+function keysOf(array: Float32Array): Int32Array {
+  return new Int32Array(array.buffer, array.byteOffset, array.length);
 }
 
 /**
@@ -47,7 +50,7 @@ export function magnitudeThreshold(arrays: readonly Float32Array[], keep: number
     throw new RangeError(`keep ${keep} is out of range; use an integer in [0, ${total}].`);
   }
   if (keep === 0) {
-    return { threshold: Infinity, thresholdKey: NOTHING_KEPT_KEY, above: 0, tiesKept: 0, keep: 0 };
+    return { threshold: Infinity, thresholdKey: NOTHING_KEPT_KEY, above: 0, tiesKept: 0, tiesTotal: 0, keep: 0 };
   }
 
   const high = new Float64Array(HIGH_BINS);
@@ -72,12 +75,14 @@ export function magnitudeThreshold(arrays: readonly Float32Array[], keep: number
 
   const thresholdKey = ((highBin << HIGH_SHIFT) | lowBin) >>> 0;
   const threshold = new Float32Array(new Uint32Array([thresholdKey]).buffer)[0];
-  return { threshold, thresholdKey, above, tiesKept: keep - above, keep };
+  return { threshold, thresholdKey, above, tiesKept: keep - above, tiesTotal: low[lowBin], keep };
 }
 
 /**
- * Keeps the entries chosen by `t` and zeroes the rest, writing into `targets` (default: in place).
- * `arrays` must be the same arrays, in the same order, that produced `t`.
+ * Keeps the entries chosen by `t` and zeroes the rest (+0, whatever the sign), writing into `targets`
+ * (default: in place). `arrays` must be the same arrays, in the same order, that produced `t`.
+ * One branch-free pass keeps every |w| >= threshold; when more entries tie at the threshold than are
+ * kept, a second pass zeroes the surplus ties (the later ones), so the count is exact.
  * @returns the number of entries kept in each array (kept entries that were already zero included)
  */
 export function applyMagnitudeThreshold(
@@ -88,27 +93,38 @@ export function applyMagnitudeThreshold(
   if (targets.length !== arrays.length) {
     throw new RangeError(`Got ${targets.length} target arrays for ${arrays.length} source arrays.`);
   }
-  let ties = t.tiesKept;
   const thresholdKey = t.thresholdKey;
-  return arrays.map((array, index) => {
+  const kept = arrays.map((array, index) => {
     const target = targets[index];
     if (target.length !== array.length) {
       throw new RangeError(`Target array ${index} has ${target.length} elements, its source ${array.length}.`);
     }
     const keys = keysOf(array);
-    let kept = 0;
+    const out = keysOf(target);
+    let count = 0;
     for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] & ABS_MASK;
-      if (key > thresholdKey || (key === thresholdKey && ties > 0)) {
-        if (key === thresholdKey) ties--;
-        target[i] = array[i];
-        kept++;
-      } else {
-        target[i] = 0;
+      const key = keys[i];
+      // All ones when |key| >= threshold, else zero: (|key| − T) is negative exactly when below.
+      const mask = ~(((key & ABS_MASK) - thresholdKey) >> 31);
+      out[i] = key & mask;
+      count += mask & 1;
+    }
+    return count;
+  });
+  let surplus = t.tiesTotal - t.tiesKept;
+  let seen = 0;
+  for (let index = 0; index < targets.length && surplus > 0; index++) {
+    const out = keysOf(targets[index]);
+    for (let i = 0; i < out.length && surplus > 0; i++) {
+      if ((out[i] & ABS_MASK) !== thresholdKey) continue;
+      if (++seen > t.tiesKept) {
+        out[i] = 0;
+        kept[index]--;
+        surplus--;
       }
     }
-    return kept;
-  });
+  }
+  return kept;
 }
 
 /**

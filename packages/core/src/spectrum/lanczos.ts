@@ -104,7 +104,8 @@ export function estimateTopSingularValues(
     if (dimension >= nextCheck || exhausted || dimension === maxDimension) {
       estimate = ritzValues(alphas, betas, dimension, wanted, tolerance, exhausted);
       if (estimate.converged || exhausted) break;
-      nextCheck = dimension + Math.max(2, Math.ceil(dimension / 10));
+      // The small SVD costs O(dimension³) against two products with A per step: check often while cheap.
+      nextCheck = dimension + Math.max(1, Math.ceil(dimension / 32));
     }
   }
   if (estimate === undefined) estimate = ritzValues(alphas, betas, dimension, wanted, tolerance, false);
