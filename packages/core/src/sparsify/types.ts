@@ -40,7 +40,10 @@ export interface SparsifyOptions {
 export interface SpectralCandidate {
   method: BaseMethodName;
   seed: number;
+  /** Relative spectral error; to 1% only when `screenedOut`, else to `measureTolerance`. */
   spectralError: number;
+  /** True when the screening measurement already showed that this candidate cannot win. */
+  screenedOut?: boolean;
 }
 
 export interface SparsifyResult {
