@@ -22,3 +22,5 @@ export { bernsteinRowWeights, computeScores } from './sparsify/scores.js';
 export type { SamplingDistribution, ValueGrid } from './sparsify/scores.js';
 export { allocateByCurves, allocateUniform, magnitudeErrorCurve, predictedDamage } from './allocate.js';
 export type { AllocationItem, AllocationOptions } from './allocate.js';
+export { measureErrorCurve } from './error-curve.js';
+export type { ErrorCurve, ErrorCurveOptions } from './error-curve.js';

@@ -75,3 +75,23 @@ describe('allocateByCurves', () => {
     expect(() => allocateByCurves(items, 0.5, { grid: [0, 0.5, 0.4] })).toThrow(/ascending/);
   });
 });
+
+describe('measureErrorCurve', () => {
+  it('measures spectral error at each grid point, interpolates between, and feeds allocateByCurves', async () => {
+    const { measureErrorCurve, sparsify } = await import('../src/index.js');
+    const { gaussianMatrix, matrixWithSpectrum } = await import('./helpers.js');
+    const noisy = gaussianMatrix(40, 60, 1);
+    const lowRank = matrixWithSpectrum(40, 60, Array.from({ length: 40 }, (_, i) => (i < 3 ? 10 : 0.01)), 2);
+    const curve = measureErrorCurve(noisy, { sparsities: [0.25, 0.5, 0.75], tolerance: 1e-6 });
+    expect(curve.sparsities).toEqual([0, 0.25, 0.5, 0.75]);
+    expect(curve.errorAt(0)).toBe(0);
+    expect(curve.errorAt(0.5)).toBeCloseTo(sparsify(noisy, 'magnitude', { sparsity: 0.5 }).spectralError, 3);
+    expect(curve.errorAt(0.375)).toBeCloseTo((curve.errors[1] + curve.errors[2]) / 2, 12);
+    expect(curve.errorAt(1)).toBeGreaterThanOrEqual(1);
+    const items = [noisy, lowRank].map((w) => ({ numel: w.data.length, errorAt: measureErrorCurve(w).errorAt }));
+    const sparsities = allocateByCurves(items, 0.5);
+    expect(Math.round(sparsities[0] * 2400) + Math.round(sparsities[1] * 2400)).toBe(2400);
+    expect(predictedDamage(items, sparsities)).toBeLessThanOrEqual(predictedDamage(items, allocateUniform(items, 0.5)));
+    expect(() => measureErrorCurve(noisy, { sparsities: [0.5, 0.4] })).toThrow(/ascending/);
+  });
+});
