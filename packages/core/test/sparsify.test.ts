@@ -254,3 +254,28 @@ describe('option validation', () => {
     expect(() => sparsify({ rows: 3, cols: 3, data: new Float32Array(8) }, 'l1', { sparsity: 0.5 })).toThrow(RangeError);
   });
 });
+
+describe('edge shapes', () => {
+  const shapes: Array<[string, Matrix, Granularity]> = [
+    ['a single row', gaussianMatrix(1, 50, 1), { kind: 'unstructured' }],
+    ['a single column', gaussianMatrix(50, 1, 2), { kind: 'unstructured' }],
+    ['N:M with m wider than the row', gaussianMatrix(6, 3, 3), { kind: 'nm', n: 2, m: 8 }],
+    ['a block larger than the matrix', gaussianMatrix(3, 5, 4), { kind: 'block', r: 8, c: 8 }],
+    ['a 1x1 matrix', gaussianMatrix(1, 1, 5), { kind: 'unstructured' }],
+  ];
+  for (const method of ALL_METHODS) {
+    it.each(shapes)(`${method} on %s`, (_name, w, granularity) => {
+      const result = sparsify(w, method, { sparsity: 0.5, granularity, candidateSeeds: 1 });
+      expect(result.data.length).toBe(w.data.length);
+      expect(Number.isFinite(result.spectralError)).toBe(true);
+      expect(result.data.every((value) => Number.isFinite(value))).toBe(true);
+    });
+  }
+
+  it.each(BASE_METHODS)('%s at sparsity 0 returns the input unchanged', (method) => {
+    const w = gaussianMatrix(9, 11, 6);
+    const result = sparsify(w, method, { sparsity: 0 });
+    expect(bytesOf(result.data).equals(bytesOf(w.data))).toBe(true);
+    expect(result.spectralError).toBe(0);
+  });
+});
