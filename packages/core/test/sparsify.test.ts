@@ -232,6 +232,8 @@ describe('spectral method on matrices with a prescribed spectrum', () => {
     const result = sparsify(w, 'l2', { sparsity: 0.5, seed: 3 });
     const direct = spectralNormOfDifference(w, { ...w, data: result.data }) / normOfW;
     expect(Math.abs(result.spectralError - direct) / direct).toBeLessThan(1e-3);
+    expect(Math.abs(result.spectralNorm - normOfW) / normOfW).toBeLessThan(1e-4);
+    expect(Math.abs(sparsify(w, 'spectral', { sparsity: 0.5, candidateSeeds: 1 }).spectralNorm - normOfW) / normOfW).toBeLessThan(1e-4);
     const zero = sparsify({ rows: 4, cols: 4, data: new Float32Array(16) }, 'spectral', { sparsity: 0.5 });
     expect(zero.spectralError).toBe(0);
     expect(zero.frobeniusError).toBe(0);

@@ -33,11 +33,13 @@ export function sparsify(w: Matrix, method: MethodName, options: SparsifyOptions
   const resolved = resolveOptions(w, method, options);
   if (method === 'spectral') return searchSpectral(w, resolved);
   const data = sparsifyWith(w, method, resolved, resolved.seed);
+  const normOfW = resolved.measureSpectralError ? spectralNorm(w, { tolerance: resolved.measureTolerance }) : Number.NaN;
   const errors = measureSparsificationError(w, data, {
     spectral: resolved.measureSpectralError,
     tolerance: resolved.measureTolerance,
+    normOfW,
   });
-  return { data, method, seed: resolved.seed, ...summarise(data), ...errors };
+  return { data, method, seed: resolved.seed, ...summarise(data), ...errors, spectralNorm: normOfW };
 }
 
 /** Runs one base method with a given seed (no measurement). */

@@ -66,6 +66,7 @@ export function searchSpectral(w: Matrix, options: ResolvedSparsifyOptions): Spa
     ...summarise(winner.data),
     spectralError: winner.candidate.spectralError,
     frobeniusError: measureSparsificationError(w, winner.data, { spectral: false }).frobeniusError,
+    spectralNorm: normOfW,
     candidates,
   };
 }

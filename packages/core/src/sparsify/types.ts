@@ -60,6 +60,8 @@ export interface SparsifyResult {
   spectralError: number;
   /** ||W − W′||_F / ||W||_F (0 if W is all zero). */
   frobeniusError: number;
+  /** ||W||₂, the norm `spectralError` is relative to (NaN if not measured), so callers need not recompute it. */
+  spectralNorm: number;
   /** For `spectral`: every candidate tried, in order. */
   candidates?: SpectralCandidate[];
 }
