@@ -1,6 +1,7 @@
 import { groupKeep, type Granularity } from '../granularity.js';
 import type { Matrix } from '../matrix.js';
 import { createRandom } from '../random.js';
+import { Workspace } from '../workspace.js';
 import { applyMagnitudeThreshold, magnitudeThreshold, selectLargestInRange } from '../select.js';
 import { blockNorms, blocksByNorm, blocksToKeep, scaleBlocks, tileBlocks } from './blocks.js';
 import { sampleByImportance } from './sampling.js';
@@ -24,6 +25,7 @@ export function sparsifyHybrid(
   granularity: Granularity,
   seed: number,
   fraction: number,
+  workspace: Workspace = new Workspace(),
 ): Float32Array {
   const random = createRandom(seed);
   const out = new Float32Array(w.data.length);
@@ -31,9 +33,9 @@ export function sparsifyHybrid(
     case 'unstructured': {
       const fixed = deterministicShare(fraction, keep);
       applyMagnitudeThreshold([w.data], magnitudeThreshold([w.data], fixed), [out]);
-      const scores = new Float64Array(w.data.length);
+      const scores = workspace.float64Array('scores', w.data.length);
       for (let i = 0; i < scores.length; i++) scores[i] = out[i] === 0 ? Math.abs(w.data[i]) : 0;
-      const inclusion = new Float64Array(w.data.length);
+      const inclusion = workspace.float64Array('inclusion', w.data.length);
       sampleByImportance(scores, 0, scores.length, keep - fixed, random, inclusion);
       for (let i = 0; i < out.length; i++) if (inclusion[i] > 0) out[i] = w.data[i] / inclusion[i];
       return out;

@@ -1,6 +1,7 @@
 import { groupKeep, type Granularity } from '../granularity.js';
 import type { Matrix } from '../matrix.js';
 import { createRandom } from '../random.js';
+import { Workspace } from '../workspace.js';
 import { blockNorms, blocksToKeep, scaleBlocks, tileBlocks } from './blocks.js';
 import { sampleByImportance } from './sampling.js';
 import { computeScores, type SamplingDistribution } from './scores.js';
@@ -22,14 +23,15 @@ export function sparsifyByImportance(
   keep: number,
   granularity: Granularity,
   seed: number,
+  workspace: Workspace = new Workspace(),
 ): Float32Array {
   const random = createRandom(seed);
   const out = new Float32Array(w.data.length);
   switch (granularity.kind) {
     case 'unstructured': {
-      const scores = new Float64Array(w.data.length);
+      const scores = workspace.float64Array('scores', w.data.length);
       computeScores({ values: w.data, rows: w.rows, cols: w.cols }, distribution, keep, scores);
-      const inclusion = new Float64Array(w.data.length);
+      const inclusion = workspace.float64Array('inclusion', w.data.length);
       sampleByImportance(scores, 0, scores.length, keep, random, inclusion);
       for (let i = 0; i < out.length; i++) if (inclusion[i] > 0) out[i] = w.data[i] / inclusion[i];
       return out;

@@ -28,9 +28,14 @@ export function sampleByImportance(
 ): void {
   const end = start + length;
   let positives = 0;
+  let activeSum = 0;
   for (let i = start; i < end; i++) {
     inclusion[i] = 0;
-    if (scores[i] > 0) positives++;
+    const score = scores[i];
+    if (score > 0) {
+      positives++;
+      activeSum += score;
+    }
   }
   if (keep >= positives) {
     for (let i = start; i < end; i++) if (scores[i] > 0) inclusion[i] = 1;
@@ -39,21 +44,26 @@ export function sampleByImportance(
   if (keep <= 0) return;
 
   // Find c: saturate entries with c·s ≥ 1 until no new entry saturates. The saturated set only grows
-  // and c only increases, so this ends after at most `keep` rounds (in practice a handful).
+  // and c only increases, so this ends after at most `keep` rounds (in practice a handful). Each round
+  // sums the still-unsaturated scores afresh for the next round's c, in the same pass.
   let saturated = 0;
   let c = 0;
   for (;;) {
-    let activeSum = 0;
-    for (let i = start; i < end; i++) if (scores[i] > 0 && inclusion[i] !== 1) activeSum += scores[i];
     c = (keep - saturated) / activeSum;
+    let nextActiveSum = 0;
     let newlySaturated = 0;
     for (let i = start; i < end; i++) {
-      if (scores[i] > 0 && inclusion[i] !== 1 && c * scores[i] >= 1) {
+      const score = scores[i];
+      if (!(score > 0) || inclusion[i] === 1) continue;
+      if (c * score >= 1) {
         inclusion[i] = 1;
         newlySaturated++;
+      } else {
+        nextActiveSum += score;
       }
     }
     saturated += newlySaturated;
+    activeSum = nextActiveSum;
     if (newlySaturated === 0 || saturated >= keep) break;
   }
   const remaining = keep - saturated;

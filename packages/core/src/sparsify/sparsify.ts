@@ -3,6 +3,7 @@ import { assertMatrix, countNonzero, frobeniusDistance, frobeniusNorm, type Matr
 import { estimateTopSingularValues } from '../spectrum/lanczos.js';
 import { spectralNorm } from '../spectrum/norm.js';
 import { matrixOperator } from '../spectrum/operator.js';
+import { Workspace } from '../workspace.js';
 import { sparsifyHybrid } from './hybrid.js';
 import { sparsifyByImportance } from './importance.js';
 import { sparsifyMagnitude } from './magnitude.js';
@@ -43,7 +44,13 @@ export function sparsify(w: Matrix, method: MethodName, options: SparsifyOptions
 }
 
 /** Runs one base method with a given seed (no measurement). */
-export function sparsifyWith(w: Matrix, method: BaseMethodName, options: ResolvedSparsifyOptions, seed: number): Float32Array {
+export function sparsifyWith(
+  w: Matrix,
+  method: BaseMethodName,
+  options: ResolvedSparsifyOptions,
+  seed: number,
+  workspace: Workspace = new Workspace(),
+): Float32Array {
   const { keep, granularity } = options;
   switch (method) {
     case 'magnitude':
@@ -51,9 +58,9 @@ export function sparsifyWith(w: Matrix, method: BaseMethodName, options: Resolve
     case 'l1':
     case 'l2':
     case 'bernstein':
-      return sparsifyByImportance(w, method, keep, granularity, seed);
+      return sparsifyByImportance(w, method, keep, granularity, seed, workspace);
     case 'hybrid':
-      return sparsifyHybrid(w, keep, granularity, seed, options.hybridKeepFraction);
+      return sparsifyHybrid(w, keep, granularity, seed, options.hybridKeepFraction, workspace);
   }
 }
 
@@ -139,8 +146,13 @@ function resolveOptions(w: Matrix, method: MethodName, options: SparsifyOptions)
  * W − W′ is materialised once in float32 (exact for pruned and untouched entries) so that each Lanczos step
  * streams one array through the blocked kernels instead of two.
  */
-export function differenceSpectralNorm(w: Matrix, pruned: Float32Array, tolerance: number): { value: number; bound: number } {
-  const difference = new Float32Array(pruned.length);
+export function differenceSpectralNorm(
+  w: Matrix,
+  pruned: Float32Array,
+  tolerance: number,
+  workspace: Workspace = new Workspace(),
+): { value: number; bound: number } {
+  const difference = workspace.float32Array('difference', pruned.length);
   for (let i = 0; i < difference.length; i++) difference[i] = w.data[i] - pruned[i];
   const estimate = estimateTopSingularValues(matrixOperator({ data: difference, rows: w.rows, cols: w.cols }), 1, { tolerance });
   return { value: estimate.values[0], bound: estimate.residuals[0] };

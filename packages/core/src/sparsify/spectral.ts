@@ -1,6 +1,7 @@
 import { frobeniusNorm, type Matrix } from '../matrix.js';
 import { deriveSeed } from '../random.js';
 import { spectralNorm } from '../spectrum/norm.js';
+import { Workspace } from '../workspace.js';
 import {
   differenceSpectralNorm,
   measureSparsificationError,
@@ -29,6 +30,7 @@ export function searchSpectral(w: Matrix, options: ResolvedSparsifyOptions): Spa
   const screeningTolerance = Math.max(tolerance, SCREENING_TOLERANCE);
   const zero = frobeniusNorm(w.data) === 0;
   const normOfW = zero ? 0 : spectralNorm(w, { tolerance });
+  const workspace = new Workspace();
 
   const plan: Array<Omit<SpectralCandidate, 'spectralError'>> = [{ method: 'magnitude', seed: options.seed }];
   for (let round = 0; round < options.candidateSeeds; round++) {
@@ -39,8 +41,8 @@ export function searchSpectral(w: Matrix, options: ResolvedSparsifyOptions): Spa
   // Screening: every candidate at coarse accuracy. A Lanczos estimate never exceeds the true norm and is
   // within its bound below it, so a candidate whose estimate exceeds another's upper end cannot win.
   const screened = plan.map((candidate) => {
-    const data = sparsifyWith(w, candidate.method, options, candidate.seed);
-    const { value, bound } = zero ? { value: 0, bound: 0 } : differenceSpectralNorm(w, data, screeningTolerance);
+    const data = sparsifyWith(w, candidate.method, options, candidate.seed, workspace);
+    const { value, bound } = zero ? { value: 0, bound: 0 } : differenceSpectralNorm(w, data, screeningTolerance, workspace);
     return { candidate, value, upper: value + Math.max(bound, screeningTolerance * value) };
   });
   const bestUpper = Math.min(...screened.map((entry) => entry.upper));
@@ -52,9 +54,9 @@ export function searchSpectral(w: Matrix, options: ResolvedSparsifyOptions): Spa
       candidates.push({ ...entry.candidate, spectralError: zero ? 0 : entry.value / normOfW, screenedOut: true });
       continue;
     }
-    const data = sparsifyWith(w, entry.candidate.method, options, entry.candidate.seed);
-    const errors = measureSparsificationError(w, data, { tolerance, normOfW: zero ? undefined : normOfW });
-    const tried: SpectralCandidate = { ...entry.candidate, spectralError: errors.spectralError };
+    const data = sparsifyWith(w, entry.candidate.method, options, entry.candidate.seed, workspace);
+    const spectralError = zero ? 0 : differenceSpectralNorm(w, data, tolerance, workspace).value / normOfW;
+    const tried: SpectralCandidate = { ...entry.candidate, spectralError };
     candidates.push(tried);
     if (best === undefined || tried.spectralError < best.candidate.spectralError) best = { data, candidate: tried };
   }
