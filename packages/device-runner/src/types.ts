@@ -112,6 +112,8 @@ export interface NodePayloadConfig extends PayloadConfig {
   model: string;
   /** Absolute path of onnxruntime-node's entry, or null to resolve it from the working directory. */
   runtimeModule: string | null;
+  /** ssh: folder the payload removes itself when the host goes away mid-run (stdin closes). */
+  cleanupDir?: string;
 }
 
 /** Lines the payloads print on stdout; everything else they print is progress on stderr. */

@@ -3,7 +3,7 @@
  * machine (target `node`) or on a board (target `ssh`). Reads a NodePayloadConfig from the JSON file named
  * by argv[2], prints one result or error line on stdout, progress on stderr.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,12 +22,18 @@ function fail(stage: string, message: string): never {
 
 // The host keeps our stdin open for as long as it listens; when it goes away (Ctrl-C, killed ssh
 // connection) there is nobody to report to, so stop instead of running on.
-process.stdin.on('end', () => process.exit(4));
-process.stdin.on('error', () => process.exit(4));
+let cleanupDir: string | undefined;
+function hangUp(): never {
+  if (cleanupDir) rmSync(cleanupDir, { recursive: true, force: true });
+  process.exit(4);
+}
+process.stdin.on('end', hangUp);
+process.stdin.on('error', hangUp);
 process.stdin.resume();
 
 async function main(): Promise<void> {
   const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as NodePayloadConfig;
+  cleanupDir = config.cleanupDir;
   const requireHere = createRequire(path.join(process.cwd(), 'payload.cjs'));
   let ort: OrtLike & { env?: { versions?: Record<string, string> } };
   try {
