@@ -1,5 +1,5 @@
 export { readModel, parseModel, type ReadOptions } from './read-model.js';
-export { writeModel, serializeModel, updateWeight, setMetadata, storageBytes, allTensors, writeTemp, writeFileAtomic, PROTOBUF_LIMIT_BYTES, type Storage, type WriteOptions, type WriteResult } from './write-model.js';
+export { writeModel, serializeModel, updateWeight, denseFloat32View, setMetadata, storageBytes, allTensors, writeTemp, writeFileAtomic, PROTOBUF_LIMIT_BYTES, type Storage, type WriteOptions, type WriteResult } from './write-model.js';
 export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type WeightRef, type WeightUse, type WeightStorage, type WeightLocation } from './find-weights.js';
 export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
 export { densifySparse, readSparseIndices } from './sparse-data.js';

@@ -51,6 +51,22 @@ function tensorHeaderVerbatim(message: MessageNode): Uint8Array[] {
 
 export type Storage = 'dense' | 'sparse';
 
+/**
+ * A writable float32 view of a dense weight's raw_data inside the model's own (private) bytes, so a
+ * large weight can be pruned in place without a copy; undefined when the weight is stored otherwise
+ * (typed fields, external, sparse, other dtype), or its bytes are unaligned or not ours.
+ */
+export function denseFloat32View(model: OnnxModel, weight: WeightRef): Float32Array | undefined {
+  const s = weight.storage;
+  const tensor = s.kind === 'initializer' ? s.tensor : s.kind === 'constant' ? s.tensor : undefined;
+  if (!tensor || !model.ownsBytes || tensor.external || weight.dtype !== 'float32') return undefined;
+  const raw = tensor.message.last(TensorField.rawData);
+  if (!raw || raw.end - raw.valueStart !== weight.numel * 4) return undefined;
+  const offset = model.bytes.byteOffset + raw.valueStart;
+  if (offset % 4 !== 0) return undefined;
+  return new Float32Array(model.bytes.buffer, offset, weight.numel);
+}
+
 /** Bytes the weight's data takes in each storage form, for `--storage auto`. */
 export function storageBytes(weight: WeightRef, nnz: number): { dense: number; sparse: number; indexType: IndexType } {
   const elementBytes = dtypeOf(dtypeCode(weight.dtype))!.bytes;

@@ -2,6 +2,9 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import {
   countNonzero,
+  denseFloat32View,
+  denseTensorOf,
+  readTensorBytes,
   findWeights,
   matrixView,
   measureSizes,
@@ -21,7 +24,7 @@ import { createProgress } from '../progress.js';
 import { allocate } from '../prune/allocate.js';
 import { scanSensitivity, SCAN_GRID } from '../prune/sensitivity.js';
 import { parseShapes, parseValues } from '../eval/inputs.js';
-import { pruneWeight } from '../prune/engine.js';
+import { pruneMagnitudeInPlace, pruneWeight } from '../prune/engine.js';
 import { ALLOCATIONS, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
 import { writeHtmlReport, type ReportWeight } from '../report/html.js';
 import { VERSION } from '../version.js';
@@ -43,6 +46,7 @@ export interface PruneArgs {
   json?: boolean;
   inPlace?: boolean;
   spectralError?: boolean;
+  sizes?: boolean;
   shape?: string[];
   value?: string[];
   scanSamples?: number;
@@ -68,6 +72,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('report', { type: 'string', describe: 'write a self-contained HTML report (singular values before/after, error vs sparsity)' })
       .option('in-place', { type: 'boolean', describe: 'allow -o to name the input file' })
       .option('spectral-error', { type: 'boolean', default: true, describe: 'measure each weight\'s spectral error (--no-spectral-error skips it on huge models; reported as null)' })
+      .option('sizes', { type: 'boolean', default: true, describe: 'measure gzip/brotli sizes (--no-sizes skips them on huge models; reported as null)' })
       .option('shape', { type: 'string', array: true, describe: 'input shapes for the sensitivity scan of --allocation spectral: NAME=1x3x224x224 (repeatable)' })
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
       .option('scan-samples', { type: 'number', default: 4, describe: 'random inputs per sensitivity measurement' })
@@ -82,7 +87,8 @@ export const pruneCommand = defineCommand<PruneArgs>({
 interface Selected {
   weight: WeightRef;
   key: string;
-  values: Float32Array;
+  /** Loaded up front only when the allocation needs every weight's values; else read one at a time. */
+  values?: Float32Array;
 }
 
 async function prune(args: PruneArgs, io: Io): Promise<number> {
@@ -103,19 +109,22 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     throw new UsageError(`-o ${args.output}: folder ${path.dirname(output)} does not exist; create it first.`);
   }
 
-  const before = await measureSizes(input);
+  const measureSizesOf = async (file: string) =>
+    args.sizes === false ? { bytes: statSync(file).size, gzipBytes: null, brotliBytes: null } : measureSizes(file);
+  const before = await measureSizesOf(input);
   const model = readModel(input, { label: args.model });
   const all = findWeights(model);
+  const needsValues = options.allocation !== 'uniform';
   const selected: Selected[] = [];
   const skipped: Array<{ weight: WeightRef; reason: string }> = [];
   for (const weight of all) {
     if (options.exclude.some((re) => re.test(weight.name))) skipped.push({ weight, reason: 'excluded' });
     else if (weight.numel < options.minParams) skipped.push({ weight, reason: `fewer than ${options.minParams} elements` });
-    else selected.push({ weight, key: `${weight.graph}/${weight.name}`, values: readWeight(model, weight) });
+    else selected.push({ weight, key: `${weight.graph}/${weight.name}`, ...(needsValues ? { values: readWeight(model, weight) } : {}) });
   }
   if (selected.length === 0) log(io, `specprune: no weight of ${args.model} is selected (${all.length} found; check --exclude and --min-params).`);
 
-  const items = selected.map((s) => ({ key: s.key, values: s.values, view: matrixView(s.weight) }));
+  const items = selected.map((s) => ({ key: s.key, numel: s.weight.numel, view: matrixView(s.weight), ...(s.values ? { values: s.values } : {}) }));
   const sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes(model, selected, items, options, before.bytes) : options.sparsity;
   log(io, `specprune: pruning ${selected.length} of ${all.length} weights of ${args.model} to ${formatPercent(sparsity)} (${options.method}, ${options.allocation} allocation)`);
   let measured: { grid: readonly number[]; curves: number[][] } | undefined;
@@ -151,8 +160,24 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
 
   const progress = createProgress(io, 'pruning', selected.length);
   const results: ReportWeight[] = [];
+  const keepArrays = Boolean(args.report);
+  // Fast path for huge models: unstructured magnitude without spectral measurement prunes each weight's
+  // bytes in place (no copy); the result is identical to the general path's.
+  const inPlace = options.method === 'magnitude' && options.granularity.kind === 'unstructured' && args.spectralError === false && !keepArrays;
+  // One scratch buffer for weights that cannot be viewed in place, so garbage does not pile up.
+  const scratch = { buffer: new Float32Array(0) };
   selected.forEach((s, idx) => {
-    const result = pruneWeight(s.values, items[idx]!.view, allocation.zeros[idx]!, options.method, options.granularity, options.seed, s.key);
+    const fast = inPlace && items[idx]!.view.blocks.length === 1;
+    // Aligned raw float32 data is pruned where it lies; anything else through one decoded copy.
+    const view = fast ? (denseFloat32View(model, s.weight) ?? s.values ?? readWeightReusing(model, s.weight, scratch)) : undefined;
+    const original = view ?? s.values ?? readWeight(model, s.weight);
+    s.values = undefined;
+    const result = view
+      ? { ...pruneMagnitudeInPlace(view, allocation.zeros[idx]!), values: view, method: 'magnitude', spectralError: Number.NaN }
+      : pruneWeight(original, items[idx]!.view, allocation.zeros[idx]!, options.method, options.granularity, options.seed, s.key, {
+          measureSpectralError: args.spectralError !== false,
+        });
+    const sparsityOf = s.weight.numel ? 1 - result.nnz / s.weight.numel : 0;
     const sizes = storageBytes(s.weight, result.nnz);
     const storage = options.storage === 'auto' ? (sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
     updateWeight(model, s.weight, result.values, storage);
@@ -162,7 +187,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       shape: s.weight.shape,
       numel: s.weight.numel,
       nnz: result.nnz,
-      sparsity: result.sparsity,
+      sparsity: sparsityOf,
       method: result.method,
       spectralError: args.spectralError === false ? null : result.spectralError,
       frobeniusError: result.frobeniusError,
@@ -170,8 +195,9 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       view: items[idx]!.view.description,
       matrixView: items[idx]!.view,
       ...(allocation.curves ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis === 'sensitivity-scan' ? 'output distortion' : 'spectral error' } : {}),
-      original: s.values,
-      pruned: result.values,
+      // Kept only for the HTML report, so large models are pruned one weight at a time.
+      original: keepArrays ? original : new Float32Array(0),
+      pruned: keepArrays ? result.values : new Float32Array(0),
     });
     progress.tick(s.weight.name);
   });
@@ -193,11 +219,12 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     }),
   });
   const written = writeModel(model, output);
-  const after = await measureSizes(output);
+  const after = await measureSizesOf(output);
   const totalNumel = results.reduce((s, r) => s + r.numel, 0);
   const totalNnz = results.reduce((s, r) => s + r.nnz, 0);
   const achieved = totalNumel ? 1 - totalNnz / totalNumel : 0;
-  const modelNnz = all.reduce((s, w) => s + (selected.some((x) => x.weight === w) ? 0 : countNonzero(model, w)), 0) + totalNnz;
+  const selectedSet = new Set(selected.map((x) => x.weight));
+  const modelNnz = all.reduce((s, w) => s + (selectedSet.has(w) ? 0 : countNonzero(model, w)), 0) + totalNnz;
 
   const report = {
     input: { path: args.model, bytes: before.bytes, gzipBytes: before.gzipBytes, brotliBytes: before.brotliBytes },
@@ -244,8 +271,8 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     `${renderTable(
       ['', 'bytes', 'gzip', 'brotli'],
       [
-        ['before', formatBytes(before.bytes), formatBytes(before.gzipBytes), formatBytes(before.brotliBytes)],
-        ['after', formatBytes(after.bytes), formatBytes(after.gzipBytes), formatBytes(after.brotliBytes)],
+        ['before', formatBytes(before.bytes), optionalBytes(before.gzipBytes), optionalBytes(before.brotliBytes)],
+        ['after', formatBytes(after.bytes), optionalBytes(after.gzipBytes), optionalBytes(after.brotliBytes)],
         ['ratio', ratio(after.bytes, before.bytes), ratio(after.gzipBytes, before.gzipBytes), ratio(after.brotliBytes, before.brotliBytes)],
       ],
     )}\n\n`,
@@ -256,8 +283,22 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   return 0;
 }
 
-function ratio(after: number, before: number): string {
-  return before ? `${(after / before).toFixed(2)}x` : '-';
+/** Decodes a weight into a reused buffer (grown as needed) instead of a fresh array. */
+function readWeightReusing(model: Parameters<typeof readWeight>[0], weight: WeightRef, scratch: { buffer: Float32Array }): Float32Array {
+  const tensor = denseTensorOf(weight);
+  if (!tensor || weight.dtype !== 'float32' || tensor.external) return readWeight(model, weight);
+  if (scratch.buffer.length < weight.numel) scratch.buffer = new Float32Array(weight.numel);
+  const target = scratch.buffer.subarray(0, weight.numel);
+  new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(readTensorBytes(model, tensor));
+  return target;
+}
+
+function ratio(after: number | null, before: number | null): string {
+  return before && after !== null ? `${(after / before).toFixed(2)}x` : '-';
+}
+
+function optionalBytes(bytes: number | null): string {
+  return bytes === null ? '-' : formatBytes(bytes);
 }
 
 /**

@@ -6,8 +6,15 @@ import { interpolate } from './sensitivity.js';
 
 export interface AllocationInput {
   key: string;
-  values: Float32Array;
+  numel: number;
   view: MatrixView;
+  /** Needed by global and spectral allocation; uniform only needs numel (so huge models stream). */
+  values?: Float32Array;
+}
+
+function valuesOf(item: AllocationInput): Float32Array {
+  if (!item.values) throw new Error(`allocation needs the values of ${item.key}`);
+  return item.values;
 }
 
 /** Sparsities at which the spectral allocation samples each weight's error curve. */
@@ -42,25 +49,25 @@ export function allocate(
   seed: number,
   measured?: { grid: readonly number[]; curves: number[][] },
 ): AllocationResult {
-  const total = items.reduce((s, i) => s + i.values.length, 0);
+  const total = items.reduce((s, i) => s + i.numel, 0);
   const targetZeros = Math.round(sparsity * total);
   switch (allocation) {
     case 'uniform':
-      return { zeros: items.map((i) => Math.round(sparsity * i.values.length)) };
+      return { zeros: items.map((i) => Math.round(sparsity * i.numel)) };
     case 'global': {
       const keep = total - targetZeros;
       const { threshold, tiesKept } = magnitudeThreshold(
-        items.map((i) => i.values),
+        items.map(valuesOf),
         keep,
       );
       // Everything above the threshold is kept; entries equal to it are kept in weight order up to tiesKept.
       let ties = tiesKept;
       return {
         zeros: items.map((item) => {
-          const equal = countEqual(item.values, threshold);
+          const equal = countEqual(valuesOf(item), threshold);
           const takeTies = Math.min(equal, ties);
           ties -= takeTies;
-          return item.values.length - countAbove(item.values, threshold) - takeTies;
+          return item.numel - countAbove(valuesOf(item), threshold) - takeTies;
         }),
       };
     }
@@ -69,28 +76,30 @@ export function allocate(
       const curves =
         measured?.curves ??
         items.map((item) =>
-          CURVE_GRID.map((s) => (s === 0 ? 0 : pruneWeight(item.values, item.view, Math.round(s * item.values.length), 'magnitude', granularity, seed, item.key).spectralError)),
+          CURVE_GRID.map((s) =>
+            s === 0 ? 0 : pruneWeight(valuesOf(item), item.view, Math.round(s * item.numel), 'magnitude', granularity, seed, item.key, { tolerance: 1e-2 }).spectralError,
+          ),
         );
       // A weight whose pruning never changed the outputs (e.g. an If branch the scan inputs do not take)
       // is not free: the scan cannot see it. It gets the target sparsity; the rest share the remaining budget.
       const blind = curves.map((c) => measured !== undefined && Math.max(...c) < 1e-7);
-      const zeros = items.map((item, idx) => (blind[idx] ? Math.round(sparsity * item.values.length) : 0));
+      const zeros = items.map((item, idx) => (blind[idx] ? Math.round(sparsity * item.numel) : 0));
       const visible = items.map((_, idx) => idx).filter((idx) => !blind[idx]);
-      const visibleTotal = visible.reduce((sum, idx) => sum + items[idx]!.values.length, 0);
+      const visibleTotal = visible.reduce((sum, idx) => sum + items[idx]!.numel, 0);
       const remaining = targetZeros - zeros.reduce((a, b) => a + b, 0);
       if (visibleTotal > 0) {
         const sparsities = allocateByCurves(
-          visible.map((idx) => ({ numel: items[idx]!.values.length, errorAt: (s: number) => interpolate(grid, curves[idx]!, s) })),
+          visible.map((idx) => ({ numel: items[idx]!.numel, errorAt: (s: number) => interpolate(grid, curves[idx]!, s) })),
           Math.min(0.999, Math.max(0, remaining / visibleTotal)),
           // Measured curves end at 0.9-0.95: do not extrapolate any weight far past what was measured.
           { grid: ALLOCATION_GRID },
         );
-        visible.forEach((idx, k) => (zeros[idx] = Math.round(sparsities[k]! * items[idx]!.values.length)));
+        visible.forEach((idx, k) => (zeros[idx] = Math.round(sparsities[k]! * items[idx]!.numel)));
       }
       // Fix rounding so the total is exact.
       let diff = targetZeros - zeros.reduce((a, b) => a + b, 0);
       for (let idx = 0; diff !== 0 && idx < zeros.length; idx++) {
-        const step = diff > 0 ? Math.min(diff, items[idx]!.values.length - zeros[idx]!) : Math.max(diff, -zeros[idx]!);
+        const step = diff > 0 ? Math.min(diff, items[idx]!.numel - zeros[idx]!) : Math.max(diff, -zeros[idx]!);
         zeros[idx]! += step;
         diff -= step;
       }

@@ -1,4 +1,4 @@
-import { sparsify, spectralNorm, type Granularity, type MethodName } from '@specprune/core';
+import { applyMagnitudeThreshold, magnitudeThreshold, sparsify, type Granularity, type MethodName } from '@specprune/core';
 import { extractBlock, scatterBlock, type MatrixView } from '@specprune/onnx-io';
 import { deriveSeed } from './seed.js';
 
@@ -46,7 +46,9 @@ export function pruneWeight(
   granularity: Granularity,
   seed: number,
   weightKey: string,
+  options: { measureSpectralError?: boolean; tolerance?: number } = {},
 ): PrunedWeight {
+  const measure = options.measureSpectralError ?? true;
   const values = new Float32Array(original);
   const sizes = view.blocks.map((b) => b.rows * b.cols);
   const blockZeros = zerosPerBlock(sizes, zeros);
@@ -62,17 +64,19 @@ export function pruneWeight(
       sparsity: size ? blockZeros[b]! / size : 0,
       granularity,
       seed: deriveSeed(seed, weightKey, b),
+      measureSpectralError: measure,
+      ...(options.tolerance ? { measureTolerance: options.tolerance } : {}),
     });
     methods.add(result.method);
     scatterBlock(values, block, result.data);
-    const norm = spectralNorm({ data, rows: block.rows, cols: block.cols });
-    maxNorm = Math.max(maxNorm, norm);
-    maxError = Math.max(maxError, result.spectralError * norm);
-    for (let i = 0; i < data.length; i++) {
-      const d = data[i]! - result.data[i]!;
-      frobError += d * d;
-      frobNorm += data[i]! * data[i]!;
+    if (measure) {
+      maxNorm = Math.max(maxNorm, result.spectralNorm);
+      maxError = Math.max(maxError, result.spectralError * result.spectralNorm);
     }
+    let blockFrob = 0;
+    for (let i = 0; i < data.length; i++) blockFrob += data[i]! * data[i]!;
+    frobNorm += blockFrob;
+    frobError += (result.frobeniusError * Math.sqrt(blockFrob)) ** 2;
   });
   let nnz = 0;
   for (let i = 0; i < values.length; i++) if (values[i] !== 0) nnz++;
@@ -81,7 +85,27 @@ export function pruneWeight(
     nnz,
     sparsity: values.length ? 1 - nnz / values.length : 0,
     method: [...methods].join('+'),
-    spectralError: maxNorm ? maxError / maxNorm : 0,
+    spectralError: !measure ? Number.NaN : maxNorm ? maxError / maxNorm : 0,
     frobeniusError: frobNorm ? Math.sqrt(frobError / frobNorm) : 0,
   };
+}
+
+/**
+ * Unstructured magnitude pruning of a whole weight in place (one threshold over all its elements, exact
+ * count): the fast path for large models, with no copy of the weight. Returns nnz and the relative
+ * Frobenius error; the spectral error is not measured.
+ */
+export function pruneMagnitudeInPlace(data: Float32Array, zeros: number): { nnz: number; frobeniusError: number } {
+  const threshold = magnitudeThreshold([data], data.length - zeros);
+  let total = 0;
+  for (let i = 0; i < data.length; i++) total += data[i]! * data[i]!;
+  let removed = total;
+  applyMagnitudeThreshold([data], threshold);
+  let nnz = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    removed -= v * v;
+    if (v !== 0) nnz++;
+  }
+  return { nnz, frobeniusError: total > 0 ? Math.sqrt(Math.max(0, removed) / total) : 0 };
 }

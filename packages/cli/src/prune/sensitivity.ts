@@ -9,8 +9,8 @@ export const SCAN_GRID = [0, 0.3, 0.5, 0.7, 0.9] as const;
 
 export interface ScanItem {
   key: string;
-  values: Float32Array;
   view: MatrixView;
+  values?: Float32Array;
 }
 
 export interface ScanOptions {
@@ -67,7 +67,9 @@ export async function scanSensitivity(modelBytes: Uint8Array, label: string, ite
     for (const s of SCAN_GRID.slice(1)) {
       const model = parseModel(modelBytes, { label });
       const weight = findWeights(model).find((w) => `${w.graph}/${w.name}` === item.key)!;
-      const pruned = pruneWeight(item.values, item.view, Math.round(s * item.values.length), 'magnitude', options.granularity, options.seed, item.key);
+      const pruned = pruneWeight(item.values!, item.view, Math.round(s * item.values!.length), 'magnitude', options.granularity, options.seed, item.key, {
+        measureSpectralError: false,
+      });
       updateWeight(model, weight, pruned.values, 'dense');
       const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1 });
       curve.push(await distortion(session));

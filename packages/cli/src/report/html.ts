@@ -26,8 +26,8 @@ export interface ReportWeight {
 
 export interface ReportData {
   title: string;
-  input: { path: string; bytes: number; gzipBytes: number; brotliBytes: number };
-  output: { path: string; bytes: number; gzipBytes: number; brotliBytes: number };
+  input: { path: string; bytes: number; gzipBytes: number | null; brotliBytes: number | null };
+  output: { path: string; bytes: number; gzipBytes: number | null; brotliBytes: number | null };
   sparsity: number;
   method: string;
   allocation: string;
@@ -93,7 +93,10 @@ export function writeHtmlReport(file: string, data: ReportData): void {
       },
     ],
   });
-  const size = (label: string, a: number, b: number) => `<tr><th>${label}</th><td>${formatBytes(a)}</td><td>${formatBytes(b)}</td><td>${a ? (b / a).toFixed(2) : '–'}×</td></tr>`;
+  const size = (label: string, a: number | null, b: number | null) =>
+    a === null || b === null
+      ? `<tr><th>${label}</th><td>–</td><td>–</td><td>–</td></tr>`
+      : `<tr><th>${label}</th><td>${formatBytes(a)}</td><td>${formatBytes(b)}</td><td>${a ? (b / a).toFixed(2) : '–'}×</td></tr>`;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeXml(data.title)}</title>
 <style>
