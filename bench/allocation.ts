@@ -37,11 +37,9 @@ for (const model of models) {
     for (const sparsity of [0.3, 0.5, 0.7]) {
       const out = path.join(dir, `m.onnx`);
       // "--shape none=1" names no input: the scan fails and the allocation falls back to spectral-error curves.
-      const scanFlags = config.label.startsWith('spectral (') ? model.flags.filter((f, i, a) => f !== '--value' && a[i - 1] !== '--value' || true) : [];
       const pruneArgs = ['prune', model.file, '-o', out, '--sparsity', String(sparsity), '--method', 'magnitude', ...config.args, ...(config.label.startsWith('spectral (') ? model.flags : [])];
       const pruned = await cli(pruneArgs);
       if (pruned.code !== 0) throw new Error(`${model.name} ${config.label}: ${pruned.err}`);
-      void scanFlags;
       const evaluated = await cli(['eval', model.file, out, ...model.flags, '--samples', '32', '--seed', '99', '--json']);
       if (evaluated.code !== 0) throw new Error(`${model.name} eval: ${evaluated.err}`);
       const outputs = (JSON.parse(evaluated.out) as { outputs: Array<{ cosine: number }> }).outputs;

@@ -1,7 +1,20 @@
-import { UsageError } from '../errors.js';
+import { benchmark, createDefaultRegistry } from '@specprune/device-runner';
 import type { Budget } from './budget.js';
 
-/** Placeholder until device-runner lands its API; replaced in the next commit. */
+/**
+ * Latency and peak memory of a budget's model on its target with device-runner's protocol: `repeat`
+ * fresh sessions of `warmup` + `runs`; the result's figures are medians over the repetitions.
+ */
 export async function runBenchmark(budget: Budget): Promise<{ latencyP50Ms: number; latencyP90Ms: number; peakMemoryBytes: number }> {
-  throw new UsageError(`${budget.name}: latency and memory budgets need the device runner, which is not available in this build.`);
+  const result = await benchmark({
+    registry: createDefaultRegistry(),
+    target: budget.target,
+    modelPath: budget.modelPath,
+    modelLabel: budget.model,
+    warmup: budget.warmup,
+    runs: budget.runs,
+    repetitions: budget.repeat,
+    shapes: budget.shapes,
+  });
+  return { latencyP50Ms: result.latencyMs.p50, latencyP90Ms: result.latencyMs.p90, peakMemoryBytes: result.peakMemoryBytes ?? Number.NaN };
 }

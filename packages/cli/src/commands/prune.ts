@@ -28,6 +28,8 @@ import { pruneMagnitudeInPlace, pruneWeight } from '../prune/engine.js';
 import { ALLOCATIONS, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
 import { writeHtmlReport, type ReportWeight } from '../report/html.js';
 import { VERSION } from '../version.js';
+import { check } from './check.js';
+import { benchForBudget } from '../check/bench.js';
 
 export interface PruneArgs {
   model: string;
@@ -47,6 +49,7 @@ export interface PruneArgs {
   inPlace?: boolean;
   spectralError?: boolean;
   sizes?: boolean;
+  budget?: string;
   shape?: string[];
   value?: string[];
   scanSamples?: number;
@@ -72,6 +75,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('report', { type: 'string', describe: 'write a self-contained HTML report (singular values before/after, error vs sparsity)' })
       .option('in-place', { type: 'boolean', describe: 'allow -o to name the input file' })
       .option('spectral-error', { type: 'boolean', default: true, describe: 'measure each weight\'s spectral error (--no-spectral-error skips it on huge models; reported as null)' })
+      .option('budget', { type: 'string', describe: 'after writing, check this budget file (`specprune check`); exit 1 when a limit fails' })
       .option('sizes', { type: 'boolean', default: true, describe: 'measure gzip/brotli sizes (--no-sizes skips them on huge models; reported as null)' })
       .option('shape', { type: 'string', array: true, describe: 'input shapes for the sensitivity scan of --allocation spectral: NAME=1x3x224x224 (repeatable)' })
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
@@ -254,6 +258,13 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     });
   }
   if (args.json) {
+    if (args.budget) {
+      // One JSON document: the budget results go inside the prune report.
+      let captured = '';
+      const code = await check({ budget: args.budget, json: true }, { ...io, stdout: { write: (t: string) => (captured += t) } }, benchForBudget);
+      printJson(io, { ...report, budget: JSON.parse(captured) });
+      return code;
+    }
     printJson(io, report);
     return 0;
   }
@@ -280,6 +291,10 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   io.stdout.write(
     `${formatCount(results.length)} weights pruned to ${formatPercent(achieved)} sparsity (${formatCount(totalNnz)} of ${formatCount(totalNumel)} kept); wrote ${args.output}${args.report ? ` and ${args.report}` : ''}\n`,
   );
+  if (args.budget) {
+    io.stdout.write('\n');
+    return check({ budget: args.budget }, io, benchForBudget);
+  }
   return 0;
 }
 

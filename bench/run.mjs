@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// `pnpm bench`: every benchmark, each against the baseline its issue names, measured in the same run.
+// Prints a markdown report (machine first) to stdout; progress goes to stderr.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const work = path.join(os.tmpdir(), 'specprune-bench');
+mkdirSync(work, { recursive: true });
+const only = process.argv.slice(2);
+const want = (name) => only.length === 0 || only.includes(name);
+const python = '/usr/bin/python3';
+const tsx = path.join(root, 'node_modules/.bin/tsx');
+
+function json(cmd, args) {
+  const out = execFileSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
+const s = (x) => `${x.toFixed(2)} s`;
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`## Benchmarks\n\nMachine: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}. Date: ${new Date().toISOString().slice(0, 10)}.\n`);
+
+const large = path.join(work, 'large.onnx');
+if ((want('io') || want('prune')) && !existsSync(large)) {
+  console.error('bench: generating a 200 MB (50M-parameter) model with python3-onnx ...');
+  execFileSync(python, [path.join(root, 'bench/make_large_model.py'), large], { stdio: 'inherit' });
+}
+
+if (want('io')) {
+  console.error('bench: onnx-io read + write ...');
+  const r = json(tsx, ['bench/read-write.ts', large, path.join(work, 'large.rw.onnx')]);
+  const identical = Buffer.compare(readFileSync(large), readFileSync(path.join(work, 'large.rw.onnx'))) === 0;
+  console.log(`### onnx-io: read + write of a ${mb(r.fileBytes)} model (goal: peak RSS <= 2x file)\n`);
+  console.log(`| what | time | peak RSS | RSS / file |\n| --- | --- | --- | --- |`);
+  console.log(`| read + find weights + write (unchanged, output ${identical ? 'byte-identical' : 'DIFFERENT'}) | ${s(r.seconds)} | ${mb(r.peakRssBytes)} | ${(r.peakRssBytes / r.fileBytes).toFixed(2)}x |\n`);
+}
+
+if (want('prune')) {
+  console.error('bench: magnitude pruning, specprune vs onnx + numpy ...');
+  const ours = json(tsx, ['bench/prune-large.ts', large, path.join(work, 'large.pruned.onnx')]);
+  const theirs = json(python, [path.join(root, 'bench/magnitude_baseline.py'), large, path.join(work, 'large.numpy.onnx'), '0.5']);
+  const size = statSync(large).size;
+  console.log(`### Magnitude pruning to 50% of a ${mb(size)} model (goal: >= 4x faster than onnx + numpy, peak RSS <= 1.5x model)\n`);
+  console.log(`| tool | time | peak RSS | RSS / model |\n| --- | --- | --- | --- |`);
+  console.log(`| specprune prune --method magnitude --allocation uniform --no-spectral-error --no-sizes | ${s(ours.seconds)} | ${mb(ours.peakRssBytes)} (${mb(ours.peakRssBytes - ours.rssBeforeBytes)} above the process's ${mb(ours.rssBeforeBytes)} at start) | ${(ours.peakRssBytes / size).toFixed(2)}x |`);
+  console.log(`| python3-onnx + numpy (bench/magnitude_baseline.py) | ${s(theirs.seconds)} | ${mb(theirs.peakRssBytes)} | ${(theirs.peakRssBytes / size).toFixed(2)}x |`);
+  console.log(`\nSpeed-up: ${(theirs.seconds / ours.seconds).toFixed(2)}x.\n`);
+}
+
+if (want('core')) {
+  console.error('bench: core numerics ...');
+  console.log('### Core numerics (singular values, magnitude selection)\n\n```');
+  const r = spawnSync('node', ['scripts/bench-core.mjs'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(r.stdout.trim());
+  console.log('```\n');
+}
+
+if (want('overhead') && existsSync(path.join(root, 'packages/device-runner/bench/overhead.ts'))) {
+  console.error('bench: bench harness overhead ...');
+  console.log('### `specprune bench --target node` overhead vs a bare onnxruntime-node loop (goal: within 2%)\n\n```');
+  const r = spawnSync(tsx, ['packages/device-runner/bench/overhead.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(r.stdout.trim());
+  console.log('```\n');
+}
+
+if (want('allocation')) {
+  console.error('bench: allocation fidelity on real models (about 2 minutes) ...');
+  console.log('### Allocation policies: output cosine on held-out random inputs (magnitude method)\n');
+  const r = spawnSync(tsx, ['bench/allocation.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(r.stdout.trim(), '\n');
+}
