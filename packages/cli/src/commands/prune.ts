@@ -21,7 +21,7 @@ import { isUserError, UsageError } from '../errors.js';
 import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
 import { log, printJson, type Io } from '../io.js';
 import { createProgress } from '../progress.js';
-import { allocate } from '../prune/allocate.js';
+import { allocate, CURVE_GRID, spectralErrorCurves } from '../prune/allocate.js';
 import { scanSensitivity, SCAN_GRID } from '../prune/sensitivity.js';
 import { parseShapes, parseValues } from '../eval/inputs.js';
 import { pruneMagnitudeInPlace, pruneWeight } from '../prune/engine.js';
@@ -162,6 +162,12 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     );
   }
 
+  if (args.report && !allocation.curves && selected.length) {
+    // The report plots error against sparsity for every weight, whatever the allocation.
+    const curveItems = items.map((item, idx) => ({ ...item, values: item.values ?? readWeight(model, selected[idx]!.weight) }));
+    allocation.curves = spectralErrorCurves(curveItems, options.granularity, options.seed);
+    allocation.grid = CURVE_GRID;
+  }
   const progress = createProgress(io, 'pruning', selected.length);
   const results: ReportWeight[] = [];
   const keepArrays = Boolean(args.report);

@@ -73,13 +73,7 @@ export function allocate(
     }
     case 'spectral': {
       const grid = measured?.grid ?? CURVE_GRID;
-      const curves =
-        measured?.curves ??
-        items.map((item) =>
-          CURVE_GRID.map((s) =>
-            s === 0 ? 0 : pruneWeight(valuesOf(item), item.view, Math.round(s * item.numel), 'magnitude', granularity, seed, item.key, { tolerance: 1e-2 }).spectralError,
-          ),
-        );
+      const curves = measured?.curves ?? spectralErrorCurves(items, granularity, seed);
       // A weight whose pruning never changed the outputs (e.g. an If branch the scan inputs do not take)
       // is not free: the scan cannot see it. It gets the target sparsity; the rest share the remaining budget.
       const blind = curves.map((c) => measured !== undefined && Math.max(...c) < 1e-7);
@@ -106,6 +100,15 @@ export function allocate(
       return { zeros, curves, grid, blind: items.filter((_, idx) => blind[idx]).map((item) => item.key) };
     }
   }
+}
+
+/** Relative spectral error of magnitude pruning of each weight alone, on CURVE_GRID (1% accuracy). */
+export function spectralErrorCurves(items: readonly AllocationInput[], granularity: Granularity, seed: number): number[][] {
+  return items.map((item) =>
+    CURVE_GRID.map((s) =>
+      s === 0 ? 0 : pruneWeight(valuesOf(item), item.view, Math.round(s * item.numel), 'magnitude', granularity, seed, item.key, { tolerance: 1e-2 }).spectralError,
+    ),
+  );
 }
 
 function countAbove(values: Float32Array, threshold: number): number {
