@@ -7,7 +7,7 @@ describe('specprune bench --target browser (headless Chromium, onnxruntime-web)'
     expect(outcome.code, outcome.stderr).toBe(0);
     const result = outcome.json();
     expectBenchSchema(result, 'browser', 4);
-    expect(result.device).toMatchObject({ runtime: 'onnxruntime-web', runtimeVersion: '1.30.0', crossOriginIsolated: true });
+    expect(result.device).toMatchObject({ runtime: 'onnxruntime-web', runtimeVersion: '1.30.0', crossOriginIsolated: true, wasmThreads: 1, wasmSimd: true });
     expect(result.device.userAgent).toMatch(/Chrome\//);
     expect(result.peakMemorySource).toBe('measureUserAgentSpecificMemory');
     expect(outcome.stderr).toMatch(/page: downloading the model/);
@@ -26,6 +26,10 @@ describe('specprune bench --target browser (headless Chromium, onnxruntime-web)'
       await runCli(['bench', model, '--target', 'browser', '--threads', '1', '--runs', '1']),
       /the headless browser could not load the model .*broken\.onnx: /,
     );
+  });
+
+  it('refuses --no-simd, which onnxruntime-web 1.30 cannot honour', async () => {
+    expectUserError(await runCli(['bench', MODELS.gemm, '--target', 'browser', '--no-simd']), /--no-simd cannot be honoured: onnxruntime-web 1\.30 ships only WebAssembly SIMD builds/);
   });
 
   it('reports a missing WebGPU adapter as a user error', async () => {

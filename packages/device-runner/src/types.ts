@@ -36,6 +36,10 @@ export interface DeviceInfo {
   engine?: string;
   /** Browser targets: whether the page was cross-origin isolated (needed for wasm threads). */
   crossOriginIsolated?: boolean;
+  /** Browser targets: wasm threads onnxruntime-web was told to use. */
+  wasmThreads?: number;
+  /** Browser targets: whether the browser validates WebAssembly SIMD. */
+  wasmSimd?: boolean;
 }
 
 /** Summary statistics of one set of latencies, in milliseconds. */
@@ -102,7 +106,7 @@ export interface PayloadConfig {
   threads: number;
   /** Browser only. */
   executionProvider: 'wasm' | 'webgpu';
-  /** Browser only: false asks onnxruntime-web for its non-SIMD build where it still has one. */
+  /** Browser only. onnxruntime-web 1.30 ships SIMD builds only, so false is refused (see targets/page.ts). */
   simd: boolean;
 }
 

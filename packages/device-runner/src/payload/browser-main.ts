@@ -79,6 +79,9 @@ async function measureMemory(): Promise<{ bytes: number | null; source: MemorySo
   return { bytes, source: 'wasmHeap' };
 }
 
+/** Smallest module using a v128 instruction (the wasm-feature-detect probe). */
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
 async function describeDevice(ort: OrtWeb): Promise<Measurement['device']> {
   const data = (navigator as { userAgentData?: { brands: { brand: string; version: string }[]; platform: string; getHighEntropyValues(hints: string[]): Promise<Record<string, string>> } }).userAgentData;
   let arch = '';
@@ -101,6 +104,8 @@ async function describeDevice(ort: OrtWeb): Promise<Measurement['device']> {
     userAgent: navigator.userAgent,
     ...(engine ? { engine } : {}),
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    wasmThreads: Number(ort.env.wasm.numThreads),
+    wasmSimd: WebAssembly.validate(SIMD_PROBE),
   };
 }
 
@@ -110,7 +115,6 @@ async function main(): Promise<void> {
   const ort = (await import(/* @vite-ignore */ config.ortUrl)) as OrtWeb;
   ort.env.wasm.wasmPaths = config.wasmPaths;
   ort.env.wasm.numThreads = config.threads > 0 ? config.threads : globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-  ort.env.wasm.simd = config.simd;
   progress('downloading the model');
   const response = await fetch(config.modelUrl);
   if (!response.ok) throw new ProtocolError('load', `the model download failed with HTTP ${response.status}`);

@@ -34,6 +34,9 @@ export async function serveBenchPage(options: {
   config: PayloadConfig;
   log: Logger;
 }): Promise<BenchServer> {
+  if (!options.config.simd) {
+    throw new DeviceError('--no-simd cannot be honoured: onnxruntime-web 1.30 ships only WebAssembly SIMD builds (every current browser supports SIMD).');
+  }
   const dist = findOrtWebDist();
   const routes = new Map<string, ServedEntry>();
   for (const name of readdirSync(dist)) {
