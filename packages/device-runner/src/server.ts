@@ -10,6 +10,8 @@ export type ServedEntry = { file: string; type: string } | { body: string | Uint
 export interface BenchServerOptions {
   /** Address to listen on and advertise (the page URL uses it). */
   host: string;
+  /** Address put in the URL when it differs from `host` (listening on 0.0.0.0, advertising a LAN address). */
+  advertiseHost?: string;
   /** 0 picks a free port. */
   port?: number;
   /** Exact URL paths ("/", "/bench.js", "/ort/ort.wasm.min.mjs") to what they serve. */
@@ -104,7 +106,8 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     server.listen(options.port ?? 0, options.host, resolve);
   });
   const { port } = server.address() as AddressInfo;
-  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const advertised = options.advertiseHost ?? options.host;
+  const hostInUrl = advertised.includes(':') ? `[${advertised}]` : advertised;
   return {
     url: `http://${hostInUrl}:${port}/?token=${token}`,
     token,

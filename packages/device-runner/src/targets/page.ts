@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { bundlePayload } from '../bundle.js';
 import { DeviceError, describeError } from '../errors.js';
@@ -50,7 +51,16 @@ export async function serveBenchPage(options: {
   routes.set('/bench.js', { body: await bundlePayload('browser'), type: 'text/javascript; charset=utf-8' });
   routes.set('/config.json', { body: JSON.stringify(pageConfig), type: 'application/json' });
   routes.set('/model.onnx', { file: options.modelPath, type: 'application/octet-stream' });
-  return startBenchServer({ host: options.host, routes, onProgress: (line) => options.log(`page: ${line}`) });
+  return startBenchServer({ host: options.host, advertiseHost: advertisedAddress(options.host), routes, onProgress: (line) => options.log(`page: ${line}`) });
+}
+
+/** Listening on every interface (0.0.0.0, ::) advertises this machine's first external IPv4 address. */
+function advertisedAddress(host: string): string | undefined {
+  if (host !== '0.0.0.0' && host !== '::') return undefined;
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address && !address.internal && address.family === 'IPv4');
+  return external?.address;
 }
 
 /** Turns what the page POSTed into a Measurement, or throws the page's failure as an exit-2 sentence. */
