@@ -244,3 +244,32 @@ describe('specprune spectrum and eval', () => {
 });
 
 export { existsSync };
+
+describe('streaming path for large models', () => {
+  it('gives byte-identical output to the in-memory path, and falls back when sparse storage would be smaller', async () => {
+    const dir = tempDir();
+    const { execFileSync } = await import('node:child_process');
+    const model = path.join(dir, 'mlp.onnx');
+    // 6 layers of 200x200 float32: every weight (160 kB) is large enough to be streamed.
+    execFileSync('/usr/bin/python3', [path.join(__dirname, '../../../bench/make_large_model.py'), model, '6', '200']);
+    const flags = ['--method', 'magnitude', '--allocation', 'uniform', '--no-spectral-error', '--sparsity', '0.4', '--json'];
+    const streamed = await runCli(['prune', model, '-o', path.join(dir, 'a.onnx'), ...flags]);
+    const general = await runCli(['prune', model, '-o', path.join(dir, 'b.onnx'), ...flags, '--no-stream']);
+    expect(streamed.code, streamed.stderr).toBe(0);
+    expect(general.code, general.stderr).toBe(0);
+    expect(streamed.stderr).toMatch(/streamed 6 of 6 weights/);
+    expect(general.stderr).not.toMatch(/streamed/);
+    expect(Buffer.compare(readFileSync(path.join(dir, 'a.onnx')), readFileSync(path.join(dir, 'b.onnx')))).toBe(0);
+    const a = streamed.json<PruneJson & { nnz: number }>();
+    const b = general.json<PruneJson & { nnz: number }>();
+    expect(a.nnz).toBe(b.nnz);
+    expect(a.weights.map((w) => w.sparsity)).toEqual(b.weights.map((w) => w.sparsity));
+    expect(await runs(path.join(dir, 'a.onnx'))).toBe(true);
+    // At 80% sparse storage is smaller: the streaming path steps aside and the result is sparse.
+    const sparse = await runCli(['prune', model, '-o', path.join(dir, 'c.onnx'), ...flags.filter((f) => f !== '0.4' && f !== '--sparsity'), '--sparsity', '0.8']);
+    expect(sparse.code, sparse.stderr).toBe(0);
+    expect(sparse.stderr).not.toMatch(/streamed/);
+    expect(sparse.json<PruneJson>().weights.every((w) => w.storage === 'sparse')).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});

@@ -25,6 +25,7 @@ import { allocate, CURVE_GRID, spectralErrorCurves } from '../prune/allocate.js'
 import { scanSensitivity, SCAN_GRID } from '../prune/sensitivity.js';
 import { parseShapes, parseValues } from '../eval/inputs.js';
 import { pruneMagnitudeInPlace, pruneWeight } from '../prune/engine.js';
+import { pruneStreaming } from '../prune/stream.js';
 import { ALLOCATIONS, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
 import { writeHtmlReport, type ReportWeight } from '../report/html.js';
 import { VERSION } from '../version.js';
@@ -49,6 +50,7 @@ export interface PruneArgs {
   inPlace?: boolean;
   spectralError?: boolean;
   sizes?: boolean;
+  stream?: boolean;
   budget?: string;
   shape?: string[];
   value?: string[];
@@ -76,6 +78,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('in-place', { type: 'boolean', describe: 'allow -o to name the input file' })
       .option('spectral-error', { type: 'boolean', default: true, describe: 'measure each weight\'s spectral error (--no-spectral-error skips it on huge models; reported as null)' })
       .option('budget', { type: 'string', describe: 'after writing, check this budget file (`specprune check`); exit 1 when a limit fails' })
+      .option('stream', { type: 'boolean', default: true, hidden: true, describe: 'allow the streaming path for large models' })
       .option('sizes', { type: 'boolean', default: true, describe: 'measure gzip/brotli sizes (--no-sizes skips them on huge models; reported as null)' })
       .option('shape', { type: 'string', array: true, describe: 'input shapes for the sensitivity scan of --allocation spectral: NAME=1x3x224x224 (repeatable)' })
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
@@ -116,104 +119,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   const measureSizesOf = async (file: string) =>
     args.sizes === false ? { bytes: statSync(file).size, gzipBytes: null, brotliBytes: null } : measureSizes(file);
   const before = await measureSizesOf(input);
-  const model = readModel(input, { label: args.model });
-  const all = findWeights(model);
-  const needsValues = options.allocation !== 'uniform';
-  const selected: Selected[] = [];
-  const skipped: Array<{ weight: WeightRef; reason: string }> = [];
-  for (const weight of all) {
-    if (options.exclude.some((re) => re.test(weight.name))) skipped.push({ weight, reason: 'excluded' });
-    else if (weight.numel < options.minParams) skipped.push({ weight, reason: `fewer than ${options.minParams} elements` });
-    else selected.push({ weight, key: `${weight.graph}/${weight.name}`, ...(needsValues ? { values: readWeight(model, weight) } : {}) });
-  }
-  if (selected.length === 0) log(io, `specprune: no weight of ${args.model} is selected (${all.length} found; check --exclude and --min-params).`);
-
-  const items = selected.map((s) => ({ key: s.key, numel: s.weight.numel, view: matrixView(s.weight), ...(s.values ? { values: s.values } : {}) }));
-  const sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes(model, selected, items, options, before.bytes) : options.sparsity;
-  log(io, `specprune: pruning ${selected.length} of ${all.length} weights of ${args.model} to ${formatPercent(sparsity)} (${options.method}, ${options.allocation} allocation)`);
-  let measured: { grid: readonly number[]; curves: number[][] } | undefined;
-  let allocationBasis: string | undefined;
-  if (options.allocation === 'spectral' && options.granularity.kind !== 'nm' && selected.length > 1) {
-    const scanProgress = createProgress(io, 'sensitivity scan', selected.length * (SCAN_GRID.length - 1));
-    try {
-      const curves = await scanSensitivity(model.bytes, args.model, items, {
-        shapes: parseShapes(args.shape),
-        values: parseValues(args.value),
-        samples: args.scanSamples ?? 4,
-        seed: options.seed,
-        granularity: options.granularity,
-        onProgress: () => scanProgress.tick(),
-      });
-      measured = { grid: SCAN_GRID, curves };
-      allocationBasis = 'sensitivity-scan';
-    } catch (error) {
-      if (!isUserError(error)) throw error;
-      allocationBasis = 'spectral-error';
-      log(io, `specprune: sensitivity scan skipped (${error.message.replace(/\.$/, '')}); allocating by each weight's spectral error instead.`);
-    } finally {
-      scanProgress.done();
-    }
-  }
-  const allocation = allocate(items, sparsity, options.allocation, options.granularity, options.seed, measured);
-  if (allocation.blind?.length) {
-    log(
-      io,
-      `specprune: ${allocation.blind.length} weight(s) did not affect the outputs on the scan inputs (a branch those inputs do not take?) and get the target sparsity: ${allocation.blind.slice(0, 4).join(', ')}${allocation.blind.length > 4 ? ', ...' : ''}. Give --shape/--value for the inputs you ship with.`,
-    );
-  }
-
-  if (args.report && !allocation.curves && selected.length) {
-    // The report plots error against sparsity for every weight, whatever the allocation.
-    const curveItems = items.map((item, idx) => ({ ...item, values: item.values ?? readWeight(model, selected[idx]!.weight) }));
-    allocation.curves = spectralErrorCurves(curveItems, options.granularity, options.seed);
-    allocation.grid = CURVE_GRID;
-  }
-  const progress = createProgress(io, 'pruning', selected.length);
-  const results: ReportWeight[] = [];
-  const keepArrays = Boolean(args.report);
-  // Fast path for huge models: unstructured magnitude without spectral measurement prunes each weight's
-  // bytes in place (no copy); the result is identical to the general path's.
-  const inPlace = options.method === 'magnitude' && options.granularity.kind === 'unstructured' && args.spectralError === false && !keepArrays;
-  // One scratch buffer for weights that cannot be viewed in place, so garbage does not pile up.
-  const scratch = { buffer: new Float32Array(0) };
-  selected.forEach((s, idx) => {
-    const fast = inPlace && items[idx]!.view.blocks.length === 1;
-    // Aligned raw float32 data is pruned where it lies; anything else through one decoded copy.
-    const view = fast ? (denseFloat32View(model, s.weight) ?? s.values ?? readWeightReusing(model, s.weight, scratch)) : undefined;
-    const original = view ?? s.values ?? readWeight(model, s.weight);
-    s.values = undefined;
-    const result = view
-      ? { ...pruneMagnitudeInPlace(view, allocation.zeros[idx]!), values: view, method: 'magnitude', spectralError: Number.NaN }
-      : pruneWeight(original, items[idx]!.view, allocation.zeros[idx]!, options.method, options.granularity, options.seed, s.key, {
-          measureSpectralError: args.spectralError !== false,
-        });
-    const sparsityOf = s.weight.numel ? 1 - result.nnz / s.weight.numel : 0;
-    const sizes = storageBytes(s.weight, result.nnz);
-    const storage = options.storage === 'auto' ? (sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
-    updateWeight(model, s.weight, result.values, storage);
-    results.push({
-      name: s.weight.name,
-      graph: s.weight.graph,
-      shape: s.weight.shape,
-      numel: s.weight.numel,
-      nnz: result.nnz,
-      sparsity: sparsityOf,
-      method: result.method,
-      spectralError: args.spectralError === false ? null : result.spectralError,
-      frobeniusError: result.frobeniusError,
-      storage,
-      view: items[idx]!.view.description,
-      matrixView: items[idx]!.view,
-      ...(allocation.curves ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis === 'sensitivity-scan' ? 'output distortion' : 'spectral error' } : {}),
-      // Kept only for the HTML report, so large models are pruned one weight at a time.
-      original: keepArrays ? original : new Float32Array(0),
-      pruned: keepArrays ? result.values : new Float32Array(0),
-    });
-    progress.tick(s.weight.name);
-  });
-  progress.done();
-
-  setMetadata(model, {
+  const provenance: Record<string, string> = {
     'specprune.tool': 'specprune',
     'specprune.version': VERSION,
     'specprune.options': JSON.stringify({
@@ -227,14 +133,146 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       storage: options.storage,
       seed: options.seed,
     }),
-  });
-  const written = writeModel(model, output);
+  };
+  // Large models in the simplest configuration stream weight by weight (byte-identical result).
+  const streamable =
+    options.method === 'magnitude' && options.granularity.kind === 'unstructured' && args.spectralError === false && !args.report && options.allocation === 'uniform' && options.targetBytes === undefined && args.stream !== false;
+  const streamed = streamable
+    ? pruneStreaming(input, output, { sparsity: options.sparsity, minParams: options.minParams, exclude: options.exclude, storage: options.storage, metadata: provenance })
+    : undefined;
+  let results: ReportWeight[];
+  let skipped: Array<{ weight: WeightRef; reason: string }>;
+  let all: WeightRef[];
+  let written: { externalData?: { path: string; bytes: number } };
+  let modelNnz: number;
+  let sparsity = options.sparsity;
+  let allocationBasis: string | undefined;
+  if (streamed) {
+    log(io, `specprune: streamed ${streamed.pruned.length} of ${streamed.all.length} weights of ${args.model} to ${formatPercent(sparsity)} (magnitude, uniform allocation, dense storage)`);
+    ({ all, skipped, modelNnz } = streamed);
+    written = {};
+    results = streamed.pruned.map(({ weight, nnz, frobeniusError }) => ({
+      name: weight.name,
+      graph: weight.graph,
+      shape: weight.shape,
+      numel: weight.numel,
+      nnz,
+      sparsity: weight.numel ? 1 - nnz / weight.numel : 0,
+      method: 'magnitude',
+      spectralError: null,
+      frobeniusError,
+      storage: 'dense',
+      view: '',
+      original: new Float32Array(0),
+      pruned: new Float32Array(0),
+    }));
+  } else {
+    const model = readModel(input, { label: args.model });
+    all = findWeights(model);
+    const needsValues = options.allocation !== 'uniform';
+    const selected: Selected[] = [];
+    skipped = [];
+    for (const weight of all) {
+      if (options.exclude.some((re) => re.test(weight.name))) skipped.push({ weight, reason: 'excluded' });
+      else if (weight.numel < options.minParams) skipped.push({ weight, reason: `fewer than ${options.minParams} elements` });
+      else selected.push({ weight, key: `${weight.graph}/${weight.name}`, ...(needsValues ? { values: readWeight(model, weight) } : {}) });
+    }
+    if (selected.length === 0) log(io, `specprune: no weight of ${args.model} is selected (${all.length} found; check --exclude and --min-params).`);
+
+    const items = selected.map((s) => ({ key: s.key, numel: s.weight.numel, view: matrixView(s.weight), ...(s.values ? { values: s.values } : {}) }));
+    sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes(model, selected, items, options, before.bytes) : options.sparsity;
+    log(io, `specprune: pruning ${selected.length} of ${all.length} weights of ${args.model} to ${formatPercent(sparsity)} (${options.method}, ${options.allocation} allocation)`);
+    let measured: { grid: readonly number[]; curves: number[][] } | undefined;
+      if (options.allocation === 'spectral' && options.granularity.kind !== 'nm' && selected.length > 1) {
+      const scanProgress = createProgress(io, 'sensitivity scan', selected.length * (SCAN_GRID.length - 1));
+      try {
+        const curves = await scanSensitivity(model.bytes, args.model, items, {
+          shapes: parseShapes(args.shape),
+          values: parseValues(args.value),
+          samples: args.scanSamples ?? 4,
+          seed: options.seed,
+          granularity: options.granularity,
+          onProgress: () => scanProgress.tick(),
+        });
+        measured = { grid: SCAN_GRID, curves };
+        allocationBasis = 'sensitivity-scan';
+      } catch (error) {
+        if (!isUserError(error)) throw error;
+        allocationBasis = 'spectral-error';
+        log(io, `specprune: sensitivity scan skipped (${error.message.replace(/\.$/, '')}); allocating by each weight's spectral error instead.`);
+      } finally {
+        scanProgress.done();
+      }
+    }
+    const allocation = allocate(items, sparsity, options.allocation, options.granularity, options.seed, measured);
+    if (allocation.blind?.length) {
+      log(
+        io,
+        `specprune: ${allocation.blind.length} weight(s) did not affect the outputs on the scan inputs (a branch those inputs do not take?) and get the target sparsity: ${allocation.blind.slice(0, 4).join(', ')}${allocation.blind.length > 4 ? ', ...' : ''}. Give --shape/--value for the inputs you ship with.`,
+      );
+    }
+
+    if (args.report && !allocation.curves && selected.length) {
+      // The report plots error against sparsity for every weight, whatever the allocation.
+      const curveItems = items.map((item, idx) => ({ ...item, values: item.values ?? readWeight(model, selected[idx]!.weight) }));
+      allocation.curves = spectralErrorCurves(curveItems, options.granularity, options.seed);
+      allocation.grid = CURVE_GRID;
+    }
+    const progress = createProgress(io, 'pruning', selected.length);
+    results = [];
+    const keepArrays = Boolean(args.report);
+    // Fast path for huge models: unstructured magnitude without spectral measurement prunes each weight's
+    // bytes in place (no copy); the result is identical to the general path's.
+    const inPlace = options.method === 'magnitude' && options.granularity.kind === 'unstructured' && args.spectralError === false && !keepArrays;
+    // One scratch buffer for weights that cannot be viewed in place, so garbage does not pile up.
+    const scratch = { buffer: new Float32Array(0) };
+    selected.forEach((s, idx) => {
+      const fast = inPlace && items[idx]!.view.blocks.length === 1;
+      // Aligned raw float32 data is pruned where it lies; anything else through one decoded copy.
+      const view = fast ? (denseFloat32View(model, s.weight) ?? s.values ?? readWeightReusing(model, s.weight, scratch)) : undefined;
+      const original = view ?? s.values ?? readWeight(model, s.weight);
+      s.values = undefined;
+      const result = view
+        ? { ...pruneMagnitudeInPlace(view, allocation.zeros[idx]!), values: view, method: 'magnitude', spectralError: Number.NaN }
+        : pruneWeight(original, items[idx]!.view, allocation.zeros[idx]!, options.method, options.granularity, options.seed, s.key, {
+            measureSpectralError: args.spectralError !== false,
+          });
+      const sparsityOf = s.weight.numel ? 1 - result.nnz / s.weight.numel : 0;
+      const sizes = storageBytes(s.weight, result.nnz);
+      const storage = options.storage === 'auto' ? (sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
+      updateWeight(model, s.weight, result.values, storage);
+      results.push({
+        name: s.weight.name,
+        graph: s.weight.graph,
+        shape: s.weight.shape,
+        numel: s.weight.numel,
+        nnz: result.nnz,
+        sparsity: sparsityOf,
+        method: result.method,
+        spectralError: args.spectralError === false ? null : result.spectralError,
+        frobeniusError: result.frobeniusError,
+        storage,
+        view: items[idx]!.view.description,
+        matrixView: items[idx]!.view,
+        ...(allocation.curves ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis === 'sensitivity-scan' ? 'output distortion' : 'spectral error' } : {}),
+        // Kept only for the HTML report, so large models are pruned one weight at a time.
+        original: keepArrays ? original : new Float32Array(0),
+        pruned: keepArrays ? result.values : new Float32Array(0),
+      });
+      progress.tick(s.weight.name);
+    });
+    progress.done();
+
+    setMetadata(model, provenance);
+    written = writeModel(model, output);
+    const totalNnz = results.reduce((s, r) => s + r.nnz, 0);
+    const selectedSet = new Set(selected.map((x) => x.weight));
+    modelNnz = all.reduce((s, w) => s + (selectedSet.has(w) ? 0 : countNonzero(model, w)), 0) + totalNnz;
+  }
   const after = await measureSizesOf(output);
   const totalNumel = results.reduce((s, r) => s + r.numel, 0);
   const totalNnz = results.reduce((s, r) => s + r.nnz, 0);
   const achieved = totalNumel ? 1 - totalNnz / totalNumel : 0;
-  const selectedSet = new Set(selected.map((x) => x.weight));
-  const modelNnz = all.reduce((s, w) => s + (selectedSet.has(w) ? 0 : countNonzero(model, w)), 0) + totalNnz;
 
   const report = {
     input: { path: args.model, bytes: before.bytes, gzipBytes: before.gzipBytes, brotliBytes: before.brotliBytes },
