@@ -239,7 +239,7 @@ describe('specprune spectrum and eval', () => {
   it('eval asks for --shape when an input dim is symbolic', async () => {
     const result = await runCli(['eval', MODELS.paddleCls, MODELS.paddleCls]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/input x of .* has symbolic dim 0 .* fix it with --shape x=1x3x1x1/);
+    expect(result.stderr).toMatch(/Input "x" has an open dimension 0 .* fix it with --shape x=1x3x1x1/);
   });
 });
 

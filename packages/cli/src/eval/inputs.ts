@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import { readNpy, type NpyArray } from './npy.js';
+import { createRandom, generateInputData, parseShapeFlags, resolveInputs, type ResolvedInput } from '@specprune/device-runner';
 
 export type OrtModule = typeof import('onnxruntime-node');
 
@@ -22,15 +23,9 @@ export async function createSession(ort: OrtModule, file: string | Uint8Array, l
   }
 }
 
-/** Parses repeated `--shape NAME=1x3x224x224`. */
+/** Parses repeated `--shape NAME=1x3x224x224` (the same syntax as `bench`). */
 export function parseShapes(specs: readonly string[] | undefined): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const spec of specs ?? []) {
-    const match = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(spec);
-    if (!match) throw new UsageError(`--shape ${spec} is not NAME=DIMS; write e.g. --shape input=1x3x224x224.`);
-    out[match[1]!] = match[2]!.split('x').map(Number);
-  }
-  return out;
+  return parseShapeFlags(specs ?? []);
 }
 
 /** Parses repeated `--value NAME=NUMBER` (fills an input with one constant, e.g. a sample rate). */
@@ -44,102 +39,50 @@ export function parseValues(specs: readonly string[] | undefined): Record<string
   return out;
 }
 
-interface InputSpec {
-  name: string;
-  type: string;
-  shape: number[];
-}
-
-/** Resolves every input's concrete shape; a symbolic dim left open is a clear error naming the input. */
-export function inputSpecs(session: InferenceSession, shapes: Record<string, number[]>, modelLabel: string): InputSpec[] {
-  const known = new Set(session.inputNames);
+/**
+ * Every input's concrete shape and type, with device-runner's rules (the ones `bench` uses): `--shape`
+ * fixes a whole input or binds a named symbolic dim; an open dim is an error naming input and dim.
+ */
+export function inputSpecs(session: InferenceSession, shapes: Record<string, number[]>, modelLabel: string): ResolvedInput[] {
+  const known = new Set([...session.inputNames, ...session.inputMetadata.flatMap((m) => (m.isTensor ? m.shape.filter((d): d is string => typeof d === 'string') : []))]);
   for (const name of Object.keys(shapes)) {
-    if (!known.has(name)) throw new UsageError(`--shape ${name}=... names no input of ${modelLabel}; its inputs are ${[...known].join(', ')}.`);
+    if (!known.has(name)) throw new UsageError(`--shape ${name}=... names no input or dimension of ${modelLabel}; its inputs are ${session.inputNames.join(', ')}.`);
   }
-  return session.inputMetadata.map((meta) => {
-    if (!meta.isTensor) throw new UsageError(`${modelLabel}: input ${meta.name} is not a tensor; specprune can only feed tensor inputs.`);
-    const given = shapes[meta.name];
-    if (given) {
-      if (given.length !== meta.shape.length) {
-        throw new UsageError(`--shape ${meta.name}=${given.join('x')} has ${given.length} dims, but input ${meta.name} of ${modelLabel} has ${meta.shape.length} ([${meta.shape.join(', ')}]).`);
-      }
-      meta.shape.forEach((d, i) => {
-        if (typeof d === 'number' && d >= 0 && d !== given[i]) {
-          throw new UsageError(`--shape ${meta.name}=${given.join('x')}: dim ${i} of ${meta.name} is fixed to ${d} in ${modelLabel}.`);
-        }
-      });
-      return { name: meta.name, type: meta.type, shape: given };
-    }
-    const open = meta.shape.findIndex((d) => typeof d !== 'number' || d < 0);
-    if (open >= 0) {
-      throw new UsageError(
-        `input ${meta.name} of ${modelLabel} has symbolic dim ${open} ("${meta.shape[open]}") in [${meta.shape.join(', ')}]; fix it with --shape ${meta.name}=${meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1)).join('x')}.`,
-      );
-    }
-    return { name: meta.name, type: meta.type, shape: meta.shape as number[] };
-  });
+  return resolveInputs(
+    session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: m.shape } : { name: m.name, isTensor: false })),
+    shapes,
+  );
 }
 
-/** xorshift32 PRNG -> standard normal via Box-Muller, for inputs that are the same for the same seed. */
-function normals(seed: number): () => number {
-  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
-}
-
-/** Random feeds shaped from the model: floats ~ N(0, 1), integers in [0, 10), bools true; `values` fix inputs to a constant. */
-export function randomFeeds(ort: OrtModule, specs: readonly InputSpec[], seed: number, values: Record<string, number>): Record<string, Tensor> {
-  const random = normals(seed);
+/** Seeded random feeds shaped from the model (bench's generator); `values` fill inputs with a constant. */
+export function randomFeeds(ort: OrtModule, specs: readonly ResolvedInput[], seed: number, values: Record<string, number>): Record<string, Tensor> {
+  const random = createRandom(seed);
   const feeds: Record<string, Tensor> = {};
   for (const spec of specs) {
-    const n = spec.shape.reduce((a, b) => a * b, 1);
+    const data = generateInputData(spec, random);
     const fixed = values[spec.name];
-    switch (spec.type) {
-      case 'float32':
-        feeds[spec.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, () => fixed ?? random()), spec.shape);
-        break;
-      case 'float64':
-        feeds[spec.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, () => fixed ?? random()), spec.shape);
-        break;
-      case 'int64':
-        feeds[spec.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.round(fixed ?? Math.floor(Math.abs(random()) * 5)))), spec.shape);
-        break;
-      case 'int32':
-        feeds[spec.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.round(fixed ?? Math.floor(Math.abs(random()) * 5))), spec.shape);
-        break;
-      case 'bool':
-        feeds[spec.name] = new ort.Tensor('bool', new Uint8Array(n).fill(fixed === 0 ? 0 : 1), spec.shape);
-        break;
-      case 'uint8':
-        feeds[spec.name] = new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => fixed ?? Math.floor(Math.abs(random()) * 80) % 256), spec.shape);
-        break;
-      default:
-        throw new UsageError(`input ${spec.name} has type ${spec.type}; give sample inputs with --inputs instead of random ones.`);
+    if (fixed !== undefined) {
+      if (data instanceof BigInt64Array || data instanceof BigUint64Array) (data as BigInt64Array).fill(BigInt(Math.round(fixed)));
+      else (data as Float32Array).fill(fixed);
     }
+    feeds[spec.name] = new ort.Tensor(spec.dtype as 'float32', data as Float32Array, spec.shape);
   }
   return feeds;
 }
 
-function npyToTensor(ort: OrtModule, array: NpyArray, file: string, spec: InputSpec): Tensor {
+function npyToTensor(ort: OrtModule, array: NpyArray, file: string, spec: ResolvedInput): Tensor {
   const typeFor: Record<string, string> = { float32: 'float32', float16: 'float16', float64: 'float64', int64: 'int64', int32: 'int32', uint8: 'uint8', int8: 'int8', bool: 'bool' };
-  if (typeFor[array.dtype] !== spec.type) {
-    throw new UsageError(`${file} holds ${array.dtype} but input ${spec.name} expects ${spec.type}.`);
+  if (typeFor[array.dtype] !== spec.dtype) {
+    throw new UsageError(`${file} holds ${array.dtype} but input ${spec.name} expects ${spec.dtype}.`);
   }
-  return new ort.Tensor(spec.type as 'float32', array.data as Float32Array, array.shape);
+  return new ort.Tensor(spec.dtype as 'float32', array.data as Float32Array, array.shape);
 }
 
 /**
  * Loads sample inputs from a folder in the --calibration/--inputs format: for a single-input model one
  * .npy per sample; for several inputs, INPUTNAME.K.npy. Samples are sorted by file name / K.
  */
-export function loadSampleFeeds(ort: OrtModule, dir: string, specs: readonly InputSpec[], flag: string): Array<Record<string, Tensor>> {
+export function loadSampleFeeds(ort: OrtModule, dir: string, specs: readonly ResolvedInput[], flag: string): Array<Record<string, Tensor>> {
   let files: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new Error();
