@@ -83,12 +83,15 @@ export function magnitudeThreshold(arrays: readonly Float32Array[], keep: number
  * (default: in place). `arrays` must be the same arrays, in the same order, that produced `t`.
  * One branch-free pass keeps every |w| >= threshold; when more entries tie at the threshold than are
  * kept, a second pass zeroes the surplus ties (the later ones), so the count is exact.
+ * @param energy when given, accumulates Σw² of all entries (`total`) and of the zeroed ones (`removed`) in
+ *   the same pass, for the relative Frobenius error without another pass over the data
  * @returns the number of entries kept in each array (kept entries that were already zero included)
  */
 export function applyMagnitudeThreshold(
   arrays: readonly Float32Array[],
   t: MagnitudeThreshold,
   targets: readonly Float32Array[] = arrays,
+  energy?: { total: number; removed: number },
 ): number[] {
   if (targets.length !== arrays.length) {
     throw new RangeError(`Got ${targets.length} target arrays for ${arrays.length} source arrays.`);
@@ -102,6 +105,22 @@ export function applyMagnitudeThreshold(
     const keys = keysOf(array);
     const out = keysOf(target);
     let count = 0;
+    if (energy) {
+      let total = 0;
+      let removed = 0;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        const v = array[i];
+        const mask = ~(((key & ABS_MASK) - thresholdKey) >> 31);
+        total += v * v;
+        removed += (1 - (mask & 1)) * v * v;
+        out[i] = key & mask;
+        count += mask & 1;
+      }
+      energy.total += total;
+      energy.removed += removed;
+      return count;
+    }
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i];
       // All ones when |key| >= threshold, else zero: (|key| − T) is negative exactly when below.
@@ -121,6 +140,7 @@ export function applyMagnitudeThreshold(
         out[i] = 0;
         kept[index]--;
         surplus--;
+        if (energy) energy.removed += t.threshold * t.threshold;
       }
     }
   }

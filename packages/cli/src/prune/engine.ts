@@ -97,26 +97,13 @@ export function pruneWeight(
  */
 export function pruneMagnitudeInPlace(data: Float32Array, zeros: number): { nnz: number; frobeniusError: number } {
   const threshold = magnitudeThreshold([data], data.length - zeros);
-  // One pass before applying: the total energy and the energy of what falls below the threshold
-  // (ties at the threshold that are dropped are few; they are added after applying).
-  const keys = new Uint32Array(data.buffer, data.byteOffset, data.length);
-  const thresholdKey = threshold.thresholdKey;
-  let total = 0;
-  let below = 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    const e = v * v;
-    total += e;
-    if ((keys[i]! & 0x7fffffff) < thresholdKey) below += e;
-  }
-  const [kept] = applyMagnitudeThreshold([data], threshold);
-  const droppedTies = threshold.tiesTotal - threshold.tiesKept;
-  const removed = below + droppedTies * threshold.threshold * threshold.threshold;
+  const energy = { total: 0, removed: 0 };
+  const [kept] = applyMagnitudeThreshold([data], threshold, [data], energy);
   // Kept entries are nonzero unless the threshold itself is zero (then count them).
   let nnz = kept!;
-  if (thresholdKey === 0) {
+  if (threshold.thresholdKey === 0) {
     nnz = 0;
     for (let i = 0; i < data.length; i++) if (data[i] !== 0) nnz++;
   }
-  return { nnz, frobeniusError: total > 0 ? Math.sqrt(Math.min(total, removed) / total) : 0 };
+  return { nnz, frobeniusError: energy.total > 0 ? Math.sqrt(Math.min(energy.total, energy.removed) / energy.total) : 0 };
 }
