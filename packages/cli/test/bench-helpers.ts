@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { run } from '../src/run.js';
 import type { Io } from '../src/io.js';
 
@@ -73,8 +73,16 @@ export function expectBenchSchema(result: Record<string, any>, target: string, r
   expect(typeof result.peakMemorySource).toBe('string');
 }
 
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh folder under the OS temp dir, removed after the test file. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `specprune-test-${prefix}-`));
+  const dir = mkdtempSync(path.join(os.tmpdir(), `specprune-test-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** A file that is not an ONNX model, so every runtime fails to load it. */

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODELS, expectBenchSchema, expectUserError, runCli, tempDir, writeBrokenModel } from './bench-helpers.js';
@@ -118,8 +118,8 @@ describe('specprune bench --target ssh:// (OpenSSH on loopback playing the board
 
   it('stops at --timeout, and leaves nothing behind', async () => {
     expectUserError(
-      await runCli(['bench', MODELS.cnn, ...sshArgs(), '--shape', 'x=1x3x48x192', '--runs', '1000000', '--timeout', '14'], { env }),
-      /The benchmark of .* on ssh:\/\/root@127\.0\.0\.1:\d+ did not finish within --timeout 14 s; raise --timeout/,
+      await runCli(['bench', MODELS.cnn, ...sshArgs(), '--shape', 'x=1x3x48x192', '--runs', '1000000', '--timeout', '10'], { env }),
+      /The benchmark of .* on ssh:\/\/root@127\.0\.0\.1:\d+ did not finish within --timeout 10 s; raise --timeout/,
     );
     await expectBoardClean();
   });
@@ -133,9 +133,13 @@ describe('specprune bench --target ssh:// (OpenSSH on loopback playing the board
   });
 
   it('stops an upload that outlasts --timeout, and leaves nothing behind', async () => {
+    // A 4 GB sparse file: costs nothing here, and cannot cross loopback SFTP within the 5 s limit.
+    const huge = path.join(tempDir('ssh-huge'), 'huge.onnx');
+    writeFileSync(huge, '');
+    truncateSync(huge, 4 * 1024 ** 3);
     expectUserError(
-      await runCli(['bench', MODELS.gemm, ...sshArgs(), '--timeout', '3'], { env }),
-      /Uploading to ssh:\/\/root@127\.0\.0\.1:\d+ did not finish within --timeout 3 s; raise --timeout/,
+      await runCli(['bench', huge, ...sshArgs(), '--timeout', '5'], { env }),
+      /Uploading to ssh:\/\/root@127\.0\.0\.1:\d+ did not finish within --timeout 5 s; raise --timeout/,
     );
     await expectBoardClean();
   });

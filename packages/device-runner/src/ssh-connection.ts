@@ -17,6 +17,8 @@ export interface SshConnectOptions {
   connectTimeoutMs: number;
 }
 
+const UPLOAD_CONCURRENCY = 8;
+
 /** A local file, or bytes, to put at an absolute remote path. */
 export type UploadFile = { local: string; remote: string } | { data: string | Buffer; remote: string };
 
@@ -180,23 +182,30 @@ export class SshConnection {
     return this.sftpSession;
   }
 
-  /** Copies local files to absolute remote paths (no shell involved), creating folders as needed. */
+  /**
+   * Copies local files (or bytes) to absolute remote paths over SFTP (no shell involved), creating folders
+   * first. Files go up several at a time: each SFTP file costs a few round trips, which add up for the
+   * thirty small files of the runtime.
+   */
   async upload(files: readonly UploadFile[], signal?: AbortSignal): Promise<void> {
     const sftp = await this.sftp();
     const made = new Set<string>();
-    for (const file of files) {
-      const { remote } = file;
-      if (signal?.aborted) throw new DeviceError('The benchmark was interrupted.');
-      if (this.lost) throw new DeviceError(`The connection to ${this.label} was lost during the upload; check the board's network and power, then run again.`);
-      const folder = remote.slice(0, remote.lastIndexOf('/'));
-      await this.mkdirs(sftp, folder, made);
-      const done = (resolve: () => void, reject: (error: Error) => void) => (error: Error | null | undefined) =>
-        error ? reject(new DeviceError(`Uploading ${remote} to ${this.label} failed (${describeError(error)}); check free space on the board.`)) : resolve();
-      await new Promise<void>((resolve, reject) => {
-        if ('local' in file) sftp.fastPut(file.local, remote, done(resolve, reject));
-        else sftp.writeFile(remote, file.data, done(resolve, reject));
-      });
-    }
+    for (const { remote } of files) await this.mkdirs(sftp, remote.slice(0, remote.lastIndexOf('/')), made);
+    const queue = [...files];
+    const worker = async () => {
+      for (let file = queue.shift(); file; file = queue.shift()) {
+        if (signal?.aborted) throw new DeviceError('The benchmark was interrupted.');
+        if (this.lost) throw new DeviceError(`The connection to ${this.label} was lost during the upload; check the board's network and power, then run again.`);
+        const { remote } = file;
+        const done = (resolve: () => void, reject: (error: Error) => void) => (error: Error | null | undefined) =>
+          error ? reject(new DeviceError(`Uploading ${remote} to ${this.label} failed (${describeError(error)}); check free space on the board.`)) : resolve();
+        await new Promise<void>((resolve, reject) => {
+          if ('local' in file) sftp.fastPut(file.local, remote, done(resolve, reject));
+          else sftp.writeFile(remote, file.data, done(resolve, reject));
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: UPLOAD_CONCURRENCY }, worker));
   }
 
   private async mkdirs(sftp: SFTPWrapper, folder: string, made: Set<string>): Promise<void> {
