@@ -1,6 +1,7 @@
 import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import { OutputAgreement } from './compare.js';
+import type { ResolvedInput } from '@specprune/device-runner';
 import { createSession, inputSpecs, loadOrt, loadSampleFeeds, randomFeeds } from './inputs.js';
 
 export interface EvalOptions {
@@ -35,7 +36,10 @@ export async function evaluate(reference: { file: string; label: string }, candi
   const a = await createSession(ort, reference.file, reference.label);
   const b = await createSession(ort, candidate.file, candidate.label);
   try {
-    const specs = inputSpecs(a, options.shapes, reference.label);
+    // Sample files carry their own shapes; only random inputs need every dim fixed.
+    const specs = options.inputs
+      ? a.inputMetadata.map((m) => ({ name: m.name, dtype: (m.isTensor ? m.type : 'float32') as ResolvedInput['dtype'], shape: [] as number[] }))
+      : inputSpecs(a, options.shapes, reference.label);
     const sameInputs = a.inputNames.join('\0') === b.inputNames.join('\0');
     if (!sameInputs) throw new UsageError(`${candidate.label} has inputs ${b.inputNames.join(', ')} but ${reference.label} has ${a.inputNames.join(', ')}; they are not the same model.`);
     const samples: Array<Record<string, Tensor>> = options.inputs
