@@ -136,18 +136,57 @@ export interface PayloadEdit {
 }
 
 /**
+ * Starts rewriting a copy of the hollow model's file: `tempPath` is a full copy in the target folder that
+ * callers (possibly several threads, each with its own file descriptor) patch at payload offsets with
+ * same-size data; `finish` appends encoded ModelProto fields (e.g. metadata_props) and renames the copy
+ * into place; `abort` removes it. No length prefix changes, so same-size edits keep the file valid.
+ */
+export function startPayloadRewrite(hollow: HollowModel, outPath: string): {
+  tempPath: string;
+  finish(appendRoot: readonly Uint8Array[]): { bytes: number };
+  abort(): void;
+} {
+  const tempPath = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  copyFileSync(hollow.file, tempPath);
+  const abort = () => {
+    if (existsSync(tempPath)) unlinkSync(tempPath);
+  };
+  return {
+    tempPath,
+    abort,
+    finish(appendRoot) {
+      try {
+        const output = openSync(tempPath, 'r+');
+        let size: number;
+        try {
+          size = fstatSync(output).size;
+          for (const chunk of appendRoot) {
+            writeFully(output, chunk, size);
+            size += chunk.byteLength;
+          }
+        } finally {
+          closeSync(output);
+        }
+        renameSync(tempPath, outPath);
+        return { bytes: size };
+      } catch (error) {
+        abort();
+        throw error;
+      }
+    },
+  };
+}
+
+/**
  * Writes `outPath` as a copy of the hollow model's file in which each edited payload is read into one
  * reused buffer, transformed and written back at the same offset, and `appendRoot` (encoded ModelProto
- * fields, e.g. metadata_props) is added at the end. Only valid for same-size edits: no length prefix
- * changes. Goes through a temporary file in the target folder, renamed into place when complete.
+ * fields, e.g. metadata_props) is added at the end. Only valid for same-size edits.
  */
 export function rewritePayloads(hollow: HollowModel, outPath: string, edits: readonly PayloadEdit[], appendRoot: readonly Uint8Array[]): { bytes: number } {
-  const temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  copyFileSync(hollow.file, temp);
-  let size = 0;
+  const rewrite = startPayloadRewrite(hollow, outPath);
   try {
     const input = openSync(hollow.file, 'r');
-    const output = openSync(temp, 'r+');
+    const output = openSync(rewrite.tempPath, 'r+');
     try {
       const largest = edits.reduce((m, e) => Math.max(m, e.end - e.start), 0);
       const scratch = new Uint8Array(largest);
@@ -157,21 +196,15 @@ export function rewritePayloads(hollow: HollowModel, outPath: string, edits: rea
         edit.transform(payload);
         writeFully(output, payload, edit.start);
       }
-      size = fstatSync(output).size;
-      for (const chunk of appendRoot) {
-        writeFully(output, chunk, size);
-        size += chunk.byteLength;
-      }
     } finally {
       closeSync(input);
       closeSync(output);
     }
-    renameSync(temp, outPath);
   } catch (error) {
-    if (existsSync(temp)) unlinkSync(temp);
+    rewrite.abort();
     throw error;
   }
-  return { bytes: size };
+  return rewrite.finish(appendRoot);
 }
 
 /** Reads a range of the hollow model's file (e.g. a skipped payload). */
@@ -186,7 +219,7 @@ export function readHollowPayload(hollow: HollowModel, start: number, end: numbe
   }
 }
 
-function readFully(fd: number, target: Uint8Array, position: number): void {
+export function readFully(fd: number, target: Uint8Array, position: number): void {
   let done = 0;
   while (done < target.byteLength) {
     const n = readSync(fd, target, done, target.byteLength - done, position + done);
@@ -195,7 +228,7 @@ function readFully(fd: number, target: Uint8Array, position: number): void {
   }
 }
 
-function writeFully(fd: number, source: Uint8Array, position: number): void {
+export function writeFully(fd: number, source: Uint8Array, position: number): void {
   let done = 0;
   while (done < source.byteLength) done += writeSync(fd, source, done, source.byteLength - done, position + done);
 }

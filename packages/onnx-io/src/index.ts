@@ -22,6 +22,6 @@ export function readWeight(model: OnnxModel, weight: WeightRef): Float32Array {
   return sparse ? densifySparse(model, sparse) : readTensorFloat32(model, denseTensorOf(weight)!);
 }
 export { matrixView, extractBlock, scatterBlock, intAttribute, type MatrixBlock, type MatrixView } from './matrix-view.js';
-export { readModelHollow, rewritePayloads, readHollowPayload, HOLLOW_MIN_BYTES, type HollowModel, type PayloadEdit } from './hollow-read.js';
+export { readModelHollow, rewritePayloads, startPayloadRewrite, readHollowPayload, HOLLOW_MIN_BYTES, type HollowModel, type PayloadEdit } from './hollow-read.js';
 export { stringEntry } from './encode.js';
 export { ModelField, TensorField } from './onnx-fields.js';
