@@ -28,7 +28,8 @@ export async function run({ argv, io }: RunOptions): Promise<number> {
     .strict()
     .demandCommand(1, 'Name a command; `specprune --help` lists them.')
     .recommendCommands()
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    // Line wrapping measures every help string: only worth it when help is printed.
+    .wrap(argv.includes('--help') || argv.includes('-h') || argv.length === 0 ? Math.min(110, process.stdout.columns ?? 100) : null)
     .epilogue('Exit codes: 0 success, 1 a budget is violated, 2 bad input (message names the file or flag).')
     .exitProcess(false)
     .fail((message, error) => {
