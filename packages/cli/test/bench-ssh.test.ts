@@ -21,6 +21,9 @@ describe('specprune bench --target ssh:// (OpenSSH on loopback playing the board
     const leftovers = () => readdirSync(board.boardTmp).filter((name) => name.startsWith('specprune'));
     for (let i = 0; i < 50 && leftovers().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(leftovers()).toEqual([]);
+    const cacheRoot = path.join(board.boardCache, 'specprune', 'runtime');
+    const staging = existsSync(cacheRoot) ? readdirSync(cacheRoot).filter((name) => name.startsWith('.staging')) : [];
+    expect(staging).toEqual([]);
   };
 
   it('uploads the runtime and a model whose name is hostile to shells, runs it, and cleans up', async () => {
@@ -33,11 +36,35 @@ describe('specprune bench --target ssh:// (OpenSSH on loopback playing the board
     expectBenchSchema(result, target, 5);
     expect(result.device).toMatchObject({ arch: 'x64', runtime: 'onnxruntime-node', runtimeVersion: '1.30.0', engine: `node ${process.version}` });
     expect(result.peakMemorySource).toBe('VmHWM');
-    expect(outcome.stderr).toMatch(/has no onnxruntime-node: uploading onnxruntime-node 1\.30\.0 for linux-x64/);
+    const cacheDir = path.join(board.boardCache, 'specprune', 'runtime', '1.30.0-linux-x64');
+    expect(outcome.stderr).toContain(`has no onnxruntime-node: uploading onnxruntime-node 1.30.0 for linux-x64 (`);
+    expect(outcome.stderr).toContain(`into its cache ${cacheDir}`);
+    expect(outcome.stderr).toContain(`clear it with: ssh -p ${board.port} root@127.0.0.1 rm -rf '${path.dirname(cacheDir)}'`);
+    expect(existsSync(path.join(cacheDir, '.specprune-complete'))).toBe(true);
     for (const where of [dir, board.boardTmp, '/root', process.cwd()]) {
       expect(existsSync(path.join(where, 'pwned')), where).toBe(false);
       expect(existsSync(path.join(where, 'pwned2')), where).toBe(false);
     }
+    await expectBoardClean();
+  });
+
+  it('reuses the runtime cached on the board, and uploads it again when a cached file was damaged', async () => {
+    const cacheDir = path.join(board.boardCache, 'specprune', 'runtime', '1.30.0-linux-x64');
+    const args = ['bench', MODELS.gemm, ...sshArgs(), '--runs', '2', '--warmup', '0', '--json'];
+    const warm = await runCli(args, { env });
+    expect(warm.code, warm.stderr).toBe(0);
+    expect(warm.stderr).toContain(`using onnxruntime-node 1.30.0 for linux-x64 cached on the board in ${cacheDir}`);
+    expect(warm.stderr).not.toMatch(/uploading onnxruntime-node/);
+    expect(warm.json().device.runtimeVersion).toBe('1.30.0');
+    await expectBoardClean();
+
+    // A file cut short (a full disk, a reset mid-copy) no longer matches the marker: the cache is refilled.
+    truncateSync(path.join(cacheDir, 'node_modules/onnxruntime-common/package.json'), 3);
+    const refilled = await runCli(args, { env });
+    expect(refilled.code, refilled.stderr).toBe(0);
+    expect(refilled.stderr).toContain(`uploading onnxruntime-node 1.30.0 for linux-x64`);
+    const again = await runCli(args, { env });
+    expect(again.stderr).toContain('cached on the board');
     await expectBoardClean();
   });
 

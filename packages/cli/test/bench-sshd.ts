@@ -10,6 +10,8 @@ export interface TestBoard {
   dir: string;
   /** TMPDIR of sessions on the board: must be empty after every bench. */
   boardTmp: string;
+  /** XDG_CACHE_HOME of sessions on the board: the runtime cache lives in specprune/runtime under it. */
+  boardCache: string;
   userKey: string;
   /** Not in authorized_keys. */
   otherKey: string;
@@ -55,6 +57,7 @@ export async function startTestBoard(): Promise<TestBoard> {
   const dir = tempDir('sshd');
   const boardTmp = path.join(dir, 'board-tmp');
   mkdirSync(boardTmp);
+  const boardCache = path.join(dir, 'board-cache');
   mkdirSync('/run/sshd', { recursive: true });
   const hostKey = path.join(dir, 'host_key');
   const userKey = path.join(dir, 'user_key');
@@ -77,7 +80,7 @@ export async function startTestBoard(): Promise<TestBoard> {
       'UsePAM no',
       'StrictModes no',
       `PidFile ${path.join(dir, 'sshd.pid')}`,
-      `SetEnv TMPDIR=${boardTmp}`,
+      `SetEnv TMPDIR=${boardTmp} XDG_CACHE_HOME=${boardCache}`,
       'Subsystem sftp internal-sftp',
       '',
     ].join('\n'),
@@ -94,6 +97,7 @@ export async function startTestBoard(): Promise<TestBoard> {
     port,
     dir,
     boardTmp,
+    boardCache,
     userKey,
     otherKey,
     knownHosts,

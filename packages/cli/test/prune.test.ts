@@ -273,3 +273,33 @@ describe('streaming path for large models', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });
+
+describe('prune --calibration', () => {
+  it('runs the sensitivity scan on the calibration samples, and refuses a bad folder with exit 2', async () => {
+    const { encodeNpy } = await import('../src/eval/npy.js');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const dir = tempDir();
+    const samples = path.join(dir, 'calib');
+    mkdirSync(samples);
+    for (let k = 0; k < 4; k++) {
+      writeFileSync(path.join(samples, `img${k}.npy`), encodeNpy('float32', [1, 3, 48, 192], Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => Math.sin(i * 0.01 + k))));
+    }
+    const out = path.join(dir, 'c.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--calibration', samples, '--sparsity', '0.4', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = result.json<PruneJson & { allocationBasis: string }>();
+    expect(doc.allocationBasis).toBe('sensitivity-scan (calibration samples)');
+    expect(doc.sparsity).toBeCloseTo(0.4, 3);
+    // The scan moves the budget: sparsities differ across weights.
+    expect(new Set(doc.weights.map((w) => w.sparsity.toFixed(2))).size).toBeGreaterThan(3);
+    expect(await runs(out)).toBe(true);
+
+    const missing = await runCli(['prune', MODELS.paddleCls, '-o', path.join(dir, 'd.onnx'), '--calibration', path.join(dir, 'nope')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--calibration .*nope is not a folder/);
+    const wrongAllocation = await runCli(['prune', MODELS.paddleCls, '-o', path.join(dir, 'e.onnx'), '--calibration', samples, '--allocation', 'global']);
+    expect(wrongAllocation.code).toBe(2);
+    expect(wrongAllocation.stderr).toMatch(/--calibration feeds the sensitivity scan/);
+    expect(readdirSync(dir).sort()).toEqual(['c.onnx', 'calib']);
+  });
+});

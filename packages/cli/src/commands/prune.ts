@@ -72,7 +72,10 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('exclude', { type: 'string', array: true, describe: 'leave weights whose name matches this regular expression untouched (repeatable)' })
       .option('min-params', { type: 'number', default: 256, describe: 'leave weights with fewer elements untouched' })
       .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer), or auto: per weight, whichever is smaller' })
-      .option('calibration', { type: 'string', describe: 'folder of .npy sample inputs for data-aware pruning' })
+      .option('calibration', {
+        type: 'string',
+        describe: 'folder of .npy sample inputs (one per sample, or INPUTNAME.K.npy): the sensitivity scan measures output distortion on them instead of random inputs (activation-aware re-fitting is not in this version)',
+      })
       .option('seed', { type: 'number', default: 0, describe: 'every random choice derives from it: same input + seed -> identical bytes' })
       .option('report', { type: 'string', describe: 'write a self-contained HTML report (singular values before/after, error vs sparsity)' })
       .option('in-place', { type: 'boolean', describe: 'allow -o to name the input file' })
@@ -82,7 +85,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('sizes', { type: 'boolean', default: true, describe: 'measure gzip/brotli sizes (--no-sizes skips them on huge models; reported as null)' })
       .option('shape', { type: 'string', array: true, describe: 'input shapes for the sensitivity scan of --allocation spectral: NAME=1x3x224x224 (repeatable)' })
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
-      .option('scan-samples', { type: 'number', default: 4, describe: 'random inputs per sensitivity measurement' })
+      .option('scan-samples', { type: 'number', describe: 'inputs per sensitivity measurement (default 4 random, or up to 16 calibration samples)' })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
       .example('$0 prune model.onnx -o model.pruned.onnx', '50% sparsity, spectral method and allocation')
       .example('$0 prune model.onnx -o small.onnx --sparsity 0.7 --report report.html', 'with an HTML report')
@@ -101,9 +104,9 @@ interface Selected {
 async function prune(args: PruneArgs, io: Io): Promise<number> {
   if (!args.output) throw new UsageError('prune needs an output file: add -o OUT.onnx (the input is never overwritten unless --in-place).');
   const options = parsePruneOptions(args);
-  if (options.calibration !== undefined) {
+  if (options.calibration !== undefined && options.allocation !== 'spectral') {
     throw new UsageError(
-      '--calibration (data-aware pruning) is not available in this version yet; prune data-free (drop --calibration) and check fidelity with `specprune eval`.',
+      `--calibration feeds the sensitivity scan of --allocation spectral; with --allocation ${options.allocation} it would be ignored. Drop one of them.`,
     );
   }
   const input = path.resolve(io.cwd, args.model);
@@ -189,15 +192,17 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
         const curves = await scanSensitivity(model.bytes, args.model, items, {
           shapes: parseShapes(args.shape),
           values: parseValues(args.value),
-          samples: args.scanSamples ?? 4,
+          samples: args.scanSamples ?? (options.calibration ? 16 : 4),
           seed: options.seed,
+          ...(options.calibration ? { calibration: path.resolve(io.cwd, options.calibration) } : {}),
           granularity: options.granularity,
           onProgress: () => scanProgress.tick(),
         });
         measured = { grid: SCAN_GRID, curves };
-        allocationBasis = 'sensitivity-scan';
+        allocationBasis = options.calibration ? 'sensitivity-scan (calibration samples)' : 'sensitivity-scan';
       } catch (error) {
-        if (!isUserError(error)) throw error;
+        // Bad calibration data is the user's to fix, not a reason to fall back silently.
+        if (!isUserError(error) || options.calibration) throw error;
         allocationBasis = 'spectral-error';
         log(io, `specprune: sensitivity scan skipped (${error.message.replace(/\.$/, '')}); allocating by each weight's spectral error instead.`);
       } finally {
@@ -254,7 +259,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
         storage,
         view: items[idx]!.view.description,
         matrixView: items[idx]!.view,
-        ...(allocation.curves ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis === 'sensitivity-scan' ? 'output distortion' : 'spectral error' } : {}),
+        ...(allocation.curves ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis?.startsWith('sensitivity-scan') ? 'output distortion' : 'spectral error' } : {}),
         // Kept only for the HTML report, so large models are pruned one weight at a time.
         original: keepArrays ? original : new Float32Array(0),
         pruned: keepArrays ? result.values : new Float32Array(0),

@@ -1,7 +1,8 @@
 import type { Granularity } from '@specprune/core';
 import { findWeights, parseModel, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { createSession, inputSpecs, loadOrt, randomFeeds } from '../eval/inputs.js';
+import type { ResolvedInput } from '@specprune/device-runner';
+import { createSession, inputSpecs, loadOrt, loadSampleFeeds, randomFeeds } from '../eval/inputs.js';
 import { pruneWeight } from './engine.js';
 
 /** Sparsities at which each weight's end-to-end sensitivity is measured. */
@@ -18,6 +19,8 @@ export interface ScanOptions {
   values: Record<string, number>;
   samples: number;
   seed: number;
+  /** Folder of .npy samples (calibration format) used instead of random inputs. */
+  calibration?: string;
   granularity: Granularity;
   onProgress?: (done: number, total: number) => void;
 }
@@ -32,8 +35,15 @@ export interface ScanOptions {
 export async function scanSensitivity(modelBytes: Uint8Array, label: string, items: readonly ScanItem[], options: ScanOptions): Promise<number[][]> {
   const ort = await loadOrt();
   const reference = await createSession(ort, modelBytes, label);
-  const specs = inputSpecs(reference, options.shapes, label);
-  const samples = Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, specs, options.seed * 7919 + k, options.values));
+  // Calibration samples carry their own shapes; random inputs need every dim fixed.
+  const samples = options.calibration
+    ? loadSampleFeeds(
+        ort,
+        options.calibration,
+        reference.inputMetadata.map((m) => ({ name: m.name, dtype: (m.isTensor ? m.type : 'float32') as ResolvedInput['dtype'], shape: [] })),
+        '--calibration',
+      ).slice(0, options.samples)
+    : Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, inputSpecs(reference, options.shapes, label), options.seed * 7919 + k, options.values));
   const baseline: Array<Record<string, Tensor>> = [];
   for (const feeds of samples) baseline.push(await reference.run(feeds));
   await reference.release();
