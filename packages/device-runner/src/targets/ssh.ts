@@ -6,6 +6,7 @@ import { DeviceError } from '../errors.js';
 import { payloadFailure, readPayloadOutput } from '../payload-output.js';
 import { PYTHON_PAYLOAD } from '../payload/python-main.js';
 import { quoteShell } from '../remote-shell.js';
+import { cacheManifest, probeCacheScript, promoteStagingScript, readCacheProbe } from './ssh-runtime-cache.js';
 import { SshConnection, type SshConnectOptions, type UploadFile } from '../ssh-connection.js';
 import type { Target, TargetContext, TargetSpec } from '../target.js';
 import type { Measurement, NodePayloadConfig, PayloadConfig } from '../types.js';
@@ -21,6 +22,21 @@ export interface BoardFacts {
   /** `node --version`, or undefined when the board has no node on PATH. */
   nodeVersion?: string;
 }
+
+/** One file of onnxruntime-node or onnxruntime-common to bring to the board. */
+interface RuntimeFile {
+  local: string;
+  /** Path under the runtime root: node_modules/onnxruntime-node/... */
+  relative: string;
+  bytes: number;
+  /** "onnxruntime-node 1.30.0", for messages. */
+  version: string;
+  ortVersion: string;
+  /** linux-arm64, linux-x64. */
+  platform: string;
+}
+
+type CacheProbe = ReturnType<typeof readCacheProbe>;
 
 const MIN_NODE_MAJOR = 18;
 const STEP_TIMEOUT_MS = 30_000;
@@ -42,6 +58,10 @@ export class SshTarget implements Target {
   /** The fresh remote temp folder (absolute path on the board). */
   private dir: string | undefined;
   private command: string | undefined;
+  /** The runtime for the board from the local install, and what the board's cache holds of it. */
+  private runtimeCache: { files: RuntimeFile[]; key: string; manifest: string; probe: CacheProbe } | undefined;
+  /** An upload into the board's runtime cache, promoted once every file is there. */
+  private pendingCache: { stage: string; final: string; manifest: string } | undefined;
 
   constructor(
     spec: TargetSpec,
@@ -122,15 +142,7 @@ export class SshTarget implements Target {
       this.command = `cd ${quoteShell(dir)} && exec python3 payload.py config.json`;
     } else {
       files.push({ data: await bundlePayload('node'), remote: `${dir}/payload.cjs` });
-      if (runtime === 'upload') {
-        const runtimeFiles = this.localRuntimeFiles();
-        const bytes = runtimeFiles.reduce((sum, f) => sum + statSync(f.local).size, 0);
-        this.context.log(`${this.label} has no onnxruntime-node: uploading ${runtimeFiles[0]!.version} for ${runtimeFiles[0]!.platform} (${(bytes / 1e6).toFixed(1)} MB)`);
-        // The runtime goes under a root of its own so a cache folder on the board can take its place later.
-        const runtimeRoot = `${dir}/runtime`;
-        for (const f of runtimeFiles) files.push({ local: f.local, remote: `${runtimeRoot}/${f.relative}` });
-        payloadConfig.runtimeModule = `${runtimeRoot}/node_modules/onnxruntime-node`;
-      }
+      if (runtime === 'upload') payloadConfig.runtimeModule = this.provideRuntime(files);
       this.command = `cd ${quoteShell(dir)} && exec node payload.cjs config.json`;
     }
     files.push({ data: JSON.stringify(payloadConfig), remote: `${dir}/config.json` });
@@ -144,9 +156,58 @@ export class SshTarget implements Target {
     });
     try {
       await Promise.race([this.connection!.upload(files, this.context.signal), timeout]);
+      if (this.pendingCache) await Promise.race([this.promoteRuntime(this.pendingCache), timeout]);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Returns the onnxruntime-node module path the payload requires: the board's runtime cache when its folder
+   * for this version and platform is complete; otherwise queues the runtime's files in `files` for a staging
+   * folder of the cache (promoted after the upload), or for the run's temp folder when the cache cannot be made.
+   */
+  private provideRuntime(files: UploadFile[]): string {
+    const { files: runtimeFiles, key, manifest, probe } = this.runtimeCache!;
+    const { version, platform } = runtimeFiles[0]!;
+    const megabytes = (runtimeFiles.reduce((sum, f) => sum + f.bytes, 0) / 1e6).toFixed(1);
+    if (probe.root) {
+      const final = `${probe.root}/${key}`;
+      const module = `${final}/node_modules/onnxruntime-node`;
+      if (probe.valid) {
+        this.context.log(`${this.label}: using ${version} for ${platform} cached on the board in ${final}`);
+        this.logCacheHint(probe.root);
+        return module;
+      }
+      if (probe.stage) {
+        this.pendingCache = { stage: probe.stage, final, manifest };
+        this.context.log(`${this.label} has no onnxruntime-node: uploading ${version} for ${platform} (${megabytes} MB) into its cache ${final}`);
+        for (const f of runtimeFiles) files.push({ local: f.local, remote: `${probe.stage}/${f.relative}` });
+        return module;
+      }
+      this.context.log(`${this.label}: cannot create the runtime cache ${probe.root} (check its permissions and free space); uploading the runtime for this run only.`);
+    }
+    this.context.log(`${this.label} has no onnxruntime-node: uploading ${version} for ${platform} (${megabytes} MB) for this run only`);
+    // Laid out like a cache folder, under a root of its own in the temp folder.
+    const runtimeRoot = `${this.dir!}/runtime`;
+    for (const f of runtimeFiles) files.push({ local: f.local, remote: `${runtimeRoot}/${f.relative}` });
+    return `${runtimeRoot}/node_modules/onnxruntime-node`;
+  }
+
+  /** Writes the marker last, then renames the staging folder into the cache. */
+  private async promoteRuntime(pending: { stage: string; final: string; manifest: string }): Promise<void> {
+    const promoted = await this.run1(promoteStagingScript(pending.stage, pending.final, pending.manifest), 'Filling the runtime cache');
+    if (promoted.code !== 0) {
+      throw new DeviceError(`Cannot move the uploaded runtime into ${pending.final} on ${this.label} (${promoted.stderr.trim()}); check free space and permissions there.`);
+    }
+    this.pendingCache = undefined;
+    this.logCacheHint(pending.final.slice(0, pending.final.lastIndexOf('/')));
+  }
+
+  private logCacheHint(root: string): void {
+    const { username, host, port } = this.connectOptions;
+    const ssh = `ssh ${port === 22 ? '' : `-p ${port} `}${username}@${host.includes(':') ? `[${host}]` : host}`;
+    this.context.log(`${this.label}: the runtime stays cached in ${root} for later runs; clear it with: ${ssh} rm -rf ${quoteShell(root)}`);
   }
 
   /** node with the board's onnxruntime-node, node with an uploaded one, or python3's onnxruntime. */
@@ -170,8 +231,22 @@ export class SshTarget implements Target {
     if (major < MIN_NODE_MAJOR) {
       throw new DeviceError(`The node on ${this.label} is ${node}, too old; install Node.js ${MIN_NODE_MAJOR} or later there (sudo apt install nodejs).`);
     }
-    const found = await this.run1(`cd ${quoteShell(this.dir!)} && node -e "require.resolve('onnxruntime-node')"`, 'Looking for onnxruntime-node');
-    return found.code === 0 ? 'board' : 'upload';
+    // One round trip: the board's own onnxruntime-node, else the runtime cache (and a staging folder when it lacks one).
+    let files: RuntimeFile[] | undefined;
+    try {
+      files = this.localRuntimeFiles();
+    } catch (error) {
+      if (!(error instanceof DeviceError)) throw error; // no binary for this board: only its own runtime can do
+    }
+    const cached = files && { files, key: `${files[0]!.ortVersion}-${files[0]!.platform}`, manifest: cacheManifest(files) };
+    const found = await this.run1(
+      `cd ${quoteShell(this.dir!)} && if node -e "require.resolve('onnxruntime-node')" 2>/dev/null; then echo found=yes; else echo found=no${cached ? `; (${probeCacheScript(cached.key)})` : ''}; fi`,
+      'Looking for onnxruntime-node',
+    );
+    if (found.code === 0 && found.stdout.includes('found=yes')) return 'board';
+    if (!cached) this.localRuntimeFiles(); // throws the sentence about the missing binary
+    this.runtimeCache = { ...cached!, probe: readCacheProbe(found.stdout, cached!.manifest) };
+    return 'upload';
   }
 
   private async hasPythonRuntime(): Promise<boolean> {
@@ -183,7 +258,7 @@ export class SshTarget implements Target {
   }
 
   /** onnxruntime-node (JS + the board's native binary) and onnxruntime-common from the local install. */
-  private localRuntimeFiles(): { local: string; relative: string; version: string; platform: string }[] {
+  private localRuntimeFiles(): RuntimeFile[] {
     const { machine, kernel } = this.board!;
     const require = createRequire(import.meta.url);
     const nodeRoot = path.dirname(path.dirname(require.resolve('onnxruntime-node')));
@@ -197,7 +272,7 @@ export class SshTarget implements Target {
         `onnxruntime-node ${version} has no binary for ${kernel} ${machine} (${this.label}); install onnxruntime on the board (pip3 install onnxruntime) and use --remote-runtime python.`,
       );
     }
-    const tag = { version: `onnxruntime-node ${version}`, platform: platform.replace('/', '-') };
+    const tag = { version: `onnxruntime-node ${version}`, ortVersion: version, platform: platform.replace('/', '-') };
     const listed: { local: string; relative: string }[] = [
       ...[path.join(nodeRoot, 'package.json'), ...jsFiles(path.join(nodeRoot, 'dist')), ...readdirSync(binFolder).map((n) => path.join(binFolder, n))].map((local) => ({
         local,
@@ -209,7 +284,7 @@ export class SshTarget implements Target {
       })),
     ];
     // Binary first: the progress line names its platform, and the big file shows up early if it fails.
-    return listed.sort((a, b) => Number(b.relative.includes('/bin/')) - Number(a.relative.includes('/bin/'))).map((f) => ({ ...f, ...tag }));
+    return listed.sort((a, b) => Number(b.relative.includes('/bin/')) - Number(a.relative.includes('/bin/'))).map((f) => ({ ...f, ...tag, bytes: statSync(f.local).size }));
   }
 
   async run(): Promise<Measurement> {
@@ -228,19 +303,20 @@ export class SshTarget implements Target {
   }
 
   async dispose(): Promise<void> {
-    const dir = this.dir;
+    const dirs = [this.dir, this.pendingCache?.stage].filter((d): d is string => d !== undefined);
     this.dir = undefined;
+    this.pendingCache = undefined;
     try {
-      if (dir) await this.removeRemoteDir(dir);
+      if (dirs.length > 0) await this.removeRemoteDirs(dirs);
     } finally {
       this.connection?.close();
       this.connection = undefined;
     }
   }
 
-  /** Removes the temp folder, reconnecting once if the connection died mid-run. */
-  private async removeRemoteDir(dir: string): Promise<void> {
-    let command = `rm -rf -- ${quoteShell(dir)}`;
+  /** Removes the temp folder (and an unfinished cache upload), reconnecting once if the connection died mid-run. */
+  private async removeRemoteDirs(dirs: string[]): Promise<void> {
+    let command = `rm -rf -- ${dirs.map(quoteShell).join(' ')}`;
     try {
       if (!this.connection?.isOpen) {
         // The old session may still be finishing queued writes (an upload cut short): remove twice.
@@ -251,7 +327,7 @@ export class SshTarget implements Target {
       const removed = await this.connection.exec(command, { timeoutMs: 15_000, what: 'Removing the temp folder' });
       if (removed.code !== 0) throw new Error(removed.stderr.trim());
     } catch (error) {
-      this.context.log(`could not remove ${dir} on ${this.label} (${(error as Error).message}); remove it by hand.`);
+      this.context.log(`could not remove ${dirs.join(' and ')} on ${this.label} (${(error as Error).message}); remove it by hand.`);
     }
   }
 }
