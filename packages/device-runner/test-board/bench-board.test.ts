@@ -16,6 +16,8 @@ describe.runIf(unavailable !== undefined && process.env.CI)('emulated ARM64 boar
 
 describe.skipIf(unavailable !== undefined)(`specprune bench ssh:// on an emulated ARM64 board (Debian bookworm, node 18, root ${BOARD_ROOT})`, () => {
   let board: EmulatedBoard;
+  /** The board's /tmp before the lane: every bench must leave it as it was. */
+  let tmpBefore: Set<string>;
   const env = { HOME: '/nonexistent-home' };
   const cacheKey = '1.30.0-linux-arm64';
   const target = (port = board.port) => `ssh://root@127.0.0.1:${port}`;
@@ -28,13 +30,14 @@ describe.skipIf(unavailable !== undefined)(`specprune bench ssh:// on an emulate
     // Start like a freshly flashed board: no runtime cached from an earlier lane.
     rmSync(path.join(root, 'root/.cache/specprune'), { recursive: true, force: true });
     board = await startEmulatedBoard(root);
+    tmpBefore = new Set(readdirSync(board.boardTmp));
   });
   afterAll(() => board?.stop());
 
   const expectBoardClean = async () => {
     // The payload removes its folder itself when the connection dies; under emulation give it a while.
     const leftovers = () => [
-      ...readdirSync(board.boardTmp).filter((name) => name.startsWith('specprune')),
+      ...readdirSync(board.boardTmp).filter((name) => !tmpBefore.has(name)),
       ...(existsSync(board.cacheHere) ? readdirSync(board.cacheHere).filter((name) => name.startsWith('.staging')) : []),
     ];
     for (let i = 0; i < 150 && leftovers().length > 0; i++) await new Promise((r) => setTimeout(r, 100));

@@ -139,11 +139,13 @@ export class SshTarget implements Target {
     const payloadConfig: NodePayloadConfig = { ...config, model: modelName, runtimeModule: null, cleanupDir: dir };
     if (runtime === 'python') {
       files.push({ data: PYTHON_PAYLOAD, remote: `${dir}/payload.py` });
-      this.command = `cd ${quoteShell(dir)} && exec python3 payload.py config.json`;
+      this.command = `cd ${quoteShell(dir)} && TMPDIR=${quoteShell(dir)} exec python3 payload.py config.json`;
     } else {
       files.push({ data: await bundlePayload('node'), remote: `${dir}/payload.cjs` });
       if (runtime === 'upload') payloadConfig.runtimeModule = this.provideRuntime(files);
-      this.command = `cd ${quoteShell(dir)} && exec node payload.cjs config.json`;
+      // TMPDIR: onnxruntime's Linux builds leave telemetry files (.ses, mat-debug-PID.log) in the temp
+      // folder; pointed at ours, they go when it goes.
+      this.command = `cd ${quoteShell(dir)} && TMPDIR=${quoteShell(dir)} exec node payload.cjs config.json`;
     }
     files.push({ data: JSON.stringify(payloadConfig), remote: `${dir}/config.json` });
     const limitMs = this.remainingMs();
