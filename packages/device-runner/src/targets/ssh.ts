@@ -38,6 +38,32 @@ interface RuntimeFile {
 
 type CacheProbe = ReturnType<typeof readCacheProbe>;
 
+/** What `specprune board check` reports about a board; nothing on the board is changed to learn it. */
+export interface BoardCheck {
+  target: string;
+  /** process.arch naming (arm64, x64) when known, else `uname -m`. */
+  arch: string;
+  machine: string;
+  os: string;
+  node: { version: string | null; ok: boolean };
+  /** Free bytes in the board's temp folder and in the file system of its runtime cache. */
+  freeDiskBytes: { tmp: number | null; cache: number | null };
+  memoryBytes: { available: number | null; total: number | null };
+  runtime: {
+    /** onnxruntime-node the runner would bring, and for which platform. */
+    version: string;
+    platform: string;
+    /** onnxruntime-node has a binary for the board. */
+    supported: boolean;
+    /** The board has its own onnxruntime-node (then nothing is uploaded). */
+    onBoard: boolean;
+    cached: boolean;
+    cacheDir: string | null;
+  };
+  /** Sentences saying what to fix before `bench` can run; empty when the board is ready. */
+  problems: string[];
+}
+
 const MIN_NODE_MAJOR = 18;
 const STEP_TIMEOUT_MS = 30_000;
 
@@ -129,6 +155,70 @@ export class SshTarget implements Target {
     this.dir = facts.dir;
     this.board = { machine: facts.machine ?? '', kernel: facts.kernel ?? '', osName: facts.os ?? '', nodeVersion: facts.node || undefined };
     this.context.log(`${this.label}: ${this.board.machine}, ${this.board.osName || this.board.kernel}, node ${this.board.nodeVersion ?? 'missing'}; working in ${this.dir}`);
+  }
+
+  /** Connects and reads the board's facts, free space and memory, and whether the runtime is cached; changes nothing. */
+  async checkBoard(): Promise<BoardCheck> {
+    this.connection = await SshConnection.connect(this.connectOptions);
+    try {
+      const kib = (value: string | undefined) => (value && /^\d+$/.test(value) ? Number(value) * 1024 : null);
+      const cacheRoot = `"${'$'}{XDG_CACHE_HOME:-$HOME/.cache}"`;
+      const probe = await this.run1(
+        [
+          'echo "machine=$(uname -m)"',
+          'echo "kernel=$(uname -s)"',
+          'echo "os=$( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null)"',
+          'echo "node=$(node --version 2>/dev/null)"',
+          `echo "ortOnBoard=$(cd && node -e "require.resolve('onnxruntime-node')" 2>/dev/null && echo yes)"`,
+          `echo "tmpFree=$(df -Pk "\${TMPDIR:-/tmp}" 2>/dev/null | awk 'NR==2 {print $4}')"`,
+          `c=${cacheRoot}; while [ ! -d "$c" ]; do c=$(dirname "$c"); done; echo "cacheFree=$(df -Pk "$c" 2>/dev/null | awk 'NR==2 {print $4}')"`,
+          `echo "memAvailable=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo 2>/dev/null)"`,
+          `echo "memTotal=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"`,
+        ].join('; '),
+        'Probing the board',
+      );
+      const facts = Object.fromEntries(probe.stdout.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+      this.board = { machine: facts.machine ?? '', kernel: facts.kernel ?? '', osName: facts.os ?? '', nodeVersion: facts.node || undefined };
+      const problems: string[] = [];
+      const node = this.board.nodeVersion;
+      const nodeOk = node !== undefined && Number(/^v(\d+)/.exec(node)?.[1] ?? 0) >= MIN_NODE_MAJOR;
+      if (!node) problems.push(`${this.label} has no node on PATH; install Node.js ${MIN_NODE_MAJOR} or later there (sudo apt install nodejs).`);
+      else if (!nodeOk) problems.push(`The node on ${this.label} is ${node}, too old; install Node.js ${MIN_NODE_MAJOR} or later there (sudo apt install nodejs).`);
+      const onBoard = facts.ortOnBoard === 'yes';
+      let files: RuntimeFile[] | undefined;
+      try {
+        files = this.localRuntimeFiles();
+      } catch (error) {
+        if (!(error instanceof DeviceError)) throw error;
+        if (!onBoard) problems.push(error.message);
+      }
+      const require = createRequire(import.meta.url);
+      const localVersion = (JSON.parse(readFileSync(path.join(path.dirname(path.dirname(require.resolve('onnxruntime-node'))), 'package.json'), 'utf8')) as { version: string }).version;
+      let cache: CacheProbe | undefined;
+      const key = files && `${files[0]!.ortVersion}-${files[0]!.platform}`;
+      if (files && key) cache = readCacheProbe((await this.run1(probeCacheScript(key, { stage: false }), 'Looking for a cached runtime')).stdout, cacheManifest(files));
+      return {
+        target: this.label,
+        arch: ARCH_FOLDERS[this.board.machine] ?? this.board.machine,
+        machine: this.board.machine,
+        os: this.board.osName || this.board.kernel,
+        node: { version: node ?? null, ok: nodeOk },
+        freeDiskBytes: { tmp: kib(facts.tmpFree), cache: kib(facts.cacheFree) },
+        memoryBytes: { available: kib(facts.memAvailable), total: kib(facts.memTotal) },
+        runtime: {
+          version: localVersion,
+          platform: files?.[0]!.platform ?? `${(OS_FOLDERS[this.board.kernel] ?? this.board.kernel.toLowerCase())}-${ARCH_FOLDERS[this.board.machine] ?? this.board.machine}`,
+          supported: files !== undefined,
+          onBoard,
+          cached: cache?.valid === true,
+          cacheDir: cache?.root && key ? `${cache.root}/${key}` : null,
+        },
+        problems,
+      };
+    } finally {
+      this.connection.close();
+      this.connection = undefined;
+    }
   }
 
   async createSession(config: PayloadConfig): Promise<void> {
@@ -256,7 +346,10 @@ export class SshTarget implements Target {
   }
 
   private run1(command: string, what: string) {
-    return this.connection!.exec(command, { timeoutMs: Math.min(STEP_TIMEOUT_MS, this.remainingMs()), signal: this.context.signal, what });
+    const remaining = this.remainingMs();
+    // When the whole-run limit is what cuts the step short, the message names --timeout, the knob to turn.
+    const limitLabel = remaining < STEP_TIMEOUT_MS ? `--timeout ${this.context.timeoutMs / 1000} s` : undefined;
+    return this.connection!.exec(command, { timeoutMs: Math.min(STEP_TIMEOUT_MS, remaining), signal: this.context.signal, what, limitLabel });
   }
 
   /** onnxruntime-node (JS + the board's native binary) and onnxruntime-common from the local install. */
