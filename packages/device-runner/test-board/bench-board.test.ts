@@ -72,6 +72,28 @@ describe.skipIf(unavailable !== undefined)(`specprune bench ssh:// on an emulate
     await expectBoardClean();
   });
 
+  it('board check: reports arch, OS, node, free disk and memory, and the cached runtime', async () => {
+    const outcome = await runCli(['board', 'check', target(), '--ssh-key', board.userKey, '--known-hosts', board.knownHosts, '--json'], { env });
+    expect(outcome.code, outcome.stderr).toBe(0);
+    const report = outcome.json();
+    expect(report).toMatchObject({
+      target: target(),
+      arch: 'arm64',
+      machine: 'aarch64',
+      node: { version: 'v18.20.4', ok: true },
+      runtime: { version: '1.30.0', platform: 'linux-arm64', supported: true, onBoard: false, cached: true, cacheDir: `${board.cacheOnBoard}/${cacheKey}` },
+      problems: [],
+      ready: true,
+    });
+    expect(report.os).toMatch(/bookworm/);
+    for (const value of [report.freeDiskBytes.tmp, report.freeDiskBytes.cache, report.memoryBytes.available, report.memoryBytes.total]) expect(value).toBeGreaterThan(0);
+    const human = await runCli(['board', 'check', target(board.noNodePort), '--ssh-key', board.userKey, '--known-hosts', board.knownHosts], { env });
+    expect(human.code, human.stderr).toBe(1);
+    expect(human.stdout).toMatch(/arch: +arm64 \(aarch64\)/);
+    expect(human.stdout).toMatch(/problem: .* has no node on PATH; install Node\.js 18 or later there \(sudo apt install nodejs\)/);
+    await expectBoardClean();
+  });
+
   it('says which model the board could not load, and leaves nothing behind', async () => {
     const model = writeBrokenModel(tempDir('board-broken'));
     expectUserError(await runCli(['bench', model, ...sshArgs(), '--runs', '1'], { env }), /onnxruntime on ssh:\/\/root@127\.0\.0\.1:\d+ could not load the model .*broken\.onnx: /);

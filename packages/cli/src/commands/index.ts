@@ -6,6 +6,7 @@ import { evalCommand } from './eval.js';
 import { benchCommand } from './bench.js';
 import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
+import { boardCommand } from './board.js';
 
 /** Every subcommand, in the order `--help` lists them. */
 export const commands: readonly Command<never>[] = [
@@ -16,4 +17,5 @@ export const commands: readonly Command<never>[] = [
   benchCommand as Command<never>,
   checkCommand as Command<never>,
   demoCommand as Command<never>,
+  boardCommand as Command<never>,
 ];

@@ -28,11 +28,11 @@ export function cacheManifest(files: readonly CachedFile[]): string {
 
 /**
  * A shell script for the board that prints `root=<absolute cache root>` and `valid=yes|no` for the folder `key`
- * (its marker is there and every size it lists matches); when not valid, it also creates a staging folder
+ * (its marker is there and every size it lists matches); when not valid and `stage` is on (the default), it also creates a staging folder
  * beside it and prints `stage=<absolute path>` (nothing when the cache cannot be created). The marker's lines
  * follow, prefixed with `m `.
  */
-export function probeCacheScript(key: string): string {
+export function probeCacheScript(key: string, { stage = true }: { stage?: boolean } = {}): string {
   const dir = `"$root"/${quoteShell(key)}`;
   return [
     `root="${RUNTIME_CACHE_SHELL_ROOT}"`,
@@ -44,7 +44,7 @@ export function probeCacheScript(key: string): string {
     `  sed 's/^/m /' ${dir}/${CACHE_MARKER}`,
     'fi',
     'echo "valid=$valid"',
-    'if [ "$valid" = no ] && mkdir -p "$root"; then echo "stage=$(mktemp -d "$root/.staging.XXXXXX")"; fi',
+    ...(stage ? ['if [ "$valid" = no ] && mkdir -p "$root"; then echo "stage=$(mktemp -d "$root/.staging.XXXXXX")"; fi'] : []),
   ].join('\n');
 }
 
