@@ -160,13 +160,14 @@ describe('specprune bench --target ssh:// (OpenSSH on loopback playing the board
   });
 
   it('stops an upload that outlasts --timeout, and leaves nothing behind', async () => {
-    // A 4 GB sparse file: costs nothing here, and cannot cross loopback SFTP within the 5 s limit.
+    // An 8 GB sparse file: costs nothing here, and cannot cross loopback SFTP within the 12 s limit. The limit
+    // leaves the connect and probe steps seconds to spare on a loaded CI machine, so the upload is what it cuts.
     const huge = path.join(tempDir('ssh-huge'), 'huge.onnx');
     writeFileSync(huge, '');
-    truncateSync(huge, 4 * 1024 ** 3);
+    truncateSync(huge, 8 * 1024 ** 3);
     expectUserError(
-      await runCli(['bench', huge, ...sshArgs(), '--timeout', '5'], { env }),
-      /Uploading to ssh:\/\/root@127\.0\.0\.1:\d+ did not finish within --timeout 5 s; raise --timeout/,
+      await runCli(['bench', huge, ...sshArgs(), '--timeout', '12'], { env }),
+      /Uploading to ssh:\/\/root@127\.0\.0\.1:\d+ did not finish within --timeout 12 s; raise --timeout/,
     );
     await expectBoardClean();
   });
