@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODELS, expectBenchSchema, expectUserError, runCli, tempDir, writeBrokenModel } from './bench-helpers.js';
@@ -48,7 +48,7 @@ describe('specprune bench --target ssh:// (OpenSSH on loopback playing the board
     await expectBoardClean();
   });
 
-  it('reuses the runtime cached on the board, and uploads it again when a cached file was damaged', async () => {
+  it('reuses the runtime cached on the board', async () => {
     const cacheDir = path.join(board.boardCache, 'specprune', 'runtime', '1.30.0-linux-x64');
     const args = ['bench', MODELS.gemm, ...sshArgs(), '--runs', '2', '--warmup', '0', '--json'];
     const warm = await runCli(args, { env });
@@ -57,12 +57,22 @@ describe('specprune bench --target ssh:// (OpenSSH on loopback playing the board
     expect(warm.stderr).not.toMatch(/uploading onnxruntime-node/);
     expect(warm.json().device.runtimeVersion).toBe('1.30.0');
     await expectBoardClean();
+  });
 
+  it('uploads the runtime again when a cached file was damaged, and removes stale staging folders', async () => {
+    const cacheDir = path.join(board.boardCache, 'specprune', 'runtime', '1.30.0-linux-x64');
+    const args = ['bench', MODELS.gemm, ...sshArgs(), '--runs', '2', '--warmup', '0', '--json'];
     // A file cut short (a full disk, a reset mid-copy) no longer matches the marker: the cache is refilled.
     truncateSync(path.join(cacheDir, 'node_modules/onnxruntime-common/package.json'), 3);
+    // A staging folder a killed runner left two days ago goes with the next upload.
+    const stale = path.join(path.dirname(cacheDir), '.staging.stale1');
+    mkdirSync(stale);
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    utimesSync(stale, twoDaysAgo, twoDaysAgo);
     const refilled = await runCli(args, { env });
     expect(refilled.code, refilled.stderr).toBe(0);
     expect(refilled.stderr).toContain(`uploading onnxruntime-node 1.30.0 for linux-x64`);
+    expect(existsSync(stale)).toBe(false);
     const again = await runCli(args, { env });
     expect(again.stderr).toContain('cached on the board');
     await expectBoardClean();

@@ -44,7 +44,13 @@ export function probeCacheScript(key: string, { stage = true }: { stage?: boolea
     `  sed 's/^/m /' ${dir}/${CACHE_MARKER}`,
     'fi',
     'echo "valid=$valid"',
-    ...(stage ? ['if [ "$valid" = no ] && mkdir -p "$root"; then echo "stage=$(mktemp -d "$root/.staging.XXXXXX")"; fi'] : []),
+    ...(stage
+      ? [
+          'if [ "$valid" = no ] && mkdir -p "$root"; then echo "stage=$(mktemp -d "$root/.staging.XXXXXX")"; fi',
+          // A runner killed outright (SIGKILL, power cut) cannot remove its staging folder; a later run does, after a day.
+          `find "$root" -maxdepth 1 -name '.staging.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true`,
+        ]
+      : []),
   ].join('\n');
 }
 
