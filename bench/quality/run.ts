@@ -29,8 +29,9 @@ async function cli(argv: string[]): Promise<void> {
 const configs = [
   { label: 'magnitude, per-layer (uniform)', args: ['--method', 'magnitude', '--allocation', 'uniform'] },
   { label: 'magnitude, global threshold', args: ['--method', 'magnitude', '--allocation', 'global'] },
-  { label: 'specprune data-free default (spectral, scan on random inputs)', args: ['--shape', 'x=1x3x48x320'] },
-  { label: 'specprune default + --calibration (64 lines)', args: ['--calibration', calibrationDir] },
+  { label: 'specprune defaults (spectral method + spectral allocation, data-free)', args: ['--shape', 'x=1x3x48x320'] },
+  { label: 'spectral allocation (data-free scan) + magnitude method', args: ['--shape', 'x=1x3x48x320', '--method', 'magnitude'] },
+  { label: 'spectral allocation on 64 calibration lines + magnitude method', args: ['--calibration', calibrationDir, '--method', 'magnitude'] },
 ];
 const dense = await scoreRecognizer(REC_MODEL, evaluation);
 const fmt = (s: TaskScore) => `${(s.lineAccuracy * 100).toFixed(1)}% / ${(s.charAccuracy * 100).toFixed(1)}%`;

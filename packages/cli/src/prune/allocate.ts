@@ -20,6 +20,13 @@ function valuesOf(item: AllocationInput): Float32Array {
 /** Sparsities at which the spectral allocation samples each weight's error curve. */
 export const CURVE_GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95] as const;
 
+/**
+ * How far above the overall target one weight's sparsity may go under the spectral allocation. Measured
+ * on the PP-OCRv4 recogniser at 30% (magnitude): 0 (uniform) 11% of lines right, 0.1 84%, 0.2 91%,
+ * unbounded 34% (dense 94%): one-at-a-time damage curves under-predict what heavily pruned layers do together.
+ */
+const SPREAD = 0.2;
+
 /** Sparsities the allocator may give a weight (beyond 0.95 only when the overall target needs it). */
 const ALLOCATION_GRID = Array.from({ length: 39 }, (_, k) => k * 0.025);
 
@@ -83,7 +90,12 @@ export function allocate(
       const remaining = targetZeros - zeros.reduce((a, b) => a + b, 0);
       if (visibleTotal > 0) {
         const sparsities = allocateByCurves(
-          visible.map((idx) => ({ numel: items[idx]!.numel, errorAt: (s: number) => interpolate(grid, curves[idx]!, s) })),
+          // Per-weight damages do not add up exactly: a trust region keeps every weight within
+          // SPREAD of the target, so no layer is emptied on the strength of a one-at-a-time measurement.
+          visible.map((idx) => ({
+            numel: items[idx]!.numel,
+            errorAt: (s: number) => (s > sparsity + SPREAD ? 1e9 * (1 + s) : interpolate(grid, curves[idx]!, s)),
+          })),
           Math.min(0.999, Math.max(0, remaining / visibleTotal)),
           // Measured curves end at 0.9-0.95: do not extrapolate any weight far past what was measured.
           { grid: ALLOCATION_GRID },
