@@ -71,7 +71,9 @@ function runChild(
   options: { cwd: string; timeoutMs: number; signal?: AbortSignal; onStderrLine: (line: string) => void },
 ): Promise<ChildOutcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    // onnxruntime writes telemetry files (.ses, mat-debug-PID.log) into TMPDIR: keep them in our folder,
+    // which dispose() removes.
+    const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, TMPDIR: options.cwd }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let pending = '';
