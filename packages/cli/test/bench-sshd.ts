@@ -115,7 +115,8 @@ export async function startTestBoard(): Promise<TestBoard> {
 }
 
 /** Direct children of a process, from /proc. */
-function childPids(parent: number): number[] {
+/** Direct children of a process, from /proc. */
+export function childPids(parent: number): number[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .filter((name) => {

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { childPids } from '../../cli/test/bench-sshd.js';
 
 /**
  * An emulated Raspberry-Pi-class board: a Debian bookworm arm64 userland (node 18, OpenSSH) built once with
@@ -243,17 +244,3 @@ function sessionPids(root: string): number[] {
     .map(Number);
 }
 
-/** Direct children of a process, from /proc. */
-function childPids(parent: number): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((name) => {
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
