@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { childPids } from '../../cli/test/bench-sshd.js';
+import { childPids, freePort } from '../../cli/test/bench-sshd.js';
 
 /**
  * An emulated Raspberry-Pi-class board: a Debian bookworm arm64 userland (node 18, OpenSSH) built once with
@@ -108,14 +108,6 @@ export interface EmulatedBoard {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
   for (let i = 0; i < 600; i++) {

@@ -5,6 +5,7 @@ import type { OnnxModel } from './model.js';
 import { AttributeField, GraphField, ModelField, NodeField, SparseTensorField, TensorField } from './onnx-fields.js';
 import { parseModel } from './read-model.js';
 import { parseFields, WireError, WireType } from './wire.js';
+import { tempPathFor } from './write-model.js';
 
 /** Payloads at least this large are left on disk by readModelHollow. */
 export const HOLLOW_MIN_BYTES = 64 * 1024;
@@ -146,7 +147,7 @@ export function startPayloadRewrite(hollow: HollowModel, outPath: string): {
   finish(appendRoot: readonly Uint8Array[]): { bytes: number };
   abort(): void;
 } {
-  const tempPath = path.join(path.dirname(outPath), `.${path.basename(outPath)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const tempPath = tempPathFor(outPath);
   copyFileSync(hollow.file, tempPath);
   const abort = () => {
     if (existsSync(tempPath)) unlinkSync(tempPath);

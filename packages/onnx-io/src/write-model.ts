@@ -247,9 +247,14 @@ export function writeFileAtomic(target: string, chunks: readonly Uint8Array[]): 
   }
 }
 
+/** A fresh hidden temporary path in `target`'s folder, so the final rename never crosses file systems. */
+export function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 /** Writes chunks to a fresh temporary file next to `target` and returns its path (removed on failure). */
 export function writeTemp(target: string, chunks: readonly Uint8Array[]): string {
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = tempPathFor(target);
   const fd = openSync(temp, 'wx');
   try {
     for (let i = 0; i < chunks.length; i += 512) {

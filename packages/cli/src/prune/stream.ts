@@ -2,6 +2,8 @@ import {
   countNonzero,
   countNonzeroBytes,
   denseTensorOf,
+  dtypeCode,
+  dtypeOf,
   findWeights,
   HOLLOW_MIN_BYTES,
   ModelField,
@@ -93,7 +95,7 @@ export function pruneStreaming(
     const tensor = denseTensorOf(weight);
     const raw = tensor?.message.last(TensorField.rawData);
     const bytesOf = raw && raw.end - raw.valueStart >= HOLLOW_MIN_BYTES ? readHollowPayload(hollow, raw.valueStart, raw.end) : undefined;
-    modelNnz += bytesOf ? countNonzeroBytes(bytesOf, weight.dtype === 'float64' ? 8 : weight.dtype === 'float32' ? 4 : 2) : countNonzero(model, weight);
+    modelNnz += bytesOf ? countNonzeroBytes(bytesOf, dtypeOf(dtypeCode(weight.dtype))!.bytes) : countNonzero(model, weight);
   }
   return { all, pruned: results, skipped, modelNnz, bytes };
 }
