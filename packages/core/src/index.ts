@@ -24,3 +24,9 @@ export { allocateByCurves, allocateUniform, magnitudeErrorCurve, predictedDamage
 export type { AllocationItem, AllocationOptions } from './allocate.js';
 export { measureErrorCurve } from './error-curve.js';
 export type { ErrorCurve, ErrorCurveOptions } from './error-curve.js';
+export { accumulateInputs, createInputStats, finishInputStats, gramBytes, groupGram, groupNorms } from './data-aware/input-stats.js';
+export type { InputStats } from './data-aware/input-stats.js';
+export { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs } from './data-aware/layer-inputs.js';
+export type { ConvGeometry } from './data-aware/layer-inputs.js';
+export { inverseUpperCholesky, reconstructionError, refitPrune, wandaPrune } from './data-aware/refit.js';
+export type { RefitOptions, RefitResult } from './data-aware/refit.js';

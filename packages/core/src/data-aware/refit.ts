@@ -1,0 +1,256 @@
+import { groupKeep, type Granularity } from '../granularity.js';
+import type { Matrix } from '../matrix.js';
+import { sparsifyMagnitude } from '../sparsify/magnitude.js';
+
+/** Columns whose mask is chosen together (SparseGPT's adaptive mask selection block). */
+const MASK_BLOCK = 128;
+
+export interface RefitOptions {
+  /** Zeros the result must have (unstructured: exactly; N:M and block set their own count). */
+  zeros: number;
+  granularity?: Granularity;
+  /** Dampening added to the Gram diagonal, as a fraction of its mean (SparseGPT's percdamp). Default 0.01. */
+  dampening?: number;
+}
+
+export interface RefitResult {
+  data: Float32Array;
+  /** Dampening fraction actually used (raised when the Gram matrix was not positive definite). */
+  dampening: number;
+}
+
+/**
+ * Data-aware pruning with re-fitting (SparseGPT, Frantar & Alistarh, "SparseGPT: Massive Language Models
+ * Can Be Accurately Pruned in One-Shot", 2023): columns are processed left to right; each pruned entry's
+ * error is spread over the not-yet-processed columns of its row through the inverse Hessian H⁻¹ of the
+ * layer-wise loss ‖W X − W′ X‖², H = X Xᵀ + λI, so that the kept weights compensate for the pruned ones
+ * on the subspace the calibration data spans. Masks are chosen every {@link MASK_BLOCK} columns (N:M
+ * every M, blocks every C columns) by the OBS saliency w² / [H⁻¹]ⱼⱼ of the updated weights.
+ * @param gram X Xᵀ, cols x cols, row-major (not modified)
+ * @throws RangeError for mismatched sizes
+ */
+export function refitPrune(w: Matrix, gram: Float64Array, options: RefitOptions): RefitResult {
+  const { rows, cols } = w;
+  if (gram.length !== cols * cols) throw new RangeError(`The Gram matrix has ${gram.length} entries; a ${cols}-column weight needs ${cols * cols}.`);
+  const granularity = options.granularity ?? { kind: 'unstructured' };
+  let dampening = options.dampening ?? 0.01;
+  let factor: Float64Array | undefined;
+  for (let attempt = 0; attempt < 8 && !factor; attempt++, dampening *= 10) factor = inverseUpperCholesky(gram, cols, dampening);
+  if (!factor) throw new RangeError('The Gram matrix is not positive definite even with heavy dampening (NaN or infinite inputs?).');
+  dampening /= 10;
+
+  const work = Float64Array.from(w.data);
+  const pruned = new Uint8Array(rows * cols);
+  const diagonal = new Float64Array(cols);
+  for (let j = 0; j < cols; j++) diagonal[j] = factor[j * cols + j];
+  const saliency = (r: number, j: number) => (work[r * cols + j] / diagonal[j]) ** 2;
+  const totalZeros = Math.min(rows * cols, Math.max(0, Math.round(options.zeros)));
+  let zerosDone = 0;
+  const maskStep = granularity.kind === 'nm' ? granularity.m : granularity.kind === 'block' ? granularity.c * Math.max(1, Math.floor(MASK_BLOCK / granularity.c)) : MASK_BLOCK;
+  const err = new Float64Array(rows);
+  for (let j = 0; j < cols; j++) {
+    if (j % maskStep === 0) {
+      const end = Math.min(cols, j + maskStep);
+      if (granularity.kind === 'unstructured') {
+        const target = Math.round((totalZeros * end) / cols) - zerosDone;
+        zerosDone += chooseSmallest(rows, j, end, target, saliency, pruned, cols);
+      } else if (granularity.kind === 'nm') {
+        const drop = end - j - groupKeep(granularity.n, granularity.m, end - j);
+        for (let r = 0; r < rows; r++) chooseSmallest(1, j, end, drop, (_, c) => saliency(r, c), pruned.subarray(r * cols), cols);
+      } else {
+        const target = Math.round((totalZeros * end) / cols) - zerosDone;
+        zerosDone += chooseBlocks(rows, j, end, granularity.r, granularity.c, target, saliency, pruned, cols);
+      }
+    }
+    const d = diagonal[j];
+    let any = false;
+    for (let r = 0; r < rows; r++) {
+      const index = r * cols + j;
+      if (pruned[index]) {
+        err[r] = work[index] / d;
+        work[index] = 0;
+        any ||= err[r] !== 0;
+      } else err[r] = 0;
+    }
+    if (!any || j + 1 === cols) continue;
+    const u = j * cols;
+    for (let r = 0; r < rows; r++) {
+      const e = err[r];
+      if (e === 0) continue;
+      const row = r * cols;
+      for (let k = j + 1; k < cols; k++) work[row + k] -= e * factor[u + k];
+    }
+  }
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) data[i] = pruned[i] ? 0 : work[i];
+  return { data, dampening };
+}
+
+/** Marks the `count` entries of columns [from, to) of `rows` rows with the lowest score; returns how many. */
+function chooseSmallest(
+  rows: number,
+  from: number,
+  to: number,
+  count: number,
+  score: (r: number, c: number) => number,
+  pruned: Uint8Array,
+  stride: number,
+): number {
+  const width = to - from;
+  const n = Math.min(rows * width, Math.max(0, count));
+  if (n === 0) return 0;
+  const scores = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) scores[r * width + c] = score(r, from + c);
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a] - scores[b] || a - b);
+  for (let k = 0; k < n; k++) {
+    const i = order[k];
+    pruned[Math.floor(i / width) * stride + from + (i % width)] = 1;
+  }
+  return n;
+}
+
+/** Drops r x c tiles of columns [from, to) in increasing saliency until about `target` elements are dropped. */
+function chooseBlocks(
+  rows: number,
+  from: number,
+  to: number,
+  r: number,
+  c: number,
+  target: number,
+  saliency: (row: number, col: number) => number,
+  pruned: Uint8Array,
+  stride: number,
+): number {
+  const tiles: Array<{ row: number; col: number; size: number; score: number }> = [];
+  for (let row = 0; row < rows; row += r) {
+    for (let col = from; col < to; col += c) {
+      const [height, width] = [Math.min(r, rows - row), Math.min(c, to - col)];
+      let score = 0;
+      for (let i = row; i < row + height; i++) for (let j = col; j < col + width; j++) score += saliency(i, j);
+      tiles.push({ row, col, size: height * width, score });
+    }
+  }
+  tiles.sort((a, b) => a.score - b.score || a.row - b.row || a.col - b.col);
+  let dropped = 0;
+  for (const tile of tiles) {
+    if (Math.abs(dropped + tile.size - target) >= Math.abs(dropped - target)) continue;
+    dropped += tile.size;
+    for (let i = tile.row; i < tile.row + Math.min(r, rows - tile.row); i++) {
+      for (let j = tile.col; j < tile.col + Math.min(c, to - tile.col); j++) pruned[i * stride + j] = 1;
+    }
+  }
+  return dropped;
+}
+
+/**
+ * U, upper triangular, with H⁻¹ = Uᵀ U for H = gram + λ·mean(diag)·I (zero diagonal entries, inputs
+ * that were always zero, are set to 1 first). Computed as the inverse of the "reverse" Cholesky factor
+ * Ũ (H = Ũ Ũᵀ, Ũ upper): about K³/2 flops instead of the K³ of inverting H and factoring again.
+ * Returns undefined when H is not numerically positive definite.
+ */
+export function inverseUpperCholesky(gram: Float64Array, n: number, dampening: number): Float64Array | undefined {
+  const h = Float64Array.from(gram.subarray(0, n * n));
+  let mean = 0;
+  for (let i = 0; i < n; i++) {
+    if (h[i * n + i] === 0) h[i * n + i] = 1;
+    mean += h[i * n + i];
+  }
+  mean /= n;
+  if (!Number.isFinite(mean)) return undefined;
+  for (let i = 0; i < n; i++) h[i * n + i] += dampening * mean;
+  // Ũ[i][j] for i <= j, from the last column backwards; rows of Ũ are contiguous tails for the dot products.
+  const t = new Float64Array(n * n);
+  for (let j = n - 1; j >= 0; j--) {
+    const rj = j * n;
+    let s = h[rj + j];
+    for (let k = j + 1; k < n; k++) s -= t[rj + k] * t[rj + k];
+    if (!(s > 0) || !Number.isFinite(s)) return undefined;
+    const pivot = Math.sqrt(s);
+    t[rj + j] = pivot;
+    for (let i = 0; i < j; i++) {
+      const ri = i * n;
+      let v = h[ri + j];
+      for (let k = j + 1; k < n; k++) v -= t[ri + k] * t[rj + k];
+      t[ri + j] = v / pivot;
+    }
+  }
+  // U = Ũ⁻¹, row by row from the bottom: U[i, :] = -(1/Ũᵢᵢ) Σ_{k>i} Ũᵢₖ U[k, :], U[i][i] = 1/Ũᵢᵢ.
+  const u = new Float64Array(n * n);
+  const acc = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    acc.fill(0, i);
+    const ri = i * n;
+    for (let k = i + 1; k < n; k++) {
+      const a = t[ri + k];
+      if (a === 0) continue;
+      const rk = k * n;
+      for (let j = k; j < n; j++) acc[j] += a * u[rk + j];
+    }
+    const inv = 1 / t[ri + i];
+    u[ri + i] = inv;
+    for (let j = i + 1; j < n; j++) u[ri + j] = -acc[j] * inv;
+  }
+  return u;
+}
+
+/**
+ * Activation-aware pruning (Wanda, Sun, Liu, Bair & Kolter, "A Simple and Effective Pruning Approach for
+ * Large Language Models", 2023): score |Wᵢⱼ|·‖Xⱼ‖, compared within each output row (every row gets the
+ * same share of the zeros, exact in total); N:M and block patterns keep the highest-scoring groups/tiles.
+ * Kept weights are not changed.
+ * @param norms ‖Xⱼ‖ per input column, length cols
+ */
+export function wandaPrune(w: Matrix, norms: Float64Array, zeros: number, granularity: Granularity = { kind: 'unstructured' }): Float32Array {
+  const { rows, cols } = w;
+  if (norms.length !== cols) throw new RangeError(`Wanda needs one input norm per column: ${cols}, got ${norms.length}.`);
+  const scaled = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) scaled[r * cols + j] = w.data[r * cols + j] * norms[j];
+  const out = new Float32Array(rows * cols);
+  if (granularity.kind === 'unstructured') {
+    const total = Math.min(rows * cols, Math.max(0, Math.round(zeros)));
+    for (let r = 0; r < rows; r++) {
+      // Largest-remainder split: row r gets the zeros between the cumulative targets of rows r and r + 1.
+      const rowZeros = Math.round((total * (r + 1)) / rows) - Math.round((total * r) / rows);
+      const row = sparsifyMagnitude({ data: scaled.subarray(r * cols, (r + 1) * cols), rows: 1, cols }, cols - rowZeros, granularity);
+      for (let j = 0; j < cols; j++) if (row[j] !== 0) out[r * cols + j] = w.data[r * cols + j];
+    }
+    return out;
+  }
+  const kept = sparsifyMagnitude({ data: scaled, rows, cols }, rows * cols - Math.round(zeros), granularity);
+  for (let i = 0; i < out.length; i++) if (kept[i] !== 0) out[i] = w.data[i];
+  return out;
+}
+
+/**
+ * Relative reconstruction error on the calibration data, ‖(W − W′) X‖_F / ‖W X‖_F, from the Gram matrix
+ * X Xᵀ (tr(Δ G Δᵀ) / tr(W G Wᵀ)). 0 when W X is zero.
+ */
+export function reconstructionError(w: Matrix, pruned: Float32Array, gram: Float64Array): number {
+  const { rows, cols } = w;
+  const delta = new Float64Array(cols);
+  const row = new Float64Array(cols);
+  let num = 0;
+  let den = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      row[j] = w.data[r * cols + j];
+      delta[j] = row[j] - pruned[r * cols + j];
+    }
+    num += quadraticForm(gram, delta, cols);
+    den += quadraticForm(gram, row, cols);
+  }
+  return den > 0 ? Math.sqrt(Math.max(0, num) / den) : 0;
+}
+
+function quadraticForm(g: Float64Array, x: Float64Array, n: number): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[i];
+    if (xi === 0) continue;
+    let s = 0;
+    const gi = i * n;
+    for (let j = 0; j < n; j++) s += g[gi + j] * x[j];
+    total += xi * s;
+  }
+  return total;
+}
