@@ -28,5 +28,5 @@ export { accumulateInputs, createInputStats, finishInputStats, gramBytes, groupG
 export type { InputStats } from './data-aware/input-stats.js';
 export { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs } from './data-aware/layer-inputs.js';
 export type { ConvGeometry } from './data-aware/layer-inputs.js';
-export { inverseUpperCholesky, reconstructionError, refitPrune, wandaPrune } from './data-aware/refit.js';
-export type { RefitOptions, RefitResult } from './data-aware/refit.js';
+export { inverseUpperCholesky, reconstructionEnergy, reconstructionError, refitFactor, refitPrune, wandaPrune } from './data-aware/refit.js';
+export type { RefitFactor, RefitOptions, RefitResult } from './data-aware/refit.js';

@@ -1,5 +1,5 @@
 export { readModel, parseModel, type ReadOptions } from './read-model.js';
-export { writeModel, serializeModel, updateWeight, denseFloat32View, setMetadata, storageBytes, allTensors, writeTemp, writeFileAtomic, PROTOBUF_LIMIT_BYTES, type Storage, type WriteOptions, type WriteResult } from './write-model.js';
+export { writeModel, serializeModel, addGraphOutputs, updateWeight, denseFloat32View, setMetadata, storageBytes, allTensors, writeTemp, writeFileAtomic, PROTOBUF_LIMIT_BYTES, type Storage, type WriteOptions, type WriteResult } from './write-model.js';
 export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type WeightRef, type WeightUse, type WeightStorage, type WeightLocation } from './find-weights.js';
 export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
 export { densifySparse, readSparseIndices } from './sparse-data.js';
@@ -21,7 +21,7 @@ export function readWeight(model: OnnxModel, weight: WeightRef): Float32Array {
   const sparse = sparseOf(weight);
   return sparse ? densifySparse(model, sparse) : readTensorFloat32(model, denseTensorOf(weight)!);
 }
-export { matrixView, extractBlock, scatterBlock, intAttribute, type MatrixBlock, type MatrixView } from './matrix-view.js';
+export { matrixView, extractBlock, scatterBlock, intAttribute, intsAttribute, stringAttribute, type MatrixBlock, type MatrixView } from './matrix-view.js';
 export { readModelHollow, rewritePayloads, startPayloadRewrite, readHollowPayload, HOLLOW_MIN_BYTES, type HollowModel, type PayloadEdit } from './hollow-read.js';
 export { stringEntry } from './encode.js';
 export { ModelField, TensorField } from './onnx-fields.js';

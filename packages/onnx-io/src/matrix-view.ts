@@ -1,7 +1,21 @@
 import type { WeightRef } from './find-weights.js';
 import type { NodeInfo } from './model.js';
 import { AttributeField } from './onnx-fields.js';
-import { readInt64 } from './wire.js';
+import { readInt64, readRepeatedInt64, readString } from './wire.js';
+
+/** A node's repeated-int attribute (e.g. Conv's strides), or `fallback` when absent. */
+export function intsAttribute(node: NodeInfo, name: string, fallback: number[] = []): number[] {
+  const attribute = node.attributes.find((a) => a.name === name);
+  if (!attribute) return fallback;
+  return readRepeatedInt64(attribute.message.bytes, attribute.message.all(AttributeField.ints)).map(Number);
+}
+
+/** A node's string attribute (e.g. Conv's auto_pad), or `fallback` when absent. */
+export function stringAttribute(node: NodeInfo, name: string, fallback: string): string {
+  const attribute = node.attributes.find((a) => a.name === name);
+  const field = attribute?.message.last(AttributeField.s);
+  return field ? readString(attribute!.message.bytes, field) : fallback;
+}
 
 /**
  * One matrix inside a weight tensor, as strides into its flat row-major data:

@@ -9,6 +9,7 @@ import {
   sparseIndexType,
   sparseTensorPayload,
   stringEntry,
+  stringField,
   tensorHeader,
   type IndexType,
 } from './encode.js';
@@ -165,6 +166,20 @@ export function setMetadata(model: OnnxModel, entries: Record<string, string>): 
     }
   }
   for (const [key, value] of pending) model.root.appendField(stringEntry(ModelField.metadataProps, key, value));
+}
+
+/**
+ * Declares more outputs of the main graph (for reading intermediate tensors, e.g. the inputs of every
+ * weight-consuming node during calibration). Outputs are declared by name only; onnxruntime infers their
+ * types. Names that already are outputs are skipped. Meant for a temporary copy, never for a written model.
+ */
+export function addGraphOutputs(model: OnnxModel, names: readonly string[]): void {
+  const existing = new Set(model.graph.outputs);
+  for (const name of names) {
+    if (existing.has(name)) continue;
+    existing.add(name);
+    model.graph.message.appendField(lenField(GraphField.output, stringField(1, name)));
+  }
 }
 
 export interface WriteOptions {

@@ -1,5 +1,21 @@
-import { applyMagnitudeThreshold, magnitudeThreshold, sparsify, type Granularity, type MethodName } from '@specprune/core';
-import { extractBlock, scatterBlock, type MatrixView } from '@specprune/onnx-io';
+import {
+  applyMagnitudeThreshold,
+  groupGram,
+  groupNorms,
+  magnitudeThreshold,
+  reconstructionEnergy,
+  refitFactor,
+  refitPrune,
+  sparsify,
+  spectralNorm,
+  spectralNormOfDifference,
+  wandaPrune,
+  type Granularity,
+  type InputStats,
+  type MethodName,
+  type RefitFactor,
+} from '@specprune/core';
+import { extractBlock, scatterBlock, type MatrixBlock, type MatrixView } from '@specprune/onnx-io';
 import { deriveSeed } from './seed.js';
 
 export interface PrunedWeight {
@@ -106,4 +122,139 @@ export function pruneMagnitudeInPlace(data: Float32Array, zeros: number): { nnz:
     for (let i = 0; i < data.length; i++) if (data[i] !== 0) nnz++;
   }
   return { nnz, frobeniusError: energy.total > 0 ? Math.sqrt(Math.min(energy.total, energy.removed) / energy.total) : 0 };
+}
+
+/** Data-aware methods: they need input statistics from --calibration. */
+export type DataAwareMethod = 'wanda' | 'refit';
+
+export interface DataAwarePruned extends PrunedWeight {
+  /** ‖(W − W′) X‖_F / ‖W X‖_F on the calibration inputs; null without a Gram matrix. */
+  reconstructionError: number | null;
+}
+
+/**
+ * One matrix the data-aware methods work on: rows [rowStart, rowStart + rows) of a view block, which all
+ * see the same inputs (one group of a grouped convolution, or the whole block).
+ */
+interface Unit {
+  block: MatrixBlock;
+  rowStart: number;
+  rows: number;
+  group: number;
+}
+
+/** Factors are computed once per group and kept with the statistics (the scan re-fits at several sparsities). */
+const factors = new WeakMap<InputStats, Map<number, RefitFactor>>();
+
+function factorOf(stats: InputStats, group: number): RefitFactor {
+  let perGroup = factors.get(stats);
+  if (!perGroup) factors.set(stats, (perGroup = new Map()));
+  let factor = perGroup.get(group);
+  if (!factor) perGroup.set(group, (factor = refitFactor(groupGram(stats, group), stats.cols)));
+  return factor;
+}
+
+function unitsOf(view: MatrixView, stats: InputStats): Unit[] {
+  const units: Unit[] = [];
+  for (const block of view.blocks) {
+    const perGroup = block.rows / stats.groups;
+    if (!Number.isInteger(perGroup) || block.cols !== stats.cols) throw new Error(`input statistics (${stats.groups} groups of ${stats.cols}) do not fit a ${block.rows}x${block.cols} block`);
+    for (let g = 0; g < stats.groups; g++) units.push({ block, rowStart: g * perGroup, rows: perGroup, group: g });
+  }
+  return units;
+}
+
+/**
+ * Prunes one weight with calibration statistics: `wanda` (|W|·‖X‖ scores per output row, kept weights
+ * unchanged) or `refit` (SparseGPT: OBS mask and re-fit of the kept weights through the inverse input
+ * Gram matrix). Without a Gram matrix `refit` falls back to `wanda`; with a block pattern whose tiles
+ * straddle convolution groups it also uses `wanda`, which scores the whole matrix at once. The method
+ * actually used is returned.
+ */
+export function pruneWeightWithStats(
+  original: Float32Array,
+  view: MatrixView,
+  zeros: number,
+  method: DataAwareMethod,
+  granularity: Granularity,
+  stats: InputStats,
+  options: { measureSpectralError?: boolean } = {},
+): DataAwarePruned {
+  const values = new Float32Array(original);
+  const units = unitsOf(view, stats);
+  const straddles = granularity.kind === 'block' && units.some((u) => u.rows % granularity.r !== 0) && stats.groups > 1;
+  const used: DataAwareMethod = method === 'refit' && stats.gram && !straddles ? 'refit' : 'wanda';
+  const sizes = view.blocks.map((b) => b.rows * b.cols);
+  const blockZeros = zerosPerBlock(sizes, zeros);
+  view.blocks.forEach((block, b) => {
+    const data = extractBlock(original, block);
+    const matrix = { data, rows: block.rows, cols: block.cols };
+    const mine = units.filter((u) => u.block === block);
+    let pruned: Float32Array;
+    if (used === 'wanda') {
+      const norms = new Float64Array(stats.groups === 1 ? block.cols : block.rows * block.cols);
+      for (const u of mine) {
+        const n = groupNorms(stats, u.group);
+        if (stats.groups === 1) norms.set(n);
+        else for (let r = u.rowStart; r < u.rowStart + u.rows; r++) norms.set(n, r * block.cols);
+      }
+      pruned = wandaPrune(matrix, norms, blockZeros[b]!, granularity);
+    } else {
+      pruned = new Float32Array(data.length);
+      const unitZeros = zerosPerBlock(mine.map((u) => u.rows * block.cols), blockZeros[b]!);
+      mine.forEach((u, k) => {
+        const slice = { data: data.subarray(u.rowStart * block.cols, (u.rowStart + u.rows) * block.cols), rows: u.rows, cols: block.cols };
+        const gram = groupGram(stats, u.group);
+        pruned.set(refitPrune(slice, gram, { zeros: unitZeros[k]!, granularity, factor: factorOf(stats, u.group) }).data, u.rowStart * block.cols);
+      });
+    }
+    scatterBlock(values, block, pruned);
+  });
+  return { ...measurePruned(original, values, view, options.measureSpectralError ?? true), method: used, reconstructionError: reconstructionErrorOf(original, values, view, stats) };
+}
+
+/** ‖(W − W′) X‖_F / ‖W X‖_F of a whole weight on the calibration inputs; null without Gram matrices. */
+export function reconstructionErrorOf(original: Float32Array, values: Float32Array, view: MatrixView, stats: InputStats): number | null {
+  if (!stats.gram) return null;
+  let error = 0;
+  let total = 0;
+  for (const u of unitsOf(view, stats)) {
+    const { block } = u;
+    const [from, to] = [u.rowStart * block.cols, (u.rowStart + u.rows) * block.cols];
+    const a = extractBlock(original, block).subarray(from, to);
+    const p = extractBlock(values, block).subarray(from, to);
+    const energy = reconstructionEnergy({ data: a, rows: u.rows, cols: block.cols }, p, groupGram(stats, u.group));
+    error += energy.error;
+    total += energy.total;
+  }
+  return total > 0 ? Math.sqrt(Math.max(0, error) / total) : 0;
+}
+
+/** nnz and relative spectral/Frobenius errors of a pruned weight, aggregated over its view's blocks as pruneWeight does. */
+export function measurePruned(original: Float32Array, values: Float32Array, view: MatrixView, measureSpectral: boolean): Omit<PrunedWeight, 'method'> {
+  let maxError = 0;
+  let maxNorm = 0;
+  let frobError = 0;
+  let frobNorm = 0;
+  for (const block of view.blocks) {
+    const a = { data: extractBlock(original, block), rows: block.rows, cols: block.cols };
+    const p = extractBlock(values, block);
+    for (let i = 0; i < p.length; i++) {
+      frobNorm += a.data[i]! * a.data[i]!;
+      frobError += (a.data[i]! - p[i]!) ** 2;
+    }
+    if (measureSpectral) {
+      maxNorm = Math.max(maxNorm, spectralNorm(a, { tolerance: 1e-4 }));
+      maxError = Math.max(maxError, spectralNormOfDifference(a, { data: p, rows: block.rows, cols: block.cols }, { tolerance: 1e-4 }));
+    }
+  }
+  let nnz = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== 0) nnz++;
+  return {
+    values,
+    nnz,
+    sparsity: values.length ? 1 - nnz / values.length : 0,
+    spectralError: !measureSpectral ? Number.NaN : maxNorm ? maxError / maxNorm : 0,
+    frobeniusError: frobNorm ? Math.sqrt(frobError / frobNorm) : 0,
+  };
 }

@@ -1,8 +1,15 @@
 import type { Granularity, MethodName } from '@specprune/core';
 import { parseGranularity } from '@specprune/core';
 import { UsageError } from '../errors.js';
+import { parseSize } from '../check/units.js';
+import type { DataAwareMethod } from './engine.js';
 
-export const METHODS: readonly MethodName[] = ['magnitude', 'l1', 'l2', 'bernstein', 'hybrid', 'spectral'];
+export type PruneMethod = MethodName | DataAwareMethod;
+export const METHODS: readonly PruneMethod[] = ['magnitude', 'l1', 'l2', 'bernstein', 'hybrid', 'spectral', 'wanda', 'refit'];
+/** Methods that need --calibration. */
+export const DATA_AWARE_METHODS: readonly PruneMethod[] = ['wanda', 'refit'];
+/** Default room for the calibration Gram matrices. */
+export const DEFAULT_CALIBRATION_MEMORY = 1024 ** 3;
 export const ALLOCATIONS = ['uniform', 'global', 'spectral'] as const;
 export type Allocation = (typeof ALLOCATIONS)[number];
 export const STORAGES = ['auto', 'dense', 'sparse'] as const;
@@ -10,7 +17,7 @@ export type StorageChoice = (typeof STORAGES)[number];
 
 export interface PruneOptions {
   sparsity: number;
-  method: MethodName;
+  method: PruneMethod;
   granularity: Granularity;
   granularityText: string;
   allocation: Allocation;
@@ -20,6 +27,10 @@ export interface PruneOptions {
   storage: StorageChoice;
   seed: number;
   calibration?: string;
+  /** Calibration samples used for input statistics (undefined: all). */
+  calibrationSamples?: number;
+  /** Bytes the input Gram matrices may take together. */
+  calibrationMemory: number;
 }
 
 /** Validates prune flags; every problem names the flag, shows the value and what is allowed. */
@@ -34,12 +45,14 @@ export function parsePruneOptions(args: {
   storage?: string;
   seed?: number;
   calibration?: string;
+  calibrationSamples?: number;
+  calibrationMemory?: string | number;
 }): PruneOptions {
   const sparsity = args.sparsity ?? 0.5;
   if (!Number.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
     throw new UsageError(`--sparsity ${args.sparsity} is out of range; use a number in [0, 1), e.g. --sparsity 0.5.`);
   }
-  const method = (args.method ?? 'spectral') as MethodName;
+  const method = (args.method ?? 'spectral') as PruneMethod;
   if (!METHODS.includes(method)) throw new UsageError(`--method ${args.method} is not known; use one of ${METHODS.join(', ')}.`);
   const allocation = (args.allocation ?? 'spectral') as Allocation;
   if (!ALLOCATIONS.includes(allocation)) throw new UsageError(`--allocation ${args.allocation} is not known; use one of ${ALLOCATIONS.join(', ')}.`);
@@ -67,8 +80,24 @@ export function parsePruneOptions(args: {
       throw new UsageError(`--exclude ${JSON.stringify(text)} is not a valid regular expression (${(error as Error).message}).`);
     }
   });
-  const options: PruneOptions = { sparsity, method, granularity, granularityText, allocation, exclude, minParams, storage, seed };
+  if (DATA_AWARE_METHODS.includes(method) && args.calibration === undefined) {
+    throw new UsageError(`--method ${method} prunes by what the layers' inputs look like; give sample inputs with --calibration DIR (a folder of .npy files), or use a data-free method such as --method magnitude.`);
+  }
+  if (args.calibrationSamples !== undefined && (!Number.isInteger(args.calibrationSamples) || args.calibrationSamples < 1)) {
+    throw new UsageError(`--calibration-samples ${args.calibrationSamples} must be a whole number >= 1.`);
+  }
+  let calibrationMemory = DEFAULT_CALIBRATION_MEMORY;
+  if (args.calibrationMemory !== undefined) {
+    try {
+      calibrationMemory = parseSize(typeof args.calibrationMemory === 'string' && /^\d+$/.test(args.calibrationMemory) ? Number(args.calibrationMemory) : args.calibrationMemory);
+    } catch {
+      throw new UsageError(`--calibration-memory ${args.calibrationMemory} is not a size; write e.g. --calibration-memory 512MB or 2GiB.`);
+    }
+    if (!(calibrationMemory >= 0)) throw new UsageError(`--calibration-memory ${args.calibrationMemory} must not be negative.`);
+  }
+  const options: PruneOptions = { sparsity, method, granularity, granularityText, allocation, exclude, minParams, storage, seed, calibrationMemory };
   if (args.targetBytes !== undefined) options.targetBytes = args.targetBytes;
   if (args.calibration !== undefined) options.calibration = args.calibration;
+  if (args.calibrationSamples !== undefined) options.calibrationSamples = args.calibrationSamples;
   return options;
 }

@@ -1,8 +1,7 @@
 import type { Granularity } from '@specprune/core';
 import { findWeights, parseModel, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { ResolvedInput } from '@specprune/device-runner';
-import { createSession, inputSpecs, loadOrt, loadSampleFeeds, randomFeeds } from '../eval/inputs.js';
+import { createSession, inputSpecs, loadOrt, randomFeeds } from '../eval/inputs.js';
 import { pruneWeight } from './engine.js';
 
 /** Sparsities at which each weight's end-to-end sensitivity is measured. */
@@ -14,42 +13,44 @@ export interface ScanItem {
   values?: Float32Array;
 }
 
-export interface ScanOptions {
+export interface ScannerOptions {
   shapes: Record<string, number[]>;
   values: Record<string, number>;
+  /** Random samples to draw when no `feeds` are given. */
   samples: number;
   seed: number;
-  /** Folder of .npy samples (calibration format) used instead of random inputs. */
-  calibration?: string;
-  granularity: Granularity;
-  onProgress?: (done: number, total: number) => void;
+  /** Sample inputs to use instead of random ones (e.g. the first calibration samples). */
+  feeds?: ReadonlyArray<Record<string, Tensor>>;
+}
+
+/** Runs the model with some weights replaced and measures how far its outputs move. */
+export interface Scanner {
+  /**
+   * Output distortion ||y' - y|| / ||y|| over every float output, averaged over the samples, with the
+   * given weights (by graph/name key) replaced by new values.
+   */
+  distortion(replacements: ReadonlyArray<{ key: string; values: Float32Array }>): Promise<number>;
 }
 
 /**
- * Per-layer sensitivity scan: prunes each weight alone (magnitude, at SCAN_GRID), runs the model in
- * onnxruntime-node on inputs shaped from the model, and records the output distortion
- * ||y' - y|| / ||y|| (all float outputs, averaged over samples). Layers differ enormously here in ways
- * a per-matrix spectral error cannot see (input scales, what later layers amplify).
- * Returns one curve per item, or throws a UsageError when inputs cannot be built (e.g. symbolic dims).
+ * A scanner on inputs shaped from the model (seeded random, `--shape`/`--value`) or on given samples.
+ * Throws a UsageError when inputs cannot be built (e.g. symbolic dims without --shape).
  */
-export async function scanSensitivity(modelBytes: Uint8Array, label: string, items: readonly ScanItem[], options: ScanOptions): Promise<number[][]> {
+export async function createScanner(modelBytes: Uint8Array, label: string, options: ScannerOptions): Promise<Scanner> {
   const ort = await loadOrt();
   const reference = await createSession(ort, modelBytes, label);
-  // Calibration samples carry their own shapes; random inputs need every dim fixed.
-  const samples = options.calibration
-    ? loadSampleFeeds(
-        ort,
-        options.calibration,
-        reference.inputMetadata.map((m) => ({ name: m.name, dtype: (m.isTensor ? m.type : 'float32') as ResolvedInput['dtype'], shape: [] })),
-        '--calibration',
-      ).slice(0, options.samples)
+  const samples = options.feeds
+    ? [...options.feeds]
     : Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, inputSpecs(reference, options.shapes, label), options.seed * 7919 + k, options.values));
   const baseline: Array<Record<string, Tensor>> = [];
-  for (const feeds of samples) baseline.push(await reference.run(feeds));
-  await reference.release();
+  try {
+    for (const feeds of samples) baseline.push(await reference.run(feeds));
+  } finally {
+    await reference.release();
+  }
   const outputs = Object.keys(baseline[0] ?? {}).filter((n) => baseline[0]![n]!.type === 'float32');
 
-  const distortion = async (session: InferenceSession): Promise<number> => {
+  const measure = async (session: InferenceSession): Promise<number> => {
     let total = 0;
     for (let k = 0; k < samples.length; k++) {
       const result = await session.run(samples[k]!);
@@ -68,22 +69,40 @@ export async function scanSensitivity(modelBytes: Uint8Array, label: string, ite
     }
     return total / samples.length;
   };
+  return {
+    async distortion(replacements) {
+      const model = parseModel(modelBytes, { label });
+      const weights = findWeights(model);
+      for (const { key, values } of replacements) updateWeight(model, weights.find((w) => `${w.graph}/${w.name}` === key)!, values, 'dense');
+      const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1 });
+      try {
+        return await measure(session);
+      } finally {
+        await session.release();
+      }
+    },
+  };
+}
 
+export interface ScanOptions {
+  /** The pruned values of one weight at one sparsity (the method the prune will use). */
+  pruneAt: (item: ScanItem, index: number, sparsity: number) => Float32Array;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Per-layer sensitivity scan: prunes each weight alone at SCAN_GRID, runs the model in onnxruntime-node
+ * and records the output distortion. Layers differ enormously here in ways a per-matrix spectral error
+ * cannot see (input scales, what later layers amplify). Returns one monotone curve per item.
+ */
+export async function scanSensitivity(scanner: Scanner, items: readonly ScanItem[], options: ScanOptions): Promise<number[][]> {
   const curves: number[][] = [];
   const steps = items.length * (SCAN_GRID.length - 1);
   let done = 0;
-  for (const item of items) {
+  for (const [index, item] of items.entries()) {
     const curve = [0];
     for (const s of SCAN_GRID.slice(1)) {
-      const model = parseModel(modelBytes, { label });
-      const weight = findWeights(model).find((w) => `${w.graph}/${w.name}` === item.key)!;
-      const pruned = pruneWeight(item.values!, item.view, Math.round(s * item.values!.length), 'magnitude', options.granularity, options.seed, item.key, {
-        measureSpectralError: false,
-      });
-      updateWeight(model, weight, pruned.values, 'dense');
-      const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1 });
-      curve.push(await distortion(session));
-      await session.release();
+      curve.push(await scanner.distortion([{ key: item.key, values: options.pruneAt(item, index, s) }]));
       options.onProgress?.(++done, steps);
     }
     // Distortion should not fall as sparsity rises; keep the curve monotone against sampling noise.
@@ -91,6 +110,11 @@ export async function scanSensitivity(modelBytes: Uint8Array, label: string, ite
     curves.push(curve);
   }
   return curves;
+}
+
+/** Magnitude pruning of one weight for the data-free scan. */
+export function magnitudeAt(item: ScanItem, sparsity: number, granularity: Granularity, seed: number): Float32Array {
+  return pruneWeight(item.values!, item.view, Math.round(sparsity * item.values!.length), 'magnitude', granularity, seed, item.key, { measureSpectralError: false }).values;
 }
 
 /** Piecewise-linear interpolation of a curve sampled on `grid`, extrapolated linearly past its end. */

@@ -34,58 +34,87 @@ export function createInputStats(cols: number, groups: number, withGram: boolean
   };
 }
 
+/** Vectors buffered per group before they are folded into the Gram matrix (one pass over it per batch). */
+const BATCH = 128;
+
+interface Pending {
+  /** Column-major batch: input dim i of vector v at i * BATCH + v. */
+  columns: Float32Array;
+  count: number;
+}
+
+const pendingOf = new WeakMap<InputStats, Pending[]>();
+
 /**
  * Adds `count` input vectors of group `group`, stored as the rows of `vectors` (count x cols, row-major).
- * The Gram update only fills the upper triangle (j >= i); call {@link finishInputStats} before reading it.
- * Four vectors share each pass over a Gram row, so the update runs at about a quarter of the memory traffic.
+ * Norms are updated at once; Gram updates are batched ({@link BATCH} vectors per pass over the matrix, as
+ * dot products over contiguous columns), so call {@link finishInputStats} before reading `gram`.
  */
 export function accumulateInputs(stats: InputStats, group: number, vectors: Float32Array, count: number): void {
   const { cols } = stats;
   if (vectors.length < count * cols) throw new RangeError(`accumulateInputs: ${count} vectors of ${cols} need ${count * cols} values, got ${vectors.length}.`);
   const norms = stats.sumSquares;
   const normBase = group * cols;
-  for (let v = 0; v < count * cols; v++) {
-    const x = vectors[v];
-    norms[normBase + (v % cols)] += x * x;
-  }
-  const gram = stats.gram;
-  if (gram) {
-    const base = group * cols * cols;
-    let v = 0;
-    for (; v + 4 <= count; v += 4) {
-      const o0 = v * cols;
-      const o1 = o0 + cols;
-      const o2 = o1 + cols;
-      const o3 = o2 + cols;
-      for (let i = 0; i < cols; i++) {
-        const a0 = vectors[o0 + i];
-        const a1 = vectors[o1 + i];
-        const a2 = vectors[o2 + i];
-        const a3 = vectors[o3 + i];
-        if (a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
-        const row = base + i * cols;
-        for (let j = i; j < cols; j++) {
-          gram[row + j] += a0 * vectors[o0 + j] + a1 * vectors[o1 + j] + a2 * vectors[o2 + j] + a3 * vectors[o3 + j];
-        }
-      }
-    }
-    for (; v < count; v++) {
-      const o = v * cols;
-      for (let i = 0; i < cols; i++) {
-        const a = vectors[o + i];
-        if (a === 0) continue;
-        const row = base + i * cols;
-        for (let j = i; j < cols; j++) gram[row + j] += a * vectors[o + j];
-      }
-    }
+  for (let v = 0; v < count; v++) {
+    const o = v * cols;
+    for (let i = 0; i < cols; i++) norms[normBase + i] += vectors[o + i] * vectors[o + i];
   }
   if (group === 0) stats.count += count;
+  if (!stats.gram) return;
+  let pending = pendingOf.get(stats);
+  if (!pending) pendingOf.set(stats, (pending = Array.from({ length: stats.groups }, () => ({ columns: new Float32Array(0), count: 0 }))));
+  const batch = pending[group];
+  if (batch.columns.length === 0) batch.columns = new Float32Array(cols * BATCH);
+  for (let v = 0; v < count; v++) {
+    const o = v * cols;
+    for (let i = 0; i < cols; i++) batch.columns[i * BATCH + batch.count] = vectors[o + i];
+    if (++batch.count === BATCH) flush(stats, group, batch);
+  }
 }
 
-/** Mirrors the accumulated upper triangles into full symmetric Gram matrices. Idempotent. */
+/** Folds a batch into the upper triangle of the group's Gram matrix: G[i][j] += Σ_v x_v[i] x_v[j]. */
+function flush(stats: InputStats, group: number, batch: Pending): void {
+  const { cols } = stats;
+  const gram = stats.gram!;
+  const base = group * cols * cols;
+  const x = batch.columns;
+  const n = batch.count;
+  for (let i = 0; i < cols; i++) {
+    const oi = i * BATCH;
+    const row = base + i * cols;
+    let j = i;
+    for (; j + 2 <= cols; j += 2) {
+      const o0 = j * BATCH;
+      const o1 = o0 + BATCH;
+      let s0 = 0;
+      let s1 = 0;
+      for (let v = 0; v < n; v++) {
+        const a = x[oi + v];
+        s0 += a * x[o0 + v];
+        s1 += a * x[o1 + v];
+      }
+      gram[row + j] += s0;
+      gram[row + j + 1] += s1;
+    }
+    for (; j < cols; j++) {
+      const o0 = j * BATCH;
+      let s0 = 0;
+      for (let v = 0; v < n; v++) s0 += x[oi + v] * x[o0 + v];
+      gram[row + j] += s0;
+    }
+  }
+  batch.count = 0;
+}
+
+/** Folds buffered vectors in and mirrors the upper triangles into full symmetric Gram matrices. Idempotent. */
 export function finishInputStats(stats: InputStats): void {
   const { gram, cols, groups } = stats;
   if (!gram) return;
+  const pending = pendingOf.get(stats);
+  if (pending) {
+    pending.forEach((batch, g) => batch.count > 0 && flush(stats, g, batch));
+    pendingOf.delete(stats);
+  }
   for (let g = 0; g < groups; g++) {
     const base = g * cols * cols;
     for (let i = 0; i < cols; i++) for (let j = i + 1; j < cols; j++) gram[base + j * cols + i] = gram[base + i * cols + j];

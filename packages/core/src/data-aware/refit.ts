@@ -11,6 +11,28 @@ export interface RefitOptions {
   granularity?: Granularity;
   /** Dampening added to the Gram diagonal, as a fraction of its mean (SparseGPT's percdamp). Default 0.01. */
   dampening?: number;
+  /** A factor from {@link refitFactor} for this Gram matrix, to prune one weight at several sparsities. */
+  factor?: RefitFactor;
+}
+
+/** The inverse-Hessian factor the re-fit works with, and the dampening it was computed with. */
+export interface RefitFactor {
+  u: Float64Array;
+  dampening: number;
+}
+
+/**
+ * U with H⁻¹ = Uᵀ U for H = gram + λI (see {@link inverseUpperCholesky}); the dampening starts at
+ * `dampening` (default 0.01 of the mean diagonal) and grows tenfold until H is positive definite.
+ * @throws RangeError when no dampening helps (NaN or infinite inputs)
+ */
+export function refitFactor(gram: Float64Array, cols: number, dampening = 0.01): RefitFactor {
+  if (gram.length !== cols * cols) throw new RangeError(`The Gram matrix has ${gram.length} entries; a ${cols}-column weight needs ${cols * cols}.`);
+  for (let attempt = 0; attempt < 8; attempt++, dampening *= 10) {
+    const u = inverseUpperCholesky(gram, cols, dampening);
+    if (u) return { u, dampening };
+  }
+  throw new RangeError('The Gram matrix is not positive definite even with heavy dampening (NaN or infinite inputs?).');
 }
 
 export interface RefitResult {
@@ -33,11 +55,7 @@ export function refitPrune(w: Matrix, gram: Float64Array, options: RefitOptions)
   const { rows, cols } = w;
   if (gram.length !== cols * cols) throw new RangeError(`The Gram matrix has ${gram.length} entries; a ${cols}-column weight needs ${cols * cols}.`);
   const granularity = options.granularity ?? { kind: 'unstructured' };
-  let dampening = options.dampening ?? 0.01;
-  let factor: Float64Array | undefined;
-  for (let attempt = 0; attempt < 8 && !factor; attempt++, dampening *= 10) factor = inverseUpperCholesky(gram, cols, dampening);
-  if (!factor) throw new RangeError('The Gram matrix is not positive definite even with heavy dampening (NaN or infinite inputs?).');
-  dampening /= 10;
+  const { u: factor, dampening } = options.factor ?? refitFactor(gram, cols, options.dampening);
 
   const work = Float64Array.from(w.data);
   const pruned = new Uint8Array(rows * cols);
@@ -167,7 +185,22 @@ export function inverseUpperCholesky(gram: Float64Array, n: number, dampening: n
     if (!(s > 0) || !Number.isFinite(s)) return undefined;
     const pivot = Math.sqrt(s);
     t[rj + j] = pivot;
-    for (let i = 0; i < j; i++) {
+    let i = 0;
+    // Two rows per sweep share each load of row j's tail.
+    for (; i + 2 <= j; i += 2) {
+      const r0 = i * n;
+      const r1 = r0 + n;
+      let v0 = h[r0 + j];
+      let v1 = h[r1 + j];
+      for (let k = j + 1; k < n; k++) {
+        const b = t[rj + k];
+        v0 -= t[r0 + k] * b;
+        v1 -= t[r1 + k] * b;
+      }
+      t[r0 + j] = v0 / pivot;
+      t[r1 + j] = v1 / pivot;
+    }
+    for (; i < j; i++) {
       const ri = i * n;
       let v = h[ri + j];
       for (let k = j + 1; k < n; k++) v -= t[ri + k] * t[rj + k];
@@ -198,13 +231,15 @@ export function inverseUpperCholesky(gram: Float64Array, n: number, dampening: n
  * Large Language Models", 2023): score |Wᵢⱼ|·‖Xⱼ‖, compared within each output row (every row gets the
  * same share of the zeros, exact in total); N:M and block patterns keep the highest-scoring groups/tiles.
  * Kept weights are not changed.
- * @param norms ‖Xⱼ‖ per input column, length cols
+ * @param norms ‖Xⱼ‖ per input column (length cols), or per entry (length rows·cols) when rows see different
+ *   inputs (grouped convolutions: each group of rows has its own input channels)
  */
 export function wandaPrune(w: Matrix, norms: Float64Array, zeros: number, granularity: Granularity = { kind: 'unstructured' }): Float32Array {
   const { rows, cols } = w;
-  if (norms.length !== cols) throw new RangeError(`Wanda needs one input norm per column: ${cols}, got ${norms.length}.`);
+  if (norms.length !== cols && norms.length !== rows * cols) throw new RangeError(`Wanda needs one input norm per column (${cols}) or per entry (${rows * cols}), got ${norms.length}.`);
+  const perEntry = norms.length !== cols;
   const scaled = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) scaled[r * cols + j] = w.data[r * cols + j] * norms[j];
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) scaled[r * cols + j] = w.data[r * cols + j] * norms[perEntry ? r * cols + j : j];
   const out = new Float32Array(rows * cols);
   if (granularity.kind === 'unstructured') {
     const total = Math.min(rows * cols, Math.max(0, Math.round(zeros)));
@@ -226,6 +261,12 @@ export function wandaPrune(w: Matrix, norms: Float64Array, zeros: number, granul
  * X Xᵀ (tr(Δ G Δᵀ) / tr(W G Wᵀ)). 0 when W X is zero.
  */
 export function reconstructionError(w: Matrix, pruned: Float32Array, gram: Float64Array): number {
+  const { error, total } = reconstructionEnergy(w, pruned, gram);
+  return total > 0 ? Math.sqrt(Math.max(0, error) / total) : 0;
+}
+
+/** ‖(W − W′) X‖_F² (`error`) and ‖W X‖_F² (`total`) from the Gram matrix, to sum over several matrices. */
+export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Float64Array): { error: number; total: number } {
   const { rows, cols } = w;
   const delta = new Float64Array(cols);
   const row = new Float64Array(cols);
@@ -239,7 +280,7 @@ export function reconstructionError(w: Matrix, pruned: Float32Array, gram: Float
     num += quadraticForm(gram, delta, cols);
     den += quadraticForm(gram, row, cols);
   }
-  return den > 0 ? Math.sqrt(Math.max(0, num) / den) : 0;
+  return { error: num, total: den };
 }
 
 function quadraticForm(g: Float64Array, x: Float64Array, n: number): number {

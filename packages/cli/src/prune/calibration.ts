@@ -1,0 +1,163 @@
+import {
+  accumulateColumnInputs,
+  accumulateConvInputs,
+  accumulateRowInputs,
+  createInputStats,
+  finishInputStats,
+  gramBytes,
+  type ConvGeometry,
+  type InputStats,
+} from '@specprune/core';
+import { addGraphOutputs, intAttribute, intsAttribute, parseModel, serializeModel, stringAttribute, type WeightRef } from '@specprune/onnx-io';
+import type { Tensor } from 'onnxruntime-node';
+import { createSession, loadOrt } from '../eval/inputs.js';
+import { UsageError } from '../errors.js';
+
+/** How the input vectors of one weight are read from the activation tensor that feeds its node. */
+export interface StatsPlan {
+  key: string;
+  /** Name of the tensor holding the node's other (data) input. */
+  activation: string;
+  /** rows: vectors are the rows of the last dim; columns: the columns of [..., K, N]; conv: im2col patches. */
+  kind: 'rows' | 'columns' | 'conv';
+  cols: number;
+  groups: number;
+  geometry?: ConvGeometry;
+}
+
+export interface PlannedStats {
+  plans: StatsPlan[];
+  /** Weights whose inputs cannot be observed, and why (they are pruned data-free). */
+  unobservable: Array<{ key: string; reason: string }>;
+}
+
+/**
+ * Decides, per weight, which tensor carries the inputs its matrix view multiplies and how to cut it into
+ * vectors. Weights consumed inside If/Loop/Scan bodies, recurrent R weights, ConvTranspose and 3-D
+ * convolutions are reported as unobservable.
+ */
+export function planInputStats(weights: ReadonlyArray<{ key: string; weight: WeightRef }>): PlannedStats {
+  const plans: StatsPlan[] = [];
+  const unobservable: PlannedStats['unobservable'] = [];
+  for (const { key, weight } of weights) {
+    const plan = planOne(key, weight);
+    if (typeof plan === 'string') unobservable.push({ key, reason: plan });
+    else plans.push(plan);
+  }
+  return { plans, unobservable };
+}
+
+function planOne(key: string, weight: WeightRef): StatsPlan | string {
+  const use = weight.uses[0]!;
+  if (weight.uses.some((u) => u.graph !== 'main')) return 'it is used inside a subgraph (If/Loop/Scan body), whose tensors cannot be exposed';
+  if (weight.uses.some((u) => u.op !== use.op || u.inputIndex !== use.inputIndex)) return 'its nodes use it in different roles';
+  const node = use.node;
+  const shape = weight.shape;
+  switch (use.op) {
+    case 'Conv': {
+      const kernel = shape.slice(2);
+      if (kernel.length !== 1 && kernel.length !== 2) return `${kernel.length}-D convolutions are not supported for input statistics`;
+      const autoPad = stringAttribute(node, 'auto_pad', 'NOTSET') as ConvGeometry['autoPad'];
+      const group = intAttribute(node, 'group', 1);
+      return {
+        key,
+        activation: node.inputs[0]!,
+        kind: 'conv',
+        cols: shape.slice(1).reduce((a, b) => a * b, 1),
+        groups: group,
+        geometry: { kernel, strides: intsAttribute(node, 'strides'), pads: intsAttribute(node, 'pads'), dilations: intsAttribute(node, 'dilations'), group, autoPad },
+      };
+    }
+    case 'MatMul': {
+      if (shape.length !== 2) return 'batched MatMul weights are not supported for input statistics';
+      // W as B [K, N]: y = x W, vectors are the rows of A; W as A [M, K]: y = W x, vectors are the columns of B.
+      return use.inputIndex === 1
+        ? { key, activation: node.inputs[0]!, kind: 'rows', cols: shape[0]!, groups: 1 }
+        : { key, activation: node.inputs[1]!, kind: 'columns', cols: shape[1]!, groups: 1 };
+    }
+    case 'Gemm': {
+      const transA = intAttribute(node, 'transA', 0) === 1;
+      const transB = intAttribute(node, 'transB', 0) === 1;
+      if (use.inputIndex === 1) {
+        const k = transB ? shape[1]! : shape[0]!;
+        return { key, activation: node.inputs[0]!, kind: transA ? 'columns' : 'rows', cols: k, groups: 1 };
+      }
+      const k = transA ? shape[0]! : shape[1]!;
+      return { key, activation: node.inputs[1]!, kind: transB ? 'rows' : 'columns', cols: k, groups: 1 };
+    }
+    case 'LSTM':
+    case 'GRU':
+    case 'RNN':
+      if (use.inputIndex !== 1) return 'recurrent (R) weights multiply hidden states, which the graph does not expose';
+      return { key, activation: node.inputs[0]!, kind: 'rows', cols: shape[2]!, groups: 1 };
+    default:
+      return `${use.op} weights are not supported for input statistics`;
+  }
+}
+
+export interface CollectOptions {
+  /** Bytes all Gram matrices together may take; weights beyond it keep per-column norms only. */
+  memoryBytes: number;
+  onSample?: (done: number, total: number) => void;
+}
+
+export interface CollectedStats {
+  stats: Map<string, InputStats>;
+  /** Weights that got norms only because their Gram matrix did not fit in `memoryBytes`. */
+  withoutGram: Array<{ key: string; bytes: number }>;
+}
+
+/**
+ * Runs the model once per calibration sample in onnxruntime-node, on a temporary copy whose graph also
+ * outputs the data input of every planned weight's node, and streams per-weight input statistics:
+ * per-column norms always, Gram matrices X Xᵀ smallest first while they fit in `memoryBytes`.
+ * Samples are processed one at a time, so activation memory is one sample's worth.
+ */
+export async function collectInputStats(
+  modelBytes: Uint8Array,
+  label: string,
+  plans: readonly StatsPlan[],
+  samples: ReadonlyArray<Record<string, Tensor>>,
+  options: CollectOptions,
+): Promise<CollectedStats> {
+  const stats = new Map<string, InputStats>();
+  const withoutGram: CollectedStats['withoutGram'] = [];
+  let budget = options.memoryBytes;
+  for (const plan of [...plans].sort((a, b) => gramBytes(a.cols, a.groups) - gramBytes(b.cols, b.groups) || a.key.localeCompare(b.key))) {
+    // The Gram matrix and, for the re-fit, its inverse factor of the same size.
+    const bytes = 2 * gramBytes(plan.cols, plan.groups);
+    const fits = bytes <= budget;
+    if (fits) budget -= bytes;
+    else withoutGram.push({ key: plan.key, bytes });
+    stats.set(plan.key, createInputStats(plan.cols, plan.groups, fits));
+  }
+  if (plans.length === 0) return { stats, withoutGram };
+
+  const model = parseModel(modelBytes, { label });
+  addGraphOutputs(model, [...new Set(plans.map((p) => p.activation))]);
+  const ort = await loadOrt();
+  const session = await createSession(ort, serializeModel(model), label);
+  try {
+    for (let k = 0; k < samples.length; k++) {
+      const outputs = await session.run(samples[k]!);
+      for (const plan of plans) {
+        const tensor = outputs[plan.activation] ?? samples[k]![plan.activation];
+        if (!tensor) throw new Error(`calibration: ${plan.activation} was not produced`);
+        if (tensor.type !== 'float32') {
+          throw new UsageError(`${label}: the input of weight ${plan.key} (${plan.activation}) is ${tensor.type}; input statistics need float32 activations.`);
+        }
+        const data = tensor.data as Float32Array;
+        const s = stats.get(plan.key)!;
+        const dims = tensor.dims.map(Number);
+        if (plan.kind === 'conv') accumulateConvInputs(s, data, dims, plan.geometry!);
+        else if (plan.kind === 'rows') accumulateRowInputs(s, data);
+        else accumulateColumnInputs(s, data, dims[dims.length - 1]!);
+      }
+      options.onSample?.(k + 1, samples.length);
+    }
+  } finally {
+    await session.release();
+  }
+  for (const s of stats.values()) finishInputStats(s);
+  return { stats, withoutGram };
+}
