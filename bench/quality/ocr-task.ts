@@ -49,14 +49,22 @@ export interface LineImage {
   data: Float32Array;
 }
 
-/** Renders lines in headless Chromium (system /usr/bin/chromium) at height 48 and returns model inputs. */
-export async function renderLines(lines: readonly string[]): Promise<LineImage[]> {
+/** Runs `fn` with a page of headless Chromium (system /usr/bin/chromium, or SPECPRUNE_CHROMIUM). */
+export async function withPage<T>(fn: (page: import('playwright-core').Page) => Promise<T>): Promise<T> {
   const browser = await chromium.launch({
     executablePath: process.env.SPECPRUNE_CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
-    const page = await browser.newPage();
+    return await fn(await browser.newPage());
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Renders lines in headless Chromium at height 48 and returns model inputs. */
+export async function renderLines(lines: readonly string[]): Promise<LineImage[]> {
+  return withPage(async (page) => {
     const rendered = await page.evaluate((texts: string[]) => {
       const canvas = document.createElement('canvas');
       const ctx = canvas.getContext('2d')!;
@@ -82,9 +90,7 @@ export async function renderLines(lines: readonly string[]): Promise<LineImage[]
           for (let c = 0; c < 3; c++) data[c * 48 * width + y * width + x] = (rgba[(y * width + x) * 4 + c]! / 255 - 0.5) / 0.5;
       return { text: lines[i]!, width, data };
     });
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 /** CTC greedy decoding with PaddleOCR's dictionary: index 0 is blank, then the dictionary, then space. */
