@@ -178,7 +178,7 @@ export function pruneWeightWithStats(
   method: DataAwareMethod,
   granularity: Granularity,
   stats: InputStats,
-  options: { measureSpectralError?: boolean } = {},
+  options: { measureSpectralError?: boolean; measureReconstruction?: boolean } = {},
 ): DataAwarePruned {
   const values = new Float32Array(original);
   const units = unitsOf(view, stats);
@@ -210,23 +210,31 @@ export function pruneWeightWithStats(
     }
     scatterBlock(values, block, pruned);
   });
-  return { ...measurePruned(original, values, view, options.measureSpectralError ?? true), method: used, reconstructionError: reconstructionErrorOf(original, values, view, stats) };
+  return { ...measurePruned(original, values, view, options.measureSpectralError ?? true), method: used, reconstructionError: options.measureReconstruction === false ? null : reconstructionErrorOf(original, values, view, stats) };
 }
+
+/** ‖W X‖_F² per statistics object: the same for every candidate pruning of that weight. */
+const outputEnergy = new WeakMap<InputStats, number>();
 
 /** ‖(W − W′) X‖_F / ‖W X‖_F of a whole weight on the calibration inputs; null without Gram matrices. */
 export function reconstructionErrorOf(original: Float32Array, values: Float32Array, view: MatrixView, stats: InputStats): number | null {
   if (!stats.gram) return null;
   let error = 0;
   let total = 0;
-  for (const u of unitsOf(view, stats)) {
-    const { block } = u;
-    const [from, to] = [u.rowStart * block.cols, (u.rowStart + u.rows) * block.cols];
-    const a = extractBlock(original, block).subarray(from, to);
-    const p = extractBlock(values, block).subarray(from, to);
-    const energy = reconstructionEnergy({ data: a, rows: u.rows, cols: block.cols }, p, groupGram(stats, u.group));
-    error += energy.error;
-    total += energy.total;
+  const units = unitsOf(view, stats);
+  for (const block of view.blocks) {
+    const a = extractBlock(original, block);
+    const p = extractBlock(values, block);
+    for (const u of units) {
+      if (u.block !== block) continue;
+      const [from, to] = [u.rowStart * block.cols, (u.rowStart + u.rows) * block.cols];
+      const energy = reconstructionEnergy({ data: a.subarray(from, to), rows: u.rows, cols: block.cols }, p.subarray(from, to), groupGram(stats, u.group), !outputEnergy.has(stats));
+      error += energy.error;
+      total += energy.total;
+    }
   }
+  if (!outputEnergy.has(stats)) outputEnergy.set(stats, total);
+  total = outputEnergy.get(stats)!;
   return total > 0 ? Math.sqrt(Math.max(0, error) / total) : 0;
 }
 

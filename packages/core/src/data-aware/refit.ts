@@ -243,11 +243,15 @@ export function wandaPrune(w: Matrix, norms: Float64Array, zeros: number, granul
   const out = new Float32Array(rows * cols);
   if (granularity.kind === 'unstructured') {
     const total = Math.min(rows * cols, Math.max(0, Math.round(zeros)));
+    const order = new Uint32Array(cols);
     for (let r = 0; r < rows; r++) {
       // Largest-remainder split: row r gets the zeros between the cumulative targets of rows r and r + 1.
       const rowZeros = Math.round((total * (r + 1)) / rows) - Math.round((total * r) / rows);
-      const row = sparsifyMagnitude({ data: scaled.subarray(r * cols, (r + 1) * cols), rows: 1, cols }, cols - rowZeros, granularity);
-      for (let j = 0; j < cols; j++) if (row[j] !== 0) out[r * cols + j] = w.data[r * cols + j];
+      const base = r * cols;
+      for (let j = 0; j < cols; j++) order[j] = j;
+      // Lowest score first, ties by column: the first rowZeros are dropped.
+      order.sort((a, b) => Math.abs(scaled[base + a]) - Math.abs(scaled[base + b]) || a - b);
+      for (let k = rowZeros; k < cols; k++) out[base + order[k]] = w.data[base + order[k]];
     }
     return out;
   }
@@ -265,8 +269,11 @@ export function reconstructionError(w: Matrix, pruned: Float32Array, gram: Float
   return total > 0 ? Math.sqrt(Math.max(0, error) / total) : 0;
 }
 
-/** ‖(W − W′) X‖_F² (`error`) and ‖W X‖_F² (`total`) from the Gram matrix, to sum over several matrices. */
-export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Float64Array): { error: number; total: number } {
+/**
+ * ‖(W − W′) X‖_F² (`error`) and ‖W X‖_F² (`total`, skipped as NaN when `withTotal` is false) from the
+ * Gram matrix, to sum over several matrices. Only the changed entries of each row enter the error.
+ */
+export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Float64Array, withTotal = true): { error: number; total: number } {
   const { rows, cols } = w;
   const delta = new Float64Array(cols);
   const row = new Float64Array(cols);
@@ -278,9 +285,9 @@ export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Floa
       delta[j] = row[j] - pruned[r * cols + j];
     }
     num += quadraticForm(gram, delta, cols);
-    den += quadraticForm(gram, row, cols);
+    if (withTotal) den += quadraticForm(gram, row, cols);
   }
-  return { error: num, total: den };
+  return { error: num, total: withTotal ? den : Number.NaN };
 }
 
 function quadraticForm(g: Float64Array, x: Float64Array, n: number): number {
