@@ -25,7 +25,7 @@ interface PruneJson {
   method: string;
   methodBasis?: string;
   weights: WeightJson[];
-  calibration: { samples: number; observed: number; withGram: number; gramBytes: number; normsOnly: Array<{ name: string; gramBytes: number }>; unobservable: Array<{ name: string; reason: string }> };
+  calibration: { source: string; samples: number; observed: number; withGram: number; gramBytes: number; normsOnly: Array<{ name: string; gramBytes: number }>; unobservable: Array<{ name: string; reason: string }> };
 }
 
 /** Seeded inputs with per-channel scales and a spatial pattern, so layers see structured data. */
@@ -200,6 +200,9 @@ describe('prune --calibration (data-aware)', () => {
       [['--calibration', calibration, '--calibration-memory', 'lots'], /--calibration-memory lots is not a size/],
       [['--calibration', calibration, '--calibration-samples', '0'], /--calibration-samples 0 must be a whole number >= 1/],
       [['--calibration', calibration, '--method-basis', 'spectral'], /--method-basis applies to --method spectral without --calibration/],
+      [['--calibration', calibration, '--synthetic-samples', '8'], /--synthetic-samples applies to --method spectral without --calibration/],
+      [['--method', 'magnitude', '--synthetic-samples', '8'], /--synthetic-samples applies to --method spectral/],
+      [['--synthetic-samples', '-1'], /--synthetic-samples -1 must be a whole number >= 0/],
     ];
     for (const [flags, message] of cases) {
       const result = await runCli(['prune', MODELS.paddleCls, '-o', path.join(bad, 'x.onnx'), ...flags]);
@@ -223,7 +226,7 @@ describe('prune data-free: --method spectral checks its choice against the outpu
       expect(evaluated.code, evaluated.stderr).toBe(0);
       return { doc: result.json<PruneJson>(), cosine: evaluated.json<{ outputs: Array<{ cosine: number }> }>().outputs[0]!.cosine };
     };
-    const byOutput = await prune('output');
+    const byOutput = await prune('output', '--synthetic-samples', '0');
     const bySpectrum = await prune('spectral', '--method-basis', 'spectral');
     expect(byOutput.doc.methodBasis).toBe('output');
     expect(bySpectrum.doc.methodBasis).toBe('spectral');
@@ -234,5 +237,62 @@ describe('prune data-free: --method spectral checks its choice against the outpu
     expect(w1(byOutput.doc).method).toBe('magnitude');
     expect(w1(byOutput.doc).sparsity).toBe(w1(bySpectrum.doc).sparsity);
     expect(byOutput.cosine).toBeGreaterThan(bySpectrum.cosine);
+  });
+});
+
+describe('prune data-free: input statistics from random inputs (--synthetic-samples)', () => {
+  const evalCosine = async (model: string, pruned: string) => {
+    const evaluated = await runCli(['eval', model, pruned, '--samples', '16', '--shape', 'x=1x3x48x192', '--json']);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    return evaluated.json<{ outputs: Array<{ cosine: number }> }>().outputs[0]!.cosine;
+  };
+
+  it('re-fits kept weights on the model\'s own response to random inputs, and the outputs stay closer than without', async () => {
+    const dir = tempDir();
+    const prune = async (name: string, ...flags: string[]) => {
+      const out = path.join(dir, `${name}.onnx`);
+      const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--sparsity', '0.5', '--shape', 'x=1x3x48x192', '--json', ...flags]);
+      expect(result.code, result.stderr).toBe(0);
+      return { doc: result.json<PruneJson>(), stderr: result.stderr, cosine: await evalCosine(MODELS.paddleCls, out) };
+    };
+    const withStats = await prune('synthetic');
+    const without = await prune('plain', '--synthetic-samples', '0');
+    expect(withStats.doc.calibration.source).toBe('synthetic');
+    expect(withStats.doc.calibration.samples).toBe(16);
+    expect(withStats.doc.calibration.observed).toBe(withStats.doc.weights.length);
+    expect(withStats.stderr).toMatch(/input statistics \(random inputs\): 16 samples/);
+    expect(without.doc.calibration).toBeUndefined();
+    expect(without.doc.weights.every((w) => w.reconstructionError === undefined)).toBe(true);
+    const methods = new Set(withStats.doc.weights.map((w) => w.method));
+    expect([...methods].every((m) => ['refit', 'wanda', 'magnitude'].includes(m))).toBe(true);
+    expect(withStats.doc.weights.filter((w) => w.method === 'refit').length).toBeGreaterThan(withStats.doc.weights.length / 2);
+    expect(withStats.doc.weights.every((w) => typeof w.reconstructionError === 'number' && w.reconstructionError >= 0)).toBe(true);
+    expect(withStats.doc.sparsity).toBeCloseTo(0.5, 2);
+    // eval draws its own random inputs: neither the statistics' nor the output check's.
+    expect(withStats.cosine).toBeGreaterThan(without.cosine);
+  });
+
+  it('derives the random inputs from --seed: same seed, same bytes; another seed, other bytes', async () => {
+    const dir = tempDir();
+    const model = path.join(dir, 'low-rank.onnx');
+    execFileSync('/usr/bin/python3', [path.join(here, 'fixtures/low_rank_model.py'), model]);
+    const bytes = async (name: string, seed: number) => {
+      const out = path.join(dir, `${name}.onnx`);
+      const result = await runCli(['prune', model, '-o', out, '--sparsity', '0.5', '--seed', String(seed), '--synthetic-samples', '4', '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.json<PruneJson>().calibration.samples).toBe(4);
+      return readFileSync(out);
+    };
+    const [a, b, c] = [await bytes('a', 3), await bytes('b', 3), await bytes('c', 4)];
+    expect(Buffer.compare(a, b)).toBe(0);
+    expect(Buffer.compare(a, c)).not.toBe(0);
+  });
+
+  it('says so and prunes from the weights alone when random inputs cannot be built', async () => {
+    const dir = tempDir();
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', path.join(dir, 'p.onnx'), '--sparsity', '0.3', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/no input statistics from random inputs \(.+\); pruning from the weights alone/);
+    expect(result.json<PruneJson>().calibration).toBeUndefined();
   });
 });

@@ -23,14 +23,15 @@ import { log, printJson, type Io } from '../io.js';
 import { createProgress } from '../progress.js';
 import { allocate, CURVE_GRID, spectralErrorCurves } from '../prune/allocate.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from '../prune/sensitivity.js';
-import { createSession, loadOrt, loadSampleFeeds, parseShapes, parseValues } from '../eval/inputs.js';
+import { createSession, inputSpecs, loadOrt, loadSampleFeeds, parseShapes, parseValues, randomFeeds } from '../eval/inputs.js';
 import { measurePruned, pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned, type PrunedWeight } from '../prune/engine.js';
 import { collectInputStats, planInputStats } from '../prune/calibration.js';
 import type { InputStats, MethodName } from '@specprune/core';
 import type { Tensor } from 'onnxruntime-node';
 import type { ResolvedInput } from '@specprune/device-runner';
 import { pruneStreaming } from '../prune/stream.js';
-import { ALLOCATIONS, DATA_AWARE_METHODS, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
+import { deriveSeed } from '../prune/seed.js';
+import { ALLOCATIONS, DATA_AWARE_METHODS, DEFAULT_SYNTHETIC_SAMPLES, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
 import { writeHtmlReport, type ReportWeight } from '../report/html.js';
 import { VERSION } from '../version.js';
 import { check } from './check.js';
@@ -50,6 +51,7 @@ export interface PruneArgs {
   calibration?: string;
   calibrationSamples?: number;
   calibrationMemory?: string;
+  syntheticSamples?: number;
   methodBasis?: string;
   seed?: number;
   report?: string;
@@ -77,7 +79,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
         choices: METHODS as unknown as string[],
         default: 'spectral',
         describe:
-          'sparsifier. spectral: per weight, the candidate with the lowest measured error (see --method-basis; with --calibration: the lowest reconstruction error among magnitude, wanda and refit). wanda, refit: data-aware, need --calibration',
+          'sparsifier. spectral: per weight, the candidate that best preserves the layer: with --calibration, the lowest reconstruction error on the samples among magnitude, wanda and refit; without, the same on random inputs (--synthetic-samples), checked against magnitude on the model\'s outputs, or the lowest spectral error where no statistics exist (see --method-basis). wanda, refit: data-aware, need --calibration',
       })
       .option('granularity', { type: 'string', default: 'unstructured', describe: 'unstructured, N:M (e.g. 2:4, along the input dimension) or block:RxC' })
       .option('allocation', { type: 'string', choices: ALLOCATIONS as unknown as string[], default: 'spectral', describe: 'how the sparsity budget is split across weights' })
@@ -92,10 +94,14 @@ export const pruneCommand = defineCommand<PruneArgs>({
       })
       .option('calibration-samples', { type: 'number', describe: 'use only the first N calibration samples (default: all)' })
       .option('calibration-memory', { type: 'string', describe: 'room for the input Gram matrices of the re-fit, e.g. 512MB (default 1GiB); weights beyond it are pruned with Wanda scores' })
+      .option('synthetic-samples', {
+        type: 'number',
+        describe: `without --calibration, --method spectral runs the model on N seeded random inputs (shaped by --shape/--value) to record each layer's input statistics, re-fits kept weights on them, and keeps a re-fit only where it moves the outputs on other random inputs no more than magnitude does. 0 turns it off (default ${DEFAULT_SYNTHETIC_SAMPLES})`,
+      })
       .option('method-basis', {
         type: 'string',
         choices: ['output', 'spectral'],
-        describe: 'how --method spectral picks each weight\'s candidate without --calibration. output (default when the model can be run): lowest spectral error, kept only if it moves the outputs no more than magnitude does; spectral: lowest spectral error alone',
+        describe: 'how --method spectral picks each weight\'s candidate without --calibration. output (default when the model can be run): lowest spectral error, kept only if it moves the outputs no more than magnitude does; spectral: lowest spectral error alone, without random-input statistics',
       })
       .option('seed', { type: 'number', default: 0, describe: 'every random choice derives from it: same input + seed -> identical bytes' })
       .option('report', { type: 'string', describe: 'write a self-contained HTML report (singular values before/after, error vs sparsity)' })
@@ -134,6 +140,11 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   }
   if (args.methodBasis !== undefined && (options.method !== 'spectral' || options.calibration !== undefined)) {
     throw new UsageError(`--method-basis applies to --method spectral without --calibration; drop it.`);
+  }
+  if (args.syntheticSamples !== undefined && (options.method !== 'spectral' || options.calibration !== undefined || args.methodBasis === 'spectral')) {
+    throw new UsageError(
+      `--synthetic-samples applies to --method spectral without --calibration (and without --method-basis spectral), where random inputs stand in for calibration samples; drop it.`,
+    );
   }
   const input = path.resolve(io.cwd, args.model);
   const output = path.resolve(io.cwd, args.output);
@@ -220,8 +231,14 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     if (options.calibration) {
       feeds = await loadCalibration(model.bytes, args.model, path.resolve(io.cwd, options.calibration), options.calibrationSamples);
       if (dataAware) {
-        calibrationSummary = await gatherStats(io, model.bytes, args.model, selected, feeds, options.calibrationMemory, stats);
+        calibrationSummary = await gatherStats(io, model.bytes, args.model, selected, feeds, options.calibrationMemory, stats, 'calibration');
       }
+    } else if (options.method === 'spectral' && options.syntheticSamples > 0 && args.methodBasis !== 'spectral' && selected.length > 0) {
+      // Data-free: the model's own response to random inputs says how large and how correlated each
+      // layer's inputs are (what the layers before it do), which a matrix alone cannot.
+      const synthetic = await syntheticFeeds(model.bytes, args.model, args, options);
+      if (synthetic.feeds) calibrationSummary = await gatherStats(io, model.bytes, args.model, selected, synthetic.feeds, options.calibrationMemory, stats, 'synthetic');
+      else log(io, `specprune: no input statistics from random inputs (${synthetic.reason.replace(/\.$/, '')}); pruning from the weights alone.`);
     }
     const valuesOf = (idx: number): Float32Array => items[idx]!.values ?? selected[idx]!.values ?? readWeight(model, selected[idx]!.weight);
     /** What the final prune does to weight idx at `zeros` zeros, for the methods that use calibration statistics. */
@@ -296,6 +313,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       allocation.grid = CURVE_GRID;
     }
     const checkByOutput = scanner !== undefined && chooseByOutput;
+    const synthetic = calibrationSummary?.source === 'synthetic';
     if (options.method === 'spectral' && !options.calibration) methodBasis = checkByOutput ? 'output' : 'spectral';
     const progress = createProgress(io, 'pruning', selected.length);
     results = [];
@@ -320,12 +338,15 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
         const aware = dataAwarePrune(idx, zeros, measureSpectralError);
         const fallback = options.method === 'wanda' || options.method === 'refit' ? 'magnitude' : (options.method as MethodName);
         result = aware ?? pruneWeight(original, items[idx]!.view, zeros, fallback, options.granularity, options.seed, s.key, { measureSpectralError });
-        if (!aware && checkByOutput && result.method !== 'magnitude') {
+        if ((!aware || synthetic) && checkByOutput && result.method !== 'magnitude') {
           // The lowest spectral error is not always the smallest change of what the model computes (a
-          // rescaled sampler can leave a larger Frobenius error): keep it only if the outputs agree.
+          // rescaled sampler can leave a larger Frobenius error), and a re-fit on random inputs may fit
+          // only those: keep either only if the outputs on the scan's (other) random inputs agree.
           const magnitude = pruneWeight(original, items[idx]!.view, zeros, 'magnitude', options.granularity, options.seed, s.key, { measureSpectralError });
           const [own, plain] = [await scanner!.distortion([{ key: s.key, values: result.values }]), await scanner!.distortion([{ key: s.key, values: magnitude.values }])];
-          if (own > SAMPLER_MARGIN * plain) result = magnitude;
+          if (own > (aware ? REFIT_MARGIN : SAMPLER_MARGIN) * plain) {
+            result = aware ? { ...magnitude, reconstructionError: reconstructionErrorOf(original, magnitude.values, items[idx]!.view, stats.get(s.key)!) } : magnitude;
+          }
         }
       }
       items[idx]!.values = undefined;
@@ -343,7 +364,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
         method: result.method,
         spectralError: args.spectralError === false || Number.isNaN(result.spectralError) ? null : result.spectralError,
         frobeniusError: result.frobeniusError,
-        ...(options.calibration && dataAware ? { reconstructionError: result.reconstructionError ?? null } : {}),
+        ...(calibrationSummary ? { reconstructionError: result.reconstructionError ?? null } : {}),
         storage,
         view: items[idx]!.view.description,
         matrixView: items[idx]!.view,
@@ -444,8 +465,12 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
  * a sampler 2.5% better alone (4 random inputs) cost 5 of 100 lines together with the rest.
  */
 const SAMPLER_MARGIN = 0.9;
+/** A re-fit on random inputs is kept when it moves the outputs on other random inputs no more than magnitude does. */
+const REFIT_MARGIN = 1;
 
 interface CalibrationSummary {
+  /** calibration: the --calibration folder; synthetic: seeded random inputs (--synthetic-samples). */
+  source: 'calibration' | 'synthetic';
   samples: number;
   /** Weights pruned with their own input statistics. */
   observed: number;
@@ -466,6 +491,30 @@ async function loadCalibration(modelBytes: Uint8Array, label: string, dir: strin
   return limit === undefined ? feeds : feeds.slice(0, limit);
 }
 
+/**
+ * Seeded random inputs for data-free input statistics, drawn from a seed stream apart from the scan's
+ * inputs, so that the output check measures on inputs the re-fit has not seen.
+ */
+async function syntheticFeeds(
+  modelBytes: Uint8Array,
+  label: string,
+  args: PruneArgs,
+  options: PruneOptions,
+): Promise<{ feeds: Array<Record<string, Tensor>>; reason?: undefined } | { feeds?: undefined; reason: string }> {
+  const ort = await loadOrt();
+  const session = await createSession(ort, modelBytes, label);
+  try {
+    const specs = inputSpecs(session, parseShapes(args.shape), label);
+    const values = parseValues(args.value);
+    return { feeds: Array.from({ length: options.syntheticSamples }, (_, k) => randomFeeds(ort, specs, deriveSeed(options.seed, 'synthetic-inputs', k), values)) };
+  } catch (error) {
+    if (!isUserError(error)) throw error;
+    return { reason: error.message };
+  } finally {
+    await session.release();
+  }
+}
+
 /** Runs the model over the calibration samples and records each observable weight's input statistics. */
 async function gatherStats(
   io: Io,
@@ -475,9 +524,11 @@ async function gatherStats(
   feeds: ReadonlyArray<Record<string, Tensor>>,
   memoryBytes: number,
   into: Map<string, InputStats>,
+  source: CalibrationSummary['source'],
 ): Promise<CalibrationSummary> {
   const { plans, unobservable } = planInputStats(selected.map((s) => ({ key: s.key, weight: s.weight })));
-  const progress = createProgress(io, 'calibration', feeds.length);
+  const what = source === 'calibration' ? 'calibration' : 'input statistics (random inputs)';
+  const progress = createProgress(io, what, feeds.length);
   const started = Date.now();
   const { stats, withoutGram } = await collectInputStats(modelBytes, label, plans, feeds, { memoryBytes, onSample: () => progress.tick() });
   progress.done();
@@ -486,7 +537,7 @@ async function gatherStats(
   const gramTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? s.gram.byteLength : 0), 0);
   log(
     io,
-    `specprune: calibration: ${feeds.length} samples through ${plans.length} weight inputs in ${((Date.now() - started) / 1000).toFixed(1)} s (Gram matrices: ${formatBytes(gramTotal)})`,
+    `specprune: ${what}: ${feeds.length} samples through ${plans.length} weight inputs in ${((Date.now() - started) / 1000).toFixed(1)} s (Gram matrices: ${formatBytes(gramTotal)})`,
   );
   if (withoutGram.length) {
     log(
@@ -507,6 +558,7 @@ async function gatherStats(
     );
   }
   return {
+    source,
     samples: feeds.length,
     observed: plans.length,
     withGram: plans.length - withoutGram.length,

@@ -10,6 +10,8 @@ export const METHODS: readonly PruneMethod[] = ['magnitude', 'l1', 'l2', 'bernst
 export const DATA_AWARE_METHODS: readonly PruneMethod[] = ['wanda', 'refit'];
 /** Default room for the calibration Gram matrices. */
 export const DEFAULT_CALIBRATION_MEMORY = 1024 ** 3;
+/** Random inputs run through the model for input statistics when --calibration is not given. */
+export const DEFAULT_SYNTHETIC_SAMPLES = 16;
 export const ALLOCATIONS = ['uniform', 'global', 'spectral'] as const;
 export type Allocation = (typeof ALLOCATIONS)[number];
 export const STORAGES = ['auto', 'dense', 'sparse'] as const;
@@ -31,6 +33,8 @@ export interface PruneOptions {
   calibrationSamples?: number;
   /** Bytes the input Gram matrices may take together. */
   calibrationMemory: number;
+  /** Without --calibration: random inputs whose layer statistics guide --method spectral (0: none). */
+  syntheticSamples: number;
 }
 
 /** Validates prune flags; every problem names the flag, shows the value and what is allowed. */
@@ -47,6 +51,7 @@ export function parsePruneOptions(args: {
   calibration?: string;
   calibrationSamples?: number;
   calibrationMemory?: string | number;
+  syntheticSamples?: number;
 }): PruneOptions {
   const sparsity = args.sparsity ?? 0.5;
   if (!Number.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
@@ -86,6 +91,10 @@ export function parsePruneOptions(args: {
   if (args.calibrationSamples !== undefined && (!Number.isInteger(args.calibrationSamples) || args.calibrationSamples < 1)) {
     throw new UsageError(`--calibration-samples ${args.calibrationSamples} must be a whole number >= 1.`);
   }
+  const syntheticSamples = args.syntheticSamples ?? DEFAULT_SYNTHETIC_SAMPLES;
+  if (!Number.isInteger(syntheticSamples) || syntheticSamples < 0) {
+    throw new UsageError(`--synthetic-samples ${args.syntheticSamples} must be a whole number >= 0 (0 turns input statistics from random inputs off).`);
+  }
   let calibrationMemory = DEFAULT_CALIBRATION_MEMORY;
   if (args.calibrationMemory !== undefined) {
     try {
@@ -95,7 +104,7 @@ export function parsePruneOptions(args: {
     }
     if (!(calibrationMemory >= 0)) throw new UsageError(`--calibration-memory ${args.calibrationMemory} must not be negative.`);
   }
-  const options: PruneOptions = { sparsity, method, granularity, granularityText, allocation, exclude, minParams, storage, seed, calibrationMemory };
+  const options: PruneOptions = { sparsity, method, granularity, granularityText, allocation, exclude, minParams, storage, seed, calibrationMemory, syntheticSamples };
   if (args.targetBytes !== undefined) options.targetBytes = args.targetBytes;
   if (args.calibration !== undefined) options.calibration = args.calibration;
   if (args.calibrationSamples !== undefined) options.calibrationSamples = args.calibrationSamples;
