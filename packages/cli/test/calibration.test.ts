@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -121,6 +121,21 @@ describe('prune --calibration (data-aware)', () => {
     }
     const again = await prune('default-c', '--calibration', calibration, '--allocation', 'uniform');
     expect(Buffer.compare(readFileSync(a.out), readFileSync(again.out))).toBe(0);
+  });
+
+  it('meets --target-bytes with --method refit: the re-fit keeps the nonzero count the size needs', async () => {
+    const original = statSync(MODELS.paddleCls).size;
+    const target = Math.round(original * 0.7);
+    const out = path.join(dir, 'bytes.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--target-bytes', String(target), '--calibration', calibration, '--method', 'refit', '--allocation', 'uniform', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = result.json<PruneJson & { output: { bytes: number } }>();
+    expect(statSync(out).size).toBe(doc.output.bytes);
+    expect(doc.output.bytes).toBeLessThanOrEqual(target);
+    expect(doc.output.bytes).toBeGreaterThan(target * 0.9);
+    expect(doc.weights.every((w) => w.method === 'refit' && typeof w.reconstructionError === 'number')).toBe(true);
+    const session = await ort.InferenceSession.create(out);
+    await session.release();
   });
 
   for (const granularity of ['2:4', 'block:4x1']) {

@@ -101,7 +101,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('method-basis', {
         type: 'string',
         choices: ['output', 'spectral'],
-        describe: 'how --method spectral picks each weight\'s candidate without --calibration. output (default when the model can be run): lowest spectral error, kept only if it moves the outputs no more than magnitude does; spectral: lowest spectral error alone, without random-input statistics',
+        describe: 'how --method spectral picks each weight\'s candidate without --calibration. output (default when the model can be run): the candidate (re-fit on random inputs, else lowest spectral error) is kept only if it moves the outputs no more than magnitude does; spectral: lowest spectral error alone, without random-input statistics',
       })
       .option('seed', { type: 'number', default: 0, describe: 'every random choice derives from it: same input + seed -> identical bytes' })
       .option('report', { type: 'string', describe: 'write a self-contained HTML report (singular values before/after, error vs sparsity)' })

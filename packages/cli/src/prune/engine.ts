@@ -94,15 +94,9 @@ export function pruneWeight(
     frobNorm += blockFrob;
     frobError += (result.frobeniusError * Math.sqrt(blockFrob)) ** 2;
   });
-  let nnz = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] !== 0) nnz++;
   return {
-    values,
-    nnz,
-    sparsity: values.length ? 1 - nnz / values.length : 0,
+    ...summarize(values, measure, { maxError, maxNorm, frobError, frobNorm }),
     method: [...methods].join('+'),
-    spectralError: !measure ? Number.NaN : maxNorm ? maxError / maxNorm : 0,
-    frobeniusError: frobNorm ? Math.sqrt(frobError / frobNorm) : 0,
   };
 }
 
@@ -256,13 +250,22 @@ export function measurePruned(original: Float32Array, values: Float32Array, view
       maxError = Math.max(maxError, spectralNormOfDifference(a, { data: p, rows: block.rows, cols: block.cols }, { tolerance: 1e-4 }));
     }
   }
+  return summarize(values, measureSpectral, { maxError, maxNorm, frobError, frobNorm });
+}
+
+/** nnz, sparsity and the relative errors from the sums over a weight's blocks (spectral: max over blocks). */
+function summarize(
+  values: Float32Array,
+  measuredSpectral: boolean,
+  sums: { maxError: number; maxNorm: number; frobError: number; frobNorm: number },
+): Omit<PrunedWeight, 'method'> {
   let nnz = 0;
   for (let i = 0; i < values.length; i++) if (values[i] !== 0) nnz++;
   return {
     values,
     nnz,
     sparsity: values.length ? 1 - nnz / values.length : 0,
-    spectralError: !measureSpectral ? Number.NaN : maxNorm ? maxError / maxNorm : 0,
-    frobeniusError: frobNorm ? Math.sqrt(frobError / frobNorm) : 0,
+    spectralError: !measuredSpectral ? Number.NaN : sums.maxNorm ? sums.maxError / sums.maxNorm : 0,
+    frobeniusError: sums.frobNorm ? Math.sqrt(sums.frobError / sums.frobNorm) : 0,
   };
 }
