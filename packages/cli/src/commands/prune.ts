@@ -231,7 +231,9 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     if (options.calibration) {
       feeds = await loadCalibration(model.bytes, args.model, path.resolve(io.cwd, options.calibration), options.calibrationSamples);
       if (dataAware) {
-        calibrationSummary = await gatherStats(io, model.bytes, args.model, selected, feeds, options.calibrationMemory, stats, 'calibration');
+        // Wanda needs only the per-column norms: no Gram matrices.
+        const memory = options.method === 'wanda' ? undefined : options.calibrationMemory;
+        calibrationSummary = await gatherStats(io, model.bytes, args.model, selected, feeds, memory, stats, 'calibration');
       }
     } else if (options.method === 'spectral' && options.syntheticSamples > 0 && args.methodBasis !== 'spectral' && selected.length > 0) {
       // Data-free: the model's own response to random inputs says how large and how correlated each
@@ -522,7 +524,8 @@ async function gatherStats(
   label: string,
   selected: readonly Selected[],
   feeds: ReadonlyArray<Record<string, Tensor>>,
-  memoryBytes: number,
+  /** Room for Gram matrices; undefined: none wanted (per-column norms only). */
+  memoryBytes: number | undefined,
   into: Map<string, InputStats>,
   source: CalibrationSummary['source'],
 ): Promise<CalibrationSummary> {
@@ -530,7 +533,10 @@ async function gatherStats(
   const what = source === 'calibration' ? 'calibration' : 'input statistics (random inputs)';
   const progress = createProgress(io, what, feeds.length);
   const started = Date.now();
-  const { stats, withoutGram } = await collectInputStats(modelBytes, label, plans, feeds, { memoryBytes, onSample: () => progress.tick() });
+  const collected = await collectInputStats(modelBytes, label, plans, feeds, { memoryBytes: memoryBytes ?? 0, onSample: () => progress.tick() });
+  const stats = collected.stats;
+  // Without Gram matrices by choice (--method wanda), no weight lacks one for want of room.
+  const withoutGram = memoryBytes === undefined ? [] : collected.withoutGram;
   progress.done();
   for (const [key, value] of stats) into.set(key, value);
   const nameOf = (key: string) => selected.find((s) => s.key === key)!.weight.name;
@@ -561,7 +567,7 @@ async function gatherStats(
     source,
     samples: feeds.length,
     observed: plans.length,
-    withGram: plans.length - withoutGram.length,
+    withGram: [...stats.values()].filter((s) => s.gram).length,
     gramBytes: gramTotal,
     normsOnly: withoutGram.map((w) => ({ name: nameOf(w.key), gramBytes: w.bytes })),
     unobservable: unobservable.map((u) => ({ name: nameOf(u.key), reason: u.reason })),
