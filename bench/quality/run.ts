@@ -5,7 +5,9 @@
  * - PaddleOCR's text-direction classifier (upright vs turned 180°) on rendered lines.
  * Policies: plain magnitude (per-layer and global), specprune's data-free defaults, and the defaults with 64
  * calibration samples, plus the data-aware methods alone. Calibration (seed 7) and evaluation (seed 1001)
- * lines are disjoint. Prints markdown tables; `tsx bench/quality/run.ts rec` or `cls` runs one task.
+ * lines are disjoint. Prints markdown tables; `tsx bench/quality/run.ts rec` or `cls` runs one task,
+ * SPECPRUNE_QUALITY_POLICIES=wanda,refit only the rows whose label contains one of these, and
+ * SPECPRUNE_QUALITY_LINES=N scores N evaluation lines instead of 200.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +30,8 @@ interface Task {
 
 const evalCount = Number(process.env.SPECPRUNE_QUALITY_LINES ?? 200);
 const only = process.argv.slice(2).filter((a) => a !== '--');
+/** SPECPRUNE_QUALITY_POLICIES=wanda,refit runs only the rows whose label contains one of these. */
+const policies = (process.env.SPECPRUNE_QUALITY_POLICIES ?? '').split(',').filter(Boolean);
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 function recTask(): Task {
@@ -87,10 +91,11 @@ for (const task of [recTask(), clsTask()].filter((t) => only.length === 0 || onl
     { label: 'magnitude, per-layer (uniform)', args: ['--method', 'magnitude', '--allocation', 'uniform'] },
     { label: 'magnitude, global threshold', args: ['--method', 'magnitude', '--allocation', 'global'] },
     { label: '**specprune defaults, data-free**', args: task.shape },
+    { label: 'defaults data-free, `--synthetic-samples 0` (no random-input statistics)', args: [...task.shape, '--synthetic-samples', '0'] },
     { label: '**specprune defaults + `--calibration` (64 samples)**', args: ['--calibration', calibration] },
     { label: '`--method wanda --allocation uniform` (64 samples)', args: ['--calibration', calibration, '--method', 'wanda', '--allocation', 'uniform'] },
     { label: '`--method refit --allocation uniform` (64 samples)', args: ['--calibration', calibration, '--method', 'refit', '--allocation', 'uniform'] },
-  ];
+  ].filter((c) => policies.length === 0 || policies.some((p) => c.label.includes(p)));
   const dense = await task.score(task.model);
   const rows = [`| policy | 0% | 30% | 50% | 70% |`, `| --- | --- | --- | --- | --- |`];
   for (const config of configs) {
