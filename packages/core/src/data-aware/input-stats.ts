@@ -72,35 +72,83 @@ export function accumulateInputs(stats: InputStats, group: number, vectors: Floa
   }
 }
 
-/** Folds a batch into the upper triangle of the group's Gram matrix: G[i][j] += Σ_v x_v[i] x_v[j]. */
+/**
+ * Folds a batch into the upper triangle of the group's Gram matrix: G[i][j] += Σ_v x_v[i] x_v[j], in 2×4
+ * tiles (six loads per eight products; about twice the speed of one row at a time). Tiles on the diagonal
+ * also add to a few entries below it, which {@link finishInputStats} overwrites with their mirror.
+ */
 function flush(stats: InputStats, group: number, batch: Pending): void {
   const { cols } = stats;
   const gram = stats.gram!;
   const base = group * cols * cols;
   const x = batch.columns;
   const n = batch.count;
-  for (let i = 0; i < cols; i++) {
-    const oi = i * BATCH;
-    const row = base + i * cols;
+  let i = 0;
+  for (; i + 2 <= cols; i += 2) {
+    const a0 = i * BATCH;
+    const a1 = a0 + BATCH;
+    const r0 = base + i * cols;
+    const r1 = r0 + cols;
     let j = i;
-    for (; j + 2 <= cols; j += 2) {
-      const o0 = j * BATCH;
-      const o1 = o0 + BATCH;
+    for (; j + 4 <= cols; j += 4) {
+      const b0 = j * BATCH;
+      const b1 = b0 + BATCH;
+      const b2 = b1 + BATCH;
+      const b3 = b2 + BATCH;
+      let s00 = 0;
+      let s01 = 0;
+      let s02 = 0;
+      let s03 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      let s12 = 0;
+      let s13 = 0;
+      for (let v = 0; v < n; v++) {
+        const p = x[a0 + v];
+        const q = x[a1 + v];
+        const c0 = x[b0 + v];
+        const c1 = x[b1 + v];
+        const c2 = x[b2 + v];
+        const c3 = x[b3 + v];
+        s00 += p * c0;
+        s01 += p * c1;
+        s02 += p * c2;
+        s03 += p * c3;
+        s10 += q * c0;
+        s11 += q * c1;
+        s12 += q * c2;
+        s13 += q * c3;
+      }
+      gram[r0 + j] += s00;
+      gram[r0 + j + 1] += s01;
+      gram[r0 + j + 2] += s02;
+      gram[r0 + j + 3] += s03;
+      gram[r1 + j] += s10;
+      gram[r1 + j + 1] += s11;
+      gram[r1 + j + 2] += s12;
+      gram[r1 + j + 3] += s13;
+    }
+    for (; j < cols; j++) {
+      const b0 = j * BATCH;
       let s0 = 0;
       let s1 = 0;
       for (let v = 0; v < n; v++) {
-        const a = x[oi + v];
-        s0 += a * x[o0 + v];
-        s1 += a * x[o1 + v];
+        const c = x[b0 + v];
+        s0 += x[a0 + v] * c;
+        s1 += x[a1 + v] * c;
       }
-      gram[row + j] += s0;
-      gram[row + j + 1] += s1;
+      gram[r0 + j] += s0;
+      gram[r1 + j] += s1;
     }
-    for (; j < cols; j++) {
-      const o0 = j * BATCH;
+  }
+  for (; i < cols; i++) {
+    const a0 = i * BATCH;
+    const r0 = base + i * cols;
+    for (let j = i; j < cols; j++) {
+      const b0 = j * BATCH;
       let s0 = 0;
-      for (let v = 0; v < n; v++) s0 += x[oi + v] * x[o0 + v];
-      gram[row + j] += s0;
+      for (let v = 0; v < n; v++) s0 += x[a0 + v] * x[b0 + v];
+      gram[r0 + j] += s0;
     }
   }
   batch.count = 0;
