@@ -31,9 +31,11 @@ print(json.dumps({"gramMs": gm, "factorMs": fm}))`);
 
 const gflops = (flops: number, ms: number) => `${(flops / ms / 1e6).toFixed(2)} GFLOP/s`;
 console.log(`Gram of ${vectors} vectors x K=${cols} and its re-fit factor (${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores)\n`);
-console.log('| case | specprune (JS) | numpy (Debian's BLAS) |');
+console.log("| case | specprune (JS) | numpy (Debian's BLAS) |");
 console.log('| --- | --- | --- |');
-const other = (key: 'gramMs' | 'factorMs', flops: number) => ('unavailable' in numpy ? `unavailable (${numpy.unavailable})` : `${numpy[key].toFixed(0)} ms (${gflops(flops, numpy[key])})`);
+const numpyCell = (ms: number | undefined, flops?: number) =>
+  ms === undefined ? `unavailable (${'unavailable' in numpy ? numpy.unavailable : ''})` : `${ms.toFixed(0)} ms${flops ? ` (${gflops(flops, ms)})` : ''}`;
+const numpyMs = (key: 'gramMs' | 'factorMs') => ('unavailable' in numpy ? undefined : numpy[key]);
 const gramFlops = vectors * cols * cols; // upper triangle: K²/2 entries x 2 flops per vector
-console.log(`| Gram X·Xᵀ | ${gramMs.toFixed(0)} ms (${gflops(gramFlops, gramMs)}) | ${other('gramMs', 2 * gramFlops)} |`);
-console.log(`| inverse-Hessian Cholesky factor | ${factorMs.toFixed(0)} ms | ${other('factorMs', 0).replace(/ \(.*\)$/, '')} |`);
+console.log(`| Gram X·Xᵀ | ${gramMs.toFixed(0)} ms (${gflops(gramFlops, gramMs)}) | ${numpyCell(numpyMs('gramMs'), 2 * gramFlops)} |`);
+console.log(`| inverse-Hessian Cholesky factor | ${factorMs.toFixed(0)} ms | ${numpyCell(numpyMs('factorMs'))} |`);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   accumulateColumnInputs,
   accumulateConvInputs,
+  accumulateInputs,
   accumulateRowInputs,
   createInputStats,
   createRandom,
@@ -113,6 +114,34 @@ describe('input statistics', () => {
     for (let i = 0; i < 5; i++) for (let j = 0; j < 5; j++) expect(groupGram(cols, 0)[i * 5 + j]).toBeCloseTo(xxt.get(i, j), 5);
     expect(rows.count).toBe(5);
     expect(cols.count).toBe(3);
+  });
+});
+
+describe('Gram accumulation across batches', () => {
+  it('equals XᵀX in float64 for odd widths, partial batches, and vectors added after a finish', () => {
+    for (const cols of [1, 2, 5, 11, 130]) {
+      const count = 300; // two full batches of 128 and a partial one
+      const x = randomArray(count * cols, cols);
+      const stats = createInputStats(cols, 1, true);
+      accumulateInputs(stats, 0, x.subarray(0, 100 * cols), 100);
+      accumulateInputs(stats, 0, x.subarray(100 * cols, 250 * cols), 150);
+      finishInputStats(stats);
+      finishInputStats(stats); // idempotent
+      accumulateInputs(stats, 0, x.subarray(250 * cols), 50);
+      finishInputStats(stats);
+      const gram = groupGram(stats, 0);
+      let worst = 0;
+      for (let i = 0; i < cols; i++) {
+        for (let j = 0; j < cols; j++) {
+          let direct = 0;
+          for (let v = 0; v < count; v++) direct += x[v * cols + i]! * x[v * cols + j]!;
+          worst = Math.max(worst, Math.abs(gram[i * cols + j]! - direct) / (Math.abs(direct) + 1));
+          expect(gram[i * cols + j], `${cols}: ${i},${j} symmetric`).toBe(gram[j * cols + i]);
+        }
+      }
+      expect(worst, `cols ${cols}`).toBeLessThan(1e-9);
+      expect(stats.count).toBe(count);
+    }
   });
 });
 

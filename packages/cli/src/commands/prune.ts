@@ -283,6 +283,11 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
         if (!isUserError(error) || options.calibration) throw error;
         log(io, `specprune: the model cannot be run for measurements (${error.message.replace(/\.$/, '')}); choosing by spectral error instead.`);
       }
+      // A re-fit on random inputs is only trusted after the output check, which needs the scanner.
+      if (!scanner && calibrationSummary?.source === 'synthetic') {
+        stats.clear();
+        calibrationSummary = undefined;
+      }
     }
     if (scanner && scanAllocation) {
       const scanProgress = createProgress(io, 'sensitivity scan', selected.length * (SCAN_GRID.length - 1));
