@@ -1,5 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { DeviceError, describeError } from '../errors.js';
+import type { PagePost } from '../page-result.js';
 import type { BenchServer } from '../server.js';
 import type { Target, TargetContext } from '../target.js';
 import type { Measurement, PayloadConfig } from '../types.js';
@@ -23,7 +24,7 @@ export const DEFAULT_BROWSER = '/usr/bin/chromium';
 /** onnxruntime-web in a local headless Chromium driven by playwright-core; never downloads a browser. */
 export class BrowserTarget implements Target {
   private browser: Browser | undefined;
-  private server: BenchServer | undefined;
+  private server: BenchServer<PagePost> | undefined;
 
   constructor(private readonly context: TargetContext) {}
 

@@ -1,3 +1,4 @@
+import type { PagePost } from '../page-result.js';
 import type { BenchServer } from '../server.js';
 import type { Target, TargetContext } from '../target.js';
 import type { Measurement, PayloadConfig } from '../types.js';
@@ -9,7 +10,7 @@ import { waitForPage } from './wait.js';
  * and the result comes back by POST with the page's one-time token.
  */
 export class ManualTarget implements Target {
-  private server: BenchServer | undefined;
+  private server: BenchServer<PagePost> | undefined;
 
   constructor(private readonly context: TargetContext) {}
 

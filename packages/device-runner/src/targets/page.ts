@@ -5,6 +5,7 @@ import path from 'node:path';
 import { bundlePayload } from '../bundle.js';
 import { DeviceError, describeError } from '../errors.js';
 import type { BrowserPayloadConfig } from '../payload/browser-main.js';
+import { checkPagePost, type PagePost } from '../page-result.js';
 import { startBenchServer, type BenchServer, type ServedEntry } from '../server.js';
 import type { Logger, Measurement, PayloadConfig } from '../types.js';
 
@@ -34,7 +35,7 @@ export async function serveBenchPage(options: {
   modelPath: string;
   config: PayloadConfig;
   log: Logger;
-}): Promise<BenchServer> {
+}): Promise<BenchServer<PagePost>> {
   if (!options.config.simd) {
     throw new DeviceError('--no-simd cannot be honoured: onnxruntime-web 1.30 ships only WebAssembly SIMD builds (every current browser supports SIMD).');
   }
@@ -51,7 +52,21 @@ export async function serveBenchPage(options: {
   routes.set('/bench.js', { body: await bundlePayload('browser'), type: 'text/javascript; charset=utf-8' });
   routes.set('/config.json', { body: JSON.stringify(pageConfig), type: 'application/json' });
   routes.set('/model.onnx', { file: options.modelPath, type: 'application/octet-stream' });
-  return startBenchServer({ host: options.host, advertiseHost: advertisedAddress(options.host), routes, onProgress: (line) => options.log(`page: ${line}`) });
+  const { runs, repetitions } = options.config;
+  return startBenchServer({
+    host: options.host,
+    advertiseHost: advertisedAddress(options.host),
+    routes,
+    onProgress: (line) => options.log(`page: ${line}`),
+    checkResult: (body) => checkPagePost(body, { runs, repetitions }),
+    onRefusedResult: (reason) => options.log(`refused a result posted to the page server: ${reason}; still waiting for a valid one`),
+    maxResultBytes: maxResultBytes(runs, repetitions),
+  });
+}
+
+/** Room for the device facts and inputs, and 32 bytes per latency (a JSON double takes at most 24). */
+function maxResultBytes(runs: number, repetitions: number): number {
+  return 256 * 1024 + 32 * repetitions * (runs + 1);
 }
 
 /** Listening on every interface (0.0.0.0, ::) advertises this machine's first external IPv4 address. */
@@ -63,12 +78,11 @@ function advertisedAddress(host: string): string | undefined {
   return external?.address;
 }
 
-/** Turns what the page POSTed into a Measurement, or throws the page's failure as an exit-2 sentence. */
-export function readPageResult(posted: unknown, modelLabel: string, where: string): Measurement {
-  const body = posted as { ok?: boolean; measurement?: Measurement; stage?: string; message?: string };
-  if (body?.ok === true && body.measurement) return body.measurement;
-  const message = describeError(body?.message ?? 'no message');
-  if (body?.stage === 'load') throw new DeviceError(`${where} could not load the model ${modelLabel}: ${message}.`);
-  if (body?.stage === 'inputs') throw new DeviceError(`${message.replace(/\.$/, '')}.`);
-  throw new DeviceError(`The bench page in ${where} failed (${body?.stage ?? 'unknown stage'}): ${message}.`);
+/** Turns what the page POSTed (checked by checkPagePost) into a Measurement, or throws the page's failure as an exit-2 sentence. */
+export function readPageResult(posted: PagePost, modelLabel: string, where: string): Measurement {
+  if (posted.ok) return posted.measurement;
+  const message = describeError(posted.message || 'no message');
+  if (posted.stage === 'load') throw new DeviceError(`${where} could not load the model ${modelLabel}: ${message}.`);
+  if (posted.stage === 'inputs') throw new DeviceError(`${message.replace(/\.$/, '')}.`);
+  throw new DeviceError(`The bench page in ${where} failed (${posted.stage || 'unknown stage'}): ${message}.`);
 }

@@ -1,4 +1,5 @@
 import { DeviceError, describeError } from '../errors.js';
+import type { PagePost } from '../page-result.js';
 import type { BenchServer } from '../server.js';
 import type { Target, TargetContext, TargetSpec } from '../target.js';
 import type { Measurement, PayloadConfig } from '../types.js';
@@ -15,7 +16,7 @@ const SESSION_TIMEOUT_MS = 120_000;
 export class WebDriverTarget implements Target {
   private readonly endpoint: string;
   private sessionId: string | undefined;
-  private server: BenchServer | undefined;
+  private server: BenchServer<PagePost> | undefined;
 
   constructor(
     spec: TargetSpec,
