@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { UsageError } from '../errors.js';
-import { parseSize, parseTime } from './units.js';
+import { describeKind, oneLine, readJsonFile } from './json-file.js';
+import { parseNumber, parseSize, parseTime } from './units.js';
 
 const require = createRequire(import.meta.url);
 /** The published JSON Schema (packages/cli/budget.schema.json). */
@@ -52,40 +53,50 @@ const LIMIT_KEYS: Record<string, { metric: Metric; kind: 'max' | 'min'; parse: (
   maxBytes: { metric: 'bytes', kind: 'max', parse: parseSize },
   maxGzipBytes: { metric: 'gzipBytes', kind: 'max', parse: parseSize },
   maxBrotliBytes: { metric: 'brotliBytes', kind: 'max', parse: parseSize },
-  maxParams: { metric: 'params', kind: 'max', parse: Number },
-  maxNnz: { metric: 'nnz', kind: 'max', parse: Number },
+  maxParams: { metric: 'params', kind: 'max', parse: parseNumber },
+  maxNnz: { metric: 'nnz', kind: 'max', parse: parseNumber },
   maxLatencyP50Ms: { metric: 'latencyP50Ms', kind: 'max', parse: parseTime },
   maxLatencyP90Ms: { metric: 'latencyP90Ms', kind: 'max', parse: parseTime },
   maxPeakMemoryBytes: { metric: 'peakMemoryBytes', kind: 'max', parse: parseSize },
-  minCosine: { metric: 'cosine', kind: 'min', parse: Number },
-  minTop1Agreement: { metric: 'top1Agreement', kind: 'min', parse: Number },
+  minCosine: { metric: 'cosine', kind: 'min', parse: parseNumber },
+  minTop1Agreement: { metric: 'top1Agreement', kind: 'min', parse: parseNumber },
 };
+
+/** Elements of one input a budget's `shape` may ask for (2^28: 1 GiB of float32); more is a typo, not a model. */
+export const MAX_SHAPE_ELEMENTS = 2 ** 28;
+/** Problems listed one by one; the rest are counted (a generated file can have thousands). */
+const MAX_LISTED_PROBLEMS = 20;
 
 /** Finds the budget file: --budget FILE, else specprune.budget.json, else package.json's "specprune" key. */
 export function locateBudgets(cwd: string, file: string | undefined): { file: string; raw: unknown } {
-  const read = (f: string, label: string): unknown => {
-    try {
-      return JSON.parse(readFileSync(f, 'utf8'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${label} does not exist; create it or pass --budget FILE.`);
-      throw new UsageError(`${label} is not valid JSON: ${(error as Error).message}.`);
-    }
-  };
+  const read = (f: string, label: string): unknown => readJsonFile(f, label, `${label} does not exist; create it or pass --budget FILE.`);
   if (file) return { file: path.resolve(cwd, file), raw: read(path.resolve(cwd, file), file) };
   const standalone = path.join(cwd, 'specprune.budget.json');
   if (existsSync(standalone)) return { file: standalone, raw: read(standalone, 'specprune.budget.json') };
   const pkg = path.join(cwd, 'package.json');
   if (existsSync(pkg)) {
-    const json = read(pkg, 'package.json') as Record<string, unknown>;
-    if (json.specprune !== undefined) return { file: pkg, raw: json.specprune };
+    const json = read(pkg, 'package.json') as Record<string, unknown> | null;
+    if (json && typeof json === 'object' && json.specprune !== undefined) return { file: pkg, raw: json.specprune };
   }
   throw new UsageError('no budget file: create specprune.budget.json (or a "specprune" key in package.json), or pass --budget FILE. See `specprune check --help`.');
 }
 
 function describeEntry(raw: unknown, index: number): string {
-  const entry = (raw as { budgets?: Array<{ name?: unknown; model?: unknown }> }).budgets?.[index];
+  const entry = (raw as { budgets?: Array<{ name?: unknown; model?: unknown }> } | null)?.budgets?.[index];
   const label = typeof entry?.name === 'string' ? entry.name : typeof entry?.model === 'string' ? entry.model : undefined;
-  return `budgets[${index}]${label ? ` ("${label}")` : ''}`;
+  return `budgets[${index}]${label ? ` (${show(label)})` : ''}`;
+}
+
+/** A value as JSON, cut short and on one line, for messages (the file can hold a megabyte string). */
+function show(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return oneLine(text.length > 60 ? `${text.slice(0, 40)}...${text.slice(-12)}` : text);
 }
 
 function suggest(key: string, allowed: string[]): string {
@@ -94,78 +105,152 @@ function suggest(key: string, allowed: string[]): string {
   return close ? ` (did you mean ${close}?)` : '';
 }
 
+/** Where a JSON pointer points, in words: the entry ("budgets[2] ("kws")") and the key path ("shape.x"). */
+function locate(pointer: string, raw: unknown): { where: string; key: string | undefined; inEntry: boolean } {
+  const tokens = pointerTokens(pointer);
+  if (tokens[0] === 'budgets' && tokens.length >= 2 && /^\d+$/.test(tokens[1]!)) {
+    return { where: describeEntry(raw, Number(tokens[1])), key: tokens.length > 2 ? keyPath(tokens.slice(2)) : undefined, inEntry: true };
+  }
+  return { where: 'the budget file', key: tokens.length ? keyPath(tokens) : undefined, inEntry: false };
+}
+
+/** JSON pointers to every Infinity/-Infinity in `value` (depth is bounded by readJsonFile). */
+function nonFinitePointers(value: unknown, pointer = ''): string[] {
+  if (typeof value === 'number') return Number.isFinite(value) ? [] : [pointer];
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => nonFinitePointers(v, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`));
+}
+
+function keyPath(tokens: string[]): string {
+  return tokens.map((t) => show(t).slice(1, -1)).join('.');
+}
+
+function pointerTokens(pointer: string): string[] {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
 function explain(error: ErrorObject, raw: unknown): string | undefined {
-  const match = /^\/budgets\/(\d+)(?:\/(\w+))?/.exec(error.instancePath);
-  const where = match ? describeEntry(raw, Number(match[1])) : 'the budget file';
-  const key = match?.[2];
+  const { where, key, inEntry } = locate(error.instancePath, raw);
+  const value = valueAt(raw, error.instancePath);
+  const keyText = key ? `: ${key}` : '';
   switch (error.keyword) {
     case 'additionalProperties': {
       const extra = (error.params as { additionalProperty: string }).additionalProperty;
       const allowed = Object.keys(((budgetSchema.definitions as Record<string, { properties: object }>).budget!.properties) as object);
-      return `${where}: unknown key "${extra}"${match ? suggest(extra, allowed) : ''}.`;
+      return `${where}${keyText}: unknown key ${show(extra)}${inEntry && !key ? suggest(extra, allowed) : ''}.`;
     }
     case 'required':
-      return `${where}: missing "${(error.params as { missingProperty: string }).missingProperty}".`;
+      return `${where}${keyText}: missing "${(error.params as { missingProperty: string }).missingProperty}".`;
     case 'oneOf':
-      return `${where}: ${key} ${JSON.stringify(valueAt(raw, error.instancePath))} is not valid; sizes are bytes or "300 kB"/"2 MiB", times are ms or "5 ms"/"0.2 s".`;
+      return `${where}${keyText} ${show(value)} is not valid; sizes are bytes or "300 kB"/"2 MiB", times are ms or "5 ms"/"0.2 s".`;
     case 'type':
     case 'pattern':
     case 'minimum':
     case 'maximum':
     case 'minItems':
+    case 'maxItems':
       // oneOf branches report these too; only report them when they are not inside a oneOf.
       if (error.schemaPath.includes('oneOf')) return undefined;
-      return `${where}${key ? `: ${key}` : ''} ${error.message}${valueAt(raw, error.instancePath) !== undefined ? ` (got ${JSON.stringify(valueAt(raw, error.instancePath))})` : ''}.`;
+      return `${where}${keyText} ${error.message}${value !== undefined && typeof value !== 'object' ? ` (got ${show(value)})` : ''}.`;
     default:
-      return `${where}${key ? `: ${key}` : ''} ${error.message}.`;
+      return `${where}${keyText} ${error.message}.`;
   }
 }
 
 function valueAt(raw: unknown, pointer: string): unknown {
-  return pointer
-    .split('/')
-    .slice(1)
-    .reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), raw);
+  return pointerTokens(pointer).reduce<unknown>((v, k) => (v && typeof v === 'object' && Object.hasOwn(v, k) ? (v as Record<string, unknown>)[k] : undefined), raw);
+}
+
+/** Why `value` (a path in the budget file) is not a usable file or folder, or undefined when it is. */
+function pathProblem(dir: string, file: string, key: string, value: string, want: 'file' | 'folder'): string | undefined {
+  const named = `${key} ${show(value).slice(1, -1)}`;
+  let stats;
+  try {
+    stats = statSync(path.resolve(dir, value));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return `${named} does not exist (paths are relative to ${path.basename(file)}).`;
+    return `${named} cannot be read (${code ?? 'invalid path'}).`;
+  }
+  if (want === 'folder') return stats.isDirectory() ? undefined : `${named} is not a folder; give a folder of .npy samples.`;
+  if (stats.isFile()) return undefined;
+  return `${named} is ${describeKind(stats)}, not a model file; name the .onnx file.`;
+}
+
+/** The dims of a `shape` entry, or why they are not usable. */
+function parseShape(text: string): number[] | string {
+  const dims = text.split('x').map(Number);
+  const bad = dims.find((d) => !Number.isSafeInteger(d) || d < 1 || d > 2 ** 31 - 1);
+  if (bad !== undefined) return `has dim ${Number.isFinite(bad) ? bad : 'too large to represent'}; every dim must be a whole number from 1 to 2147483647`;
+  const elements = dims.reduce((a, b) => a * b, 1);
+  if (elements > MAX_SHAPE_ELEMENTS) return `asks for ${elements.toExponential(2)} elements; at most ${MAX_SHAPE_ELEMENTS} (1 GiB of float32) per input`;
+  return dims;
 }
 
 /**
  * Validates budgets against the published JSON Schema, collecting every problem (unknown keys, bad units,
- * missing models) into one UsageError that names each entry and key.
+ * numbers too large to represent, counts beyond the schema's maxima, missing or special model files)
+ * into one UsageError that names each entry and key.
  */
 export function parseBudgets(raw: unknown, file: string): Budget[] {
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validate = ajv.compile(budgetSchema);
   const problems: string[] = [];
+  /** Values the schema already refused: their parse errors would say the same again. */
+  const refused = new Set<string>();
+  // JSON.parse turns 1e309 and 400-digit numbers into Infinity, which the schema's number type accepts.
+  const overflowing = new Set(nonFinitePointers(raw));
+  for (const pointer of overflowing) {
+    refused.add(pointer);
+    const { where, key } = locate(pointer, raw);
+    problems.push(`${where}${key ? `: ${key}` : ''} is a number too large to represent (over 1.8e308); write a realistic value.`);
+  }
   if (!validate(raw)) {
     for (const error of validate.errors ?? []) {
+      if (overflowing.has(error.instancePath)) continue;
+      refused.add(error.instancePath);
       const text = explain(error, raw);
       if (text && !problems.includes(text)) problems.push(text);
     }
   }
   const dir = path.dirname(file);
   const budgets: Budget[] = [];
-  const entries = (raw as { budgets?: unknown[] })?.budgets;
+  const entries = (raw as { budgets?: unknown[] } | null)?.budgets;
   if (Array.isArray(entries)) {
     entries.forEach((entry, index) => {
-      if (!entry || typeof entry !== 'object') return;
+      if (!entry || typeof entry !== 'object' || Array.isArray(entry)) return;
       const e = entry as Record<string, unknown>;
       const where = describeEntry(raw, index);
-      if (typeof e.model === 'string' && !existsSync(path.resolve(dir, e.model))) problems.push(`${where}: model ${e.model} does not exist (paths are relative to ${path.basename(file)}).`);
-      if (typeof e.reference === 'string' && !existsSync(path.resolve(dir, e.reference))) problems.push(`${where}: reference ${e.reference} does not exist.`);
+      const report = (text: string | undefined) => {
+        if (text && !problems.includes(`${where}: ${text}`)) problems.push(`${where}: ${text}`);
+      };
+      if (typeof e.model === 'string') report(pathProblem(dir, file, 'model', e.model, 'file'));
+      if (typeof e.reference === 'string') report(pathProblem(dir, file, 'reference', e.reference, 'file'));
+      if (typeof e.inputs === 'string') report(pathProblem(dir, file, 'inputs', e.inputs, 'folder'));
       if ((e.minCosine !== undefined || e.minTop1Agreement !== undefined) && typeof e.reference !== 'string') {
-        problems.push(`${where}: minCosine/minTop1Agreement need a "reference" model to compare against.`);
+        report('minCosine/minTop1Agreement need a "reference" model to compare against.');
       }
       const limits: Limit[] = [];
       for (const [key, spec] of Object.entries(LIMIT_KEYS)) {
         if (e[key] === undefined) continue;
         try {
           limits.push({ metric: spec.metric, kind: spec.kind, value: spec.parse(e[key] as number | string), key });
-        } catch {
-          /* reported by the schema */
+        } catch (error) {
+          if (!refused.has(`/budgets/${index}/${key}`)) report(`${key} ${(error as Error).message}.`);
         }
       }
       const shapes: Record<string, number[]> = {};
-      for (const [name, dims] of Object.entries((e.shape as Record<string, string>) ?? {})) shapes[name] = String(dims).split('x').map(Number);
+      const shapeMap = e.shape && typeof e.shape === 'object' ? (e.shape as Record<string, unknown>) : {};
+      for (const [name, dims] of Object.entries(shapeMap)) {
+        if (typeof dims !== 'string' || !/^\d+(x\d+)*$/.test(dims)) continue; // reported by the schema
+        const parsed = parseShape(dims);
+        if (typeof parsed === 'string') report(`shape.${show(name).slice(1, -1)} ${show(dims)} ${parsed}.`);
+        else shapes[name] = parsed;
+      }
+      const count = (key: 'samples' | 'warmup' | 'runs' | 'repeat', fallback: number) => (typeof e[key] === 'number' ? (e[key] as number) : fallback);
       const budget: Budget = {
         index,
         name: typeof e.name === 'string' ? e.name : String(e.model),
@@ -174,11 +259,11 @@ export function parseBudgets(raw: unknown, file: string): Budget[] {
         target: typeof e.target === 'string' ? e.target : 'node',
         limits,
         shapes,
-        values: (e.value as Record<string, number>) ?? {},
-        samples: typeof e.samples === 'number' ? e.samples : 16,
-        warmup: typeof e.warmup === 'number' ? e.warmup : 5,
-        runs: typeof e.runs === 'number' ? e.runs : 30,
-        repeat: typeof e.repeat === 'number' ? e.repeat : 3,
+        values: e.value && typeof e.value === 'object' ? (e.value as Record<string, number>) : {},
+        samples: count('samples', 16),
+        warmup: count('warmup', 5),
+        runs: count('runs', 30),
+        repeat: count('repeat', 3),
       };
       if (typeof e.reference === 'string') {
         budget.reference = e.reference;
@@ -188,8 +273,13 @@ export function parseBudgets(raw: unknown, file: string): Budget[] {
       budgets.push(budget);
     });
   }
+  if (problems.length === 1) throw new UsageError(`${path.basename(file)}: ${problems[0]}`);
   if (problems.length) {
-    throw new UsageError(`${path.basename(file)} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  - ${problems.join('\n  - ')}`);
+    const listed = problems.slice(0, MAX_LISTED_PROBLEMS);
+    const more = problems.length - listed.length;
+    throw new UsageError(
+      `${path.basename(file)} has ${problems.length} problems:\n  - ${listed.join('\n  - ')}${more ? `\n  - ... and ${more} more; fix these first.` : ''}`,
+    );
   }
   return budgets;
 }

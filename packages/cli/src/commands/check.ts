@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '@specprune/onnx-io';
 import { defineCommand } from '../command.js';
@@ -8,6 +7,7 @@ import { locateBudgets, parseBudgets, type Budget } from '../check/budget.js';
 import { measureBudget, type BenchFn } from '../check/measure.js';
 import { renderCheckTable, renderGithubAnnotations, renderJunit, type CheckResult } from '../check/report.js';
 import { benchForBudget } from '../check/bench.js';
+import { readJsonFile } from '../check/json-file.js';
 
 interface CheckArgs {
   budget?: string;
@@ -87,14 +87,13 @@ function baselineKey(budget: Pick<Budget, 'name' | 'model'> | { budget: string; 
 }
 
 function readBaseline(file: string, label: string): Map<string, number> {
-  let doc: { results?: Array<{ budget: string; model: string; metric: string; actual: number | null }> };
-  try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    throw new UsageError(`--baseline ${label} cannot be read as JSON; create it with --save-baseline ${label}.`);
-  }
-  if (!Array.isArray(doc.results)) throw new UsageError(`--baseline ${label} has no "results" array; create it with --save-baseline.`);
+  const doc = readJsonFile(file, `--baseline ${label}`, `--baseline ${label} does not exist; create it with --save-baseline ${label}.`) as {
+    results?: Array<{ budget: string; model: string; metric: string; actual: number | null }>;
+  } | null;
+  if (!doc || typeof doc !== 'object' || !Array.isArray(doc.results)) throw new UsageError(`--baseline ${label} has no "results" array; create it with --save-baseline.`);
   const map = new Map<string, number>();
-  for (const r of doc.results) if (typeof r.actual === 'number') map.set(baselineKey(r, r.metric), r.actual);
+  for (const r of doc.results) {
+    if (r && typeof r === 'object' && typeof r.actual === 'number' && Number.isFinite(r.actual)) map.set(baselineKey(r, String(r.metric)), r.actual);
+  }
   return map;
 }
