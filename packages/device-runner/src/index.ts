@@ -6,3 +6,4 @@ export { checkBoard, type BoardCheck, type BoardCheckOptions } from './board-che
 export { summarizeLatencies, percentile, median } from './stats.js';
 export { resolveInputs, generateInputData, createRandom, INPUT_DTYPES, type ResolvedInput } from './input-spec.js';
 export type { BenchResult, DeviceInfo, LatencyStats, Logger, Measurement, MemorySource, PayloadConfig, InputDtype } from './types.js';
+export { cleanText } from './clean-text.js';

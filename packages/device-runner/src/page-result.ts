@@ -70,11 +70,16 @@ function readMeasurement(value: unknown, expected: PagePostExpectation): Measure
     const input = readObject(item, path);
     const dtype = readString(input.dtype, `${path}.dtype`, 20);
     if (!isInputDtype(dtype)) throw new ShapeError(`${path}.dtype is not a known element type`);
-    return {
+    const checked: Measurement['inputs'][number] & { assumed?: string[] } = {
       name: readString(input.name, `${path}.name`, MAX_TEXT_CHARS.name),
       dtype,
       shape: readArray(input.shape, `${path}.shape`, 0, MAX_RANK).map((dim, j) => readNumber(dim, `${path}.shape[${j}]`, true)),
     };
+    // Open dims the page filled by itself (resolveInputs), when it says so.
+    if (input.assumed !== undefined) {
+      checked.assumed = readArray(input.assumed, `${path}.assumed`, 0, MAX_RANK).map((note, j) => readString(note, `${path}.assumed[${j}]`, MAX_TEXT_CHARS.name));
+    }
+    return checked;
   });
   const peakMemoryBytes = measurement.peakMemoryBytes === null ? null : readNumber(measurement.peakMemoryBytes, 'measurement.peakMemoryBytes', true);
   let peakMemorySource: MemorySource | null = null;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { benchmark, createDefaultRegistry, parseShapeFlags, type BenchResult } from '@specprune/device-runner';
+import { benchmark, cleanText, createDefaultRegistry, parseShapeFlags, type BenchResult } from '@specprune/device-runner';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, renderTable } from '../format.js';
@@ -110,11 +110,13 @@ async function bench(args: BenchArgs, io: Io): Promise<number> {
 
 function renderResult(result: BenchResult): string {
   const ms = (value: number) => `${value.toFixed(3)} ms`;
+  // Device facts and input names come from the device (a phone, a board): never let them drive the terminal.
+  const shown = (text: string) => cleanText(text, 500);
   const { device, latencyMs } = result;
   const lines = [
-    `${result.model.path} (${formatBytes(result.model.bytes)}) on ${result.target}: ${device.runtime} ${device.runtimeVersion}, ${device.arch}, ${device.os}`,
-    device.userAgent ? `user agent: ${device.userAgent}` : '',
-    `inputs: ${result.inputs.map((i) => `${i.name} ${i.dtype}[${i.shape.join('x')}]`).join(', ')}`,
+    `${result.model.path} (${formatBytes(result.model.bytes)}) on ${result.target}: ${[`${device.runtime} ${device.runtimeVersion}`, device.arch, device.os].map(shown).join(', ')}`,
+    device.userAgent ? `user agent: ${shown(device.userAgent)}` : '',
+    `inputs: ${result.inputs.map((i) => `${shown(i.name)} ${shown(i.dtype)}[${i.shape.join('x')}]`).join(', ')}`,
     `session created in ${ms(result.sessionCreateMs)}; ${result.warmup} warm-up and ${result.runs} timed runs`,
     '',
     renderTable(
@@ -122,7 +124,7 @@ function renderResult(result: BenchResult): string {
       [[latencyMs.mean, latencyMs.p50, latencyMs.p90, latencyMs.p99, latencyMs.min, latencyMs.max, latencyMs.stdev].map(ms)],
     ),
     '',
-    result.peakMemoryBytes === null ? 'peak memory: not measurable here' : `peak memory: ${formatBytes(result.peakMemoryBytes)} (${result.peakMemorySource})`,
+    result.peakMemoryBytes === null ? 'peak memory: not measurable here' : `peak memory: ${formatBytes(result.peakMemoryBytes)} (${shown(String(result.peakMemorySource))})`,
   ];
   if (result.repetitions) {
     lines.push(
