@@ -10,6 +10,15 @@ export interface Matrix {
   cols: number;
 }
 
+/**
+ * True for a matrix with no elements (a dimension of 0, e.g. from a weight with a zero-sized dim). The
+ * numeric routines answer those directly (no singular values, norm 0, nothing to prune) instead of
+ * iterating on an empty operator.
+ */
+export function isEmptyMatrix(w: Matrix): boolean {
+  return Number.isInteger(w.rows) && Number.isInteger(w.cols) && w.rows >= 0 && w.cols >= 0 && w.rows * w.cols === 0 && w.data.length === 0;
+}
+
 /** Checks that `data.length === rows * cols` and both dimensions are positive integers. */
 export function assertMatrix(w: Matrix, label = 'matrix'): void {
   const { rows, cols, data } = w;

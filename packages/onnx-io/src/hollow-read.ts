@@ -1,6 +1,7 @@
 import { closeSync, copyFileSync, existsSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { OnnxInputError } from './errors.js';
+import { MAX_MESSAGE_DEPTH } from './message.js';
 import type { OnnxModel } from './model.js';
 import { AttributeField, GraphField, ModelField, NodeField, SparseTensorField, TensorField } from './onnx-fields.js';
 import { parseModel } from './read-model.js';
@@ -62,7 +63,8 @@ export function readModelHollow(file: string): HollowModel {
     };
     const holes: HollowModel['holes'] = [];
     // Field headers are at most 15 bytes (tag + length varints); load them, then decide per field.
-    const walk = (start: number, end: number, kind: string) => {
+    // `depth` bounds the recursion: past protobuf's nesting limit the rest is loaded whole and parseModel refuses it by name.
+    const walk = (start: number, end: number, kind: string, depth: number) => {
       const children = CHILDREN[kind]!;
       let pos = start;
       while (pos < end) {
@@ -70,7 +72,7 @@ export function readModelHollow(file: string): HollowModel {
         const [field] = parseFields(bytes, pos, headerEnd(bytes, pos, end));
         if (!field) throw new WireError('truncated field', pos);
         const child = children[field.no];
-        if (field.wireType === WireType.LEN && child) walk(field.valueStart, field.end, child);
+        if (field.wireType === WireType.LEN && child && depth < MAX_MESSAGE_DEPTH) walk(field.valueStart, field.end, child, depth + 1);
         else if (kind === 'tensor' && field.no === TensorField.rawData && field.end - field.valueStart >= HOLLOW_MIN_BYTES) {
           holes.push({ start: field.valueStart, end: field.end });
         } else ensure(field.start, field.end);
@@ -78,7 +80,7 @@ export function readModelHollow(file: string): HollowModel {
       }
     };
     try {
-      walk(0, size, 'model');
+      walk(0, size, 'model', 0);
     } catch (error) {
       if (error instanceof WireError) throw new OnnxInputError(`${file} is truncated or corrupt (protobuf: ${error.message} at byte ${error.offset}).`);
       throw error;

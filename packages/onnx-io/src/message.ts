@@ -1,4 +1,11 @@
-import { parseFields, encodeLength, encodeTag, WireType, type WireField } from './wire.js';
+import { parseFields, encodeLength, encodeTag, WireError, WireType, type WireField } from './wire.js';
+
+/**
+ * How deep messages may nest (the model is depth 0). Protobuf's own parsers (C++, used by onnxruntime,
+ * and Python, used by the onnx package) refuse more than 100 by default, so a deeper model cannot be a
+ * model anyone can load; refusing it also keeps every recursive walk over the model far from the stack limit.
+ */
+export const MAX_MESSAGE_DEPTH = 100;
 
 /**
  * A protobuf message inside the model bytes, parsed only as far as its field boundaries, plus the
@@ -11,6 +18,8 @@ export class MessageNode {
   private readonly replaced = new Map<WireField, Replacement>();
   private readonly appended: Replacement[] = [];
   private dirty = false;
+  /** Nesting depth: 0 for the model, 1 for its graph, ... */
+  readonly depth: number;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -18,6 +27,8 @@ export class MessageNode {
     readonly end: number,
     readonly parent?: MessageNode,
   ) {
+    this.depth = parent ? parent.depth + 1 : 0;
+    if (this.depth > MAX_MESSAGE_DEPTH) throw new WireError(`messages nested more than ${MAX_MESSAGE_DEPTH} deep`, start);
     this.fields = parseFields(bytes, start, end);
   }
 

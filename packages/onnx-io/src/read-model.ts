@@ -72,7 +72,7 @@ export function parseModel(bytes: Uint8Array, options: ReadOptions & { path?: st
         const entry = root.child(f);
         return { key: readOptionalString(entry, StringStringField.key), value: readOptionalString(entry, StringStringField.value) };
       }),
-      graph: readGraph(root.child(graphField), 'main', undefined, context),
+      graph: readGraph(root.child(graphField), 'main', undefined, 0, context),
     };
     if (options.path !== undefined) model.path = options.path;
     if (options.dir !== undefined) model.dir = options.dir;
@@ -97,6 +97,16 @@ function wrapWireError(error: unknown, label: string, atRoot: boolean): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** A sub-message; a malformed one is reported with where it is (the part of the model it belongs to). */
+function childNamed(parent: MessageNode, field: WireField, context: Context, where: string): MessageNode {
+  try {
+    return parent.child(field);
+  } catch (error) {
+    if (!(error instanceof WireError)) throw error;
+    throw new OnnxInputError(`${context.label} is truncated or corrupt in ${where} (protobuf: ${error.message} at byte ${error.offset}).`, { cause: error });
+  }
+}
+
 function readOptionalString(message: MessageNode, no: number): string {
   const field = message.last(no);
   return field ? readString(message.bytes, field) : '';
@@ -116,7 +126,15 @@ function readValueInfoNames(graph: MessageNode, no: number): string[] {
   return graph.all(no).map((f) => readOptionalString(graph.child(f), 1));
 }
 
-function readGraph(message: MessageNode, graphPath: string, parent: GraphInfo | undefined, context: Context): GraphInfo {
+/**
+ * How many subgraphs (If/Loop/Scan bodies) may nest inside each other. Each level costs three messages
+ * (graph > node > attribute) and a tensor inside the deepest graph five more, so 30 levels stay within
+ * protobuf's limit of 100 nested messages (MAX_MESSAGE_DEPTH) that onnxruntime and onnx enforce.
+ */
+export const MAX_SUBGRAPH_DEPTH = 30;
+
+/** `level`: how many graphs enclose this one (0 for the main graph). */
+function readGraph(message: MessageNode, graphPath: string, parent: GraphInfo | undefined, level: number, context: Context): GraphInfo {
   const graph: GraphInfo = {
     message,
     path: graphPath,
@@ -134,12 +152,12 @@ function readGraph(message: MessageNode, graphPath: string, parent: GraphInfo | 
   for (const field of message.all(GraphField.sparseInitializer)) {
     graph.sparseInitializers.push(readSparseTensor(message, field, context));
   }
-  message.all(GraphField.node).forEach((field, index) => graph.nodes.push(readNode(message, field, index, graph, context)));
+  message.all(GraphField.node).forEach((field, index) => graph.nodes.push(readNode(message, field, index, graph, level, context)));
   return graph;
 }
 
-function readNode(graphMessage: MessageNode, field: WireField, index: number, graph: GraphInfo, context: Context): NodeInfo {
-  const message = graphMessage.child(field);
+function readNode(graphMessage: MessageNode, field: WireField, index: number, graph: GraphInfo, level: number, context: Context): NodeInfo {
+  const message = childNamed(graphMessage, field, context, `node ${index} of graph ${graph.path}`);
   const node: NodeInfo = {
     message,
     field,
@@ -154,7 +172,7 @@ function readNode(graphMessage: MessageNode, field: WireField, index: number, gr
   };
   const nodeLabel = node.name || `${node.opType}_${index}`;
   for (const attrField of message.all(NodeField.attribute)) {
-    const attr = message.child(attrField);
+    const attr = childNamed(message, attrField, context, `an attribute of node "${nodeLabel}"`);
     const typeField = attr.last(AttributeField.type);
     const info: AttributeInfo = {
       message: attr,
@@ -168,9 +186,16 @@ function readNode(graphMessage: MessageNode, field: WireField, index: number, gr
     const sparse = attr.last(AttributeField.sparseTensor);
     if (sparse) info.sparseTensor = readSparseTensor(attr, sparse, context);
     const g = attr.last(AttributeField.g);
-    if (g) info.graphs.push(readGraph(attr.child(g), `${graph.path}/${nodeLabel}/${info.name}`, graph, context));
-    attr.all(AttributeField.graphs).forEach((gf, i) => {
-      info.graphs.push(readGraph(attr.child(gf), `${graph.path}/${nodeLabel}/${info.name}[${i}]`, graph, context));
+    const graphs = attr.all(AttributeField.graphs);
+    if ((g || graphs.length > 0) && level + 1 > MAX_SUBGRAPH_DEPTH) {
+      throw new OnnxInputError(
+        `${context.label}: node "${nodeLabel}" (${node.opType}), attribute "${info.name}": subgraphs are nested more than ${MAX_SUBGRAPH_DEPTH} levels deep; ` +
+          `protobuf parsers (onnxruntime, onnx) refuse models nested this deep, so re-export the model with fewer nested If/Loop/Scan bodies.`,
+      );
+    }
+    if (g) info.graphs.push(readGraph(attr.child(g), `${graph.path}/${nodeLabel}/${info.name}`, graph, level + 1, context));
+    graphs.forEach((gf, i) => {
+      info.graphs.push(readGraph(attr.child(gf), `${graph.path}/${nodeLabel}/${info.name}[${i}]`, graph, level + 1, context));
     });
     node.attributes.push(info);
   }
@@ -182,7 +207,7 @@ const MAX_KNOWN_DTYPE = 26;
 
 /** Decodes a TensorProto's header and validates that its data agrees with dims x dtype. */
 export function readTensor(parent: MessageNode, field: WireField, context: Context, where: string): TensorInfo {
-  const message = parent.child(field);
+  const message = childNamed(parent, field, context, `a tensor (${where})`);
   const bytes = context.bytes;
   const name = readOptionalString(message, TensorField.name);
   const label = name ? `tensor "${name}"` : `an unnamed tensor (${where})`;
@@ -274,6 +299,9 @@ export function countTypedValues(message: MessageNode, typedField: keyof typeof 
 
 export { TYPED_FIELD_NUMBER };
 
+/** int8, uint8, int16, uint16, int32, uint32, int64 (onnxruntime reads all; the spec says int64). */
+const SPARSE_INDEX_TYPES = new Set([2, 3, 4, 5, 6, 7, 12]);
+
 function readSparseTensor(parent: MessageNode, field: WireField, context: Context): SparseTensorInfo {
   const message = parent.child(field);
   const valuesField = message.last(SparseTensorField.values);
@@ -289,12 +317,18 @@ function readSparseTensor(parent: MessageNode, field: WireField, context: Contex
   for (const d of dims) numel *= d;
   if (!Number.isSafeInteger(numel)) throw new OnnxInputError(`${context.label}: sparse tensor "${values.name}" has dims whose product overflows.`);
   const nnz = values.numel;
-  const linear = indices.dims.length === 1 && indices.numel === nnz;
+  const where = `${context.label}: sparse tensor "${values.name}" (dims [${dims.join(', ')}])`;
+  if (values.dims.length !== 1) throw new OnnxInputError(`${where} has values of shape [${values.dims.join(', ')}]; sparse values must be 1-D [nnz].`);
+  if (nnz > numel) throw new OnnxInputError(`${where} has ${nnz} values but only ${numel} elements.`);
+  const linear = indices.dims.length === 1 && indices.dims[0] === nnz;
   const coordinate = indices.dims.length === 2 && indices.dims[0] === nnz && indices.dims[1] === dims.length;
-  if (values.dims.length !== 1 || (!linear && !coordinate) || nnz > numel) {
+  if (!linear && !coordinate) {
     throw new OnnxInputError(
-      `${context.label}: sparse tensor "${values.name}" has values [${values.dims.join(', ')}] and indices [${indices.dims.join(', ')}] that do not fit dims [${dims.join(', ')}].`,
+      `${where} has ${nnz} values but indices of shape [${indices.dims.join(', ')}]; indices must be [${nnz}] (linear) or [${nnz}, ${dims.length}] (coordinates).`,
     );
+  }
+  if (!SPARSE_INDEX_TYPES.has(indices.dataType)) {
+    throw new OnnxInputError(`${where} has indices of type ${describeDataType(indices.dataType)}; indices must be integers (int64).`);
   }
   return { message, field, name: values.name, dims, numel, values, indices };
 }

@@ -3,7 +3,10 @@ import type { OnnxModel, SparseTensorInfo } from './model.js';
 import { readTensorBytes, decodeFloat32, floatDTypeName } from './tensor-data.js';
 import { dtypeOf } from './dtypes.js';
 
-/** Linear (row-major) positions of a sparse tensor's values, whatever its index layout. */
+/**
+ * Linear (row-major) positions of a sparse tensor's values, whatever its index layout. Validates them:
+ * every index in range and strictly increasing (ONNX's canonical order), so each element is stored once.
+ */
 export function readSparseIndices(model: OnnxModel, sparse: SparseTensorInfo): Float64Array {
   const label = model.path ?? 'the model';
   const dtype = dtypeOf(sparse.indices.dataType)?.name;
@@ -30,19 +33,30 @@ export function readSparseIndices(model: OnnxModel, sparse: SparseTensorInfo): F
   const out = new Float64Array(nnz);
   const rank = sparse.dims.length;
   const coordinate = sparse.indices.dims.length === 2;
+  const where = `${label}: sparse tensor "${sparse.name}" (dims [${sparse.dims.join(', ')}])`;
+  let previous = -1;
   for (let k = 0; k < nnz; k++) {
     let linear: number;
     if (coordinate) {
       linear = 0;
       for (let r = 0; r < rank; r++) {
         const c = read(k * rank + r);
-        if (c < 0 || c >= sparse.dims[r]!) throw new OnnxInputError(`${label}: sparse tensor "${sparse.name}" has an index out of range.`);
+        if (!(c >= 0 && c < sparse.dims[r]!)) {
+          throw new OnnxInputError(`${where} has coordinate ${c} on axis ${r} at index entry ${k}, outside [0, ${sparse.dims[r]}).`);
+        }
         linear = linear * sparse.dims[r]! + c;
       }
     } else linear = read(k);
     if (!(linear >= 0 && linear < sparse.numel)) {
-      throw new OnnxInputError(`${label}: sparse tensor "${sparse.name}" has index ${linear} outside its ${sparse.numel} elements.`);
+      throw new OnnxInputError(`${where} has index ${linear} at entry ${k}, outside its ${sparse.numel} elements.`);
     }
+    // ONNX requires indices in strictly increasing row-major order: no duplicates (whose value would be ambiguous).
+    if (linear <= previous) {
+      throw new OnnxInputError(
+        `${where} has index ${linear} at entry ${k} after ${previous}; ${linear === previous ? 'indices must not repeat' : 'indices must be sorted in increasing order'}.`,
+      );
+    }
+    previous = linear;
     out[k] = linear;
   }
   return out;

@@ -32,24 +32,23 @@ export class WireError extends Error {
   }
 }
 
-/** Lists the fields of the message encoded in bytes[start, end). Validates lengths; decodes nothing else. */
+/**
+ * Lists the fields of the message encoded in bytes[start, end). Validates tags, varints and lengths
+ * (a length is decoded in full, so one that claims 4 GiB + n bytes never wraps to n); decodes nothing else.
+ * Iterative, so no input can exhaust the stack.
+ */
 export function parseFields(bytes: Uint8Array, start: number, end: number): WireField[] {
-  const reader = protobuf.Reader.create(bytes);
-  reader.pos = start;
-  reader.len = end;
   const fields: WireField[] = [];
-  while (reader.pos < end) {
-    const fieldStart = reader.pos;
-    const tag = readVarint32(reader, end, fieldStart);
-    const no = tag >>> 3;
-    const wireType = tag & 7;
-    if (no === 0) throw new WireError('field number 0', fieldStart);
-    const valueStart = reader.pos;
+  const cursor = { pos: start };
+  while (cursor.pos < end) {
+    const fieldStart = cursor.pos;
+    const { no, wireType } = readTag(bytes, cursor, end);
+    const valueStart = cursor.pos;
     let valueEnd: number;
     switch (wireType) {
       case WireType.VARINT:
-        skipVarint(bytes, reader, end);
-        valueEnd = reader.pos;
+        skipVarint(bytes, cursor, end);
+        valueEnd = cursor.pos;
         break;
       case WireType.I64:
         valueEnd = valueStart + 8;
@@ -58,77 +57,105 @@ export function parseFields(bytes: Uint8Array, start: number, end: number): Wire
         valueEnd = valueStart + 4;
         break;
       case WireType.LEN: {
-        const length = readVarint32(reader, end, valueStart);
-        const payloadStart = reader.pos;
-        valueEnd = payloadStart + length;
-        if (valueEnd > end) throw new WireError(`a field of ${length} bytes runs past the end of its message`, fieldStart);
-        fields.push({ no, wireType, start: fieldStart, valueStart: payloadStart, end: valueEnd });
-        reader.pos = valueEnd;
+        const length = readVarint(bytes, cursor, end);
+        const payloadStart = cursor.pos;
+        if (length > end - payloadStart) throw new WireError(`a field of ${length} bytes runs past the end of its message`, fieldStart);
+        fields.push({ no, wireType, start: fieldStart, valueStart: payloadStart, end: payloadStart + length });
+        cursor.pos = payloadStart + length;
         continue;
       }
       case WireType.SGROUP:
-        valueEnd = skipGroup(bytes, reader, end, no);
+        valueEnd = skipGroup(bytes, cursor, end, no);
         break;
       default:
         throw new WireError(`invalid wire type ${wireType}`, fieldStart);
     }
     if (valueEnd > end) throw new WireError('a field runs past the end of its message', fieldStart);
     fields.push({ no, wireType, start: fieldStart, valueStart, end: valueEnd });
-    reader.pos = valueEnd;
+    cursor.pos = valueEnd;
   }
-  if (reader.pos !== end) throw new WireError('a field runs past the end of its message', reader.pos);
   return fields;
 }
 
-function readVarint32(reader: protobuf.Reader, end: number, at: number): number {
-  if (reader.pos >= end) throw new WireError('truncated varint', at);
-  const pos = reader.pos;
-  // Bound the scan ourselves: protobufjs would read past `end` into the enclosing message.
-  let i = pos;
-  while (i < end && i - pos < 10 && (reader.buf[i]! & 0x80) !== 0) i++;
-  if (i >= end || i - pos >= 10) throw new WireError('truncated or overlong varint', at);
-  return reader.uint32();
+/** The largest field number protobuf allows (2^29 - 1). */
+const MAX_FIELD_NUMBER = 0x1fffffff;
+
+function readTag(bytes: Uint8Array, cursor: { pos: number }, end: number): { no: number; wireType: number } {
+  const at = cursor.pos;
+  const tag = readVarint(bytes, cursor, end);
+  const no = Math.floor(tag / 8);
+  if (no === 0 || no > MAX_FIELD_NUMBER) throw new WireError(`invalid field number ${no}`, at);
+  return { no, wireType: tag % 8 };
 }
 
-function skipVarint(bytes: Uint8Array, reader: protobuf.Reader, end: number): void {
-  let i = reader.pos;
-  const limit = Math.min(end, i + 10);
-  while (i < limit && (bytes[i]! & 0x80) !== 0) i++;
-  if (i >= limit) throw new WireError('truncated or overlong varint', reader.pos);
-  reader.pos = i + 1;
-}
-
-function skipGroup(bytes: Uint8Array, reader: protobuf.Reader, end: number, groupNo: number): number {
-  for (;;) {
-    if (reader.pos >= end) throw new WireError('unterminated group', reader.pos);
-    const at = reader.pos;
-    const tag = readVarint32(reader, end, at);
-    const wireType = tag & 7;
-    if (wireType === WireType.EGROUP) {
-      if (tag >>> 3 !== groupNo) throw new WireError('mismatched end of group', at);
-      return reader.pos;
+/**
+ * Decodes one varint at cursor.pos, bounded by `end` and by protobuf's 10-byte limit. Values are exact
+ * up to 2^53; anything larger (only hostile lengths and tags are read this way) is refused.
+ */
+export function readVarint(bytes: Uint8Array, cursor: { pos: number }, end: number): number {
+  const at = cursor.pos;
+  let value = 0;
+  let scale = 1;
+  for (let i = at; i < end && i - at < 10; i++) {
+    const b = bytes[i]!;
+    value += (b & 0x7f) * scale;
+    scale *= 128;
+    if ((b & 0x80) === 0) {
+      cursor.pos = i + 1;
+      if (!Number.isSafeInteger(value)) throw new WireError(`varint ${value} is too large`, at);
+      return value;
     }
+  }
+  throw new WireError(end - at >= 10 ? 'overlong varint (more than 10 bytes)' : 'truncated varint', at);
+}
+
+/** Skips a varint value of any size up to 64 bits (int64 values may use all 10 bytes). */
+function skipVarint(bytes: Uint8Array, cursor: { pos: number }, end: number): void {
+  const at = cursor.pos;
+  for (let i = at; i < end && i - at < 10; i++) {
+    if ((bytes[i]! & 0x80) === 0) {
+      cursor.pos = i + 1;
+      return;
+    }
+  }
+  throw new WireError(end - at >= 10 ? 'overlong varint (more than 10 bytes)' : 'truncated varint', at);
+}
+
+/** Skips a (deprecated) group, nested groups included, with an explicit stack instead of recursion. */
+function skipGroup(bytes: Uint8Array, cursor: { pos: number }, end: number, groupNo: number): number {
+  const open = [groupNo];
+  while (open.length > 0) {
+    if (cursor.pos >= end) throw new WireError('unterminated group', cursor.pos);
+    const at = cursor.pos;
+    const { no, wireType } = readTag(bytes, cursor, end);
     switch (wireType) {
+      case WireType.EGROUP:
+        if (no !== open.pop()) throw new WireError('mismatched end of group', at);
+        break;
       case WireType.VARINT:
-        skipVarint(bytes, reader, end);
+        skipVarint(bytes, cursor, end);
         break;
       case WireType.I64:
-        reader.pos += 8;
+        cursor.pos += 8;
         break;
       case WireType.I32:
-        reader.pos += 4;
+        cursor.pos += 4;
         break;
-      case WireType.LEN:
-        reader.pos += readVarint32(reader, end, at);
+      case WireType.LEN: {
+        const length = readVarint(bytes, cursor, end);
+        if (length > end - cursor.pos) throw new WireError(`a field of ${length} bytes runs past the end of its message`, at);
+        cursor.pos += length;
         break;
+      }
       case WireType.SGROUP:
-        reader.pos = skipGroup(bytes, reader, end, tag >>> 3);
+        open.push(no);
         break;
       default:
         throw new WireError(`invalid wire type ${wireType}`, at);
     }
-    if (reader.pos > end) throw new WireError('a field runs past the end of its message', at);
+    if (cursor.pos > end) throw new WireError('a field runs past the end of its message', at);
   }
+  return cursor.pos;
 }
 
 /** Reads a varint field's value as a signed 64-bit BigInt (int64 semantics). */

@@ -39,7 +39,9 @@ async function inspect(args: InspectArgs, io: Io): Promise<number> {
       consumers: w.uses.map((u) => ({ op: u.op, node: u.node.name, inputIndex: u.inputIndex, graph: u.graph, viaIdentity: u.viaIdentity })),
     };
     if (w.external) entry.external = true;
-    return entry as { name: string; graph: string; op: string; location: string; shape: number[]; dtype: string; numel: number; nnz: number; external?: boolean };
+    // Also a graph input: the value is a default the caller may replace at run time (onnx-io README).
+    if (w.overridable) entry.overridable = true;
+    return entry as { name: string; graph: string; op: string; location: string; shape: number[]; dtype: string; numel: number; nnz: number; external?: boolean; overridable?: boolean };
   });
   const totals = {
     count: weights.length,
@@ -61,7 +63,7 @@ async function inspect(args: InspectArgs, io: Io): Promise<number> {
     w.name,
     w.graph,
     w.op,
-    w.location + (w.external ? ' (external)' : ''),
+    w.location + (w.external ? ' (external)' : '') + (w.overridable ? ' (overridable input)' : ''),
     w.dtype,
     w.shape.join('x'),
     formatCount(w.numel),

@@ -45,6 +45,12 @@ async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
   for (const w of weights) {
     const other = prunedWeights.get(key(w));
     if (!other) continue;
+    if (w.numel === 0) {
+      // A zero-sized weight (a dim of 0) has no spectrum; nothing to compare.
+      log(io, `specprune: ${w.name} (${w.graph}) has shape [${w.shape}] with no elements; skipped.`);
+      progress.tick(w.name);
+      continue;
+    }
     if (other.shape.join('x') !== w.shape.join('x')) throw new UsageError(`${w.name} has shape [${w.shape}] in ${args.original} but [${other.shape}] in ${args.pruned}.`);
     const a = readWeight(original, w);
     const b = readWeight(pruned, other);

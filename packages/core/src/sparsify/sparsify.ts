@@ -1,5 +1,5 @@
 import { assertGranularity, type Granularity } from '../granularity.js';
-import { assertMatrix, countNonzero, frobeniusDistance, frobeniusNorm, type Matrix } from '../matrix.js';
+import { assertMatrix, isEmptyMatrix, countNonzero, frobeniusDistance, frobeniusNorm, type Matrix } from '../matrix.js';
 import { estimateTopSingularValues } from '../spectrum/lanczos.js';
 import { spectralNorm } from '../spectrum/norm.js';
 import { matrixOperator } from '../spectrum/operator.js';
@@ -30,6 +30,10 @@ export interface ResolvedSparsifyOptions {
  * @throws RangeError for a bad shape, method, sparsity or option
  */
 export function sparsify(w: Matrix, method: MethodName, options: SparsifyOptions): SparsifyResult {
+  if (isEmptyMatrix(w)) {
+    // Nothing to prune and no damage to measure.
+    return { data: new Float32Array(0), method: method === 'spectral' ? 'magnitude' : method, seed: options.seed ?? 0, nnz: 0, sparsity: 0, spectralError: 0, frobeniusError: 0, spectralNorm: 0 };
+  }
   assertMatrix(w, 'weight matrix');
   const resolved = resolveOptions(w, method, options);
   if (method === 'spectral') return searchSpectral(w, resolved);

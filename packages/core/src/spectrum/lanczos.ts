@@ -1,5 +1,5 @@
 import { SingularValueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
-import { assertMatrix, type Matrix } from '../matrix.js';
+import { assertMatrix, isEmptyMatrix, type Matrix } from '../matrix.js';
 import { createRandom, type Random } from '../random.js';
 import { matrixOperator, type LinearOperator } from './operator.js';
 
@@ -117,6 +117,7 @@ export function estimateTopSingularValues(
  * Lanczos bidiagonalisation with float64 vectors; see {@link estimateTopSingularValues}.
  */
 export function topSingularValues(w: Matrix, k: number, options: LanczosOptions = {}): Float64Array {
+  if (isEmptyMatrix(w)) return new Float64Array(0);
   assertMatrix(w);
   return estimateTopSingularValues(matrixOperator(w), k, options).values;
 }

@@ -1,4 +1,4 @@
-import { assertMatrix, type Matrix } from '../matrix.js';
+import { assertMatrix, isEmptyMatrix, type Matrix } from '../matrix.js';
 import { estimateTopSingularValues, type LanczosOptions } from './lanczos.js';
 import { matrixOperator, type LinearOperator } from './operator.js';
 
@@ -12,12 +12,14 @@ export type SpectralNormOptions = LanczosOptions;
  * Default tolerance 1e-6 (relative residual bound).
  */
 export function spectralNorm(w: Matrix, options: SpectralNormOptions = {}): number {
+  if (isEmptyMatrix(w)) return 0;
   assertMatrix(w);
   return estimateTopSingularValues(matrixOperator(w), 1, options).values[0];
 }
 
 /** ||A − B||₂ without materialising A − B: the operator subtracts on the fly in float64. */
 export function spectralNormOfDifference(a: Matrix, b: Matrix, options: SpectralNormOptions = {}): number {
+  if (isEmptyMatrix(a) && isEmptyMatrix(b) && a.rows === b.rows && a.cols === b.cols) return 0;
   assertMatrix(a, 'first matrix');
   assertMatrix(b, 'second matrix');
   if (a.rows !== b.rows || a.cols !== b.cols) {
