@@ -12,12 +12,11 @@ export function servedHosts(options: {
   requested: string;
   /** The address the socket is bound to (server.address()). */
   bound: string;
-  /** The address put in the URL, when it differs. */
-  advertised?: string;
+  /** The address put in the URL. */
+  advertised: string;
   port: number;
 }): Set<string> {
-  const names = new Set<string>([options.requested, options.bound]);
-  if (options.advertised) names.add(options.advertised);
+  const names = new Set<string>([options.requested, options.bound, options.advertised]);
   if (isLoopback(options.bound)) {
     for (const name of ['localhost', '127.0.0.1', '::1']) names.add(name);
   }
@@ -29,7 +28,8 @@ export function servedHosts(options: {
   const hosts = new Set<string>();
   for (const name of names) {
     const host = formatHost(name);
-    if (host === '0.0.0.0' || host === '[::]') continue;
+    // "Every interface" is not an address a page is opened at, unless nothing better could be announced.
+    if ((host === '0.0.0.0' || host === '[::]') && name !== options.advertised) continue;
     hosts.add(`${host}:${options.port}`);
     // Browsers leave the default port out of Host.
     if (options.port === 80) hosts.add(host);

@@ -153,8 +153,8 @@ export async function startBenchServer<T = unknown>(options: BenchServerOptions<
     server.listen(options.port ?? 0, options.host, resolve);
   });
   const { port, address } = server.address() as AddressInfo;
-  hosts = servedHosts({ requested: options.host, bound: address, advertised: options.advertiseHost, port });
   const advertised = options.advertiseHost ?? options.host;
+  hosts = servedHosts({ requested: options.host, bound: address, advertised, port });
   const hostInUrl = advertised.includes(':') ? `[${advertised}]` : advertised;
   return {
     url: `http://${hostInUrl}:${port}/?token=${token}`,

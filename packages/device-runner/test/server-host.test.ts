@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { servedHosts } from '../src/served-hosts.js';
 import { startBenchServer, type BenchServer } from '../src/server.js';
 import { httpRequest, rawExchange } from './http-helpers.js';
 
@@ -125,5 +126,25 @@ describe.skipIf(!lan)('bench server on a LAN address (the manual target with --h
     expectRefused(await getBoth(port, `evil.example:${port}`, lan));
     expectRefused(await getBoth(port, `0.0.0.0:${port}`));
     expectRefused(await getBoth(port, `10.255.255.1:${port}`));
+  });
+});
+
+describe('servedHosts', () => {
+  it('lists the bound address, the requested name and the advertised address with the port, lower-case, IPv6 in brackets', () => {
+    expect([...servedHosts({ requested: 'Laptop.Local', bound: '192.0.2.7', advertised: 'Laptop.Local', port: 8080 })].sort()).toEqual([
+      '192.0.2.7:8080',
+      'laptop.local:8080',
+    ]);
+    expect(servedHosts({ requested: '::1', bound: '::1', advertised: '::1', port: 9 })).toEqual(new Set(['[::1]:9', 'localhost:9', '127.0.0.1:9']));
+  });
+
+  it('accepts the bare host only on port 80, where browsers leave the port out', () => {
+    expect(servedHosts({ requested: '127.0.0.1', bound: '127.0.0.1', advertised: '127.0.0.1', port: 80 }).has('127.0.0.1')).toBe(true);
+    expect(servedHosts({ requested: '127.0.0.1', bound: '127.0.0.1', advertised: '127.0.0.1', port: 81 }).has('127.0.0.1')).toBe(false);
+  });
+
+  it('keeps 0.0.0.0 only when nothing better could be announced (no external address)', () => {
+    expect(servedHosts({ requested: '0.0.0.0', bound: '0.0.0.0', advertised: '0.0.0.0', port: 5 }).has('0.0.0.0:5')).toBe(true);
+    expect(servedHosts({ requested: '0.0.0.0', bound: '0.0.0.0', advertised: '192.0.2.9', port: 5 }).has('0.0.0.0:5')).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import type { Browser } from 'playwright-core';
+import { cleanText } from '../clean-text.js';
 import { DeviceError, describeError } from '../errors.js';
 import type { PagePost } from '../page-result.js';
 import type { BenchServer } from '../server.js';
@@ -49,7 +50,7 @@ export class BrowserTarget implements Target {
     const crashed = new Promise<never>((_, reject) => {
       page.on('crash', () => reject(new DeviceError(`The browser tab crashed while benchmarking ${this.context.modelLabel}; try fewer --threads or a smaller model.`)));
     });
-    page.on('pageerror', (error) => this.context.log(`page error: ${error.message}`));
+    page.on('pageerror', (error) => this.context.log(`page error: ${cleanText(error.message, 500)}`));
     await page.goto(this.server!.url);
     const posted = await waitForPage(Promise.race([this.server!.result, crashed]), this.context, 'the headless browser');
     return readPageResult(posted, this.context.modelLabel, 'the headless browser');

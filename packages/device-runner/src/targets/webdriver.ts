@@ -1,3 +1,4 @@
+import { cleanText } from '../clean-text.js';
 import { DeviceError, describeError } from '../errors.js';
 import type { PagePost } from '../page-result.js';
 import type { BenchServer } from '../server.js';
@@ -54,21 +55,25 @@ export class WebDriverTarget implements Target {
     let parsed: { value?: { error?: string; message?: string } & Record<string, unknown> };
     try {
       parsed = JSON.parse(text) as typeof parsed;
+      if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
     } catch {
       throw new DeviceError(`${this.endpoint} answered ${method} ${route} with HTTP ${response.status} and no JSON; is it a WebDriver endpoint?`);
     }
     if (!response.ok || parsed.value?.error) {
-      const message = describeError(parsed.value?.message ?? `HTTP ${response.status}`).split(' (Session info')[0]!.slice(0, 300);
-      throw new DeviceError(`The WebDriver endpoint ${this.endpoint} refused ${route === '/session' ? 'to start a browser session' : `${method} ${route}`}: ${parsed.value?.error ?? 'error'}: ${message}.`);
+      // The endpoint may be anyone's (a device farm): what it says is cleaned before it reaches the terminal.
+      const message = cleanText(describeError(parsed.value?.message ?? `HTTP ${response.status}`).split(' (Session info')[0]!, 300);
+      const code = cleanText(String(parsed.value?.error ?? 'error'), 80);
+      throw new DeviceError(`The WebDriver endpoint ${this.endpoint} refused ${route === '/session' ? 'to start a browser session' : `${method} ${route}`}: ${code}: ${message}.`);
     }
     return parsed.value;
   }
 
   async init(): Promise<void> {
     const value = (await this.command('POST', '/session', { capabilities: { alwaysMatch: this.capabilities() } }, Math.min(SESSION_TIMEOUT_MS, this.context.timeoutMs))) as {
-      sessionId?: string;
-    };
-    if (!value.sessionId) throw new DeviceError(`The WebDriver endpoint ${this.endpoint} returned no session id; is it a W3C WebDriver endpoint?`);
+      sessionId?: unknown;
+    } | null | undefined;
+    // The id goes into every later URL path and into the log: a plain token only.
+    if (typeof value?.sessionId !== 'string' || !/^[^\u0000-\u0020\u007f-\u009f/?#%]{1,200}$/.test(value.sessionId)) throw new DeviceError(`The WebDriver endpoint ${this.endpoint} returned no usable session id; is it a W3C WebDriver endpoint?`);
     this.sessionId = value.sessionId;
     this.context.log(`webdriver session ${this.sessionId} on ${this.endpoint}`);
   }
