@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -318,11 +318,12 @@ describe('prune data-free: input statistics from random inputs (--synthetic-samp
     expect(Buffer.compare(a, c)).not.toBe(0);
   });
 
-  it('says so and prunes from the weights alone when random inputs cannot be built', async () => {
+  it('stops (exit 2, nothing written) instead of pruning from the weights alone when random inputs cannot be built', async () => {
     const dir = tempDir();
     const result = await runCli(['prune', MODELS.paddleCls, '-o', path.join(dir, 'p.onnx'), '--sparsity', '0.3', '--json']);
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/no input statistics from random inputs \(.+\); pruning from the weights alone/);
-    expect(result.json<PruneJson>().calibration).toBeUndefined();
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/Input "x" has open dimensions 2, 3 .*--shape x=1x3x224x224/);
+    expect(existsSync(path.join(dir, 'p.onnx'))).toBe(false);
   });
 });

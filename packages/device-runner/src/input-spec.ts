@@ -56,9 +56,41 @@ export interface ResolvedInput {
   name: string;
   dtype: InputDtype;
   shape: number[];
+  /** Open dims this resolution filled by itself (batch-like dims set to 1), e.g. ["dim 0 (\"batch\") = 1"]. */
+  assumed?: string[];
 }
 
-/** An input the payload cannot generate; the host turns it into an exit-2 message. */
+/**
+ * An open dim that is a batch by convention: the first dim of an input of rank 2 or more, or any dim
+ * named like one. A batch of 1 computes what every other batch size computes, sample by sample.
+ */
+export function isBatchLikeDim(shape: readonly (number | string | null | undefined)[], index: number): boolean {
+  const dim = shape[index];
+  if (typeof dim === 'string' && /^(batch|batch_size|batchsize|bs|n|b|N|B)$|batch/i.test(dim)) return true;
+  return index === 0 && shape.length >= 2;
+}
+
+/**
+ * A realistic concrete shape for a declared one, for messages that suggest a `--shape`: batch-like dims 1,
+ * image-like inputs ([N, C, H, W] with C <= 4) 224 for open sides (or 4x the fixed side, rounded to 32, when
+ * one side is fixed: text-line models), sequence-like dims 128. Never 1 for a spatial or sequence dim: a
+ * 1x1 image makes most of a CNN see nothing.
+ */
+export function suggestShape(shape: readonly (number | string | null | undefined)[]): number[] {
+  const fixed = (d: number | string | null | undefined): d is number => typeof d === 'number' && Number.isInteger(d) && d > 0;
+  const image = shape.length === 4 && fixed(shape[1]) && shape[1] <= 4;
+  return shape.map((dim, i) => {
+    if (fixed(dim)) return dim;
+    if (isBatchLikeDim(shape, i)) return 1;
+    if (image && (i === 2 || i === 3)) {
+      const other = shape[i === 2 ? 3 : 2];
+      if (fixed(other)) return i === 3 ? Math.max(32, Math.round((other * 4) / 32) * 32) : other;
+      return 224;
+    }
+    return 128;
+  });
+}
+
 export class InputSpecError extends Error {
   readonly exitCode = 2;
   constructor(message: string) {
@@ -94,6 +126,7 @@ export function resolveInputs(metadata: readonly InputMetadataLike[], shapes: Re
       });
       return { name: input.name, dtype, shape: [...whole] };
     }
+    const assumed: string[] = [];
     const shape = declared.map((dim, i) => {
       if (typeof dim === 'number' && Number.isInteger(dim) && dim > 0) return dim;
       if (typeof dim === 'string' && dim !== '' && !inputNames.has(dim)) {
@@ -101,12 +134,18 @@ export function resolveInputs(metadata: readonly InputMetadataLike[], shapes: Re
         if (bound && bound.length === 1) return bound[0]!;
       }
       const label = typeof dim === 'string' && dim !== '' ? `"${dim}"` : 'unnamed';
-      const example = declared.map((d) => (typeof d === 'number' && d > 0 ? d : 1)).join('x');
+      if (isBatchLikeDim(declared, i)) {
+        assumed.push(`dim ${i} (${label}) = 1`);
+        return 1;
+      }
+      const open = declared.map((d, k) => (typeof d === 'number' && d > 0 ? undefined : k)).filter((k) => k !== undefined && !isBatchLikeDim(declared, k));
+      const example = suggestShape(declared).join('x');
       throw new InputSpecError(
-        `Input "${input.name}" has an open dimension ${i} (${label}) in shape ${formatDeclared(declared)}; fix it with --shape ${input.name}=${example}` +
-          (label !== 'unnamed' ? ` or --shape ${dim}=1.` : '.'),
+        `Input "${input.name}" has open dimension${open.length > 1 ? 's' : ''} ${open.join(', ')} in shape ${formatDeclared(declared)}; give the size you run it at, e.g. --shape ${input.name}=${example}` +
+          (label !== 'unnamed' ? ` (or bind the dim by name: --shape ${dim}=N).` : '.'),
       );
     });
+    if (assumed.length) return { name: input.name, dtype, shape, assumed };
     return { name: input.name, dtype, shape };
   });
 }

@@ -1,5 +1,5 @@
 import { dtypeCode, type FloatDTypeName } from './dtypes.js';
-import { lenField, type RenderContext } from './message.js';
+import { INLINE, lenField, type RenderContext } from './message.js';
 import { AttributeField, AttributeType, DataLocation, SparseTensorField, StringStringField, TensorField } from './onnx-fields.js';
 import { encodeTag, encodeVarint, newWriter, WireType } from './wire.js';
 
@@ -49,17 +49,23 @@ export function tensorHeader(name: string, dims: readonly number[], dataType: nu
 export type IndexType = 'int16' | 'int32' | 'int64';
 
 /**
- * Smallest linearised-index type onnxruntime accepts for a sparse tensor. Measured with
- * onnxruntime-node 1.30: in the main graph int16, int32 and int64 load (int8 too, but
- * onnxruntime-web is only verified from int16); in a subgraph the ONNX checker that runs on
- * If/Loop/Scan bodies rejects anything but int64.
+ * How sparse tensors index their nonzeros. `int64`: what the ONNX spec requires (`onnx.checker` rejects
+ * anything else), the default. `ort-narrow`: the narrowest type onnxruntime accepts, onnxruntime-only.
+ * Measured with onnxruntime-node 1.30: in the main graph int16, int32 and int64 load (int8 too, but
+ * onnxruntime-web is only verified from int16); in a subgraph only int64 does.
  */
-export function sparseIndexType(numel: number, inSubgraph: boolean): IndexType {
-  if (inSubgraph) return 'int64';
+export type SparseIndexMode = 'int64' | 'ort-narrow';
+
+/** The linearised-index type of a sparse tensor of `numel` elements under `mode`. */
+export function sparseIndexType(numel: number, inSubgraph: boolean, mode: SparseIndexMode = 'int64'): IndexType {
+  if (inSubgraph || mode === 'int64') return 'int64';
   if (numel - 1 <= 0x7fff) return 'int16';
   if (numel - 1 <= 0x7fffffff) return 'int32';
   return 'int64';
 }
+
+/** Sparse tensors (sparse_initializer, Constant sparse_value) exist from ONNX IR version 6 on. */
+export const SPARSE_MIN_IR_VERSION = 6;
 
 const INDEX_BYTES: Record<IndexType, number> = { int16: 2, int32: 4, int64: 8 };
 
@@ -98,8 +104,11 @@ export function sparseTensorPayload(
 ): { render(context: RenderContext): Uint8Array[] } {
   return {
     render(context) {
-      const valuesPayload = renderTensorPayload(tensorHeader(name, [nnz], dtypeCode(dtype)), values, context);
-      const indicesPayload = renderTensorPayload(tensorHeader('', [nnz], dtypeCode(indexType)), indices, context);
+      // Inline even when the model's data goes to an external file: onnx.checker validates a sparse tensor's
+      // indices from its own bytes and rejects external ones ("Cannot parse data from external tensors").
+      void context;
+      const valuesPayload = renderTensorPayload(tensorHeader(name, [nnz], dtypeCode(dtype)), values, INLINE);
+      const indicesPayload = renderTensorPayload(tensorHeader('', [nnz], dtypeCode(indexType)), indices, INLINE);
       return [
         ...lenField(SparseTensorField.values, valuesPayload),
         ...lenField(SparseTensorField.indices, indicesPayload),

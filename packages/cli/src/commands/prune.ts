@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import {
   countNonzero,
@@ -10,29 +10,43 @@ import {
   measureSizes,
   readModel,
   readWeight,
+  serializeForRuntime,
   setMetadata,
+  sparseStorageUnsupported,
   storageBytes,
+  type SparseIndexMode,
   updateWeight,
-  writeModel,
+  allTensors,
+  checkWritableFile,
+  commitStaged,
+  isSameFile,
+  readModelHollow,
+  stageModel,
+  stageTempFile,
+  statRegularFile,
+  tempPathFor,
+  type StagedWrite,
   type WeightRef,
 } from '@specprune/onnx-io';
 import { defineCommand } from '../command.js';
-import { isUserError, UsageError } from '../errors.js';
+import { ExitError, isUserError, UsageError } from '../errors.js';
 import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
-import { log, printJson, type Io } from '../io.js';
+import { checkInterrupted, log, printJson, type Io } from '../io.js';
 import { createProgress } from '../progress.js';
 import { allocate, CURVE_GRID, spectralErrorCurves } from '../prune/allocate.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from '../prune/sensitivity.js';
-import { createSession, inputSpecs, loadOrt, loadSampleFeeds, parseShapes, parseValues, randomFeeds } from '../eval/inputs.js';
+import { createSession, inputSpecs, loadOrt, loadSampleFeeds, parseShapes, parseValues, randomFeeds, type OrtModule } from '../eval/inputs.js';
 import { measurePruned, pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned, type PrunedWeight } from '../prune/engine.js';
 import { collectInputStats, planInputStats } from '../prune/calibration.js';
 import type { InputStats, MethodName } from '@specprune/core';
-import type { Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { describeFidelity, measureFidelity, RANDOM_INPUT_CAVEAT, type Fidelity } from '../prune/fidelity.js';
+import { planInputs, type InputPlan } from '../prune/model-inputs.js';
 import type { ResolvedInput } from '@specprune/device-runner';
 import { pruneStreaming } from '../prune/stream.js';
 import { deriveSeed } from '../prune/seed.js';
 import { ALLOCATIONS, DATA_AWARE_METHODS, DEFAULT_SYNTHETIC_SAMPLES, METHODS, parsePruneOptions, STORAGES, type PruneOptions } from '../prune/options.js';
-import { writeHtmlReport, type ReportWeight } from '../report/html.js';
+import { stageHtmlReport, type ReportWeight } from '../report/html.js';
 import { VERSION } from '../version.js';
 import { check } from './check.js';
 import { benchForBudget } from '../check/bench.js';
@@ -64,6 +78,7 @@ export interface PruneArgs {
   shape?: string[];
   value?: string[];
   scanSamples?: number;
+  ortOnlySparseIndices?: boolean;
 }
 
 export const pruneCommand = defineCommand<PruneArgs>({
@@ -86,7 +101,11 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('target-bytes', { type: 'number', describe: 'instead of --sparsity: prune until the written model is at most N bytes' })
       .option('exclude', { type: 'string', array: true, describe: 'leave weights whose name matches this regular expression untouched (repeatable)' })
       .option('min-params', { type: 'number', default: 256, describe: 'leave weights with fewer elements untouched' })
-      .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer), or auto: per weight, whichever is smaller' })
+      .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer with int64 indices, as the ONNX spec requires), or auto: per weight, whichever is smaller' })
+      .option('ort-only-sparse-indices', {
+        type: 'boolean',
+        describe: 'onnxruntime-only: store sparse indices as int16/int32 where they fit (smaller files that onnxruntime loads, but the ONNX spec and onnx.checker reject)',
+      })
       .option('calibration', {
         type: 'string',
         describe:
@@ -119,7 +138,15 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .example('$0 prune model.onnx -o small.onnx --granularity 2:4 --method magnitude', 'N:M sparsity for sparse tensor cores')
       .example('$0 prune model.onnx -o small.onnx --target-bytes 300000', 'prune until the file fits in 300 kB')
       .example('$0 prune model.onnx -o small.onnx --calibration samples/ --sparsity 0.5', 'data-aware: re-fit kept weights on your own sample inputs'),
-  run: async (args, io) => prune(args, io),
+  run: async (args, io) => {
+    // Whatever stops the run (an error, an interrupt), the files it staged are removed, never left half-written.
+    const pending: StagedWrite[] = [];
+    try {
+      return await prune(args, io, pending);
+    } finally {
+      for (const staged of pending) staged.discard();
+    }
+  },
 });
 
 interface Selected {
@@ -129,7 +156,7 @@ interface Selected {
   values?: Float32Array;
 }
 
-async function prune(args: PruneArgs, io: Io): Promise<number> {
+async function prune(args: PruneArgs, io: Io, pending: StagedWrite[]): Promise<number> {
   if (!args.output) throw new UsageError('prune needs an output file: add -o OUT.onnx (the input is never overwritten unless --in-place).');
   const options = parsePruneOptions(args);
   const dataAware = options.method === 'spectral' || DATA_AWARE_METHODS.includes(options.method);
@@ -148,13 +175,8 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   }
   const input = path.resolve(io.cwd, args.model);
   const output = path.resolve(io.cwd, args.output);
-  if (input === output && !args.inPlace) throw new UsageError(`-o ${args.output} is the input model; choose another file, or add --in-place to overwrite it.`);
   if (args.report && !args.report.endsWith('.html')) throw new UsageError(`--report ${args.report} must name an .html file.`);
-  try {
-    if (statSync(path.dirname(output)).isDirectory() === false) throw new Error();
-  } catch {
-    throw new UsageError(`-o ${args.output}: folder ${path.dirname(output)} does not exist; create it first.`);
-  }
+  const readFiles = checkPruneFiles(args, io.cwd);
 
   const measureSizesOf = async (file: string) =>
     args.sizes === false ? { bytes: statSync(file).size, gzipBytes: null, brotliBytes: null } : measureSizes(file);
@@ -177,8 +199,15 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   // Large models in the simplest configuration stream weight by weight (byte-identical result).
   const streamable =
     options.method === 'magnitude' && options.granularity.kind === 'unstructured' && args.spectralError === false && !args.report && options.allocation === 'uniform' && options.targetBytes === undefined && args.stream !== false;
+  const indices: SparseIndexMode = args.ortOnlySparseIndices ? 'ort-narrow' : 'int64';
+  // The original's outputs are taken before anything is written (--in-place replaces the input).
+  let reference: Reference | undefined;
+  if (streamable) reference = await referenceOutputs(input, args, undefined, undefined);
+  let staged: StagedWrite | undefined;
+  // Everything is written to temporary files first, renamed into place together at the end.
+  const streamTarget = streamable ? tempPathFor(output) : undefined;
   const streamed = streamable
-    ? pruneStreaming(input, output, { sparsity: options.sparsity, minParams: options.minParams, exclude: options.exclude, storage: options.storage, metadata: provenance })
+    ? pruneStreaming(input, streamTarget!, { sparsity: options.sparsity, minParams: options.minParams, exclude: options.exclude, storage: options.storage, metadata: provenance, indices })
     : undefined;
   let results: ReportWeight[];
   let skipped: Array<{ weight: WeightRef; reason: string }>;
@@ -189,6 +218,14 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   let allocationBasis: string | undefined;
   let methodBasis: 'output' | 'spectral' | undefined;
   let calibrationSummary: CalibrationSummary | undefined;
+  let inputPlan: InputPlan | undefined;
+  let verifyWith: { samples: ReadonlyArray<Record<string, Tensor>>; baseline?: ReadonlyArray<Record<string, Tensor>>; inputs: 'random' | 'calibration' } | undefined;
+  /** What a user must read before shipping: fallbacks, assumptions, weights measured on nothing. */
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    log(io, `specprune: warning: ${message}`);
+  };
   if (streamed) {
     log(io, `specprune: streamed ${streamed.pruned.length} of ${streamed.all.length} weights of ${args.model} to ${formatPercent(sparsity)} (magnitude, uniform allocation, dense storage)`);
     ({ all, skipped, modelNnz } = streamed);
@@ -210,7 +247,11 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     }));
   } else {
     const model = readModel(input, { label: args.model });
+    const sparseBlocked = sparseStorageUnsupported(model);
+    if (sparseBlocked && options.storage === 'sparse') throw new UsageError(`--storage sparse cannot be used for ${args.model}: ${sparseBlocked}; use --storage dense or auto.`);
     all = findWeights(model);
+    inputPlan = planInputs(model, args.model, parseShapes(args.shape));
+    parseValues(args.value);
     const needsValues = options.allocation !== 'uniform';
     const selected: Selected[] = [];
     skipped = [];
@@ -222,25 +263,48 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     if (selected.length === 0) log(io, `specprune: no weight of ${args.model} is selected (${all.length} found; check --exclude and --min-params).`);
 
     const items = selected.map((s) => ({ key: s.key, numel: s.weight.numel, view: matrixView(s.weight), ...(s.values ? { values: s.values } : {}) }));
-    sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes(model, selected, items, options, before.bytes) : options.sparsity;
+    sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes({ indices, sparseAllowed: !sparseBlocked }, selected, items, options, before.bytes) : options.sparsity;
+    const scanAllocation = options.allocation === 'spectral' && options.granularity.kind !== 'nm' && selected.length > 1;
+    const chooseByOutput = options.method === 'spectral' && !options.calibration && args.methodBasis !== 'spectral' && selected.length > 0;
+    if ((scanAllocation || chooseByOutput) && !options.calibration && inputPlan.problem) {
+      // Never fall back to choices measured on nothing: the spectral error alone destroyed real models.
+      throw new UsageError(
+        `${args.model}: ${inputPlan.problem.replace(/\.$/, '')}. The default pruning runs the model on generated inputs to measure each layer's damage, so every input needs a size (or give --calibration samples).`,
+      );
+    }
+    // onnxruntime is given bytes, so external data is inlined for it (once, before any weight changes).
+    let runtimeBytesCache: Uint8Array | undefined;
+    const runtimeBytes = () => (runtimeBytesCache ??= serializeForRuntime(model));
+    if (scanAllocation || chooseByOutput || options.calibration) {
+      // Everything measured below runs in onnxruntime-node: a model it cannot load stops here, not halfway.
+      const ort = await loadOrt();
+      try {
+        await (await createSession(ort, runtimeBytes(), args.model)).release();
+      } catch (error) {
+        if (!isUserError(error)) throw error;
+        throw new UsageError(
+          `${error.message.replace(/\.$/, '')}. The default pruning measures the model in onnxruntime-node; to prune without any measurement, choose --method magnitude --allocation global and check the result on your own data.`,
+        );
+      }
+    }
+    for (const assumed of inputPlan.assumed) warn(`input ${assumed} (a batch of 1; give --shape to run at another size)`);
     log(io, `specprune: pruning ${selected.length} of ${all.length} weights of ${args.model} to ${formatPercent(sparsity)} (${options.method}, ${options.allocation} allocation)`);
 
     // Calibration: sample inputs, and (for data-aware methods) every observable weight's input statistics.
     let feeds: Array<Record<string, Tensor>> | undefined;
     const stats = new Map<string, InputStats>();
     if (options.calibration) {
-      feeds = await loadCalibration(model.bytes, args.model, path.resolve(io.cwd, options.calibration), options.calibrationSamples);
+      feeds = await loadCalibration(runtimeBytes(), args.model, path.resolve(io.cwd, options.calibration), options.calibrationSamples);
       if (dataAware) {
         // Wanda needs only the per-column norms: no Gram matrices.
         const memory = options.method === 'wanda' ? undefined : options.calibrationMemory;
-        calibrationSummary = await gatherStats(io, model.bytes, args.model, selected, feeds, memory, stats, 'calibration');
+        calibrationSummary = await gatherStats(io, runtimeBytes(), args.model, selected, feeds, memory, stats, 'calibration');
       }
     } else if (options.method === 'spectral' && options.syntheticSamples > 0 && args.methodBasis !== 'spectral' && selected.length > 0) {
       // Data-free: the model's own response to random inputs says how large and how correlated each
       // layer's inputs are (what the layers before it do), which a matrix alone cannot.
-      const synthetic = await syntheticFeeds(model.bytes, args.model, args, options);
-      if (synthetic.feeds) calibrationSummary = await gatherStats(io, model.bytes, args.model, selected, synthetic.feeds, options.calibrationMemory, stats, 'synthetic');
-      else log(io, `specprune: no input statistics from random inputs (${synthetic.reason.replace(/\.$/, '')}); pruning from the weights alone.`);
+      const synthetic = await syntheticFeeds(inputPlan.specs!, args, options);
+      calibrationSummary = await gatherStats(io, runtimeBytes(), args.model, selected, synthetic, options.calibrationMemory, stats, 'synthetic');
     }
     const valuesOf = (idx: number): Float32Array => items[idx]!.values ?? selected[idx]!.values ?? readWeight(model, selected[idx]!.weight);
     /** What the final prune does to weight idx at `zeros` zeros, for the methods that use calibration statistics. */
@@ -267,26 +331,21 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
 
     let measured: { grid: readonly number[]; curves: number[][] } | undefined;
     let scanner: Scanner | undefined;
-    const scanAllocation = options.allocation === 'spectral' && options.granularity.kind !== 'nm' && selected.length > 1;
-    const chooseByOutput = options.method === 'spectral' && !options.calibration && args.methodBasis !== 'spectral' && selected.length > 0;
     if (scanAllocation || chooseByOutput) {
       try {
-        scanner = await createScanner(model.bytes, args.model, {
-          shapes: parseShapes(args.shape),
+        scanner = await createScanner(runtimeBytes(), args.model, {
+          ...(inputPlan.specs ? { specs: inputPlan.specs } : {}),
           values: parseValues(args.value),
           samples: args.scanSamples ?? 4,
           seed: options.seed,
           ...(feeds ? { feeds: feeds.slice(0, args.scanSamples ?? 8) } : {}),
         });
       } catch (error) {
-        // Bad calibration data is the user's to fix, not a reason to fall back silently.
+        // Choices measured on nothing are not a fallback: stop and say what would work.
         if (!isUserError(error) || options.calibration) throw error;
-        log(io, `specprune: the model cannot be run for measurements (${error.message.replace(/\.$/, '')}); choosing by spectral error instead.`);
-      }
-      // A re-fit on random inputs is only trusted after the output check, which needs the scanner.
-      if (!scanner && calibrationSummary?.source === 'synthetic') {
-        stats.clear();
-        calibrationSummary = undefined;
+        throw new UsageError(
+          `${error.message.replace(/\.$/, '')}. The default pruning measures the model in onnxruntime-node; to prune without any measurement, choose --method magnitude --allocation global and check the result on your own data.`,
+        );
       }
     }
     if (scanner && scanAllocation) {
@@ -307,9 +366,8 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     }
     const allocation = allocate(items, sparsity, options.allocation, options.granularity, options.seed, measured);
     if (allocation.blind?.length) {
-      log(
-        io,
-        `specprune: ${allocation.blind.length} weight(s) did not affect the outputs on the scan inputs (a branch those inputs do not take?) and get the target sparsity: ${allocation.blind.slice(0, 4).join(', ')}${allocation.blind.length > 4 ? ', ...' : ''}. Give --shape/--value for the inputs you ship with.`,
+      warn(
+        `${allocation.blind.length} weight(s) did not affect the outputs on the scan inputs (a branch those inputs do not take?) and get the target sparsity unmeasured: ${allocation.blind.slice(0, 4).join(', ')}${allocation.blind.length > 4 ? ', ...' : ''}. Give --shape/--value for the inputs you ship with.`,
       );
     }
 
@@ -358,9 +416,9 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       }
       items[idx]!.values = undefined;
       const sparsityOf = s.weight.numel ? 1 - result.nnz / s.weight.numel : 0;
-      const sizes = storageBytes(s.weight, result.nnz);
-      const storage = options.storage === 'auto' ? (sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
-      updateWeight(model, s.weight, result.values, storage);
+      const sizes = storageBytes(s.weight, result.nnz, { indices });
+      const storage = options.storage === 'auto' ? (!sparseBlocked && sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
+      updateWeight(model, s.weight, result.values, storage, { indices });
       results.push({
         name: s.weight.name,
         graph: s.weight.graph,
@@ -384,13 +442,23 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     }
     progress.done();
 
+    reference = await referenceOutputs(input, args, scanner, scanner ? undefined : feeds?.slice(0, 8), inputPlan);
     setMetadata(model, provenance);
-    written = writeModel(model, output);
+    staged = stageModel(model, output, { overwriteInput: !!args.inPlace, protect: readFiles });
+    pending.push(staged);
+    written = staged.result;
     const totalNnz = results.reduce((s, r) => s + r.nnz, 0);
     const selectedSet = new Set(selected.map((x) => x.weight));
     modelNnz = all.reduce((s, w) => s + (selectedSet.has(w) ? 0 : countNonzero(model, w)), 0) + totalNnz;
   }
-  const after = await measureSizesOf(output);
+  if (streamed) pending.push((staged = stageTempFile(streamTarget!, output)));
+  const loadable = staged!.loadable!;
+  const fidelity = await verifyWritten(loadable.model, args, reference!, loadable.data ? { externalData: { path: loadable.data } } : {});
+  if (fidelity.measured) {
+    const broken = fidelity.outputs.filter((o) => o.nonFinite > 0);
+    if (broken.length) warn(`the pruned model gives non-finite values (NaN/Inf) on output ${broken.map((o) => o.name).join(', ')} where the original does not.`);
+  } else warn(`output fidelity was not measured: ${fidelity.reason}`);
+  const after = await measureSizesOf(staged!.tempPath);
   const totalNumel = results.reduce((s, r) => s + r.numel, 0);
   const totalNnz = results.reduce((s, r) => s + r.nnz, 0);
   const achieved = totalNumel ? 1 - totalNnz / totalNumel : 0;
@@ -411,9 +479,11 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     params: all.reduce((s, w) => s + w.numel, 0),
     weights: results.map(({ original: _o, pruned: _p, curve: _c, curveLabel: _l, view: _v, matrixView: _m, numel: _n, nnz: _z, ...rest }) => rest),
     skipped: skipped.map(({ weight, reason }) => ({ name: weight.name, graph: weight.graph, numel: weight.numel, reason })),
+    fidelity,
+    warnings,
   };
   if (args.report) {
-    writeHtmlReport(path.resolve(io.cwd, args.report), {
+    pending.push(stageHtmlReport(path.resolve(io.cwd, args.report), {
       title: `specprune report: ${path.basename(args.model)}`,
       input: report.input,
       output: report.output,
@@ -422,8 +492,19 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       allocation: options.allocation,
       granularity: options.granularityText,
       weights: results,
-    });
+      fidelity,
+      decisions: [
+        ...(allocationBasis ? [['allocation measured by', allocationBasis] as [string, string]] : []),
+        ...(methodBasis ? [['method chosen by', methodBasis === 'output' ? 'output distortion on random inputs' : 'spectral error'] as [string, string]] : []),
+        ...(calibrationSummary ? [['input statistics from', `${calibrationSummary.samples} ${calibrationSummary.source} sample(s)`] as [string, string]] : []),
+      ],
+      warnings,
+    }));
   }
+  // Nothing is in place until everything is complete and the run was not interrupted; the report goes
+  // first, so a failed rename leaves no model without its report.
+  await checkInterrupted(io);
+  commitStaged([...pending].reverse());
   if (args.json) {
     if (args.budget) {
       // One JSON document: the budget results go inside the prune report.
@@ -458,6 +539,9 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   io.stdout.write(
     `${formatCount(results.length)} weights pruned to ${formatPercent(achieved)} sparsity (${formatCount(totalNnz)} of ${formatCount(totalNumel)} kept); wrote ${args.output}${args.report ? ` and ${args.report}` : ''}\n`,
   );
+  io.stdout.write(`${describeFidelity(fidelity)}\n`);
+  if (fidelity.measured && fidelity.inputs === 'random') io.stdout.write(`${RANDOM_INPUT_CAVEAT}\n`);
+  if (warnings.length) io.stdout.write(`${warnings.length} warning(s): see above${args.report ? ` and in ${args.report}` : ''}.\n`);
   if (args.budget) {
     io.stdout.write('\n');
     return check({ budget: args.budget }, io, benchForBudget);
@@ -492,7 +576,7 @@ interface CalibrationSummary {
 async function loadCalibration(modelBytes: Uint8Array, label: string, dir: string, limit: number | undefined): Promise<Array<Record<string, Tensor>>> {
   const ort = await loadOrt();
   const session = await createSession(ort, modelBytes, label);
-  const specs = session.inputMetadata.map((m) => ({ name: m.name, dtype: (m.isTensor ? m.type : 'float32') as ResolvedInput['dtype'], shape: [] }));
+  const specs = session.inputMetadata.map((m) => ({ name: m.name, dtype: (m.isTensor ? m.type : 'float32') as ResolvedInput['dtype'], shape: m.isTensor ? [...m.shape] : [] }));
   await session.release();
   const feeds = loadSampleFeeds(ort, dir, specs, '--calibration');
   return limit === undefined ? feeds : feeds.slice(0, limit);
@@ -502,24 +586,10 @@ async function loadCalibration(modelBytes: Uint8Array, label: string, dir: strin
  * Seeded random inputs for data-free input statistics, drawn from a seed stream apart from the scan's
  * inputs, so that the output check measures on inputs the re-fit has not seen.
  */
-async function syntheticFeeds(
-  modelBytes: Uint8Array,
-  label: string,
-  args: PruneArgs,
-  options: PruneOptions,
-): Promise<{ feeds: Array<Record<string, Tensor>>; reason?: undefined } | { feeds?: undefined; reason: string }> {
+async function syntheticFeeds(specs: readonly ResolvedInput[], args: PruneArgs, options: PruneOptions): Promise<Array<Record<string, Tensor>>> {
   const ort = await loadOrt();
-  const session = await createSession(ort, modelBytes, label);
-  try {
-    const specs = inputSpecs(session, parseShapes(args.shape), label);
-    const values = parseValues(args.value);
-    return { feeds: Array.from({ length: options.syntheticSamples }, (_, k) => randomFeeds(ort, specs, deriveSeed(options.seed, 'synthetic-inputs', k), values)) };
-  } catch (error) {
-    if (!isUserError(error)) throw error;
-    return { reason: error.message };
-  } finally {
-    await session.release();
-  }
+  const values = parseValues(args.value);
+  return Array.from({ length: options.syntheticSamples }, (_, k) => randomFeeds(ort, specs, deriveSeed(options.seed, 'synthetic-inputs', k), values));
 }
 
 /** Runs the model over the calibration samples and records each observable weight's input statistics. */
@@ -579,6 +649,93 @@ async function gatherStats(
   };
 }
 
+/** The original model's outputs on the inputs the written model is checked on, or why there are none. */
+type Reference =
+  | { samples: ReadonlyArray<Record<string, Tensor>>; baseline: ReadonlyArray<Record<string, Tensor>>; inputs: 'random' | 'calibration' }
+  | { reason: string; originalLoads: boolean };
+
+/** Random inputs for the check are drawn from their own seed stream (not the scan's, not the statistics'). */
+const VERIFY_SAMPLES = 4;
+
+/**
+ * Runs the original model (from its file, so external data is found) on the inputs the written model
+ * will be checked on: the scan's (already run), the first calibration samples, or seeded random inputs
+ * shaped from the model. Never throws for a model that cannot be run: the reason is reported instead.
+ */
+async function referenceOutputs(
+  input: string,
+  args: PruneArgs,
+  scanner: Scanner | undefined,
+  calibration: ReadonlyArray<Record<string, Tensor>> | undefined,
+  plan?: InputPlan,
+): Promise<Reference> {
+  if (scanner) return { samples: scanner.samples, baseline: scanner.baseline, inputs: args.calibration ? 'calibration' : 'random' };
+  let ort: OrtModule;
+  let session: InferenceSession;
+  try {
+    ort = await loadOrt();
+    session = await createSession(ort, input, args.model);
+  } catch (error) {
+    if (!isUserError(error)) throw error;
+    return { reason: `${error.message.replace(/\.$/, '')}`, originalLoads: false };
+  }
+  try {
+    let samples: ReadonlyArray<Record<string, Tensor>>;
+    if (calibration?.length) samples = calibration;
+    else {
+      if (plan?.problem) return { reason: `${plan.problem.replace(/\.$/, '')}`, originalLoads: true };
+      let specs: ResolvedInput[];
+      try {
+        specs = plan?.specs ?? inputSpecs(session, parseShapes(args.shape), args.model);
+      } catch (error) {
+        if (!isUserError(error)) throw error;
+        return { reason: error.message.replace(/\.$/, ''), originalLoads: true };
+      }
+      const values = parseValues(args.value);
+      samples = Array.from({ length: VERIFY_SAMPLES }, (_, k) => randomFeeds(ort, specs, deriveSeed(args.seed ?? 0, 'verify-inputs', k), values));
+    }
+    const baseline: Array<Record<string, Tensor>> = [];
+    try {
+      for (const feeds of samples) baseline.push(await session.run(feeds));
+    } catch (error) {
+      return { reason: `the original model fails to run on the check inputs (${String((error as Error).message).split('\n')[0]})`, originalLoads: true };
+    }
+    return { samples, baseline, inputs: calibration?.length ? 'calibration' : 'random' };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * The check before success: the written model loads in onnxruntime-node and its outputs are compared
+ * with the original's. A written model that does not load or run is removed, never reported as done.
+ */
+async function verifyWritten(output: string, args: PruneArgs, reference: Reference, written: { externalData?: { path: string } }): Promise<Fidelity> {
+  const ort = await loadOrt();
+  if ('reason' in reference) {
+    // Nothing to compare with, but the written model must still load (where the original does).
+    if (!reference.originalLoads) return { measured: false, reason: reference.reason };
+    try {
+      const session = await createSession(ort, output, args.output);
+      await session.release();
+    } catch (error) {
+      removeWritten(output, written);
+      throw new ExitError(70, `the pruned model does not load in onnxruntime-node (${(error as Error).message}); it was removed. This is a bug: please report it (--storage dense may avoid it).`);
+    }
+    return { measured: false, reason: reference.reason };
+  }
+  try {
+    return await measureFidelity(ort, output, args.output, reference.samples, reference.baseline, reference.inputs);
+  } catch (error) {
+    removeWritten(output, written);
+    throw new ExitError(70, `the pruned model does not load or run in onnxruntime-node (${(error as Error).message.split('\n')[0]}); it was removed. This is a bug: please report it (--storage dense may avoid it).`);
+  }
+}
+
+function removeWritten(output: string, written: { externalData?: { path: string } }): void {
+  for (const file of [output, written.externalData?.path]) if (file && existsSync(file)) unlinkSync(file);
+}
+
 /** Decodes a weight into a reused buffer (grown as needed) instead of a fresh array. */
 function readWeightReusing(model: Parameters<typeof readWeight>[0], weight: WeightRef, scratch: { buffer: Float32Array }): Float32Array {
   const tensor = denseTensorOf(weight);
@@ -603,20 +760,20 @@ function optionalBytes(bytes: number | null): string {
  * few header bytes; the caller verifies the written size.
  */
 function chooseSparsityForBytes(
-  _model: unknown,
+  storageRules: { indices: SparseIndexMode; sparseAllowed: boolean },
   selected: readonly Selected[],
   items: ReturnType<typeof Array.prototype.map>,
   options: PruneOptions,
   originalBytes: number,
 ): number {
   const target = options.targetBytes!;
-  const denseNow = selected.map((s) => storageBytes(s.weight, s.weight.numel).dense);
+  const denseNow = selected.map((s) => storageBytes(s.weight, s.weight.numel, storageRules).dense);
   const predict = (sparsity: number) => {
     const { zeros } = allocate(items as never, sparsity, options.allocation === 'spectral' ? 'uniform' : options.allocation, options.granularity, options.seed);
     let size = originalBytes;
     selected.forEach((s, i) => {
-      const sizes = storageBytes(s.weight, s.weight.numel - zeros[i]!);
-      const chosen = options.storage === 'dense' ? sizes.dense : options.storage === 'sparse' ? sizes.sparse : Math.min(sizes.dense, sizes.sparse);
+      const sizes = storageBytes(s.weight, s.weight.numel - zeros[i]!, storageRules);
+      const chosen = options.storage === 'dense' || !storageRules.sparseAllowed ? sizes.dense : options.storage === 'sparse' ? sizes.sparse : Math.min(sizes.dense, sizes.sparse);
       size += chosen - denseNow[i]!;
     });
     return size;
@@ -636,4 +793,52 @@ function chooseSparsityForBytes(
   }
   // Header bytes are estimated: one more step of margin.
   return Math.min(0.999, (hi + 1) / 1000);
+}
+
+/**
+ * Before any work: the model is a regular file; -o and --report can be written (their folder exists and
+ * takes new files, the target is no folder or device); and no file written (-o, its .data file,
+ * --report) is a file read (the model, its external data, calibration samples, the budget file),
+ * compared as files (real path, device and inode), not as strings. --in-place allows only -o and its
+ * .data file over the model's own files. Returns the files read besides the model's own, which the
+ * writer refuses to replace again at write time.
+ */
+function checkPruneFiles(args: PruneArgs, cwd: string): string[] {
+  const input = path.resolve(cwd, args.model);
+  const output = path.resolve(cwd, args.output);
+  statRegularFile(input, { label: args.model, advice: 'check the path of the model' });
+  const externalFiles = [...new Set(allTensors(readModelHollow(input).model).flatMap((t) => (t.external ? [t.external.path] : [])))];
+  const modelFiles: Array<[string, string]> = [[input, `the input model ${args.model}`], ...externalFiles.map((f): [string, string] => [f, `the external data file ${f} of the input model`])];
+  const otherInputs: Array<[string, string]> = [];
+  if (args.calibration) {
+    const dir = path.resolve(cwd, args.calibration);
+    for (const name of listFolder(dir)) otherInputs.push([path.join(dir, name), `the calibration sample ${path.join(args.calibration, name)}`]);
+  }
+  if (args.budget) otherInputs.push([path.resolve(cwd, args.budget), `the budget file ${args.budget}`]);
+  const outputs: Array<{ file: string; label: string; model: boolean }> = [
+    { file: output, label: `-o ${args.output}`, model: true },
+    { file: `${output}.data`, label: `-o ${args.output} (its external data file ${path.basename(output)}.data)`, model: true },
+  ];
+  if (args.report) outputs.push({ file: path.resolve(cwd, args.report), label: `--report ${args.report}`, model: false });
+  for (const { file, label } of outputs) if (!file.endsWith('.data') || existsSync(file)) checkWritableFile(file, label);
+  for (const { file, label, model } of outputs) {
+    for (const [read, what] of [...modelFiles, ...otherInputs]) {
+      const ownFile = modelFiles.some(([f]) => f === read);
+      if (model && ownFile && args.inPlace) continue;
+      if (!isSameFile(file, read)) continue;
+      const how = path.resolve(file) === path.resolve(read) ? '' : ' (the same file under another path)';
+      const fix = model && ownFile ? 'choose another file, or add --in-place to overwrite the model' : 'choose another file';
+      throw new UsageError(`${label} is ${what}${how}; writing it would destroy an input, so ${fix}.`);
+    }
+  }
+  if (args.report && isSameFile(outputs[0]!.file, outputs[2]!.file)) throw new UsageError(`--report ${args.report} is the same file as -o ${args.output}; choose another file for the report.`);
+  return otherInputs.map(([file]) => file);
+}
+
+function listFolder(dir: string): string[] {
+  try {
+    return statSync(dir).isDirectory() ? readdirSync(dir) : [];
+  } catch {
+    return [];
+  }
 }

@@ -1,8 +1,5 @@
-import { readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
-import { readNpy, type NpyArray } from './npy.js';
 import { createRandom, generateInputData, parseShapeFlags, resolveInputs, type ResolvedInput } from '@specprune/device-runner';
 
 export type OrtModule = typeof import('onnxruntime-node');
@@ -15,9 +12,9 @@ export async function loadOrt(): Promise<OrtModule> {
 
 export async function createSession(ort: OrtModule, file: string | Uint8Array, label: string): Promise<InferenceSession> {
   try {
-    return await (typeof file === 'string'
-      ? ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 })
-      : ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 }));
+    // Errors only: onnxruntime's optimizer warnings (old opsets) would read as specprune's own.
+    const options = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 3 } as const;
+    return await (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options));
   } catch (error) {
     throw new UsageError(`${label} cannot be loaded by onnxruntime-node: ${String((error as Error).message).split('\n')[0]}`);
   }
@@ -70,47 +67,5 @@ export function randomFeeds(ort: OrtModule, specs: readonly ResolvedInput[], see
   return feeds;
 }
 
-function npyToTensor(ort: OrtModule, array: NpyArray, file: string, spec: ResolvedInput): Tensor {
-  const typeFor: Record<string, string> = { float32: 'float32', float16: 'float16', float64: 'float64', int64: 'int64', int32: 'int32', uint8: 'uint8', int8: 'int8', bool: 'bool' };
-  if (typeFor[array.dtype] !== spec.dtype) {
-    throw new UsageError(`${file} holds ${array.dtype} but input ${spec.name} expects ${spec.dtype}.`);
-  }
-  return new ort.Tensor(spec.dtype as 'float32', array.data as Float32Array, array.shape);
-}
-
-/**
- * Loads sample inputs from a folder in the --calibration/--inputs format: for a single-input model one
- * .npy per sample; for several inputs, INPUTNAME.K.npy. Samples are sorted by file name / K.
- */
-export function loadSampleFeeds(ort: OrtModule, dir: string, specs: readonly ResolvedInput[], flag: string): Array<Record<string, Tensor>> {
-  let files: string[];
-  try {
-    if (!statSync(dir).isDirectory()) throw new Error();
-    files = readdirSync(dir).filter((f) => f.endsWith('.npy')).sort();
-  } catch {
-    throw new UsageError(`${flag} ${dir} is not a folder; give a folder of .npy files.`);
-  }
-  if (files.length === 0) throw new UsageError(`${flag} ${dir} holds no .npy files.`);
-  if (specs.length === 1) {
-    return files.map((f) => ({ [specs[0]!.name]: npyToTensor(ort, readNpy(path.join(dir, f)), f, specs[0]!) }));
-  }
-  const samples = new Map<number, Record<string, Tensor>>();
-  for (const f of files) {
-    const match = /^(.+)\.(\d+)\.npy$/.exec(f);
-    const spec = match && specs.find((s) => s.name === match[1]);
-    if (!match || !spec) {
-      throw new UsageError(`${flag} ${dir}: ${f} does not follow INPUTNAME.K.npy with INPUTNAME one of ${specs.map((s) => s.name).join(', ')}.`);
-    }
-    const k = Number(match[2]);
-    const sample = samples.get(k) ?? {};
-    sample[spec.name] = npyToTensor(ort, readNpy(path.join(dir, f)), f, spec);
-    samples.set(k, sample);
-  }
-  return [...samples.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([k, sample]) => {
-      const missing = specs.filter((s) => !sample[s.name]).map((s) => s.name);
-      if (missing.length) throw new UsageError(`${flag} ${dir}: sample ${k} lacks ${missing.map((m) => `${m}.${k}.npy`).join(', ')}.`);
-      return sample;
-    });
-}
+/** Sample folders (--calibration, --inputs): read and checked against the model's declared inputs in samples.ts. */
+export { loadSampleFeeds, sampleInputs, type SampleInput } from './samples.js';

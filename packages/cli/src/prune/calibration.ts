@@ -8,7 +8,7 @@ import {
   type ConvGeometry,
   type InputStats,
 } from '@specprune/core';
-import { addGraphOutputs, intAttribute, intsAttribute, parseModel, serializeModel, stringAttribute, type WeightRef } from '@specprune/onnx-io';
+import { addGraphOutputs, halfToFloat, intAttribute, intsAttribute, parseModel, serializeModel, stringAttribute, type WeightRef } from '@specprune/onnx-io';
 import type { Tensor } from 'onnxruntime-node';
 import { createSession, loadOrt } from '../eval/inputs.js';
 import { UsageError } from '../errors.js';
@@ -143,10 +143,10 @@ export async function collectInputStats(
       for (const plan of plans) {
         const tensor = outputs[plan.activation] ?? samples[k]![plan.activation];
         if (!tensor) throw new Error(`calibration: ${plan.activation} was not produced`);
-        if (tensor.type !== 'float32') {
-          throw new UsageError(`${label}: the input of weight ${plan.key} (${plan.activation}) is ${tensor.type}; input statistics need float32 activations.`);
+        const data = floatActivations(tensor);
+        if (!data) {
+          throw new UsageError(`${label}: the input of weight ${plan.key} (${plan.activation}) is ${tensor.type}; input statistics need floating-point activations.`);
         }
-        const data = tensor.data as Float32Array;
         const s = stats.get(plan.key)!;
         const dims = tensor.dims.map(Number);
         if (plan.kind === 'conv') accumulateConvInputs(s, data, dims, plan.geometry!);
@@ -160,4 +160,12 @@ export async function collectInputStats(
   }
   for (const s of stats.values()) finishInputStats(s);
   return { stats, withoutGram };
+}
+
+/** A floating-point activation as float32 (float16 models give float16 activations), or undefined. */
+function floatActivations(tensor: Tensor): Float32Array | undefined {
+  if (tensor.type === 'float32') return tensor.data as Float32Array;
+  if (tensor.type === 'float64') return Float32Array.from(tensor.data as Float64Array);
+  if (tensor.type === 'float16') return Float32Array.from(tensor.data as Uint16Array, halfToFloat);
+  return undefined;
 }

@@ -1,8 +1,10 @@
 import type { Granularity } from '@specprune/core';
-import { findWeights, parseModel, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
+import { findWeights, halfToFloat, parseModel, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { createSession, inputSpecs, loadOrt, randomFeeds } from '../eval/inputs.js';
+import { createSession, loadOrt, randomFeeds } from '../eval/inputs.js';
+import type { ResolvedInput } from '@specprune/device-runner';
 import { pruneWeight } from './engine.js';
+import { UsageError } from '../errors.js';
 
 /** Sparsities at which each weight's end-to-end sensitivity is measured. */
 export const SCAN_GRID = [0, 0.3, 0.5, 0.7, 0.9] as const;
@@ -14,7 +16,8 @@ export interface ScanItem {
 }
 
 export interface ScannerOptions {
-  shapes: Record<string, number[]>;
+  /** Concrete inputs to generate random samples for (when no `feeds` are given). */
+  specs?: readonly ResolvedInput[];
   values: Record<string, number>;
   /** Random samples to draw when no `feeds` are given. */
   samples: number;
@@ -30,6 +33,9 @@ export interface Scanner {
    * given weights (by graph/name key) replaced by new values.
    */
   distortion(replacements: ReadonlyArray<{ key: string; values: Float32Array }>): Promise<number>;
+  /** The inputs every measurement runs on, and the original model's outputs on them. */
+  readonly samples: ReadonlyArray<Record<string, Tensor>>;
+  readonly baseline: ReadonlyArray<Record<string, Tensor>>;
 }
 
 /**
@@ -41,14 +47,17 @@ export async function createScanner(modelBytes: Uint8Array, label: string, optio
   const reference = await createSession(ort, modelBytes, label);
   const samples = options.feeds
     ? [...options.feeds]
-    : Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, inputSpecs(reference, options.shapes, label), options.seed * 7919 + k, options.values));
+    : Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, options.specs ?? [], options.seed * 7919 + k, options.values));
   const baseline: Array<Record<string, Tensor>> = [];
   try {
     for (const feeds of samples) baseline.push(await reference.run(feeds));
+  } catch (error) {
+    const shapes = Object.entries(samples[0] ?? {}).map(([name, t]) => `${name} ${t.dims.join('x')}`).join(', ');
+    throw new UsageError(`${label} fails to run on inputs of shape ${shapes}: ${String((error as Error).message).split('\n')[0]}; give the shapes you run it at with --shape NAME=DIMS.`);
   } finally {
     await reference.release();
   }
-  const outputs = Object.keys(baseline[0] ?? {}).filter((n) => baseline[0]![n]!.type === 'float32');
+  const outputs = Object.keys(baseline[0] ?? {}).filter((n) => FLOAT_OUTPUTS.has(baseline[0]![n]!.type));
 
   const measure = async (session: InferenceSession): Promise<number> => {
     let total = 0;
@@ -57,8 +66,8 @@ export async function createScanner(modelBytes: Uint8Array, label: string, optio
       let num = 0;
       let den = 0;
       for (const name of outputs) {
-        const a = baseline[k]![name]!.data as Float32Array;
-        const b = result[name]!.data as Float32Array;
+        const a = asFloats(baseline[k]![name]!);
+        const b = asFloats(result[name]!);
         for (let i = 0; i < a.length; i++) {
           const d = (b[i] ?? 0) - a[i]!;
           num += Number.isFinite(d) ? d * d : 1e30;
@@ -70,6 +79,8 @@ export async function createScanner(modelBytes: Uint8Array, label: string, optio
     return total / samples.length;
   };
   return {
+    samples,
+    baseline,
     async distortion(replacements) {
       const model = parseModel(modelBytes, { label });
       const weights = findWeights(model);
@@ -129,4 +140,11 @@ export function interpolate(grid: readonly number[], curve: readonly number[], s
   const last = grid.length - 1;
   const slope = (curve[last]! - curve[last - 1]!) / (grid[last]! - grid[last - 1]!);
   return curve[last]! + Math.max(0, slope) * (s - grid[last]!);
+}
+
+const FLOAT_OUTPUTS = new Set(['float32', 'float64', 'float16']);
+
+/** An output's values as numbers; float16 outputs (of float16 models) arrive as raw half bits. */
+function asFloats(tensor: Tensor): ArrayLike<number> {
+  return tensor.type === 'float16' ? Float32Array.from(tensor.data as Uint16Array, halfToFloat) : (tensor.data as ArrayLike<number>);
 }

@@ -11,6 +11,8 @@ import {
   readModelHollow,
   rewritePayloads,
   storageBytes,
+  sparseStorageUnsupported,
+  type SparseIndexMode,
   stringEntry,
   TensorField,
   type WeightRef,
@@ -46,11 +48,12 @@ class NotStreamable extends Error {}
 export function pruneStreaming(
   input: string,
   output: string,
-  options: { sparsity: number; minParams: number; exclude: RegExp[]; storage: 'auto' | 'dense' | 'sparse'; metadata: Record<string, string> },
+  options: { sparsity: number; minParams: number; exclude: RegExp[]; storage: 'auto' | 'dense' | 'sparse'; metadata: Record<string, string>; indices?: SparseIndexMode },
 ): StreamResult | undefined {
   if (options.storage === 'sparse') return undefined;
   const hollow = readModelHollow(input);
   const model = hollow.model;
+  const sparseAllowed = sparseStorageUnsupported(model) === undefined;
   if (model.metadata.some((m) => m.key in options.metadata)) return undefined;
   const all = findWeights(model);
   const selected: WeightRef[] = [];
@@ -75,8 +78,8 @@ export function pruneStreaming(
     transform(payload: Uint8Array) {
       const values = new Float32Array(payload.buffer, payload.byteOffset, weight.numel);
       const result = pruneMagnitudeInPlace(values, Math.round(options.sparsity * weight.numel));
-      const sizes = storageBytes(weight, result.nnz);
-      if (options.storage === 'auto' && sizes.sparse < sizes.dense) throw new NotStreamable();
+      const sizes = storageBytes(weight, result.nnz, { indices: options.indices });
+      if (options.storage === 'auto' && sparseAllowed && sizes.sparse < sizes.dense) throw new NotStreamable();
       results.push({ weight, ...result });
     },
   }));

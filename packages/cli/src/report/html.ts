@@ -1,7 +1,8 @@
 import { topSingularValues } from '@specprune/core';
-import { extractBlock, writeFileAtomic, type MatrixView } from '@specprune/onnx-io';
+import { commitStaged, extractBlock, stageFile, type MatrixView, type StagedWrite } from '@specprune/onnx-io';
 import { formatBytes, formatPercent } from '../format.js';
 import { escapeXml, linePlot } from './svg.js';
+import { RANDOM_INPUT_CAVEAT, type Fidelity } from '../prune/fidelity.js';
 
 export interface ReportWeight {
   name: string;
@@ -33,6 +34,35 @@ export interface ReportData {
   allocation: string;
   granularity: string;
   weights: ReportWeight[];
+  /** Output agreement of the written model with the original (prune's check before success). */
+  fidelity?: Fidelity;
+  /** How choices were measured, e.g. allocation basis, method basis, statistics source. */
+  decisions?: Array<[string, string]>;
+  /** Fallbacks, assumptions and weights measured on nothing: what to read before shipping. */
+  warnings?: string[];
+}
+
+function fidelitySection(data: ReportData): string {
+  const fidelity = data.fidelity;
+  if (!fidelity) return '';
+  const decisions = (data.decisions ?? []).map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`).join('\n');
+  const warnings = data.warnings?.length ? `<h3>Warnings</h3><ul>${data.warnings.map((w) => `<li>${escapeXml(w)}</li>`).join('')}</ul>` : '<p>No warnings.</p>';
+  let measured: string;
+  if (!fidelity.measured) measured = `<p class="bad"><b>Output fidelity was not measured:</b> ${escapeXml(fidelity.reason)}. The pruned model loads, but nothing here says it still computes what the original did.</p>`;
+  else {
+    const shapes = Object.entries(fidelity.shapes).map(([name, dims]) => `${escapeXml(name)} ${dims.join('×')}`).join(', ');
+    const rows = fidelity.outputs
+      .map((o) => `<tr><td>${escapeXml(o.name)}</td><td>${o.cosine.toFixed(4)}</td><td>${o.maxAbsError.toPrecision(3)}</td><td>${o.top1Agreement === null ? '–' : `${(o.top1Agreement * 100).toFixed(1)}%`}</td><td>${o.nonFinite}</td></tr>`)
+      .join('\n');
+    measured = `<p>Measured on the written model: ${fidelity.samples} ${fidelity.inputs} input(s) (${shapes}); lowest cosine <b>${fidelity.minCosine.toFixed(4)}</b>.</p>
+<table><tr><th>output</th><th>cosine</th><th>max abs error</th><th>top-1 agreement</th><th>non-finite</th></tr>
+${rows}
+</table>${fidelity.inputs === 'random' ? `<p class="note">${escapeXml(RANDOM_INPUT_CAVEAT)}</p>` : ''}`;
+  }
+  return `<h2>Before you ship it</h2>
+${measured}
+${decisions ? `<table>${decisions}</table>` : ''}
+${warnings}`;
 }
 
 const TOP_K = 24;
@@ -47,6 +77,11 @@ function singularValues(values: Float32Array, view: MatrixView | undefined, shap
 
 /** Writes one self-contained HTML file (inline CSS and SVG, no scripts, no network), atomically. */
 export function writeHtmlReport(file: string, data: ReportData): void {
+  commitStaged([stageHtmlReport(file, data)]);
+}
+
+/** The report in a temporary file beside `file`, renamed into place by commit() (with the model, so neither is left without the other). */
+export function stageHtmlReport(file: string, data: ReportData): StagedWrite {
   const rows = data.weights
     .map(
       (w) =>
@@ -103,7 +138,7 @@ export function writeHtmlReport(file: string, data: ReportData): void {
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1f2328}
 h1{font-size:20px}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:8px;border:1px solid #d0d7de;padding:6px}
-figcaption{font-size:12px;color:#57606a;max-width:720px}.summary td{min-width:90px}
+figcaption{font-size:12px;color:#57606a;max-width:720px}.summary td{min-width:90px}.bad{color:#d1242f}.note{color:#57606a;max-width:760px}
 </style></head><body>
 <h1>${escapeXml(data.title)}</h1>
 <p>Sparsity <b>${formatPercent(data.sparsity)}</b> over the pruned weights · method <b>${escapeXml(data.method)}</b> · allocation <b>${escapeXml(data.allocation)}</b> · granularity <b>${escapeXml(data.granularity)}</b></p>
@@ -113,6 +148,7 @@ ${size('gzip', data.input.gzipBytes, data.output.gzipBytes)}
 ${size('brotli', data.input.brotliBytes, data.output.brotliBytes)}
 </table>
 <p>${escapeXml(data.input.path)} → ${escapeXml(data.output.path)}</p>
+${fidelitySection(data)}
 ${overall}
 <h2>Weights</h2>
 <table><tr><th>weight</th><th>graph</th><th>shape</th><th>sparsity</th><th>method</th><th>spectral err</th><th>frobenius err</th><th>storage</th></tr>
@@ -122,5 +158,5 @@ ${rows}
 ${plots}
 </body></html>
 `;
-  writeFileAtomic(file, [new TextEncoder().encode(html)]);
+  return stageFile(file, [new TextEncoder().encode(html)]);
 }

@@ -27,7 +27,8 @@ def resolve(inputs, shapes):
         for k, d in enumerate(i.shape):
             if isinstance(d, int) and d > 0: shape.append(d); continue
             if isinstance(d, str) and d and d not in names and len(shapes.get(d, [])) == 1: shape.append(shapes[d][0]); continue
-            fail("inputs", 'Input "%s" has an open dimension %d (%s); fix it with --shape %s=%s' % (i.name, k, d or "unnamed", i.name, "x".join(str(x) if isinstance(x, int) and x > 0 else "1" for x in i.shape)))
+            if (k == 0 and len(i.shape) >= 2) or (isinstance(d, str) and "batch" in d.lower()): shape.append(1); continue
+            fail("inputs", 'Input "%s" has an open dimension %d (%s); give the size you run it at, e.g. --shape %s=%s' % (i.name, k, d or "unnamed", i.name, "x".join(str(x) if isinstance(x, int) and x > 0 else ("1" if j == 0 else "128") for j, x in enumerate(i.shape))))
         out.append((i.name, dtype, shape))
     return out
 def generate(spec, rng):

@@ -1,0 +1,83 @@
+import { halfToFloat } from '@specprune/onnx-io';
+import type { Tensor } from 'onnxruntime-node';
+import { OutputAgreement } from '../eval/compare.js';
+import { createSession, type OrtModule } from '../eval/inputs.js';
+
+/** Per output agreement of the written model with the original, as `eval` reports it. */
+export interface OutputFidelity {
+  name: string;
+  cosine: number;
+  maxAbsError: number;
+  top1Agreement: number | null;
+  nonFinite: number;
+}
+
+/** What `prune` measured on the model it wrote (JSON `fidelity`). */
+export type Fidelity =
+  | {
+      measured: true;
+      /** random: seeded inputs generated from the model's declared inputs; calibration: the --calibration samples. */
+      inputs: 'random' | 'calibration';
+      samples: number;
+      /** Shape of each input as run. */
+      shapes: Record<string, number[]>;
+      /** The lowest cosine over the float outputs (1 = identical direction). */
+      minCosine: number;
+      outputs: OutputFidelity[];
+    }
+  | { measured: false; reason: string };
+
+/**
+ * Loads the written model (from its file, so external data is found as a user's runtime would) and
+ * compares its outputs with the original's on the same inputs. Throws when the written model does not
+ * load or run: that is a broken result, never a success.
+ */
+export async function measureFidelity(
+  ort: OrtModule,
+  file: string,
+  label: string,
+  samples: ReadonlyArray<Record<string, Tensor>>,
+  baseline: ReadonlyArray<Record<string, Tensor>>,
+  inputs: 'random' | 'calibration',
+): Promise<Fidelity & { measured: true }> {
+  const session = await createSession(ort, file, label);
+  const agreements = new Map<string, OutputAgreement>();
+  try {
+    for (let k = 0; k < samples.length; k++) {
+      const result = await session.run(samples[k]!);
+      for (const [name, reference] of Object.entries(baseline[k]!)) {
+        const candidate = result[name];
+        if (!candidate || (reference.type !== 'float32' && reference.type !== 'float64' && reference.type !== 'float16')) continue;
+        if (!agreements.has(name)) {
+          const last = reference.dims[reference.dims.length - 1];
+          const classes = reference.dims.length === 2 && typeof last === 'number' && last >= 2 ? last : undefined;
+          agreements.set(name, new OutputAgreement(name, classes));
+        }
+        agreements.get(name)!.add(floats(reference), floats(candidate));
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  const outputs = [...agreements.values()].map((a) => a.result());
+  const shapes = Object.fromEntries(Object.entries(samples[0] ?? {}).map(([name, t]) => [name, [...t.dims]]));
+  return { measured: true, inputs, samples: samples.length, shapes, minCosine: outputs.reduce((m, o) => Math.min(m, o.cosine), 1), outputs };
+}
+
+function floats(tensor: Tensor): ArrayLike<number> {
+  if (tensor.type !== 'float16') return tensor.data as ArrayLike<number>;
+  const bits = tensor.data as Uint16Array;
+  return Array.from(bits, halfToFloat);
+}
+
+/** What agreement on random inputs can and cannot tell, said wherever it is shown. */
+export const RANDOM_INPUT_CAVEAT =
+  'Random inputs show how far the pruned model drifts from the original on noise; they cannot show task accuracy (a 50% classifier can agree at cosine 0.99 on noise and still lose a fifth of its accuracy on real data). Check on your own samples: --calibration DIR, or specprune eval --inputs DIR.';
+
+/** One line for the human summary. */
+export function describeFidelity(fidelity: Fidelity): string {
+  if (!fidelity.measured) return `Output fidelity NOT measured: ${fidelity.reason}. The pruned model loads in onnxruntime-node, but nothing says it still computes what the original did.`;
+  const shapes = Object.entries(fidelity.shapes).map(([name, dims]) => `${name} ${dims.join('x')}`).join(', ');
+  const parts = fidelity.outputs.map((o) => `${o.name} cosine ${o.cosine.toFixed(4)}${o.top1Agreement === null ? '' : `, top-1 ${(o.top1Agreement * 100).toFixed(1)}%`}`);
+  return `Output fidelity on ${fidelity.samples} ${fidelity.inputs === 'random' ? 'random' : 'calibration'} input(s) (${shapes}): ${parts.join('; ')}.`;
+}
