@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { benchmark } from '../src/benchmark.js';
 import { createDefaultRegistry } from '../src/registry.js';
+import { startBenchServer } from '../src/server.js';
 
 /** Clients that never finish a request (slowloris) must not keep `bench --target manual` past its timeout. */
 
@@ -59,4 +60,23 @@ it('a result body that never ends, and headers that never end, do not outlast th
   await Promise.all(connections.map((c) => c.closed));
   expect(Date.now() - started).toBeLessThan(elapsedMs + 1000);
   expect(elapsedMs).toBeLessThan(6000);
+});
+
+it('an endless body without the token is answered 403 and its connection closed at once, unread', async () => {
+  const server = await startBenchServer({ host: '127.0.0.1', routes: new Map() });
+  const url = new URL(server.url);
+  const started = Date.now();
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(Number(url.port), '127.0.0.1', () =>
+      socket.write(`POST /result HTTP/1.1\r\nHost: ${url.host}\r\nx-specprune-token: wrong\r\nContent-Length: 100000000\r\n\r\n{`),
+    );
+    const timer = setInterval(() => socket.write('x'.repeat(1000)), 50);
+    let data = '';
+    socket.on('data', (chunk: Buffer) => (data += chunk.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => (clearInterval(timer), resolve(data)));
+  });
+  await server.close();
+  expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+  expect(Date.now() - started).toBeLessThan(1000);
 });
