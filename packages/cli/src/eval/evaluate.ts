@@ -2,7 +2,7 @@ import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import { OutputAgreement } from './compare.js';
 import type { ResolvedInput } from '@specprune/device-runner';
-import { createSession, inputSpecs, loadOrt, loadSampleFeeds, randomFeeds } from './inputs.js';
+import { createSession, inputSpecs, loadOrt, loadSampleFeeds, randomFeeds, sampleInputs } from './inputs.js';
 
 export interface EvalOptions {
   /** Folder of .npy samples (calibration format); random inputs when absent. */
@@ -36,14 +36,12 @@ export async function evaluate(reference: { file: string; label: string }, candi
   const a = await createSession(ort, reference.file, reference.label);
   const b = await createSession(ort, candidate.file, candidate.label);
   try {
-    // Sample files carry their own shapes; only random inputs need every dim fixed.
-    const specs = options.inputs
-      ? a.inputMetadata.map((m) => ({ name: m.name, dtype: (m.isTensor ? m.type : 'float32') as ResolvedInput['dtype'], shape: [] as number[] }))
-      : inputSpecs(a, options.shapes, reference.label);
+    // Sample files carry their own shapes (checked against the declared ones); only random inputs need every dim fixed.
+    const specs: ResolvedInput[] = options.inputs ? [] : inputSpecs(a, options.shapes, reference.label);
     const sameInputs = a.inputNames.join('\0') === b.inputNames.join('\0');
     if (!sameInputs) throw new UsageError(`${candidate.label} has inputs ${b.inputNames.join(', ')} but ${reference.label} has ${a.inputNames.join(', ')}; they are not the same model.`);
     const samples: Array<Record<string, Tensor>> = options.inputs
-      ? loadSampleFeeds(ort, options.inputs, specs, '--inputs')
+      ? loadSampleFeeds(ort, options.inputs, sampleInputs(a), '--inputs')
       : Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, specs, options.seed * 7919 + k, options.values));
     const outputNames = a.outputNames.filter((n) => b.outputNames.includes(n));
     if (outputNames.length === 0) throw new UsageError(`${reference.label} and ${candidate.label} share no output name.`);

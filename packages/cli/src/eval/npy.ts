@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
 export type NpyDType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
@@ -21,18 +21,26 @@ const DESCR: Record<string, { dtype: NpyDType; bytes: number }> = {
   '|b1': { dtype: 'bool', bytes: 1 },
 };
 
+/** The largest .npy file read (what one read of a file can hold); a sample is far smaller. */
+export const MAX_NPY_BYTES = 2 ** 31 - 1;
+
 /**
  * Reads a NumPy .npy file (format versions 1-3): little-endian float32/float16/float64/int64/int32,
- * uint8/int8/bool, C order. Anything else is refused with a message naming the file.
+ * uint8/int8/bool, C order. Anything else is refused with a message naming the file (`label`, default
+ * the path); so is anything that is not a regular file, checked before opening (a FIFO would block).
  */
-export function readNpy(file: string): NpyArray {
+export function readNpy(file: string, label = file): NpyArray {
   let bytes: Buffer;
   try {
+    const stats = statSync(file);
+    if (!stats.isFile()) throw new UsageError(`${label} is ${stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : 'a special file'}, not a .npy file; give a regular file.`);
+    if (stats.size > MAX_NPY_BYTES) throw new UsageError(`${label} is ${stats.size} bytes; a .npy sample must be under 2 GiB.`);
     bytes = readFileSync(file);
-  } catch {
-    throw new UsageError(`${file} cannot be read; check the path of the .npy file.`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`${label} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unknown error'}); check the path of the .npy file.`);
   }
-  return parseNpy(bytes, file);
+  return parseNpy(bytes, label);
 }
 
 export function parseNpy(bytes: Uint8Array, label: string): NpyArray {
@@ -60,19 +68,21 @@ export function parseNpy(bytes: Uint8Array, label: string): NpyArray {
   if (descr === undefined || fortran === undefined || shapeText === undefined) return fail('header lacks descr, fortran_order or shape');
   if (fortran === 'True') fail('Fortran-order arrays are not supported; save with np.ascontiguousarray');
   const type = DESCR[descr];
-  if (!type) return fail(`dtype ${descr} is not supported (use float32, float16, float64, int64, int32, uint8, int8 or bool, little-endian)`);
+  if (!type) return fail(`dtype ${JSON.stringify(descr.slice(0, 16)).slice(1, -1)} is not supported (use float32, float16, float64, int64, int32, uint8, int8 or bool, little-endian)`);
   const shape = shapeText
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
     .map((s) => {
-      const n = Number(s.replace(/L$/, ''));
-      if (!Number.isSafeInteger(n) || n < 0) fail(`bad dimension ${s}`);
+      const n = /^\d+L?$/.test(s) ? Number(s.replace(/L$/, '')) : NaN;
+      if (!Number.isSafeInteger(n)) fail(`bad dimension ${JSON.stringify(s.slice(0, 24))}`);
       return n;
     });
+  if (shape.length > 64) fail(`${shape.length} dimensions (at most 64)`);
   const count = shape.reduce((a, b) => a * b, 1);
   const dataStart = headerStart + headerLength;
   const expected = count * type.bytes;
+  if (!Number.isSafeInteger(expected)) fail(`shape (${shape.join(', ')}) is larger than any file`);
   if (bytes.length - dataStart !== expected) fail(`shape (${shape.join(', ')}) of ${type.dtype} needs ${expected} data bytes, the file has ${bytes.length - dataStart}`);
   const copy = new Uint8Array(bytes.subarray(dataStart, dataStart + expected)).buffer;
   const data = (() => {
