@@ -174,3 +174,18 @@ describe('prune writes spec-valid ONNX by default', () => {
     expect(plain.json<PruneJson>().fidelity).toMatchObject({ measured: false, reason: expect.stringMatching(/cannot be loaded by onnxruntime-node/) });
   });
 });
+
+describe('inspect shows what --shape needs', () => {
+  it('lists inputs and outputs with their declared shapes, the open dims and a realistic --shape', async () => {
+    const json = await runCli(['inspect', MODELS.paddleCls, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const model = json.json<{ model: { inputs: Array<{ name: string; dtype: string; shape: unknown[]; open: number[]; example?: string }>; outputs: Array<{ name: string }> } }>().model;
+    expect(model.inputs).toEqual([
+      { name: 'x', dtype: 'float32', kind: 'tensor', shape: ['p2o.DynamicDimension.0', 3, 'p2o.DynamicDimension.1', 'p2o.DynamicDimension.2'], open: [0, 2, 3], example: '--shape x=1x3x224x224' },
+    ]);
+    expect(model.outputs.map((o) => o.name)).toEqual(['softmax_0.tmp_0']);
+    const human = await runCli(['inspect', path.join(models, 'open_seq.onnx')]);
+    expect(human.stdout).toMatch(/input +x +float32 +\[batch, seq, 24\] +dims 0, 1 \(batch, seq\): e\.g\. --shape x=1x128x24/);
+    expect(human.stdout).toMatch(/output +y +float32 +\[batch, seq, 10\]/);
+  });
+});

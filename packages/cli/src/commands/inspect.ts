@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { countNonzero, findWeights, readModel } from '@specprune/onnx-io';
+import { countNonzero, findWeights, graphInputsOutputs, readModel, type DeclaredDim, type ValueInfo } from '@specprune/onnx-io';
+import { suggestShape } from '@specprune/device-runner';
+import { describeShape } from '../prune/model-inputs.js';
 import { defineCommand } from '../command.js';
 import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
 import { printJson, type Io } from '../io.js';
@@ -48,8 +50,28 @@ async function inspect(args: InspectArgs, io: Io): Promise<number> {
     numel: weights.reduce((sum, w) => sum + w.numel, 0),
     nnz: weights.reduce((sum, w) => sum + w.nnz, 0),
   };
+  const io_ = graphInputsOutputs(model);
+  const describeIo = (v: ValueInfo) => {
+    const open = v.shape ? v.shape.flatMap((d, i) => (typeof d === 'number' ? [] : [i])) : [];
+    return {
+      name: v.name,
+      dtype: v.dtype ?? null,
+      kind: v.kind,
+      shape: v.shape ?? null,
+      open,
+      ...(open.length ? { example: `--shape ${v.name}=${suggestShape(v.shape!).join('x')}` } : {}),
+    };
+  };
   const report = {
-    model: { path: args.model, bytes: statSync(file).size, irVersion: model.irVersion, opsets: model.opsets, producer: [model.producerName, model.producerVersion].filter(Boolean).join(' ') },
+    model: {
+      path: args.model,
+      bytes: statSync(file).size,
+      irVersion: model.irVersion,
+      opsets: model.opsets,
+      producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+      inputs: io_.inputs.map(describeIo),
+      outputs: io_.outputs.map(describeIo),
+    },
     weights,
     totals: { ...totals, sparsity: totals.numel ? 1 - totals.nnz / totals.numel : 0 },
   };
@@ -58,7 +80,12 @@ async function inspect(args: InspectArgs, io: Io): Promise<number> {
     return 0;
   }
   const opsets = model.opsets.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ');
+  const ioRows = [
+    ...report.model.inputs.map((v) => ['input', v.name, v.dtype ?? v.kind, describeShape(io_.inputs.find((i) => i.name === v.name)!), openText(v)]),
+    ...report.model.outputs.map((v) => ['output', v.name, v.dtype ?? v.kind, describeShape(io_.outputs.find((i) => i.name === v.name)!), '']),
+  ];
   io.stdout.write(`${args.model}: ${formatBytes(report.model.bytes)}, IR ${model.irVersion}, opsets ${opsets}${report.model.producer ? `, from ${report.model.producer}` : ''}\n\n`);
+  io.stdout.write(`${renderTable(['', 'name', 'type', 'shape', 'open dims (batch-like dims are run at 1)'], ioRows)}\n\n`);
   const rows = weights.map((w) => [
     w.name,
     w.graph,
@@ -75,4 +102,11 @@ async function inspect(args: InspectArgs, io: Io): Promise<number> {
     `${formatCount(totals.count)} weights, ${formatCount(totals.numel)} parameters, ${formatCount(totals.nnz)} nonzero (${formatPercent(report.totals.sparsity)} sparse)\n`,
   );
   return 0;
+}
+
+/** "dims 2, 3 (p2o.DynamicDimension.1, ...): e.g. --shape x=1x3x224x224" for an input with open dims. */
+function openText(v: { open: number[]; shape: DeclaredDim[] | null; example?: string }): string {
+  if (!v.open.length) return '';
+  const names = v.open.map((i) => v.shape![i] ?? '?');
+  return `dim${v.open.length > 1 ? 's' : ''} ${v.open.join(', ')} (${names.join(', ')}): e.g. ${v.example}`;
 }
