@@ -7,7 +7,7 @@ import { locateBudgets, parseBudgets, type Budget } from '../check/budget.js';
 import { measureBudget, type BenchFn } from '../check/measure.js';
 import { renderCheckTable, renderGithubAnnotations, renderJunit, type CheckResult } from '../check/report.js';
 import { benchForBudget } from '../check/bench.js';
-import { readJsonFile } from '../check/json-file.js';
+import { oneLine, readJsonFile } from '../check/json-file.js';
 
 interface CheckArgs {
   budget?: string;
@@ -40,7 +40,7 @@ export async function check(args: CheckArgs, io: Io, bench: BenchFn): Promise<nu
   const baseline = args.baseline ? readBaseline(path.resolve(io.cwd, args.baseline), args.baseline) : undefined;
   const results: CheckResult[] = [];
   for (const budget of budgets) {
-    log(io, `specprune: checking ${budget.name}`);
+    log(io, `specprune: checking ${oneLine(budget.name)}`);
     const actual = await measureBudget(budget, bench);
     for (const limit of budget.limits) {
       const value = actual[limit.metric] ?? null;
