@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // onnx.checker on every model the CLI tests' prune runs wrote (valid ONNX by default).
+    setupFiles: ['packages/cli/test/checker.setup.ts'],
   },
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/run.js';
+import { recordWrittenModel } from './written-models.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '../../..');
@@ -34,6 +35,7 @@ export async function runCli(argv: string[], options: { cwd?: string; env?: Reco
       env: { ...options.env },
     },
   });
+  if (code === 0 || code === 1) recordWrittenModel(argv, options.cwd ?? ROOT);
   return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
 }
 
