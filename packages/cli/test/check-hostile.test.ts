@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MODELS, runCli, tempDir } from './helpers.js';
@@ -141,6 +141,22 @@ describe('check: hostile budget files get exit 2 with one sentence, quickly', ()
     expect(result.timedOut).toBe(false);
     expectOneSentence(result, message);
     expect(result.ms).toBeLessThan(15_000);
+  });
+
+  it('prune --budget checks the budget file before pruning: nothing is written, and the model it will write counts as present', async () => {
+    const sub = tempDir('specprune-check-prune-');
+    copyFileSync(MODELS.wakeword, path.join(sub, 'kws.onnx'));
+    writeFileSync(path.join(sub, 'b.json'), JSON.stringify({ budgets: [{ name: 'after', model: 'out.onnx', maxBytes: `1${'0'.repeat(400)} B`, runs: 1e12 }] }));
+    const result = await runCli(['prune', 'kws.onnx', '-o', 'out.onnx', '--budget', 'b.json', '--method', 'magnitude'], { cwd: sub });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^specprune: b\.json has 2 problems:\n  - budgets\[0\] \("after"\): runs must be <= 10000 \(got 1000000000000\)\.\n  - budgets\[0\] \("after"\): maxBytes "10{11}\.\.\.0{6} B" is too large to represent/);
+    expect(result.stderr).not.toMatch(/does not exist/);
+    expect(existsSync(path.join(sub, 'out.onnx'))).toBe(false);
+    mkfifo(path.join(sub, 'fifo.json'));
+    const fifo = runBin(['prune', 'kws.onnx', '-o', 'out.onnx', '--budget', 'fifo.json', '--method', 'magnitude'], sub);
+    expect(fifo.timedOut).toBe(false);
+    expectOneSentence(fifo, /fifo\.json is not a regular file \(a FIFO\); give a JSON file\./);
+    expect(existsSync(path.join(sub, 'out.onnx'))).toBe(false);
   });
 
   it('the default specprune.budget.json as a FIFO, and --baseline as a FIFO: exit 2, no hang', () => {

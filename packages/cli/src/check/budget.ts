@@ -191,11 +191,20 @@ function parseShape(text: string): number[] | string {
 }
 
 /**
+ * The budget file of `prune --budget`, checked before any pruning: read and validated like `check` does,
+ * with `willWrite` (the model prune is about to write) counted as present. Throws UsageError.
+ */
+export function preflightBudgets(cwd: string, file: string, willWrite: readonly string[]): void {
+  const located = locateBudgets(cwd, file);
+  parseBudgets(located.raw, located.file, { willWrite: willWrite.map((f) => path.resolve(cwd, f)) });
+}
+
+/**
  * Validates budgets against the published JSON Schema, collecting every problem (unknown keys, bad units,
  * numbers too large to represent, counts beyond the schema's maxima, missing or special model files)
  * into one UsageError that names each entry and key.
  */
-export function parseBudgets(raw: unknown, file: string): Budget[] {
+export function parseBudgets(raw: unknown, file: string, options: { willWrite?: readonly string[] } = {}): Budget[] {
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validate = ajv.compile(budgetSchema);
   const problems: string[] = [];
@@ -227,7 +236,8 @@ export function parseBudgets(raw: unknown, file: string): Budget[] {
       const report = (text: string | undefined) => {
         if (text && !problems.includes(`${where}: ${text}`)) problems.push(`${where}: ${text}`);
       };
-      if (typeof e.model === 'string') report(pathProblem(dir, file, 'model', e.model, 'file'));
+      const pending = (value: string) => (options.willWrite ?? []).includes(path.resolve(dir, value));
+      if (typeof e.model === 'string' && !pending(e.model)) report(pathProblem(dir, file, 'model', e.model, 'file'));
       if (typeof e.reference === 'string') report(pathProblem(dir, file, 'reference', e.reference, 'file'));
       if (typeof e.inputs === 'string') report(pathProblem(dir, file, 'inputs', e.inputs, 'folder'));
       if ((e.minCosine !== undefined || e.minTop1Agreement !== undefined) && typeof e.reference !== 'string') {

@@ -49,6 +49,7 @@ import { ALLOCATIONS, DATA_AWARE_METHODS, DEFAULT_SYNTHETIC_SAMPLES, METHODS, pa
 import { stageHtmlReport, type ReportWeight } from '../report/html.js';
 import { VERSION } from '../version.js';
 import { check } from './check.js';
+import { preflightBudgets } from '../check/budget.js';
 import { benchForBudget } from '../check/bench.js';
 
 export interface PruneArgs {
@@ -177,6 +178,8 @@ async function prune(args: PruneArgs, io: Io, pending: StagedWrite[]): Promise<n
   const output = path.resolve(io.cwd, args.output);
   if (args.report && !args.report.endsWith('.html')) throw new UsageError(`--report ${args.report} must name an .html file.`);
   const readFiles = checkPruneFiles(args, io.cwd);
+  // A broken budget file is found before minutes of pruning, not after.
+  if (args.budget) preflightBudgets(io.cwd, args.budget, [output]);
 
   const measureSizesOf = async (file: string) =>
     args.sizes === false ? { bytes: statSync(file).size, gzipBytes: null, brotliBytes: null } : measureSizes(file);
