@@ -12,6 +12,7 @@ import { expectOneSentence, mkfifo, runBin } from './hostile-helpers.js';
  * - conv.onnx: x [batch, 3, 48, width] -> Conv (16x3x3x3) -> ReduceMean over H, W -> MatMul (16x32) -> y [batch, 32];
  *   the declared shape of a text recogniser: open batch and width, fixed channels and height.
  * - pair.onnx: a [batch, 8] + b [batch, 8] -> MatMul (8x64) -> y; two inputs sharing the dim "batch".
+ * - reshape.onnx: x [batch, n] -> Reshape to [-1, 2, 16] -> MatMul (16x32): n is open but must be a multiple of 32.
  */
 let dir: string;
 const conv = () => path.join(dir, 'conv.onnx');
@@ -42,6 +43,10 @@ save([helper.make_node('Add', ['a', 'b'], ['s']), helper.make_node('MatMul', ['s
      [helper.make_tensor_value_info('a', T.FLOAT, ['batch', 8]), helper.make_tensor_value_info('b', T.FLOAT, ['batch', 8])],
      [helper.make_tensor_value_info('y', T.FLOAT, ['batch', 64])],
      {'W': rng.standard_normal((8, 64)).astype(np.float32)}, 'pair')
+save([helper.make_node('Reshape', ['x', 's'], ['r']), helper.make_node('MatMul', ['r', 'W'], ['y'])],
+     [helper.make_tensor_value_info('x', T.FLOAT, ['batch', 'n'])],
+     [helper.make_tensor_value_info('y', T.FLOAT, ['batch', 2, 32])],
+     {'s': np.array([-1, 2, 16], dtype=np.int64), 'W': rng.standard_normal((16, 32)).astype(np.float32)}, 'reshape')
 `,
   ]);
 });
@@ -157,6 +162,24 @@ describe('sample .npy files: exit 2 naming the file and what the model expects',
     writeFileSync(path.join(samples, 'b.1.npy'), npy([3, 9]));
     const fixed = await runCli(['eval', pair(), pair(), '--inputs', samples]);
     expectRefused(fixed, /samples\/b\.1\.npy has shape \[3, 9\] but input b expects \[batch, 8\] \(dim 1 = 8\)\./);
+  });
+
+  it('a sample that fits the declared shape but not the model (Reshape): exit 2 naming the file, the node and its reason', async () => {
+    const samples = path.join(tempDir('specprune-samples-'), 'samples');
+    mkdirSync(samples);
+    writeFileSync(path.join(samples, '0.npy'), npy([1, 64]));
+    const reshape = path.join(dir, 'reshape.onnx');
+    const good = await runCli(['eval', reshape, reshape, '--inputs', samples]);
+    expect(good.code, good.stderr).toBe(0);
+    writeFileSync(path.join(samples, '1.npy'), npy([1, 33]));
+    for (const [command, result] of await throughEveryCommand(samples, reshape)) {
+      expect(result.code, command).toBe(2);
+      const last = result.stderr.trimEnd().split('\n').pop()!;
+      expect(last).toMatch(
+        /^specprune: \S*reshape\.onnx cannot run on samples\/1\.npy \(x \[1, 33\]\): its Reshape node refused it \(The input tensor cannot be reshaped to the requested shape\. Input shape:\{1,33\}, requested shape:\{-1,2,16\}\); give samples whose shapes and values suit the model\.$/,
+      );
+      expect(result.stderr).not.toMatch(/internal error|\n\s+at |onnxruntime_src|Error:/);
+    }
   });
 
   it('float16 NaN and Inf are found from their bit patterns', async () => {

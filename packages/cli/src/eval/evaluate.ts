@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import { OutputAgreement } from './compare.js';
 import type { ResolvedInput } from '@specprune/device-runner';
 import { createSession, inputSpecs, loadOrt, loadSampleFeeds, randomFeeds, sampleInputs } from './inputs.js';
+import { sampleRunError } from './samples.js';
 
 export interface EvalOptions {
   /** Folder of .npy samples (calibration format); random inputs when absent. */
@@ -46,14 +47,18 @@ export async function evaluate(reference: { file: string; label: string }, candi
     const outputNames = a.outputNames.filter((n) => b.outputNames.includes(n));
     if (outputNames.length === 0) throw new UsageError(`${reference.label} and ${candidate.label} share no output name.`);
     const agreements = new Map<string, OutputAgreement>();
-    for (const feeds of samples) {
+    for (const [k, feeds] of samples.entries()) {
       let ra: Record<string, Tensor>;
       let rb: Record<string, Tensor>;
       try {
         ra = await a.run(feeds);
+      } catch (error) {
+        throw sampleRunError(error, feeds, k, reference.label);
+      }
+      try {
         rb = await b.run(feeds);
       } catch (error) {
-        throw new UsageError(`running the models failed: ${String((error as Error).message).split('\n')[0]} (fix input shapes with --shape NAME=DIMS or values with --value NAME=N).`);
+        throw sampleRunError(error, feeds, k, candidate.label);
       }
       for (const name of outputNames) {
         const ta = ra[name]!;

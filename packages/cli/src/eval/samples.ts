@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { oneLine } from '../check/json-file.js';
 import { UsageError } from '../errors.js';
 import type { OrtModule } from './inputs.js';
 import { readNpy, type NpyArray } from './npy.js';
@@ -14,6 +15,28 @@ export interface SampleInput {
   name: string;
   dtype: string;
   shape: ReadonlyArray<number | string>;
+}
+
+/** Where each loaded sample came from, for messages about runs on it. */
+const sampleNames = new WeakMap<object, string>();
+
+/**
+ * A failed onnxruntime run on one sample as the user's error: the sample (its file, or its index among
+ * generated ones), its shapes, the node that refused it and onnxruntime's reason, on one line.
+ */
+export function sampleRunError(error: unknown, feeds: Record<string, Tensor>, index: number, model: string): UsageError {
+  const text = oneLine(String(error instanceof Error ? error.message : error));
+  const node = /running (\w+) node/.exec(text)?.[1];
+  // "Status Message: /src/.../reshape_helper.h:84 Signature(...) check was false. The reason." -> "The reason."
+  let reason = (text.split('Status Message:').pop() ?? text).split(/ was false\.\s*/).pop()!.replace(/^\/\S+:\d+\s+/, '').trim();
+  if (reason.length > 200) reason = `${reason.slice(0, 197)}...`;
+  const shapes = Object.entries(feeds)
+    .map(([name, t]) => `${name} [${t.dims.join(', ')}]`)
+    .join(', ');
+  const file = sampleNames.get(feeds);
+  const which = file ?? `generated input ${index + 1}`;
+  const fix = file ? 'give samples whose shapes and values suit the model' : 'fix input shapes with --shape NAME=DIMS or values with --value NAME=N';
+  return new UsageError(`${model} cannot run on ${which} (${shapes}): ${node ? `its ${node} node refused it` : 'onnxruntime refused it'} (${reason.replace(/\.$/, '')}); ${fix}.`);
 }
 
 /** Sample values beyond this magnitude (and NaN, Inf) are refused: no real input is that large, and they poison statistics. */
@@ -46,7 +69,11 @@ export function loadSampleFeeds(ort: OrtModule, dir: string, inputs: readonly Sa
     return toTensor(ort, checkSample(readNpy(path.join(dir, f), label), label, input, flag), input);
   };
   if (inputs.length === 1) {
-    return files.map((f) => ({ [inputs[0]!.name]: load(f, inputs[0]!) }));
+    return files.map((f) => {
+      const feed = { [inputs[0]!.name]: load(f, inputs[0]!) };
+      sampleNames.set(feed, path.join(path.basename(dir), f));
+      return feed;
+    });
   }
   const samples = new Map<number, Record<string, Tensor>>();
   const fileNames = new Map<string, string>();
@@ -68,6 +95,7 @@ export function loadSampleFeeds(ort: OrtModule, dir: string, inputs: readonly Sa
       const missing = inputs.filter((s) => !sample[s.name]).map((s) => s.name);
       if (missing.length) throw new UsageError(`${flag} ${dir}: sample ${k} lacks ${missing.map((m) => `${m}.${k}.npy`).join(', ')}.`);
       checkNamedDims(sample, inputs, (name) => fileNames.get(`${name}\0${k}`)!);
+      sampleNames.set(sample, `sample ${k} of ${path.basename(dir)}`);
       return sample;
     });
 }

@@ -11,6 +11,7 @@ import {
 import { addGraphOutputs, halfToFloat, intAttribute, intsAttribute, parseModel, serializeModel, stringAttribute, type WeightRef } from '@specprune/onnx-io';
 import type { Tensor } from 'onnxruntime-node';
 import { createSession, loadOrt } from '../eval/inputs.js';
+import { sampleRunError } from '../eval/samples.js';
 import { UsageError } from '../errors.js';
 
 /** How the input vectors of one weight are read from the activation tensor that feeds its node. */
@@ -139,7 +140,12 @@ export async function collectInputStats(
   const session = await createSession(ort, serializeModel(model), label);
   try {
     for (let k = 0; k < samples.length; k++) {
-      const outputs = await session.run(samples[k]!);
+      let outputs: Record<string, Tensor>;
+      try {
+        outputs = await session.run(samples[k]!);
+      } catch (error) {
+        throw sampleRunError(error, samples[k]!, k, label);
+      }
       for (const plan of plans) {
         const tensor = outputs[plan.activation] ?? samples[k]![plan.activation];
         if (!tensor) throw new Error(`calibration: ${plan.activation} was not produced`);
