@@ -4,7 +4,7 @@ import { OnnxInputError } from './errors.js';
 import { AttributeField } from './onnx-fields.js';
 import { readSparseIndices } from './sparse-data.js';
 import { countNonzeroBytes, floatDTypeName, readTensorBytes } from './tensor-data.js';
-import { readInt64, readRepeatedInt64, readString, WireType } from './wire.js';
+import { readInt64, readRepeatedInt64, readString, WireError, WireType } from './wire.js';
 
 /** Ops whose inputs at these slots are weights (CLI.md "Weights"). */
 export const WEIGHT_SLOTS: Readonly<Record<string, readonly number[]>> = {
@@ -99,7 +99,12 @@ export function findWeights(model: OnnxModel): WeightRef[] {
   const found = new Map<object, WeightRef>();
   const label = model.path ?? 'the model';
   visitGraph(model.graph, new Scope(), found, model.irVersion >= 4);
-  for (const weight of found.values()) for (const use of weight.uses) validateUse(weight, use, label);
+  try {
+    for (const weight of found.values()) for (const use of weight.uses) validateUse(weight, use, label);
+  } catch (error) {
+    if (!(error instanceof WireError)) throw error;
+    throw new OnnxInputError(`${label} is truncated or corrupt (protobuf: ${error.message} at byte ${error.offset}).`, { cause: error });
+  }
   return [...found.values()];
 }
 

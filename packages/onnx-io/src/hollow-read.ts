@@ -69,6 +69,8 @@ export function readModelHollow(file: string): HollowModel {
       let pos = start;
       while (pos < end) {
         ensure(pos, Math.min(end, pos + 16));
+        // A group has no length prefix: its end is only found by reading it, so load the rest of the message.
+        if ((bytes[pos]! & 7) === WireType.SGROUP) ensure(pos, end);
         const [field] = parseFields(bytes, pos, headerEnd(bytes, pos, end));
         if (!field) throw new WireError('truncated field', pos);
         const child = children[field.no];

@@ -1,3 +1,4 @@
+import { OnnxInputError } from './errors.js';
 import { parseFields, encodeLength, encodeTag, WireError, WireType, type WireField } from './wire.js';
 
 /**
@@ -20,6 +21,12 @@ export class MessageNode {
   private dirty = false;
   /** Nesting depth: 0 for the model, 1 for its graph, ... */
   readonly depth: number;
+  /**
+   * How errors name the model (its file). Set on the root by parseModel and inherited, so a malformed
+   * message found later, by whoever reads deeper than parseModel did, is still an OnnxInputError (exit 2)
+   * naming the file, never an internal error.
+   */
+  label: string | undefined;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -28,6 +35,7 @@ export class MessageNode {
     readonly parent?: MessageNode,
   ) {
     this.depth = parent ? parent.depth + 1 : 0;
+    this.label = parent?.label;
     if (this.depth > MAX_MESSAGE_DEPTH) throw new WireError(`messages nested more than ${MAX_MESSAGE_DEPTH} deep`, start);
     this.fields = parseFields(bytes, start, end);
   }
@@ -47,8 +55,13 @@ export class MessageNode {
   child(field: WireField): MessageNode {
     let node = this.children.get(field);
     if (!node) {
-      if (field.wireType !== WireType.LEN) throw new Error(`field ${field.no} is not a message`);
-      node = new MessageNode(this.bytes, field.valueStart, field.end, this);
+      try {
+        if (field.wireType !== WireType.LEN) throw new WireError(`field ${field.no} should be a message but has wire type ${field.wireType}`, field.start);
+        node = new MessageNode(this.bytes, field.valueStart, field.end, this);
+      } catch (error) {
+        if (!(error instanceof WireError) || this.label === undefined) throw error;
+        throw new OnnxInputError(`${this.label} is truncated or corrupt (protobuf: ${error.message} at byte ${error.offset}).`, { cause: error });
+      }
       this.children.set(field, node);
     }
     return node;

@@ -51,6 +51,7 @@ export function parseModel(bytes: Uint8Array, options: ReadOptions & { path?: st
   let root: MessageNode;
   try {
     root = new MessageNode(bytes, 0, bytes.byteLength);
+    root.label = label;
   } catch (error) {
     throw wrapWireError(error, label, true);
   }
@@ -101,7 +102,8 @@ function wrapWireError(error: unknown, label: string, atRoot: boolean): Error {
 function childNamed(parent: MessageNode, field: WireField, context: Context, where: string): MessageNode {
   try {
     return parent.child(field);
-  } catch (error) {
+  } catch (thrown) {
+    const error = thrown instanceof OnnxInputError && thrown.cause instanceof WireError ? thrown.cause : thrown;
     if (!(error instanceof WireError)) throw error;
     throw new OnnxInputError(`${context.label} is truncated or corrupt in ${where} (protobuf: ${error.message} at byte ${error.offset}).`, { cause: error });
   }

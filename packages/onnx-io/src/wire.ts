@@ -21,8 +21,12 @@ export interface WireField {
   end: number;
 }
 
-/** The wire bytes are malformed at `offset`. Callers turn it into a message naming the file. */
+/**
+ * The wire bytes are malformed at `offset`. Callers turn it into a message naming the file; `exitCode` 2
+ * is the backstop for one that escapes (still the user's input, never an internal error).
+ */
 export class WireError extends Error {
+  readonly exitCode = 2;
   constructor(
     message: string,
     readonly offset: number,
