@@ -13,6 +13,7 @@ import {
   updateWeight,
   writeModel,
   type OnnxModel,
+  type StorageOptions,
 } from '../src/index.js';
 import { SparseTensorField, TensorField } from '../src/onnx-fields.js';
 import { makeFeeds, makeFixtures, PYTHON, REAL_MODELS, runModel, tempDir, type Fixtures } from './helpers.js';
@@ -32,12 +33,12 @@ function compareWithPython(a: string, b: string): string {
 }
 
 /** Rewrites every weight with its own values (dense, sparse, or the storage it already has). */
-function rewriteAll(model: OnnxModel, storage: 'dense' | 'sparse' | 'same', zeroEvery = 0): void {
+function rewriteAll(model: OnnxModel, storage: 'dense' | 'sparse' | 'same', zeroEvery = 0, options: StorageOptions = {}): void {
   for (const w of findWeights(model)) {
     const values = readWeight(model, w);
     if (zeroEvery) for (let i = 0; i < values.length; i += zeroEvery) values[i] = 0;
     const isSparse = w.location === 'sparse_initializer' || (w.storage.kind === 'constant' && !!w.storage.sparse);
-    updateWeight(model, w, values, storage === 'same' ? (isSparse ? 'sparse' : 'dense') : storage);
+    updateWeight(model, w, values, storage === 'same' ? (isSparse ? 'sparse' : 'dense') : storage, options);
   }
 }
 
@@ -154,10 +155,23 @@ describe('sparse storage', () => {
     }
   });
 
-  it('uses the smallest index type onnxruntime accepts: int16/int32 in the main graph, int64 in subgraphs', async () => {
+  it('writes int64 sparse indices by default, as the ONNX spec requires', async () => {
     const dir = tempDir();
     const model = readModel(fixtures.path('if_subgraphs'));
     rewriteAll(model, 'sparse', 2);
+    const out = path.join(dir, 'if.sparse.onnx');
+    writeModel(model, out);
+    const types = findWeights(readModel(out)).map((w) => (w.storage.kind === 'sparse_initializer' ? w.storage.sparse : w.storage.kind === 'constant' ? w.storage.sparse : undefined)!.indices.dataType);
+    expect(types.length).toBeGreaterThan(0);
+    expect(new Set(types)).toEqual(new Set([7]));
+    const feeds = await makeFeeds(fixtures.path('if_subgraphs'));
+    expect((await runModel(out, feeds)).y!.length).toBe(4);
+  });
+
+  it("with indices 'ort-narrow', uses the smallest index type onnxruntime accepts: int16/int32 in the main graph, int64 in subgraphs", async () => {
+    const dir = tempDir();
+    const model = readModel(fixtures.path('if_subgraphs'));
+    rewriteAll(model, 'sparse', 2, { indices: 'ort-narrow' });
     const out = path.join(dir, 'if.sparse.onnx');
     writeModel(model, out);
     const back = readModel(out);
@@ -172,7 +186,7 @@ describe('sparse storage', () => {
 
     // int32 once a main-graph weight has more than 32768 elements (a real Gemm weight of 76,800).
     const big = readModel(REAL_MODELS.wakeword);
-    rewriteAll(big, 'sparse', 2);
+    rewriteAll(big, 'sparse', 2, { indices: 'ort-narrow' });
     const bigOut = path.join(dir, 'wake.sparse.onnx');
     writeModel(big, bigOut);
     const types = findWeights(readModel(bigOut)).map((w) => (w.storage.kind === 'sparse_initializer' ? [w.numel, w.storage.sparse.indices.dataType] : []));

@@ -12,8 +12,8 @@ export async function loadOrt(): Promise<OrtModule> {
 
 export async function createSession(ort: OrtModule, file: string | Uint8Array, label: string): Promise<InferenceSession> {
   try {
-    // Errors only: onnxruntime's optimizer warnings (old opsets) would read as specprune's own.
-    const options = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 3 } as const;
+    // Fatal only: onnxruntime's own warnings and errors would read as specprune's; errors reach the user as our sentence.
+    const options = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 4 } as const;
     return await (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options));
   } catch (error) {
     throw new UsageError(`${label} cannot be loaded by onnxruntime-node: ${String((error as Error).message).split('\n')[0]}`);
