@@ -1,17 +1,23 @@
-import type { Io } from './io.js';
+import { throwIfInterrupted, type Io } from './io.js';
 
-/** A progress bar on stderr when it is a TTY; silent otherwise (so logs and CI output stay clean). */
+/**
+ * A progress bar on stderr when it is a TTY; silent otherwise (so logs and CI output stay clean).
+ * Every tick also checks io.signal and throws the interrupt error once SIGINT/SIGTERM arrived, so the
+ * long loops that report progress are where an interrupted run stops.
+ */
 export function createProgress(io: Io, label: string, total: number): { tick(detail?: string): void; done(): void } {
-  if (!io.stderr.isTTY || total <= 0) return { tick() {}, done() {} };
+  const drawing = !!io.stderr.isTTY && total > 0;
   let count = 0;
   let last = 0;
   const draw = (detail = '') => {
     const width = 24;
-    const filled = Math.round((count / total) * width);
+    const filled = Math.min(width, Math.round((count / total) * width));
     io.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} ${detail.slice(0, 40).padEnd(40)}`);
   };
   return {
     tick(detail) {
+      throwIfInterrupted(io);
+      if (!drawing) return;
       count++;
       const now = Date.now();
       if (now - last > 80 || count === total) {
@@ -20,7 +26,7 @@ export function createProgress(io: Io, label: string, total: number): { tick(det
       }
     },
     done() {
-      io.stderr.write('\r\x1b[K');
+      if (drawing) io.stderr.write('\r\x1b[K');
     },
   };
 }

@@ -1,11 +1,14 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { OnnxInputError } from './errors.js';
 import type { ExternalDataRef } from './model.js';
+import { describeFileKind, isInsideFolder, realPathOf } from './node-files.js';
 
 /**
  * Resolves TensorProto.external_data against the model's folder. A location that is absolute or
- * leaves the folder is refused: a model file must not make us read arbitrary files.
+ * leaves the folder is refused, also when it leaves through a symbolic link (a linked file, a linked
+ * folder, a link to an absolute path): a model file must not make us read arbitrary files. The ref's
+ * `path` is the real path of the data file (for a file that does not exist yet: inside the real folder).
  */
 export function resolveExternalData(
   entries: Record<string, string>,
@@ -19,15 +22,17 @@ export function resolveExternalData(
     throw new OnnxInputError(`${modelLabel}: ${tensorLabel} is stored in external file "${location}"; read the model from its file so the folder is known.`);
   }
   const normalized = location.replace(/\\/g, '/');
-  if (path.isAbsolute(location) || path.win32.isAbsolute(location) || normalized.split('/').includes('..')) {
+  if (path.isAbsolute(location) || path.win32.isAbsolute(location) || normalized.split('/').includes('..') || location.includes('\0')) {
     throw new OnnxInputError(
       `${modelLabel}: ${tensorLabel} has an unsafe external data location "${location}"; it must be a relative path inside the model's folder.`,
     );
   }
-  const resolved = path.resolve(dir, normalized);
-  const relative = path.relative(dir, resolved);
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new OnnxInputError(`${modelLabel}: ${tensorLabel} has an unsafe external data location "${location}".`);
+  const realDir = realPathOf(dir);
+  const resolved = realPathOf(path.join(realDir, normalized));
+  if (!isInsideFolder(resolved, realDir)) {
+    throw new OnnxInputError(
+      `${modelLabel}: ${tensorLabel} has external data location "${location}", which leads (through a symbolic link) to ${resolved}, outside the model's folder ${realDir}; copy the data file into the folder.`,
+    );
   }
   const offset = parseNonNegative(entries.offset ?? '0', 'offset', modelLabel, tensorLabel);
   const ref: ExternalDataRef = { location, path: resolved, offset };
@@ -43,15 +48,30 @@ function parseNonNegative(text: string, key: string, modelLabel: string, tensorL
   return value;
 }
 
-/** Reads the bytes of an external tensor; `expected` is dims x dtype size. */
+/**
+ * Reads the bytes of an external tensor; `expected` is dims x dtype size. The data file must still be
+ * the regular file resolveExternalData found (no link swapped in since, no FIFO or device: checked
+ * before opening, and the open does not block or follow a final link).
+ */
 export function readExternalBytes(ref: ExternalDataRef, expected: number, modelLabel: string, tensorLabel: string): Uint8Array {
+  const where = `${modelLabel}: ${tensorLabel} is stored in external file "${ref.location}"`;
   let fd: number;
   try {
-    fd = openSync(ref.path, 'r');
-  } catch {
-    throw new OnnxInputError(
-      `${modelLabel}: ${tensorLabel} is stored in external file "${ref.location}", which does not exist next to the model; copy it there.`,
-    );
+    const stats = lstatSync(ref.path);
+    if (!stats.isFile() || realpathSync(ref.path) !== ref.path) {
+      const kind = stats.isSymbolicLink() ? 'a symbolic link that leads to no regular file inside the model\'s folder' : describeFileKind(stats);
+      throw new OnnxInputError(`${where}, which is ${kind}, not a regular file inside the model's folder; replace it with the data file.`);
+    }
+    fd = openSync(ref.path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      throw new OnnxInputError(`${where}, which changed into something other than a regular file while it was opened.`);
+    }
+  } catch (error) {
+    if (error instanceof OnnxInputError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new OnnxInputError(`${where}, which does not exist next to the model; copy it there.`);
+    throw new OnnxInputError(`${where}, which cannot be read (${code ?? (error as Error).message}).`);
   }
   try {
     const size = fstatSync(fd).size;
@@ -68,7 +88,7 @@ export function readExternalBytes(ref: ExternalDataRef, expected: number, modelL
     let done = 0;
     while (done < length) {
       const n = readSync(fd, out, done, length - done, ref.offset + done);
-      if (n === 0) break;
+      if (n === 0) throw new OnnxInputError(`${where}, which became shorter while it was being read.`);
       done += n;
     }
     return out;

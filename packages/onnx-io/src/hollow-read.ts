@@ -4,7 +4,8 @@ import { OnnxInputError } from './errors.js';
 import { MAX_MESSAGE_DEPTH } from './message.js';
 import type { OnnxModel } from './model.js';
 import { AttributeField, GraphField, ModelField, NodeField, SparseTensorField, TensorField } from './onnx-fields.js';
-import { parseModel } from './read-model.js';
+import { MODEL_FILE_WORDING, parseModel } from './read-model.js';
+import { openRegularFile } from './node-files.js';
 import { parseFields, WireError, WireType } from './wire.js';
 import { tempPathFor } from './write-model.js';
 
@@ -40,14 +41,9 @@ export interface HollowModel {
  * rewritePayloads), never to serialise the model: the holes read as zeros.
  */
 export function readModelHollow(file: string): HollowModel {
-  let fd: number;
+  const { fd, stats } = openRegularFile(file, MODEL_FILE_WORDING(file));
   try {
-    fd = openSync(file, 'r');
-  } catch {
-    throw new OnnxInputError(`${file} does not exist; check the path of the model.`);
-  }
-  try {
-    const size = fstatSync(fd).size;
+    const size = stats.size;
     if (size === 0) throw new OnnxInputError(`${file} is empty (0 bytes); it is not an ONNX model.`);
     const bytes = new Uint8Array(size);
     const loaded = new Uint8Array(Math.ceil(size / WINDOW));

@@ -1,4 +1,3 @@
-import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { OnnxInputError } from './errors.js';
 import { MessageNode } from './message.js';
@@ -16,6 +15,7 @@ import {
 } from './onnx-fields.js';
 import { describeDataType, dtypeOf } from './dtypes.js';
 import { resolveExternalData } from './external-data.js';
+import { readRegularFile, type FileWording } from './node-files.js';
 import { readRepeatedInt64, readSafeInteger, readString, WireError, WireType, type WireField } from './wire.js';
 
 export interface ReadOptions {
@@ -25,20 +25,13 @@ export interface ReadOptions {
   dir?: string;
 }
 
+/** How a model file that cannot be read is named in errors: "X does not exist; check the path of the model." */
+export const MODEL_FILE_WORDING = (label: string): FileWording => ({ label, advice: 'check the path of the model' });
+
 /** Reads and parses an ONNX model file. Throws OnnxInputError (exit 2) for anything that is not a valid model. */
 export function readModel(file: string, options: ReadOptions = {}): OnnxModel {
   const label = options.label ?? file;
-  let bytes: Buffer;
-  try {
-    if (statSync(file).isDirectory()) throw new OnnxInputError(`${label} is a folder; give the path of an .onnx file.`);
-    bytes = readFileSync(file);
-  } catch (error) {
-    if (error instanceof OnnxInputError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new OnnxInputError(`${label} does not exist; check the path of the model.`);
-    if (code === 'EACCES') throw new OnnxInputError(`${label} cannot be read (permission denied).`);
-    throw new OnnxInputError(`${label} cannot be read: ${(error as Error).message}.`);
-  }
+  const bytes = readRegularFile(file, MODEL_FILE_WORDING(label));
   const model = parseModel(bytes, { label, dir: options.dir ?? path.dirname(path.resolve(file)), path: file });
   model.ownsBytes = true;
   return model;

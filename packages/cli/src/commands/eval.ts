@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { statRegularFile } from '@specprune/onnx-io';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { renderTable } from '../format.js';
@@ -41,7 +41,7 @@ async function runEval(args: EvalArgs, io: Io): Promise<number> {
   if (!Number.isInteger(samples) || samples < 1) throw new UsageError(`--samples ${args.samples} must be a whole number >= 1.`);
   const files = [args.original, args.pruned].map((f) => {
     const file = path.resolve(io.cwd, f);
-    if (!existsSync(file)) throw new UsageError(`${f} does not exist; check the path of the model.`);
+    statRegularFile(file, { label: f, advice: 'check the path of the model' }); // a FIFO would hang the runtime
     return { file, label: f };
   });
   const result = await evaluate(files[0]!, files[1]!, {
