@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { OnnxInputError } from './errors.js';
 import type { ExternalDataRef } from './model.js';
@@ -34,10 +34,24 @@ export function resolveExternalData(
       `${modelLabel}: ${tensorLabel} has external data location "${location}", which leads (through a symbolic link) to ${resolved}, outside the model's folder ${realDir}; copy the data file into the folder.`,
     );
   }
+  const kind = kindIfNotRegular(resolved);
+  if (kind) {
+    throw new OnnxInputError(`${modelLabel}: ${tensorLabel} is stored in external file "${location}", which is ${kind}, not a regular file; replace it with the data file.`);
+  }
   const offset = parseNonNegative(entries.offset ?? '0', 'offset', modelLabel, tensorLabel);
   const ref: ExternalDataRef = { location, path: resolved, offset };
   if (entries.length !== undefined) ref.length = parseNonNegative(entries.length, 'length', modelLabel, tensorLabel);
   return ref;
+}
+
+/** What an existing path is when it is not a regular file (a FIFO would block the reader); undefined otherwise. */
+function kindIfNotRegular(file: string): string | undefined {
+  try {
+    const stats = statSync(file);
+    return stats.isFile() ? undefined : describeFileKind(stats);
+  } catch {
+    return undefined; // missing: reported when the data is read
+  }
 }
 
 function parseNonNegative(text: string, key: string, modelLabel: string, tensorLabel: string): number {
