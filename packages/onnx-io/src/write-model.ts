@@ -18,7 +18,7 @@ import { OnnxInputError } from './errors.js';
 import type { WeightRef } from './find-weights.js';
 import { byteLength, lenField, type MessageNode, type RenderContext } from './message.js';
 import type { GraphInfo, OnnxModel, SparseTensorInfo, TensorInfo } from './model.js';
-import { describeFileKind, isSameFile, realPathOf, releaseTempPath, tempPathNear } from './node-files.js';
+import { describeFileKind, isSameFile, releaseTempPath, tempPathNear } from './node-files.js';
 import { GraphField, ModelField, NodeField, StringStringField, TensorField } from './onnx-fields.js';
 import { encodeFloat32, readTensorBytes } from './tensor-data.js';
 import { readString } from './wire.js';
@@ -61,13 +61,21 @@ export interface StorageOptions {
   indices?: SparseIndexMode;
 }
 
+/** Constant takes a `sparse_value` attribute from opset 11 of the default domain on. */
+export const CONSTANT_SPARSE_MIN_OPSET = 11;
+
 /**
- * Why `model` cannot hold sparse tensors, or undefined when it can: sparse_initializer and sparse_value
- * came with IR version 6, and onnxruntime refuses them in older models.
+ * Why `model` (or, given, `weight` in it) cannot be stored sparse, or undefined when it can:
+ * sparse_initializer and sparse_value came with IR version 6 (onnxruntime refuses them in older models),
+ * and a Constant node's `sparse_value` with opset 11 (the checker rejects it before).
  */
-export function sparseStorageUnsupported(model: OnnxModel): string | undefined {
-  if (model.irVersion >= SPARSE_MIN_IR_VERSION) return undefined;
-  return `its IR version is ${model.irVersion} and sparse tensors need IR version ${SPARSE_MIN_IR_VERSION} or later`;
+export function sparseStorageUnsupported(model: OnnxModel, weight?: WeightRef): string | undefined {
+  if (model.irVersion < SPARSE_MIN_IR_VERSION) return `its IR version is ${model.irVersion} and sparse tensors need IR version ${SPARSE_MIN_IR_VERSION} or later`;
+  if (weight?.storage.kind === 'constant') {
+    const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+    if (opset < CONSTANT_SPARSE_MIN_OPSET) return `weight ${weight.name} lives in a Constant node, which takes a sparse value from opset ${CONSTANT_SPARSE_MIN_OPSET} on, and the model imports opset ${opset}`;
+  }
+  return undefined;
 }
 
 /**
@@ -104,7 +112,7 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
   if (values.length !== weight.numel) {
     throw new RangeError(`weight ${weight.name} has ${weight.numel} elements; got ${values.length} values`);
   }
-  const unsupported = storage === 'sparse' ? sparseStorageUnsupported(model) : undefined;
+  const unsupported = storage === 'sparse' ? sparseStorageUnsupported(model, weight) : undefined;
   if (unsupported) throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} sparse: ${unsupported}; store it dense.`);
   const dense = encodeFloat32(values, weight.dtype);
   const s = weight.storage;
@@ -476,7 +484,7 @@ function refuseUnsafeTarget(target: string, inputs: readonly string[]): void {
   const input = inputs.find((file) => isSameFile(target, file));
   if (input !== undefined) {
     throw new OnnxInputError(
-      `${target} is ${realPathOf(input) === realPathOf(target) ? '' : 'a link to '}${input}, which the model is read from; writing it would destroy an input, so choose another output path.`,
+      `${target} is ${path.resolve(input) === path.resolve(target) ? 'a file' : `the same file as ${input}, a file`} the model is read from; writing it would destroy an input, so choose another output path.`,
     );
   }
 }

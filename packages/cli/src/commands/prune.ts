@@ -250,9 +250,12 @@ async function prune(args: PruneArgs, io: Io, pending: StagedWrite[]): Promise<n
     }));
   } else {
     const model = readModel(input, { label: args.model });
-    const sparseBlocked = sparseStorageUnsupported(model);
-    if (sparseBlocked && options.storage === 'sparse') throw new UsageError(`--storage sparse cannot be used for ${args.model}: ${sparseBlocked}; use --storage dense or auto.`);
     all = findWeights(model);
+    const sparseBlocked = (weight: WeightRef) => sparseStorageUnsupported(model, weight);
+    if (options.storage === 'sparse') {
+      const blocked = all.map(sparseBlocked).find((reason) => reason !== undefined);
+      if (blocked) throw new UsageError(`--storage sparse cannot be used for ${args.model}: ${blocked}; use --storage auto (sparse where the model allows it) or dense.`);
+    }
     inputPlan = planInputs(model, args.model, parseShapes(args.shape));
     parseValues(args.value);
     const needsValues = options.allocation !== 'uniform';
@@ -266,7 +269,7 @@ async function prune(args: PruneArgs, io: Io, pending: StagedWrite[]): Promise<n
     if (selected.length === 0) log(io, `specprune: no weight of ${args.model} is selected (${all.length} found; check --exclude and --min-params).`);
 
     const items = selected.map((s) => ({ key: s.key, numel: s.weight.numel, view: matrixView(s.weight), ...(s.values ? { values: s.values } : {}) }));
-    sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes({ indices, sparseAllowed: !sparseBlocked }, selected, items, options, before.bytes) : options.sparsity;
+    sparsity = options.targetBytes !== undefined ? chooseSparsityForBytes({ indices, sparseAllowed: (weight) => !sparseBlocked(weight) }, selected, items, options, before.bytes) : options.sparsity;
     const scanAllocation = options.allocation === 'spectral' && options.granularity.kind !== 'nm' && selected.length > 1;
     const chooseByOutput = options.method === 'spectral' && !options.calibration && args.methodBasis !== 'spectral' && selected.length > 0;
     if ((scanAllocation || chooseByOutput) && !options.calibration && inputPlan.problem) {
@@ -420,7 +423,7 @@ async function prune(args: PruneArgs, io: Io, pending: StagedWrite[]): Promise<n
       items[idx]!.values = undefined;
       const sparsityOf = s.weight.numel ? 1 - result.nnz / s.weight.numel : 0;
       const sizes = storageBytes(s.weight, result.nnz, { indices });
-      const storage = options.storage === 'auto' ? (!sparseBlocked && sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
+      const storage = options.storage === 'auto' ? (!sparseBlocked(s.weight) && sizes.sparse < sizes.dense ? 'sparse' : 'dense') : options.storage;
       updateWeight(model, s.weight, result.values, storage, { indices });
       results.push({
         name: s.weight.name,
@@ -763,7 +766,7 @@ function optionalBytes(bytes: number | null): string {
  * few header bytes; the caller verifies the written size.
  */
 function chooseSparsityForBytes(
-  storageRules: { indices: SparseIndexMode; sparseAllowed: boolean },
+  storageRules: { indices: SparseIndexMode; sparseAllowed: (weight: WeightRef) => boolean },
   selected: readonly Selected[],
   items: ReturnType<typeof Array.prototype.map>,
   options: PruneOptions,
@@ -776,7 +779,7 @@ function chooseSparsityForBytes(
     let size = originalBytes;
     selected.forEach((s, i) => {
       const sizes = storageBytes(s.weight, s.weight.numel - zeros[i]!, storageRules);
-      const chosen = options.storage === 'dense' || !storageRules.sparseAllowed ? sizes.dense : options.storage === 'sparse' ? sizes.sparse : Math.min(sizes.dense, sizes.sparse);
+      const chosen = options.storage === 'dense' || !storageRules.sparseAllowed(s.weight) ? sizes.dense : options.storage === 'sparse' ? sizes.sparse : Math.min(sizes.dense, sizes.sparse);
       size += chosen - denseNow[i]!;
     });
     return size;

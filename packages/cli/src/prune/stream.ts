@@ -53,7 +53,6 @@ export function pruneStreaming(
   if (options.storage === 'sparse') return undefined;
   const hollow = readModelHollow(input);
   const model = hollow.model;
-  const sparseAllowed = sparseStorageUnsupported(model) === undefined;
   if (model.metadata.some((m) => m.key in options.metadata)) return undefined;
   const all = findWeights(model);
   const selected: WeightRef[] = [];
@@ -79,7 +78,7 @@ export function pruneStreaming(
       const values = new Float32Array(payload.buffer, payload.byteOffset, weight.numel);
       const result = pruneMagnitudeInPlace(values, Math.round(options.sparsity * weight.numel));
       const sizes = storageBytes(weight, result.nnz, { indices: options.indices });
-      if (options.storage === 'auto' && sparseAllowed && sizes.sparse < sizes.dense) throw new NotStreamable();
+      if (options.storage === 'auto' && sparseStorageUnsupported(model, weight) === undefined && sizes.sparse < sizes.dense) throw new NotStreamable();
       results.push({ weight, ...result });
     },
   }));
