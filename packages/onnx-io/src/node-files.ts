@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { constants as bufferConstants } from 'node:buffer';
 import { OnnxInputError } from './errors.js';
 
 /**
@@ -54,6 +55,9 @@ export function openRegularFile(file: string, wording: FileWording): { fd: numbe
 export function readRegularFile(file: string, wording: FileWording): Buffer {
   const { fd, stats } = openRegularFile(file, wording);
   try {
+    if (stats.size > bufferConstants.MAX_LENGTH) {
+      throw new OnnxInputError(`${wording.label} is ${stats.size} bytes, more than can be read into memory at once (${bufferConstants.MAX_LENGTH}); ${wording.advice}.`);
+    }
     const out = Buffer.allocUnsafe(stats.size);
     let done = 0;
     while (done < out.byteLength) {
