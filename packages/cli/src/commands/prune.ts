@@ -826,7 +826,8 @@ function checkPruneFiles(args: PruneArgs, cwd: string): string[] {
     { file: `${output}.data`, label: `-o ${args.output} (its external data file ${path.basename(output)}.data)`, model: true },
   ];
   if (args.report) outputs.push({ file: path.resolve(cwd, args.report), label: `--report ${args.report}`, model: false });
-  for (const { file, label } of outputs) if (!file.endsWith('.data') || existsSync(file)) checkWritableFile(file, label);
+  // The .data file is written only for models with external data; it must not be a folder or a device either.
+  for (const [i, { file, label }] of outputs.entries()) if (i !== 1 || existsSync(file)) checkWritableFile(file, label);
   for (const { file, label, model } of outputs) {
     for (const [read, what] of [...modelFiles, ...otherInputs]) {
       const ownFile = modelFiles.some(([f]) => f === read);
