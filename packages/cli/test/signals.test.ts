@@ -74,16 +74,22 @@ describe('signals stop a long prune', () => {
     }, 60_000);
   }
 
-  it('SIGTERM while the output is being written (a 256 MB model): nothing in place, no temporary file', async () => {
-    const dir = tempDir();
-    const model = path.join(dir, 'big.onnx');
-    spawnSync('/usr/bin/python3', [path.join(ROOT, 'packages/cli/test/fixtures/file_models.py'), 'big', model, '2048', '16'], { stdio: 'pipe' });
-    expect(statSync(model).size).toBeGreaterThan(256e6);
-    // As soon as a temporary file of the output appears, the write is under way.
-    const writing = () => readdirSync(dir).some((name) => name.startsWith('.out.onnx.') && name.endsWith('.tmp'));
-    const result = await interrupt(['prune', 'big.onnx', '-o', 'out.onnx', '--method', 'magnitude', '--allocation', 'uniform', '--storage', 'dense'], dir, 'SIGTERM', writing);
-    expectStoppedCleanly(result, dir, 'SIGTERM', ['big.onnx']);
-  }, 120_000);
+  const writePaths: Array<[string, string[]]> = [
+    ['the general path', ['--storage', 'dense']],
+    ['the streaming path', ['--no-spectral-error', '--no-sizes']],
+  ];
+  for (const [what, flags] of writePaths) {
+    it(`SIGTERM while the output is being written (a 256 MB model, ${what}): nothing in place, no temporary file`, async () => {
+      const dir = tempDir();
+      const model = path.join(dir, 'big.onnx');
+      spawnSync('/usr/bin/python3', [path.join(ROOT, 'packages/cli/test/fixtures/file_models.py'), 'big', model, '2048', '16'], { stdio: 'pipe' });
+      expect(statSync(model).size).toBeGreaterThan(256e6);
+      // As soon as a temporary file of the output appears, the write is under way.
+      const writing = () => readdirSync(dir).some((name) => name.startsWith('.out.onnx.') && name.endsWith('.tmp'));
+      const result = await interrupt(['prune', 'big.onnx', '-o', 'out.onnx', '--method', 'magnitude', '--allocation', 'uniform', ...flags], dir, 'SIGTERM', writing);
+      expectStoppedCleanly(result, dir, 'SIGTERM', ['big.onnx']);
+    }, 120_000);
+  }
 
   it('a second SIGINT stops at once', async () => {
     const dir = tempDir();
