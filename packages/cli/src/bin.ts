@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { removeTempFiles } from '@specprune/onnx-io';
 import { interruptedError, SIGNAL_EXIT_CODES, type Io } from './io.js';
+import { invocationFolder } from './invocation-folder.js';
 import { run } from './run.js';
 
 /**
@@ -46,6 +47,7 @@ function stream(target: NodeJS.WriteStream, isStderr: boolean): Io['stdout'] {
   });
   return {
     isTTY: target.isTTY,
+    columns: target.columns,
     write(chunk: string) {
       if (closed || (isStderr && interrupted && !verbose)) return true;
       return target.write(chunk);
@@ -63,7 +65,7 @@ function writeQuietly(target: NodeJS.WriteStream, text: string): void {
 
 const code = await run({
   argv,
-  io: { stdout: stream(process.stdout, false), stderr: stream(process.stderr, true), cwd: process.cwd(), env: process.env, signal: controller.signal },
+  io: { stdout: stream(process.stdout, false), stderr: stream(process.stderr, true), cwd: invocationFolder(process.env, process.cwd()), env: process.env, signal: controller.signal },
 });
 if (interrupted) stopInterrupted();
 process.exitCode = code;

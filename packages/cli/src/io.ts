@@ -2,7 +2,8 @@ import { ExitError } from './errors.js';
 
 /** What a command may touch of the outside world; tests pass fakes. */
 export interface Io {
-  stdout: { write(chunk: string): unknown; isTTY?: boolean };
+  /** `columns`: the terminal's width, when stdout is one (help is laid out for it). */
+  stdout: { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(chunk: string): unknown; isTTY?: boolean };
   cwd: string;
   env: Record<string, string | undefined>;

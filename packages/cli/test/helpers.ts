@@ -23,13 +23,13 @@ export interface CliResult {
 }
 
 /** Runs the CLI as a function with a fake process. */
-export async function runCli(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export async function runCli(argv: string[], options: { cwd?: string; env?: Record<string, string>; columns?: number } = {}): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const code = await run({
     argv,
     io: {
-      stdout: { write: (s: string) => (stdout += s) },
+      stdout: { write: (s: string) => (stdout += s), ...(options.columns ? { columns: options.columns } : {}) },
       stderr: { write: (s: string) => (stderr += s) },
       cwd: options.cwd ?? ROOT,
       env: { ...options.env },

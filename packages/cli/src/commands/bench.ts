@@ -55,10 +55,10 @@ export const benchCommand = defineCommand<BenchArgs>({
       .option('timeout', { type: 'number', default: 300, describe: 'seconds for the whole benchmark (manual: including the wait for the phone)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the generated inputs' })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
-      .example('$0 bench model.onnx', 'onnxruntime-node on this machine')
-      .example('$0 bench model.onnx --target browser --shape x=1x3x224x224', 'onnxruntime-web in headless Chromium')
-      .example('$0 bench model.onnx --target ssh://pi@raspberrypi.local --json', 'on a board over SSH')
-      .example('$0 bench model.onnx --target manual --host 192.168.1.20', 'scan the QR code with a phone on the same network'),
+      .example('$0 bench model.onnx --shape x=1x3x224x224', 'onnxruntime-node on this machine (`specprune inspect` prints the --shape a model needs)')
+      .example('$0 bench model.onnx --shape x=1x3x224x224 --target browser', 'onnxruntime-web in headless Chromium')
+      .example('$0 bench model.onnx --shape x=1x3x224x224 --target ssh://pi@raspberrypi.local', 'on a board over SSH')
+      .example('$0 bench model.onnx --shape x=1x3x224x224 --target manual --host 192.168.1.20', 'scan the QR code with a phone on the same network'),
   run: async (args, io) => bench(args, io),
 });
 

@@ -29,7 +29,8 @@ export const demoCommand = defineCommand<DemoArgs>({
   builder: (yargs) =>
     yargs
       .option('out', { type: 'string', default: 'specprune-demo', describe: 'folder for the pruned model and the report' })
-      .option('sparsity', { type: 'number', default: 0.5, describe: 'target sparsity' }),
+      .option('sparsity', { type: 'number', default: 0.5, describe: 'target sparsity' })
+      .example('$0 demo --sparsity 0.7 --out demo-70', 'the same at 70% sparsity, written to demo-70/'),
   run: async (args, io) => demo(args, io),
 });
 

@@ -31,8 +31,9 @@ export const evalCommand = defineCommand<EvalArgs>({
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant: NAME=NUMBER, e.g. sr=16000 (repeatable)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the random inputs' })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
-      .example('$0 eval model.onnx model.pruned.onnx --shape x=1x3x48x192', 'cosine, max abs error and top-1 agreement per output')
-      .example('$0 eval model.onnx pruned.onnx --inputs samples/', 'on real inputs'),
+      .example('$0 eval model.onnx model.pruned.onnx --shape x=1x3x224x224', 'cosine, max abs error and top-1 agreement per output, 16 random inputs')
+      .example('$0 eval vad.onnx vad.pruned.onnx --shape input=1x512 --value sr=16000', 'an audio model: a 512-sample frame, the sample rate a constant')
+      .example('$0 eval model.onnx model.pruned.onnx --inputs samples/', 'on your own .npy samples (they size the inputs)'),
   run: async (args, io) => runEval(args, io),
 });
 
