@@ -3,11 +3,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { extractBlock, findWeights, matrixView, readModel, readWeight } from '@specprune/onnx-io';
+import { extractBlock, findWeights, matrixView, readModel, readWeight } from '@specprune/onnx-io/node';
 import { createRandom, groupGram } from '@specprune/core';
 import ort from 'onnxruntime-node';
-import { collectInputStats, planInputStats } from '../src/prune/calibration.js';
-import { reconstructionErrorOf } from '../src/prune/engine.js';
+import { collectInputStats, planInputStats, reconstructionErrorOf, type OrtRuntime } from '@specprune/prune';
 import { loadSampleFeeds, loadOrt } from '../src/eval/inputs.js';
 import { encodeNpy } from '../src/eval/npy.js';
 import { MODELS, ROOT, runCli, tempDir } from './helpers.js';
@@ -53,7 +52,7 @@ describe('calibration statistics', () => {
     const ort = await loadOrt();
     const feeds = loadSampleFeeds(ort, path.join(dir, 'samples'), [{ name: 'x', dtype: 'float32', shape: [] }], '--calibration');
     expect(feeds).toHaveLength(3);
-    const { stats, withoutGram } = await collectInputStats(model.bytes, 'model.onnx', plans, feeds, { memoryBytes: 1e9 });
+    const { stats, withoutGram } = await collectInputStats(ort as unknown as OrtRuntime, model.bytes, 'model.onnx', plans, feeds as never, { memoryBytes: 1e9 });
     expect(withoutGram).toEqual([]);
     const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<string, number[][]>;
     for (const [name, groups] of Object.entries(expected)) {
@@ -104,7 +103,7 @@ describe('prune --calibration (data-aware)', () => {
     const weights = findWeights(original).filter((w) => refit.doc.weights.some((x) => x.name === w.name));
     const { plans } = planInputStats(weights.map((weight) => ({ key: weight.name, weight })));
     const feeds = loadSampleFeeds(await loadOrt(), calibration, [{ name: 'x', dtype: 'float32', shape: [] }], '--calibration');
-    const { stats } = await collectInputStats(original.bytes, 'cls', plans, feeds, { memoryBytes: 1e9 });
+    const { stats } = await collectInputStats(ort as unknown as OrtRuntime, original.bytes, 'cls', plans, feeds as never, { memoryBytes: 1e9 });
     const [refitModel, wandaModel] = [readModel(refit.out), readModel(wanda.out)];
     const errorOf = (model: typeof original, weight: (typeof weights)[number]) =>
       reconstructionErrorOf(readWeight(original, weight), readWeight(model, findWeights(model).find((w) => w.name === weight.name)!), matrixView(weight), stats.get(weight.name)!)!;

@@ -9,10 +9,8 @@ import {
   type InputStats,
 } from '@specprune/core';
 import { addGraphOutputs, halfToFloat, intAttribute, intsAttribute, parseModel, serializeModel, stringAttribute, type WeightRef } from '@specprune/onnx-io';
-import type { Tensor } from 'onnxruntime-node';
-import { createSession, loadOrt } from '../eval/inputs.js';
-import { sampleRunError } from '../eval/samples.js';
-import { UsageError } from '../errors.js';
+import { PruneInputError, throwIfAborted } from './errors.js';
+import { openSession, type Feeds, type OrtRuntime, type Tensor } from './runtime.js';
 
 /** How the input vectors of one weight are read from the activation tensor that feeds its node. */
 export interface StatsPlan {
@@ -100,6 +98,9 @@ export interface CollectOptions {
   /** Bytes all Gram matrices together may take; weights beyond it keep per-column norms only. */
   memoryBytes: number;
   onSample?: (done: number, total: number) => void;
+  /** Turns a run the runtime refused on sample `index` into the caller's error (e.g. naming the sample's file). */
+  explainRunError?: (error: unknown, feeds: Feeds, index: number) => Error;
+  signal?: AbortSignal;
 }
 
 export interface CollectedStats {
@@ -115,10 +116,11 @@ export interface CollectedStats {
  * Samples are processed one at a time, so activation memory is one sample's worth.
  */
 export async function collectInputStats(
+  runtime: OrtRuntime,
   modelBytes: Uint8Array,
   label: string,
   plans: readonly StatsPlan[],
-  samples: ReadonlyArray<Record<string, Tensor>>,
+  samples: readonly Feeds[],
   options: CollectOptions,
 ): Promise<CollectedStats> {
   const stats = new Map<string, InputStats>();
@@ -136,22 +138,22 @@ export async function collectInputStats(
 
   const model = parseModel(modelBytes, { label });
   addGraphOutputs(model, [...new Set(plans.map((p) => p.activation))]);
-  const ort = await loadOrt();
-  const session = await createSession(ort, serializeModel(model), label);
+  const session = await openSession(runtime, serializeModel(model), label);
   try {
     for (let k = 0; k < samples.length; k++) {
-      let outputs: Record<string, Tensor>;
+      throwIfAborted(options.signal);
+      let outputs: Feeds;
       try {
         outputs = await session.run(samples[k]!);
       } catch (error) {
-        throw sampleRunError(error, samples[k]!, k, label);
+        throw options.explainRunError?.(error, samples[k]!, k) ?? new PruneInputError(`${label} cannot run on sample ${k + 1}: ${String((error as Error).message).split('\n')[0]}`);
       }
       for (const plan of plans) {
         const tensor = outputs[plan.activation] ?? samples[k]![plan.activation];
         if (!tensor) throw new Error(`calibration: ${plan.activation} was not produced`);
         const data = floatActivations(tensor);
         if (!data) {
-          throw new UsageError(`${label}: the input of weight ${plan.key} (${plan.activation}) is ${tensor.type}; input statistics need floating-point activations.`);
+          throw new PruneInputError(`${label}: the input of weight ${plan.key} (${plan.activation}) is ${tensor.type}; input statistics need floating-point activations.`);
         }
         const s = stats.get(plan.key)!;
         const dims = tensor.dims.map(Number);

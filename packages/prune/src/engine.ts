@@ -1,5 +1,6 @@
 import {
   applyMagnitudeThreshold,
+  deriveSeed,
   groupGram,
   groupNorms,
   magnitudeThreshold,
@@ -16,7 +17,6 @@ import {
   type RefitFactor,
 } from '@specprune/core';
 import { extractBlock, scatterBlock, type MatrixBlock, type MatrixView } from '@specprune/onnx-io';
-import { deriveSeed } from './seed.js';
 
 export interface PrunedWeight {
   values: Float32Array;

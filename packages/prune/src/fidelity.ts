@@ -1,7 +1,6 @@
 import { halfToFloat } from '@specprune/onnx-io';
-import type { Tensor } from 'onnxruntime-node';
-import { OutputAgreement } from '../eval/compare.js';
-import { createSession, type OrtModule } from '../eval/inputs.js';
+import { OutputAgreement } from './compare.js';
+import { openSession, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
 
 /** Per output agreement of the written model with the original, as `eval` reports it. */
 export interface OutputFidelity {
@@ -28,36 +27,45 @@ export type Fidelity =
   | { measured: false; reason: string };
 
 /**
- * Loads the written model (from its file, so external data is found as a user's runtime would) and
- * compares its outputs with the original's on the same inputs. Throws when the written model does not
- * load or run: that is a broken result, never a success.
+ * Loads the pruned model's bytes in the runtime and compares its outputs with the original's on the same
+ * inputs. Throws when the pruned model does not load or run: that is a broken result, never a success.
  */
 export async function measureFidelity(
-  ort: OrtModule,
-  file: string,
+  runtime: OrtRuntime,
+  bytes: Uint8Array,
   label: string,
-  samples: ReadonlyArray<Record<string, Tensor>>,
-  baseline: ReadonlyArray<Record<string, Tensor>>,
+  samples: readonly Feeds[],
+  baseline: readonly Feeds[],
   inputs: 'random' | 'calibration',
 ): Promise<Fidelity & { measured: true }> {
-  const session = await createSession(ort, file, label);
-  const agreements = new Map<string, OutputAgreement>();
+  const session = await openSession(runtime, bytes, label);
   try {
-    for (let k = 0; k < samples.length; k++) {
-      const result = await session.run(samples[k]!);
-      for (const [name, reference] of Object.entries(baseline[k]!)) {
-        const candidate = result[name];
-        if (!candidate || (reference.type !== 'float32' && reference.type !== 'float64' && reference.type !== 'float16')) continue;
-        if (!agreements.has(name)) {
-          const last = reference.dims[reference.dims.length - 1];
-          const classes = reference.dims.length === 2 && typeof last === 'number' && last >= 2 ? last : undefined;
-          agreements.set(name, new OutputAgreement(name, classes));
-        }
-        agreements.get(name)!.add(floats(reference), floats(candidate));
-      }
-    }
+    return await compareOutputs(session, samples, baseline, inputs);
   } finally {
     await session.release();
+  }
+}
+
+/** Runs `session` (the pruned model) on `samples` and compares each float output with `baseline` (the original's). */
+export async function compareOutputs(
+  session: InferenceSession,
+  samples: readonly Feeds[],
+  baseline: readonly Feeds[],
+  inputs: 'random' | 'calibration',
+): Promise<Fidelity & { measured: true }> {
+  const agreements = new Map<string, OutputAgreement>();
+  for (let k = 0; k < samples.length; k++) {
+    const result = await session.run(samples[k]!);
+    for (const [name, reference] of Object.entries(baseline[k]!)) {
+      const candidate = result[name];
+      if (!candidate || (reference.type !== 'float32' && reference.type !== 'float64' && reference.type !== 'float16')) continue;
+      if (!agreements.has(name)) {
+        const last = reference.dims[reference.dims.length - 1];
+        const classes = reference.dims.length === 2 && typeof last === 'number' && last >= 2 ? last : undefined;
+        agreements.set(name, new OutputAgreement(name, classes));
+      }
+      agreements.get(name)!.add(floats(reference), floats(candidate));
+    }
   }
   const outputs = [...agreements.values()].map((a) => a.result());
   const shapes = Object.fromEntries(Object.entries(samples[0] ?? {}).map(([name, t]) => [name, [...t.dims]]));

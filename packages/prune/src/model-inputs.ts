@@ -1,6 +1,6 @@
 import { graphInputsOutputs, graphValueInfo, type OnnxModel, type ValueInfo } from '@specprune/onnx-io';
-import { InputSpecError, resolveInputs, suggestShape, type ResolvedInput } from '@specprune/device-runner';
-import { UsageError } from '../errors.js';
+import { InputSpecError, resolveInputs, suggestShape, type ResolvedInput } from '@specprune/device-runner/inputs';
+import { PruneInputError } from './errors.js';
 
 /** The model's inputs made concrete for generated inputs, decided once before any work. */
 export interface InputPlan {
@@ -27,7 +27,7 @@ export function planInputs(model: OnnxModel, label: string, shapes: Record<strin
   const known = new Set([...inputs.map((i) => i.name), ...inputs.flatMap((i) => (i.shape ?? []).filter((d): d is string => typeof d === 'string'))]);
   for (const name of Object.keys(shapes)) {
     if (!known.has(name)) {
-      throw new UsageError(`--shape ${name}=... names no input or dimension of ${label}; its inputs are ${inputs.map((i) => `${i.name} ${describeShape(i)}`).join(', ')}.`);
+      throw new PruneInputError(`--shape ${name}=... names no input or dimension of ${label}; its inputs are ${inputs.map((i) => `${i.name} ${describeShape(i)}`).join(', ')}.`);
     }
   }
   const metadata = inputs.map((input) => {
@@ -43,7 +43,7 @@ export function planInputs(model: OnnxModel, label: string, shapes: Record<strin
   try {
     resolveInputs(given, shapes);
   } catch (error) {
-    if (error instanceof InputSpecError) throw new UsageError(error.message);
+    if (error instanceof InputSpecError) throw new PruneInputError(error.message);
     throw error;
   }
   try {

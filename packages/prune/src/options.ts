@@ -1,23 +1,67 @@
 import type { Granularity, MethodName } from '@specprune/core';
 import { parseGranularity } from '@specprune/core';
-import { UsageError } from '../errors.js';
-import { parseSize } from '../check/units.js';
+import type { SparseIndexMode } from '@specprune/onnx-io';
+import { PruneOptionError } from './errors.js';
 import type { DataAwareMethod } from './engine.js';
 
 export type PruneMethod = MethodName | DataAwareMethod;
 export const METHODS: readonly PruneMethod[] = ['magnitude', 'l1', 'l2', 'bernstein', 'hybrid', 'spectral', 'wanda', 'refit'];
-/** Methods that need --calibration. */
+/** Methods that need calibration samples. */
 export const DATA_AWARE_METHODS: readonly PruneMethod[] = ['wanda', 'refit'];
 /** Default room for the calibration Gram matrices. */
 export const DEFAULT_CALIBRATION_MEMORY = 1024 ** 3;
-/** Random inputs run through the model for input statistics when --calibration is not given. */
+/** Random inputs run through the model for input statistics when no calibration samples are given. */
 export const DEFAULT_SYNTHETIC_SAMPLES = 16;
 export const ALLOCATIONS = ['uniform', 'global', 'spectral'] as const;
 export type Allocation = (typeof ALLOCATIONS)[number];
 export const STORAGES = ['auto', 'dense', 'sparse'] as const;
 export type StorageChoice = (typeof STORAGES)[number];
 
+/**
+ * What the caller asks for: the `prune` flags in camelCase (CLI.md "Library API"). Every field is optional;
+ * `resolvePruneOptions` fills the defaults and checks every rule once.
+ */
 export interface PruneOptions {
+  /** Target fraction of zeros over the selected weights, in [0, 1). Default 0.5. */
+  sparsity?: number;
+  /** magnitude, l1, l2, bernstein, hybrid, spectral (default), wanda, refit (these two need calibration samples). */
+  method?: string;
+  /** unstructured (default), N:M (e.g. 2:4) or block:RxC. */
+  granularity?: string;
+  /** uniform, global or spectral (default: sensitivity scan). */
+  allocation?: string;
+  /** Instead of sparsity: prune until the model is at most this many bytes. */
+  targetBytes?: number;
+  /** Weights whose name matches any of these are left untouched. */
+  exclude?: ReadonlyArray<string | RegExp> | string;
+  /** Weights with fewer elements are left untouched. Default 256. */
+  minParams?: number;
+  /** auto (default), dense or sparse. */
+  storage?: string;
+  /** int16/int32 sparse indices that onnxruntime loads but the ONNX spec rejects. Default false (int64). */
+  ortOnlySparseIndices?: boolean;
+  /** Every random choice derives from it. Default 0. */
+  seed?: number;
+  /** Use only the first N calibration samples for statistics. */
+  calibrationSamples?: number;
+  /** Bytes the input Gram matrices may take together. Default 1 GiB. */
+  calibrationMemory?: number;
+  /** Without calibration samples: random inputs whose layer statistics guide method spectral (0: none). Default 16. */
+  syntheticSamples?: number;
+  /** How method spectral chooses without calibration: output (default) or spectral. */
+  methodBasis?: string;
+  /** Measure each weight's spectral error (default true). */
+  spectralError?: boolean;
+  /** Input shapes for generated inputs: a whole input (`x: [1, 3, 224, 224]`) or a named dim (`seq: [128]`). */
+  shape?: Readonly<Record<string, readonly number[]>>;
+  /** Inputs filled with one constant (e.g. a sample rate). */
+  value?: Readonly<Record<string, number>>;
+  /** Inputs per sensitivity measurement (default 4 random, or the first 8 calibration samples). */
+  scanSamples?: number;
+}
+
+/** Options with defaults filled and every rule checked. */
+export interface ResolvedPruneOptions {
   sparsity: number;
   method: PruneMethod;
   granularity: Granularity;
@@ -27,86 +71,128 @@ export interface PruneOptions {
   exclude: RegExp[];
   minParams: number;
   storage: StorageChoice;
+  indices: SparseIndexMode;
   seed: number;
-  calibration?: string;
-  /** Calibration samples used for input statistics (undefined: all). */
+  /** Whether calibration samples are given (they travel in the context, not the options). */
+  calibration: boolean;
   calibrationSamples?: number;
-  /** Bytes the input Gram matrices may take together. */
   calibrationMemory: number;
-  /** Without --calibration: random inputs whose layer statistics guide --method spectral (0: none). */
   syntheticSamples: number;
+  methodBasis?: 'output' | 'spectral';
+  spectralError: boolean;
+  shape: Record<string, number[]>;
+  value: Record<string, number>;
+  scanSamples?: number;
 }
 
-/** Validates prune flags; every problem names the flag, shows the value and what is allowed. */
-export function parsePruneOptions(args: {
-  sparsity?: number;
-  method?: string;
-  granularity?: string;
-  allocation?: string;
-  targetBytes?: number;
-  exclude?: string[] | string;
-  minParams?: number;
-  storage?: string;
-  seed?: number;
-  calibration?: string;
-  calibrationSamples?: number;
-  calibrationMemory?: string | number;
-  syntheticSamples?: number;
-}): PruneOptions {
-  const sparsity = args.sparsity ?? 0.5;
-  if (!Number.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
-    throw new UsageError(`--sparsity ${args.sparsity} is out of range; use a number in [0, 1), e.g. --sparsity 0.5.`);
+const fail = (option: string, render: (name: (option: string) => string) => string): never => {
+  throw new PruneOptionError(option, render);
+};
+
+/**
+ * Fills defaults and checks every option and every rule between options once. Each problem is a
+ * PruneOptionError naming the option, the bad value and what is allowed.
+ */
+export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean): ResolvedPruneOptions {
+  const sparsity = input.sparsity ?? 0.5;
+  if (typeof sparsity !== 'number' || !Number.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
+    fail('sparsity', (n) => `${n('sparsity')} ${input.sparsity} is out of range; use a number in [0, 1), e.g. ${n('sparsity')} 0.5.`);
   }
-  const method = (args.method ?? 'spectral') as PruneMethod;
-  if (!METHODS.includes(method)) throw new UsageError(`--method ${args.method} is not known; use one of ${METHODS.join(', ')}.`);
-  const allocation = (args.allocation ?? 'spectral') as Allocation;
-  if (!ALLOCATIONS.includes(allocation)) throw new UsageError(`--allocation ${args.allocation} is not known; use one of ${ALLOCATIONS.join(', ')}.`);
-  const storage = (args.storage ?? 'auto') as StorageChoice;
-  if (!STORAGES.includes(storage)) throw new UsageError(`--storage ${args.storage} is not known; use one of ${STORAGES.join(', ')}.`);
-  const granularityText = args.granularity ?? 'unstructured';
+  const method = (input.method ?? 'spectral') as PruneMethod;
+  if (!METHODS.includes(method)) fail('method', (n) => `${n('method')} ${input.method} is not known; use one of ${METHODS.join(', ')}.`);
+  const allocation = (input.allocation ?? 'spectral') as Allocation;
+  if (!ALLOCATIONS.includes(allocation)) fail('allocation', (n) => `${n('allocation')} ${input.allocation} is not known; use one of ${ALLOCATIONS.join(', ')}.`);
+  const storage = (input.storage ?? 'auto') as StorageChoice;
+  if (!STORAGES.includes(storage)) fail('storage', (n) => `${n('storage')} ${input.storage} is not known; use one of ${STORAGES.join(', ')}.`);
+  const granularityText = input.granularity ?? 'unstructured';
   let granularity: Granularity;
   try {
     granularity = parseGranularity(granularityText);
   } catch (error) {
-    throw new UsageError(`--granularity ${granularityText} is not valid: ${(error as Error).message.replace(/\.$/, '')}. Use unstructured, N:M (e.g. 2:4) or block:RxC (e.g. block:4x4).`);
+    const reason = (error as Error).message.replace(/\.$/, '');
+    return fail('granularity', (n) => `${n('granularity')} ${granularityText} is not valid: ${reason}. Use unstructured, N:M (e.g. 2:4) or block:RxC (e.g. block:4x4).`);
   }
-  const minParams = args.minParams ?? 256;
-  if (!Number.isInteger(minParams) || minParams < 0) throw new UsageError(`--min-params ${args.minParams} must be a whole number >= 0.`);
-  const seed = args.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed ${args.seed} must be a whole number in [0, 4294967295].`);
-  if (args.targetBytes !== undefined && (!Number.isInteger(args.targetBytes) || args.targetBytes <= 0)) {
-    throw new UsageError(`--target-bytes ${args.targetBytes} must be a positive whole number of bytes.`);
+  const minParams = input.minParams ?? 256;
+  if (!Number.isInteger(minParams) || minParams < 0) fail('minParams', (n) => `${n('minParams')} ${input.minParams} must be a whole number >= 0.`);
+  const seed = input.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail('seed', (n) => `${n('seed')} ${input.seed} must be a whole number in [0, 4294967295].`);
+  if (input.targetBytes !== undefined && (!Number.isInteger(input.targetBytes) || input.targetBytes <= 0)) {
+    fail('targetBytes', (n) => `${n('targetBytes')} ${input.targetBytes} must be a positive whole number of bytes.`);
   }
-  const excludeList = args.exclude === undefined ? [] : Array.isArray(args.exclude) ? args.exclude : [args.exclude];
+  const excludeList = input.exclude === undefined ? [] : typeof input.exclude === 'string' ? [input.exclude] : [...input.exclude];
   const exclude = excludeList.map((text) => {
+    if (text instanceof RegExp) return text;
     try {
       return new RegExp(text);
     } catch (error) {
-      throw new UsageError(`--exclude ${JSON.stringify(text)} is not a valid regular expression (${(error as Error).message}).`);
+      const reason = (error as Error).message;
+      return fail('exclude', (n) => `${n('exclude')} ${JSON.stringify(text)} is not a valid regular expression (${reason}).`);
     }
   });
-  if (DATA_AWARE_METHODS.includes(method) && args.calibration === undefined) {
-    throw new UsageError(`--method ${method} prunes by what the layers' inputs look like; give sample inputs with --calibration DIR (a folder of .npy files), or use a data-free method such as --method magnitude.`);
+  if (DATA_AWARE_METHODS.includes(method) && !hasCalibration) {
+    fail('method', (n) => `${n('method')} ${method} prunes by what the layers' inputs look like; give sample inputs with ${n('calibration')} (a folder of .npy files), or use a data-free method such as ${n('method')} magnitude.`);
   }
-  if (args.calibrationSamples !== undefined && (!Number.isInteger(args.calibrationSamples) || args.calibrationSamples < 1)) {
-    throw new UsageError(`--calibration-samples ${args.calibrationSamples} must be a whole number >= 1.`);
+  if (input.calibrationSamples !== undefined && (!Number.isInteger(input.calibrationSamples) || input.calibrationSamples < 1)) {
+    fail('calibrationSamples', (n) => `${n('calibrationSamples')} ${input.calibrationSamples} must be a whole number >= 1.`);
   }
-  const syntheticSamples = args.syntheticSamples ?? DEFAULT_SYNTHETIC_SAMPLES;
+  const syntheticSamples = input.syntheticSamples ?? DEFAULT_SYNTHETIC_SAMPLES;
   if (!Number.isInteger(syntheticSamples) || syntheticSamples < 0) {
-    throw new UsageError(`--synthetic-samples ${args.syntheticSamples} must be a whole number >= 0 (0 turns input statistics from random inputs off).`);
+    fail('syntheticSamples', (n) => `${n('syntheticSamples')} ${input.syntheticSamples} must be a whole number >= 0 (0 turns input statistics from random inputs off).`);
   }
-  let calibrationMemory = DEFAULT_CALIBRATION_MEMORY;
-  if (args.calibrationMemory !== undefined) {
-    try {
-      calibrationMemory = parseSize(typeof args.calibrationMemory === 'string' && /^\d+$/.test(args.calibrationMemory) ? Number(args.calibrationMemory) : args.calibrationMemory);
-    } catch {
-      throw new UsageError(`--calibration-memory ${args.calibrationMemory} is not a size; write e.g. --calibration-memory 512MB or 2GiB.`);
+  const calibrationMemory = input.calibrationMemory ?? DEFAULT_CALIBRATION_MEMORY;
+  if (typeof calibrationMemory !== 'number' || !(calibrationMemory >= 0) || !Number.isFinite(calibrationMemory)) {
+    fail('calibrationMemory', (n) => `${n('calibrationMemory')} ${input.calibrationMemory} must be a number of bytes >= 0, e.g. 512MB.`);
+  }
+  if (input.scanSamples !== undefined && (!Number.isInteger(input.scanSamples) || input.scanSamples < 1 || input.scanSamples > 1000)) {
+    fail('scanSamples', (n) => `${n('scanSamples')} ${input.scanSamples} must be a whole number in [1, 1000].`);
+  }
+  if (input.methodBasis !== undefined && input.methodBasis !== 'output' && input.methodBasis !== 'spectral') {
+    fail('methodBasis', (n) => `${n('methodBasis')} ${input.methodBasis} is not known; use output or spectral.`);
+  }
+  // Rules between options: a flag that would be ignored is an error, not a silent no-op.
+  const dataAware = method === 'spectral' || DATA_AWARE_METHODS.includes(method);
+  if (hasCalibration && allocation !== 'spectral' && !dataAware) {
+    fail('calibration', (n) => `${n('calibration')} feeds data-aware methods (spectral, wanda, refit) and the sensitivity scan of ${n('allocation')} spectral; with ${n('method')} ${method} and ${n('allocation')} ${allocation} it would be ignored. Drop one of them.`);
+  }
+  if (input.methodBasis !== undefined && (method !== 'spectral' || hasCalibration)) {
+    fail('methodBasis', (n) => `${n('methodBasis')} applies to ${n('method')} spectral without ${n('calibration')}; drop it.`);
+  }
+  if (input.syntheticSamples !== undefined && (method !== 'spectral' || hasCalibration || input.methodBasis === 'spectral')) {
+    fail('syntheticSamples', (n) => `${n('syntheticSamples')} applies to ${n('method')} spectral without ${n('calibration')} (and without ${n('methodBasis')} spectral), where random inputs stand in for calibration samples; drop it.`);
+  }
+  const shape: Record<string, number[]> = {};
+  for (const [name, dims] of Object.entries(input.shape ?? {})) {
+    if (!Array.isArray(dims) || dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1 || d > 2 ** 31 - 1)) {
+      fail('shape', (n) => `${n('shape')} ${name}=${String(dims)} must be whole numbers >= 1, e.g. ${name}=1x3x224x224.`);
     }
-    if (!(calibrationMemory >= 0)) throw new UsageError(`--calibration-memory ${args.calibrationMemory} must not be negative.`);
+    shape[name] = [...dims];
   }
-  const options: PruneOptions = { sparsity, method, granularity, granularityText, allocation, exclude, minParams, storage, seed, calibrationMemory, syntheticSamples };
-  if (args.targetBytes !== undefined) options.targetBytes = args.targetBytes;
-  if (args.calibration !== undefined) options.calibration = args.calibration;
-  if (args.calibrationSamples !== undefined) options.calibrationSamples = args.calibrationSamples;
+  const value: Record<string, number> = {};
+  for (const [name, v] of Object.entries(input.value ?? {})) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail('value', (n) => `${n('value')} ${name}=${String(v)} must be a finite number, e.g. sr=16000.`);
+    value[name] = v;
+  }
+  const options: ResolvedPruneOptions = {
+    sparsity,
+    method,
+    granularity,
+    granularityText,
+    allocation,
+    exclude,
+    minParams,
+    storage,
+    indices: input.ortOnlySparseIndices ? 'ort-narrow' : 'int64',
+    seed,
+    calibration: hasCalibration,
+    calibrationMemory,
+    syntheticSamples,
+    spectralError: input.spectralError !== false,
+    shape,
+    value,
+  };
+  if (input.targetBytes !== undefined) options.targetBytes = input.targetBytes;
+  if (input.calibrationSamples !== undefined) options.calibrationSamples = input.calibrationSamples;
+  if (input.methodBasis !== undefined) options.methodBasis = input.methodBasis as 'output' | 'spectral';
+  if (input.scanSamples !== undefined) options.scanSamples = input.scanSamples;
   return options;
 }

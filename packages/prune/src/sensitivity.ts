@@ -1,10 +1,9 @@
 import type { Granularity } from '@specprune/core';
 import { findWeights, halfToFloat, parseModel, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { createSession, loadOrt, randomFeeds } from '../eval/inputs.js';
-import type { ResolvedInput } from '@specprune/device-runner';
+import type { ResolvedInput } from '@specprune/device-runner/inputs';
 import { pruneWeight } from './engine.js';
-import { UsageError } from '../errors.js';
+import { PruneInputError, throwIfAborted } from './errors.js';
+import { openSession, randomSamples, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
 
 /** Sparsities at which each weight's end-to-end sensitivity is measured. */
 export const SCAN_GRID = [0, 0.3, 0.5, 0.7, 0.9] as const;
@@ -22,8 +21,10 @@ export interface ScannerOptions {
   /** Random samples to draw when no `feeds` are given. */
   samples: number;
   seed: number;
+  /** Stops measurements between runs. */
+  signal?: AbortSignal;
   /** Sample inputs to use instead of random ones (e.g. the first calibration samples). */
-  feeds?: ReadonlyArray<Record<string, Tensor>>;
+  feeds?: ReadonlyArray<Feeds>;
 }
 
 /** Runs the model with some weights replaced and measures how far its outputs move. */
@@ -34,26 +35,25 @@ export interface Scanner {
    */
   distortion(replacements: ReadonlyArray<{ key: string; values: Float32Array }>): Promise<number>;
   /** The inputs every measurement runs on, and the original model's outputs on them. */
-  readonly samples: ReadonlyArray<Record<string, Tensor>>;
-  readonly baseline: ReadonlyArray<Record<string, Tensor>>;
+  readonly samples: ReadonlyArray<Feeds>;
+  readonly baseline: ReadonlyArray<Feeds>;
 }
 
 /**
  * A scanner on inputs shaped from the model (seeded random, `--shape`/`--value`) or on given samples.
- * Throws a UsageError when inputs cannot be built (e.g. symbolic dims without --shape).
+ * Throws a PruneInputError when inputs cannot be built (e.g. symbolic dims without --shape).
  */
-export async function createScanner(modelBytes: Uint8Array, label: string, options: ScannerOptions): Promise<Scanner> {
-  const ort = await loadOrt();
-  const reference = await createSession(ort, modelBytes, label);
+export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array, label: string, options: ScannerOptions): Promise<Scanner> {
+  const reference = await openSession(runtime, modelBytes, label);
   const samples = options.feeds
     ? [...options.feeds]
-    : Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, options.specs ?? [], options.seed * 7919 + k, options.values));
-  const baseline: Array<Record<string, Tensor>> = [];
+    : randomSamples(runtime, options.specs ?? [], options.seed, 'scan-inputs', options.samples, options.values);
+  const baseline: Array<Feeds> = [];
   try {
     for (const feeds of samples) baseline.push(await reference.run(feeds));
   } catch (error) {
     const shapes = Object.entries(samples[0] ?? {}).map(([name, t]) => `${name} ${t.dims.join('x')}`).join(', ');
-    throw new UsageError(`${label} fails to run on inputs of shape ${shapes}: ${String((error as Error).message).split('\n')[0]}; give the shapes you run it at with --shape NAME=DIMS.`);
+    throw new PruneInputError(`${label} fails to run on inputs of shape ${shapes}: ${String((error as Error).message).split('\n')[0]}; give the shapes you run it at with --shape NAME=DIMS.`);
   } finally {
     await reference.release();
   }
@@ -82,10 +82,11 @@ export async function createScanner(modelBytes: Uint8Array, label: string, optio
     samples,
     baseline,
     async distortion(replacements) {
+      throwIfAborted(options.signal);
       const model = parseModel(modelBytes, { label });
       const weights = findWeights(model);
       for (const { key, values } of replacements) updateWeight(model, weights.find((w) => `${w.graph}/${w.name}` === key)!, values, 'dense');
-      const session = await ort.InferenceSession.create(serializeModel(model), { intraOpNumThreads: 1 });
+      const session = await openSession(runtime, serializeModel(model), label);
       try {
         return await measure(session);
       } finally {

@@ -16,8 +16,8 @@ import {
   stringEntry,
   TensorField,
   type WeightRef,
-} from '@specprune/onnx-io';
-import { pruneMagnitudeInPlace } from './engine.js';
+} from '@specprune/onnx-io/node';
+import { pruneMagnitudeInPlace } from '@specprune/prune';
 
 export interface StreamedWeight {
   weight: WeightRef;

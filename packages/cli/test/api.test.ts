@@ -1,0 +1,35 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { prune } from '../src/index.js';
+import { MODELS, tempDir } from './helpers.js';
+
+describe("the Node API: import { prune } from 'specprune'", () => {
+  it('prunes ONNX bytes to { model, report } without touching any file', async () => {
+    const bytes = new Uint8Array(readFileSync(MODELS.wakeword));
+    const { model, report } = await prune(bytes, { sparsity: 0.6, method: 'magnitude', allocation: 'global' });
+    expect(report.sparsity).toBeCloseTo(0.6, 2);
+    expect(report.output.path).toBeNull();
+    expect(report.input.bytes).toBe(bytes.byteLength);
+    expect(report.fidelity.measured).toBe(true);
+    const session = await ort.InferenceSession.create(model);
+    expect(session.outputNames.length).toBeGreaterThan(0);
+    await session.release();
+  });
+
+  it('takes a path and writes options.output atomically (the document prune --json prints)', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'small.onnx');
+    const { model, report } = await prune(MODELS.paddleCls, { output: out, shape: ['x=1x3x48x192'], sparsity: 0.3 });
+    expect(readdirSync(dir)).toEqual(['small.onnx']);
+    expect(Buffer.compare(readFileSync(out), Buffer.from(model))).toBe(0);
+    expect(report).toMatchObject({ input: { path: MODELS.paddleCls }, output: { path: out }, method: 'spectral', allocation: 'spectral', allocationBasis: 'sensitivity-scan' });
+    expect(report.fidelity).toMatchObject({ measured: true, inputs: 'random', shapes: { x: [1, 3, 48, 192] } });
+  });
+
+  it('rejects bad input with exitCode 2 and a sentence naming the option', async () => {
+    await expect(prune(path.join(tempDir(), 'nope.onnx'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/does not exist/) });
+    await expect(prune(MODELS.wakeword, { granularity: '3:2' })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^options\.granularity 3:2 is not valid/) });
+  });
+});

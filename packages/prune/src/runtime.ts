@@ -1,0 +1,62 @@
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { createRandom, deriveSeed } from '@specprune/core';
+import { generateInputData, type ResolvedInput } from '@specprune/device-runner/inputs';
+import { PruneInputError } from './errors.js';
+
+export type { InferenceSession, Tensor };
+
+/** A runtime module as onnxruntime-node and onnxruntime-web export it (typed against onnxruntime-common). */
+export interface OrtRuntime {
+  InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+  Tensor: new (type: Tensor.Type, data: Tensor.DataType, dims?: readonly number[]) => Tensor;
+}
+
+/** One sample: a tensor per model input, by name. */
+export type Feeds = Record<string, Tensor>;
+
+/** Sessions for measurements: one thread (workers may run several), errors only from onnxruntime's own logger. */
+const SESSION_OPTIONS: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 4 };
+
+/** A session on model bytes; a model the runtime refuses is the caller's input error, named by `label`. */
+export async function openSession(runtime: OrtRuntime, bytes: Uint8Array, label: string): Promise<InferenceSession> {
+  try {
+    return await runtime.InferenceSession.create(bytes, SESSION_OPTIONS);
+  } catch (error) {
+    throw new PruneInputError(`${label} cannot be loaded by onnxruntime: ${String((error as Error).message).split('\n')[0]}`);
+  }
+}
+
+/**
+ * Seeded random feeds shaped from the model (the generator `bench` uses: core's PRNG through device-runner's
+ * generateInputData); `values` fill inputs with a constant. The one input generator of the CLI and the pipeline.
+ */
+export function randomFeeds(runtime: OrtRuntime, specs: readonly ResolvedInput[], seed: number, values: Readonly<Record<string, number>>): Feeds {
+  const random = createRandom(seed);
+  const feeds: Feeds = {};
+  for (const spec of specs) {
+    const data = generateInputData(spec, random);
+    const fixed = values[spec.name];
+    if (fixed !== undefined) {
+      if (data instanceof BigInt64Array || data instanceof BigUint64Array) (data as BigInt64Array).fill(BigInt(Math.round(fixed)));
+      else (data as Float32Array).fill(fixed);
+    }
+    feeds[spec.name] = new runtime.Tensor(spec.dtype as Tensor.Type, data as Tensor.DataType, spec.shape);
+  }
+  return feeds;
+}
+
+/**
+ * `count` random samples of one named stream (e.g. 'scan-inputs', 'verify-inputs'): sample k is
+ * {@link randomFeeds} with seed deriveSeed(seed, stream, k), so streams never share inputs and a sample
+ * does not depend on how many others are drawn.
+ */
+export function randomSamples(
+  runtime: OrtRuntime,
+  specs: readonly ResolvedInput[],
+  seed: number,
+  stream: string,
+  count: number,
+  values: Readonly<Record<string, number>>,
+): Feeds[] {
+  return Array.from({ length: count }, (_, k) => randomFeeds(runtime, specs, deriveSeed(seed, stream, k), values));
+}

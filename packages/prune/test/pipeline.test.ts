@@ -1,0 +1,123 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { prune, PruneInputError, PruneOptionError, type OrtRuntime, type PruneProgress } from '../src/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const runtime = ort as unknown as OrtRuntime;
+let bytes: Uint8Array;
+
+beforeAll(() => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'specprune-pipeline-'));
+  const file = path.join(dir, 'small.onnx');
+  execFileSync('/usr/bin/python3', [path.join(here, 'fixtures/small_cnn.py'), file]);
+  bytes = new Uint8Array(readFileSync(file));
+});
+
+/** Zeros and elements over the weights the pipeline selected, read back from the pruned bytes. */
+function sparsityOf(model: Uint8Array, names: readonly string[]): number {
+  const parsed = parseModel(model);
+  let zeros = 0;
+  let numel = 0;
+  for (const w of findWeights(parsed).filter((w) => names.includes(w.name))) {
+    const values = readWeight(parsed, w);
+    numel += values.length;
+    for (const v of values) if (v === 0) zeros++;
+  }
+  return zeros / numel;
+}
+
+describe('the pipeline as a library (bytes + options + runtime -> bytes + report)', () => {
+  const methods = ['magnitude', 'l2', 'spectral'];
+  const allocations = ['uniform', 'global', 'spectral'];
+  const granularities = ['unstructured', '2:4', 'block:2x2'];
+  for (const method of methods) {
+    for (const allocation of allocations) {
+      for (const granularity of granularities) {
+        it(`${method} × ${allocation} × ${granularity}: reaches the sparsity, keeps the pattern, and the result runs with its fidelity reported`, async () => {
+          const result = await prune(bytes, { method, allocation, granularity, sparsity: 0.5, minParams: 0 }, { runtime, label: 'small.onnx' });
+          const report = result.report;
+          expect(report.method).toBe(method);
+          expect(report.allocation).toBe(allocation);
+          expect(report.granularity).toBe(granularity);
+          const names = report.weights.map((w) => w.name);
+          expect(names.sort()).toEqual(['W1', 'W2', 'W3', 'W4']);
+          // N:M and block patterns round per group, so the overall sparsity lands near, not at, the target.
+          expect(Math.abs(sparsityOf(result.model, names) - 0.5)).toBeLessThan(granularity === 'unstructured' ? 0.01 : 0.06);
+          expect(report.sparsity).toBeCloseTo(sparsityOf(result.model, names), 6);
+          expect(report.fidelity.measured).toBe(true);
+          if (report.fidelity.measured) {
+            expect(report.fidelity.shapes).toEqual({ x: [1, 3, 12, 12] });
+            expect(report.fidelity.minCosine).toBeGreaterThan(0);
+            expect(report.fidelity.minCosine).toBeLessThan(1);
+          }
+          // The batch dim was filled with 1, and the report says so.
+          expect(report.warnings.join('\n')).toMatch(/input x: dim 0 \("batch"\) = 1/);
+          const session = await ort.InferenceSession.create(result.model);
+          const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(432).fill(0.5), [1, 3, 12, 12]) });
+          expect(out.y!.dims).toEqual([1, 10]);
+          await session.release();
+          if (granularity === '2:4') {
+            const parsed = parseModel(result.model);
+            const w3 = readWeight(parsed, findWeights(parsed).find((w) => w.name === 'W3')!);
+            // W3 [32, 800] under transB: rows are outputs, groups of 4 along the input dimension.
+            for (let i = 0; i < w3.length; i += 4) expect(w3.subarray(i, i + 4).filter((v) => v !== 0).length).toBeLessThanOrEqual(2);
+          }
+        });
+      }
+    }
+  }
+
+  it('is deterministic: same bytes and seed give identical bytes, another seed other bytes', async () => {
+    const run = async (seed: number) => (await prune(bytes, { method: 'l2', sparsity: 0.6, minParams: 0, seed }, { runtime })).model;
+    const [a, b, c] = [await run(1), await run(1), await run(2)];
+    expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).toBe(0);
+    expect(Buffer.compare(Buffer.from(a), Buffer.from(c))).not.toBe(0);
+  });
+
+  it('reports progress per phase, logs, timings, and stops when aborted', async () => {
+    const events: PruneProgress[] = [];
+    const logs: string[] = [];
+    const result = await prune(bytes, { minParams: 0 }, { runtime, onProgress: (p) => events.push(p), onLog: (m) => logs.push(m) });
+    const phases = new Set(events.map((e) => e.phase));
+    expect([...phases]).toEqual(expect.arrayContaining(['statistics', 'sensitivity scan', 'pruning', 'check']));
+    const last = events.filter((e) => e.phase === 'pruning').at(-1)!;
+    expect(last.done).toBe(last.total);
+    expect(logs.some((l) => /^pruning 4 of 4 weights/.test(l))).toBe(true);
+    expect(Object.keys(result.report.timings)).toEqual(expect.arrayContaining(['statistics', 'scan', 'prune', 'check', 'total']));
+
+    const controller = new AbortController();
+    const reason = new Error('stop here');
+    const stopped = prune(bytes, { minParams: 0 }, {
+      runtime,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === 'sensitivity scan' && p.done === 2) controller.abort(reason);
+      },
+    });
+    await expect(stopped).rejects.toBe(reason);
+  });
+
+  it('names the option in its errors (options.x), and refuses what it cannot measure', async () => {
+    await expect(prune(bytes, { sparsity: 1.5 }, { runtime })).rejects.toThrow(/^options\.sparsity 1\.5 is out of range; use a number in \[0, 1\)/);
+    const error = await prune(bytes, { method: 'refit' }, { runtime }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PruneOptionError);
+    expect((error as PruneOptionError).option).toBe('method');
+    expect((error as PruneOptionError).render((o) => `--${o}`)).toMatch(/--method refit prunes by what the layers' inputs look like; give sample inputs with --calibration/);
+    await expect(prune(bytes, { shape: { x: [1, 3, 12] } }, { runtime })).rejects.toBeInstanceOf(PruneInputError);
+    await expect(prune(new Uint8Array([1, 2, 3]), {}, { runtime })).rejects.toMatchObject({ exitCode: 2 });
+  });
+
+  it('prunes with calibration samples given as feeds (data-aware re-fit)', async () => {
+    const feeds = Array.from({ length: 6 }, (_, k) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 432 }, (_, i) => Math.sin(i * (k + 1))), [1, 3, 12, 12]) }));
+    const result = await prune(bytes, { minParams: 0, method: 'refit', allocation: 'uniform' }, { runtime, calibration: feeds as never });
+    expect(result.report.calibration).toMatchObject({ source: 'calibration', samples: 6, observed: 4 });
+    expect(result.report.weights.every((w) => w.method === 'refit')).toBe(true);
+    expect(result.report.fidelity).toMatchObject({ measured: true, inputs: 'calibration' });
+  });
+});
