@@ -5,7 +5,7 @@ import type { Budget } from './budget.js';
  * measurements of `runs` timed runs each; the median of the repetitions is compared, because CI
  * machines are noisy.
  */
-export async function benchForBudget(budget: Budget): Promise<{ latencyP50Ms: number; latencyP90Ms: number; peakMemoryBytes: number }> {
+export async function benchForBudget(budget: Budget, signal?: AbortSignal): Promise<{ latencyP50Ms: number; latencyP90Ms: number; peakMemoryBytes: number }> {
   const { runBenchmark } = await import('./bench-adapter.js');
-  return runBenchmark(budget);
+  return runBenchmark(budget, signal);
 }

@@ -3,10 +3,10 @@ import { evaluate } from '../eval/evaluate.js';
 import type { Budget, Metric } from './budget.js';
 
 /** Latency/memory measurement on a target; provided by device-runner (injected so tests can count calls). */
-export type BenchFn = (budget: Budget) => Promise<{ latencyP50Ms: number; latencyP90Ms: number; peakMemoryBytes: number }>;
+export type BenchFn = (budget: Budget, signal?: AbortSignal) => Promise<{ latencyP50Ms: number; latencyP90Ms: number; peakMemoryBytes: number }>;
 
-/** Measures the metrics a budget limits (and only those: latency and fidelity are expensive). */
-export async function measureBudget(budget: Budget, bench: BenchFn): Promise<Partial<Record<Metric, number>>> {
+/** Measures the metrics a budget limits (and only those: latency and fidelity are expensive); `signal` stops a benchmark. */
+export async function measureBudget(budget: Budget, bench: BenchFn, signal?: AbortSignal): Promise<Partial<Record<Metric, number>>> {
   const wanted = new Set(budget.limits.map((l) => l.metric));
   const actual: Partial<Record<Metric, number>> = {};
   if (wanted.has('bytes') || wanted.has('gzipBytes') || wanted.has('brotliBytes')) {
@@ -22,7 +22,7 @@ export async function measureBudget(budget: Budget, bench: BenchFn): Promise<Par
     actual.nnz = weights.reduce((s, w) => s + countNonzero(model, w), 0);
   }
   if (wanted.has('latencyP50Ms') || wanted.has('latencyP90Ms') || wanted.has('peakMemoryBytes')) {
-    Object.assign(actual, await bench(budget));
+    Object.assign(actual, await bench(budget, signal));
   }
   if ((wanted.has('cosine') || wanted.has('top1Agreement')) && budget.referencePath) {
     const result = await evaluate(

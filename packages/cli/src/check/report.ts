@@ -74,3 +74,39 @@ export function renderGithubAnnotations(results: readonly CheckResult[]): string
     .map((r) => `::error file=${r.model},title=specprune budget ${r.budget}::${r.metric} is ${formatMetric(r.metric, r.actual)}, limit ${formatMetric(r.metric, r.limit)}\n`)
     .join('');
 }
+
+/** One limit as `check --json` prints it. */
+export type CheckResultJson = Omit<CheckResult, 'key'>;
+
+/** The document `check --json` prints (and `prune --budget --json` nests as `budget`). */
+export interface CheckJson {
+  passed: boolean;
+  results: CheckResultJson[];
+}
+
+export function toCheckJson(check: { passed: boolean; results: readonly CheckResult[] }): CheckJson {
+  return {
+    passed: check.passed,
+    results: check.results.map((r) => ({
+      budget: r.budget,
+      model: r.model,
+      metric: r.metric,
+      limit: r.limit,
+      actual: r.actual,
+      passed: r.passed,
+      headroom: r.headroom,
+      ...(r.baseline !== undefined ? { baseline: r.baseline } : {}),
+    })),
+  };
+}
+
+/**
+ * The human report of a check: GitHub annotations first when asked (they must reach stdout), then the
+ * table of limit vs actual and one line saying which limits failed.
+ */
+export function renderCheckText(check: { passed: boolean; results: readonly CheckResult[] }, options: { colour: boolean; githubAnnotations: boolean }): string {
+  const { results } = check;
+  const failed = results.filter((r) => !r.passed);
+  const summary = check.passed ? `All ${results.length} limits hold.` : `${failed.length} of ${results.length} limits failed: ${failed.map((r) => `${r.budget} ${r.metric}`).join(', ')}`;
+  return `${options.githubAnnotations ? renderGithubAnnotations(results) : ''}${renderCheckTable(results, options.colour)}\n\n${summary}\n`;
+}
