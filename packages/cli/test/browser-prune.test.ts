@@ -1,0 +1,130 @@
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { build } from 'esbuild';
+import ort from 'onnxruntime-node';
+import { chromium } from 'playwright-core';
+import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
+import { describe, expect, it } from 'vitest';
+import { MODELS, ROOT } from './helpers.js';
+
+const ORT_WEB_DIST = path.join(ROOT, 'packages/cli/node_modules/onnxruntime-web/dist');
+
+/** The browser entry bundled as a user's bundler would, for the browser: any Node import fails the build. */
+async function bundleBrowserEntry(): Promise<string> {
+  const result = await build({
+    entryPoints: [path.join(ROOT, 'packages/cli/src/browser.ts')],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    write: false,
+    // The page loads onnxruntime-web itself (its script build, with the wasm files beside it).
+    external: ['onnxruntime-web'],
+    logLevel: 'silent',
+  });
+  const text = result.outputFiles[0]!.text;
+  expect(text).not.toMatch(/from\s*["']node:|require\(["']node:/);
+  return text;
+}
+
+const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>specprune in a page</title>
+<script src="/ort/ort.min.js"></script></head><body><script type="module">
+ort.env.wasm.wasmPaths = '/ort/';
+ort.env.wasm.numThreads = 1;
+const { prune } = await import('/specprune.js');
+const bytes = new Uint8Array(await (await fetch('/model.onnx')).arrayBuffer());
+const phases = [];
+try {
+  const { model, report } = await prune(bytes, { runtime: ort, label: 'cls.onnx', sparsity: 0.5, shape: { x: [1, 3, 48, 192] }, onProgress: (p) => { if (!phases.includes(p.phase)) phases.push(p.phase); } });
+  await fetch('/result', { method: 'POST', body: model });
+  window.done = { report, phases };
+} catch (error) {
+  window.done = { error: String(error && error.stack || error) };
+}
+</script></body></html>`;
+
+function serve(bundle: string): Promise<{ server: Server; url: string; posted: Promise<Buffer> }> {
+  let resolvePosted!: (b: Buffer) => void;
+  const posted = new Promise<Buffer>((resolve) => (resolvePosted = resolve));
+  const server = createServer((req, res) => {
+    const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const send = (type: string, body: string | Buffer) => {
+      res.writeHead(200, { ...headers, 'Content-Type': type });
+      res.end(body);
+    };
+    if (req.method === 'POST' && url.pathname === '/result') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        resolvePosted(Buffer.concat(chunks));
+        send('text/plain', 'ok');
+      });
+      return;
+    }
+    if (url.pathname === '/') return send('text/html', PAGE);
+    if (url.pathname === '/specprune.js') return send('text/javascript', bundle);
+    if (url.pathname === '/model.onnx') return send('application/octet-stream', readFileSync(MODELS.paddleCls));
+    const file = /^\/ort\/([\w.-]+)$/.exec(url.pathname)?.[1];
+    if (file) {
+      try {
+        const type = file.endsWith('.wasm') ? 'application/wasm' : file.endsWith('js') ? 'text/javascript' : 'application/octet-stream';
+        return send(type, readFileSync(path.join(ORT_WEB_DIST, file)));
+      } catch {
+        // falls through to 404
+      }
+    }
+    res.writeHead(404, headers);
+    res.end();
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, posted })));
+}
+
+describe('specprune/browser in real headless Chromium with onnxruntime-web', () => {
+  it('prunes the PaddleOCR classifier in the page with the default pipeline (scan on wasm); the bytes load in onnxruntime-node', async () => {
+    const bundle = await bundleBrowserEntry();
+    const { server, url, posted } = await serve(bundle);
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(url);
+      await page.waitForFunction(() => (window as unknown as { done?: unknown }).done !== undefined, undefined, { timeout: 280_000, polling: 500 });
+      const done = (await page.evaluate(() => (window as unknown as { done: unknown }).done)) as { error?: string; report: { sparsity: number; allocationBasis?: string; method: string; weights: Array<{ name: string }>; fidelity: { measured: boolean; minCosine?: number } }; phases: string[] };
+      expect(done.error, errors.join('\n')).toBeUndefined();
+      const report = done.report;
+      expect(report.method).toBe('spectral');
+      expect(report.allocationBasis).toBe('sensitivity-scan');
+      expect(done.phases).toEqual(expect.arrayContaining(['statistics', 'sensitivity scan', 'pruning', 'check']));
+      expect(report.sparsity).toBeCloseTo(0.5, 2);
+      expect(report.fidelity.measured).toBe(true);
+      expect(report.fidelity.minCosine).toBeGreaterThan(0.5);
+
+      // What the page returned is a valid model at the requested sparsity, loadable in onnxruntime-node.
+      const bytes = new Uint8Array(await posted);
+      const session = await ort.InferenceSession.create(bytes);
+      const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]) });
+      expect(Object.values(out)[0]!.dims).toEqual([1, 2]);
+      await session.release();
+      const parsed = parseModel(bytes);
+      const names = new Set(report.weights.map((w) => w.name));
+      let zeros = 0;
+      let numel = 0;
+      for (const w of findWeights(parsed).filter((w) => names.has(w.name))) {
+        const values = readWeight(parsed, w);
+        numel += values.length;
+        for (const v of values) if (v === 0) zeros++;
+      }
+      expect(zeros / numel).toBeCloseTo(0.5, 2);
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  }, 300_000);
+});
