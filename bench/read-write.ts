@@ -3,7 +3,7 @@
  * Prints JSON { seconds, peakRssBytes, fileBytes }. Usage: tsx bench/read-write.ts IN.onnx OUT.onnx
  */
 import { readFileSync, statSync } from 'node:fs';
-import { findWeights, readModel, writeModel } from '../packages/onnx-io/src/index.js';
+import { findWeights, readModel, writeModel } from '../packages/onnx-io/src/node.js';
 
 const [input, output] = process.argv.slice(2) as [string, string];
 const start = performance.now();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { removeTempFiles } from '@specprune/onnx-io';
+import { removeTempFiles } from '@specprune/onnx-io/node';
 import { interruptedError, SIGNAL_EXIT_CODES, type Io } from './io.js';
 import { invocationFolder } from './invocation-folder.js';
 import { run } from './run.js';

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { findWeights, readModel } from '@specprune/onnx-io';
+import { findWeights, readModel } from '@specprune/onnx-io/node';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
 

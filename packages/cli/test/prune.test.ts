@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { extractBlock, findWeights, matrixView, readModel, readWeight } from '@specprune/onnx-io';
+import { extractBlock, findWeights, matrixView, readModel, readWeight } from '@specprune/onnx-io/node';
 import ort from 'onnxruntime-node';
 import { MODELS, runCli, tempDir } from './helpers.js';
 

@@ -1,48 +1,33 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { OnnxInputError } from './errors.js';
-import type { ExternalDataRef } from './model.js';
+import type { ExternalDataFiles, ExternalDataRef } from './model.js';
 import { describeFileKind, isInsideFolder, realPathOf } from './node-files.js';
 
 /**
- * Resolves TensorProto.external_data against the model's folder. A location that is absolute or
- * leaves the folder is refused, also when it leaves through a symbolic link (a linked file, a linked
- * folder, a link to an absolute path): a model file must not make us read arbitrary files. The ref's
- * `path` is the real path of the data file (for a file that does not exist yet: inside the real folder).
+ * External data on the local file system, given by readModel to the models it reads. A location (already
+ * checked to be relative and free of ".."; "\\" read as "/") is resolved against the model's real folder and refused when it
+ * leaves it through a symbolic link (a linked file, a linked folder, a link to an absolute path): a model
+ * file must not make us read arbitrary files. The path is the real path of the data file (for a file that
+ * does not exist yet: inside the real folder).
  */
-export function resolveExternalData(
-  entries: Record<string, string>,
-  dir: string | undefined,
-  modelLabel: string,
-  tensorLabel: string,
-): ExternalDataRef {
-  const location = entries.location;
-  if (!location) throw new OnnxInputError(`${modelLabel}: ${tensorLabel} is stored externally but names no location.`);
-  if (dir === undefined) {
-    throw new OnnxInputError(`${modelLabel}: ${tensorLabel} is stored in external file "${location}"; read the model from its file so the folder is known.`);
-  }
-  const normalized = location.replace(/\\/g, '/');
-  if (path.isAbsolute(location) || path.win32.isAbsolute(location) || normalized.split('/').includes('..') || location.includes('\0')) {
-    throw new OnnxInputError(
-      `${modelLabel}: ${tensorLabel} has an unsafe external data location "${location}"; it must be a relative path inside the model's folder.`,
-    );
-  }
-  const realDir = realPathOf(dir);
-  const resolved = realPathOf(path.join(realDir, normalized));
-  if (!isInsideFolder(resolved, realDir)) {
-    throw new OnnxInputError(
-      `${modelLabel}: ${tensorLabel} has external data location "${location}", which leads (through a symbolic link) to ${resolved}, outside the model's folder ${realDir}; copy the data file into the folder.`,
-    );
-  }
-  const kind = kindIfNotRegular(resolved);
-  if (kind) {
-    throw new OnnxInputError(`${modelLabel}: ${tensorLabel} is stored in external file "${location}", which is ${kind}, not a regular file; replace it with the data file.`);
-  }
-  const offset = parseNonNegative(entries.offset ?? '0', 'offset', modelLabel, tensorLabel);
-  const ref: ExternalDataRef = { location, path: resolved, offset };
-  if (entries.length !== undefined) ref.length = parseNonNegative(entries.length, 'length', modelLabel, tensorLabel);
-  return ref;
-}
+export const nodeExternalFiles: ExternalDataFiles = {
+  resolve(location, dir, modelLabel, tensorLabel) {
+    const realDir = realPathOf(dir);
+    const resolved = realPathOf(path.join(realDir, location.replace(/\\/g, '/')));
+    if (!isInsideFolder(resolved, realDir)) {
+      throw new OnnxInputError(
+        `${modelLabel}: ${tensorLabel} has external data location "${location}", which leads (through a symbolic link) to ${resolved}, outside the model's folder ${realDir}; copy the data file into the folder.`,
+      );
+    }
+    const kind = kindIfNotRegular(resolved);
+    if (kind) {
+      throw new OnnxInputError(`${modelLabel}: ${tensorLabel} is stored in external file "${location}", which is ${kind}, not a regular file; replace it with the data file.`);
+    }
+    return resolved;
+  },
+  read: readExternalFile,
+};
 
 /** What an existing path is when it is not a regular file (a FIFO would block the reader); undefined otherwise. */
 function kindIfNotRegular(file: string): string | undefined {
@@ -54,20 +39,12 @@ function kindIfNotRegular(file: string): string | undefined {
   }
 }
 
-function parseNonNegative(text: string, key: string, modelLabel: string, tensorLabel: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
-    throw new OnnxInputError(`${modelLabel}: ${tensorLabel} has an invalid external data ${key} "${text}".`);
-  }
-  return value;
-}
-
 /**
  * Reads the bytes of an external tensor; `expected` is dims x dtype size. The data file must still be
  * the regular file resolveExternalData found (no link swapped in since, no FIFO or device: checked
  * before opening, and the open does not block or follow a final link).
  */
-export function readExternalBytes(ref: ExternalDataRef, expected: number, modelLabel: string, tensorLabel: string): Uint8Array {
+function readExternalFile(ref: ExternalDataRef, expected: number, modelLabel: string, tensorLabel: string): Uint8Array {
   const where = `${modelLabel}: ${tensorLabel} is stored in external file "${ref.location}"`;
   let fd: number;
   try {

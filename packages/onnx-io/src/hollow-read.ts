@@ -4,7 +4,9 @@ import { OnnxInputError } from './errors.js';
 import { MAX_MESSAGE_DEPTH } from './message.js';
 import type { OnnxModel } from './model.js';
 import { AttributeField, GraphField, ModelField, NodeField, SparseTensorField, TensorField } from './onnx-fields.js';
-import { MODEL_FILE_WORDING, parseModel } from './read-model.js';
+import { nodeExternalFiles } from './external-files.js';
+import { parseModel } from './parse-model.js';
+import { MODEL_FILE_WORDING } from './read-model.js';
 import { openRegularFile } from './node-files.js';
 import { parseFields, WireError, WireType } from './wire.js';
 import { tempPathFor } from './write-model.js';
@@ -83,7 +85,7 @@ export function readModelHollow(file: string): HollowModel {
       if (error instanceof WireError) throw new OnnxInputError(`${file} is truncated or corrupt (protobuf: ${error.message} at byte ${error.offset}).`);
       throw error;
     }
-    const model = parseModel(bytes, { label: file, path: file, dir: path.dirname(path.resolve(file)) });
+    const model = parseModel(bytes, { label: file, path: file, dir: path.dirname(path.resolve(file)), externalFiles: nodeExternalFiles });
     return { model, holes, file };
   } finally {
     closeSync(fd);

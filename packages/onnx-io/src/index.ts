@@ -1,26 +1,28 @@
-export { readModel, parseModel, type ReadOptions } from './read-model.js';
-export { writeModel, serializeModel, addGraphOutputs, updateWeight, denseFloat32View, setMetadata, storageBytes, sparseStorageUnsupported, serializeForRuntime, allTensors, writeTemp, writeFileAtomic, PROTOBUF_LIMIT_BYTES, type Storage, type StorageOptions, type WriteOptions, type WriteResult } from './write-model.js';
+/**
+ * @specprune/onnx-io, the browser-safe entry: parse, edit and serialise ONNX models held in memory.
+ * Nothing here touches files or imports a Node built-in; reading and writing files, external data and
+ * the streaming rewrite are in `@specprune/onnx-io/node` (node.ts), which re-exports all of this.
+ */
+export { parseModel, type ParseOptions } from './parse-model.js';
+export { serializeModel, serializeForRuntime, allTensors, PROTOBUF_LIMIT_BYTES } from './serialize.js';
+export {
+  addGraphOutputs,
+  updateWeight,
+  denseFloat32View,
+  setMetadata,
+  storageBytes,
+  sparseStorageUnsupported,
+  type Storage,
+  type StorageOptions,
+} from './edit-model.js';
 export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type WeightRef, type WeightUse, type WeightStorage, type WeightLocation } from './find-weights.js';
 export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
 export { densifySparse, readSparseIndices } from './sparse-data.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
-export { measureSizes, type ModelSizes } from './sizes.js';
 export { OnnxInputError } from './errors.js';
-export { stageModel, stageFile, stageTempFile, commitStaged, tempPathFor, type StagedWrite } from './write-model.js';
-export {
-  checkWritableFile,
-  describeFileKind,
-  isSameFile,
-  openRegularFile,
-  readRegularFile,
-  realPathOf,
-  removeTempFiles,
-  statRegularFile,
-  type FileWording,
-} from './node-files.js';
 export { DTYPES, FLOAT_DTYPES, dtypeOf, dtypeCode, describeDataType, type DTypeName, type FloatDTypeName } from './dtypes.js';
 export { halfToFloat, floatToHalf, bfloat16ToFloat, floatToBfloat16 } from './float16.js';
-export type { OnnxModel, GraphInfo, NodeInfo, TensorInfo, SparseTensorInfo, AttributeInfo, Opset, ExternalDataRef } from './model.js';
+export type { OnnxModel, GraphInfo, NodeInfo, TensorInfo, SparseTensorInfo, AttributeInfo, Opset, ExternalDataRef, ExternalDataFiles } from './model.js';
 
 import type { WeightRef } from './find-weights.js';
 import type { OnnxModel } from './model.js';
@@ -34,7 +36,6 @@ export function readWeight(model: OnnxModel, weight: WeightRef): Float32Array {
   return sparse ? densifySparse(model, sparse) : readTensorFloat32(model, denseTensorOf(weight)!);
 }
 export { matrixView, extractBlock, scatterBlock, intAttribute, intsAttribute, stringAttribute, type MatrixBlock, type MatrixView } from './matrix-view.js';
-export { readModelHollow, rewritePayloads, startPayloadRewrite, readHollowPayload, HOLLOW_MIN_BYTES, type HollowModel, type PayloadEdit } from './hollow-read.js';
 export { stringEntry } from './encode.js';
 export { ModelField, TensorField } from './onnx-fields.js';
 export { graphInputsOutputs, graphValueInfo, type ValueInfo, type DeclaredDim } from './value-info.js';

@@ -10,11 +10,30 @@ export interface Opset {
 export interface ExternalDataRef {
   /** As written in the model (relative to the model's folder). */
   location: string;
-  /** Resolved absolute path, checked to stay inside the model's folder. */
+  /**
+   * For a model read by the Node entry: the real path of the data file, checked to stay inside the
+   * model's folder. Otherwise the location joined to the `dir` the model was parsed with (or the
+   * location alone without one), never opened.
+   */
   path: string;
   offset: number;
   /** Bytes; undefined means "to the end of the file". */
   length?: number;
+}
+
+/**
+ * Access to a model's external data files. The browser-safe entry has none: the Node entry's readModel
+ * gives one to the models it reads (see `@specprune/onnx-io/node`), so only they can read external bytes.
+ */
+export interface ExternalDataFiles {
+  /**
+   * The checked path of the data file a location names, as written in the model (already checked to be
+   * relative and free of ".."; "\\" separates like "/"): it must stay inside `dir` also through symbolic
+   * links, and be a regular file if it exists. Throws OnnxInputError.
+   */
+  resolve(location: string, dir: string, modelLabel: string, tensorLabel: string): string;
+  /** The `expected` bytes (dims x element size) of the tensor stored at `ref`. Throws OnnxInputError. */
+  read(ref: ExternalDataRef, expected: number, modelLabel: string, tensorLabel: string): Uint8Array;
 }
 
 /** A TensorProto found in the model, with its header decoded and its data left in place. */
@@ -85,6 +104,8 @@ export interface OnnxModel {
   bytes: Uint8Array;
   /** True when `bytes` was read from a file by us, so dense rewrites may overwrite raw_data in place. */
   ownsBytes?: boolean;
+  /** How external data is read; set by the Node entry's readModel, absent for models parsed from bytes. */
+  externalFiles?: ExternalDataFiles;
   root: MessageNode;
   irVersion: number;
   opsets: Opset[];

@@ -1,7 +1,6 @@
-import path from 'node:path';
 import { OnnxInputError } from './errors.js';
 import { MessageNode } from './message.js';
-import type { AttributeInfo, GraphInfo, NodeInfo, OnnxModel, Opset, SparseTensorInfo, TensorInfo } from './model.js';
+import type { AttributeInfo, ExternalDataFiles, GraphInfo, NodeInfo, OnnxModel, Opset, SparseTensorInfo, TensorInfo } from './model.js';
 import {
   AttributeField,
   DataLocation,
@@ -15,30 +14,25 @@ import {
 } from './onnx-fields.js';
 import { describeDataType, dtypeOf } from './dtypes.js';
 import { resolveExternalData } from './external-data.js';
-import { readRegularFile, type FileWording } from './node-files.js';
 import { readRepeatedInt64, readSafeInteger, readString, WireError, WireType, type WireField } from './wire.js';
 
-export interface ReadOptions {
-  /** Name used in error messages when reading bytes (defaults to the path, else "the model"). */
+export interface ParseOptions {
+  /** Name used in error messages (defaults to `path`, else "the model"). */
   label?: string;
-  /** Folder that external data is resolved against (defaults to the model file's folder). */
+  /** File the bytes were read from, if any (kept as `model.path`). */
+  path?: string;
+  /** Folder that external data is resolved against (kept as `model.dir`). */
   dir?: string;
+  /** How external data files are resolved and read (the Node entry's readModel gives one; see ExternalDataFiles). */
+  externalFiles?: ExternalDataFiles;
 }
 
-/** How a model file that cannot be read is named in errors: "X does not exist; check the path of the model." */
-export const MODEL_FILE_WORDING = (label: string): FileWording => ({ label, advice: 'check the path of the model' });
-
-/** Reads and parses an ONNX model file. Throws OnnxInputError (exit 2) for anything that is not a valid model. */
-export function readModel(file: string, options: ReadOptions = {}): OnnxModel {
-  const label = options.label ?? file;
-  const bytes = readRegularFile(file, MODEL_FILE_WORDING(label));
-  const model = parseModel(bytes, { label, dir: options.dir ?? path.dirname(path.resolve(file)), path: file });
-  model.ownsBytes = true;
-  return model;
-}
-
-/** Parses model bytes (not copied: the caller must not modify them while the model is in use). */
-export function parseModel(bytes: Uint8Array, options: ReadOptions & { path?: string } = {}): OnnxModel {
+/**
+ * Parses model bytes (not copied: the caller must not modify them while the model is in use). Tensors
+ * stored as external data are recorded (TensorInfo.external); their bytes can be read only with
+ * `options.externalFiles` and `options.dir`, which the Node entry's readModel gives.
+ */
+export function parseModel(bytes: Uint8Array, options: ParseOptions = {}): OnnxModel {
   const label = options.label ?? options.path ?? 'the model';
   if (bytes.byteLength === 0) throw new OnnxInputError(`${label} is empty (0 bytes); it is not an ONNX model.`);
   let root: MessageNode;
@@ -53,7 +47,7 @@ export function parseModel(bytes: Uint8Array, options: ReadOptions & { path?: st
   if (!graphField || graphField.wireType !== WireType.LEN || (irField && irField.wireType !== WireType.VARINT)) {
     throw new OnnxInputError(`${label} is not an ONNX model (no graph found in ${bytes.byteLength} bytes).`);
   }
-  const context: Context = { label, dir: options.dir, bytes };
+  const context: Context = { label, dir: options.dir, files: options.externalFiles, bytes };
   try {
     const model: OnnxModel = {
       bytes,
@@ -70,6 +64,7 @@ export function parseModel(bytes: Uint8Array, options: ReadOptions & { path?: st
     };
     if (options.path !== undefined) model.path = options.path;
     if (options.dir !== undefined) model.dir = options.dir;
+    if (options.externalFiles) model.externalFiles = options.externalFiles;
     return model;
   } catch (error) {
     throw wrapWireError(error, label, false);
@@ -79,6 +74,7 @@ export function parseModel(bytes: Uint8Array, options: ReadOptions & { path?: st
 interface Context {
   label: string;
   dir: string | undefined;
+  files: ExternalDataFiles | undefined;
   bytes: Uint8Array;
 }
 
@@ -235,7 +231,7 @@ export function readTensor(parent: MessageNode, field: WireField, context: Conte
       const entry = message.child(f);
       entries[readOptionalString(entry, StringStringField.key)] = readOptionalString(entry, StringStringField.value);
     }
-    info.external = resolveExternalData(entries, context.dir, context.label, label);
+    info.external = resolveExternalData(entries, context.dir, context.files, context.label, label);
   }
   const dtype = dtypeOf(dataType);
   // A valid ONNX type we do not decode (string, complex, float8, int4...) is carried verbatim and is never a weight.

@@ -4,7 +4,7 @@ import { readExternalBytes } from './external-data.js';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from './float16.js';
 import type { OnnxModel, TensorInfo } from './model.js';
 import { TensorField } from './onnx-fields.js';
-import { countTypedValues, TYPED_FIELD_NUMBER } from './read-model.js';
+import { countTypedValues, TYPED_FIELD_NUMBER } from './parse-model.js';
 import { readRepeatedInt64, WireType } from './wire.js';
 
 function labelOf(model: OnnxModel): string {
@@ -13,14 +13,15 @@ function labelOf(model: OnnxModel): string {
 
 /**
  * The tensor's elements as little-endian bytes, whatever the storage form (raw_data, typed fields,
- * external file). raw_data is returned as a view into the model's bytes, not a copy.
+ * external file: only for models read by the Node entry, see readExternalBytes). raw_data is returned
+ * as a view into the model's bytes, not a copy.
  */
 export function readTensorBytes(model: OnnxModel, tensor: TensorInfo): Uint8Array {
   const dtype = dtypeOf(tensor.dataType);
   const tensorLabel = `tensor "${tensor.name}"`;
   if (!dtype) throw new OnnxInputError(`${labelOf(model)}: ${tensorLabel} has data type ${describeDataType(tensor.dataType)}, which specprune does not decode.`);
   const expected = tensor.numel * dtype.bytes;
-  if (tensor.external) return readExternalBytes(tensor.external, expected, labelOf(model), tensorLabel);
+  if (tensor.external) return readExternalBytes(model, tensor.external, expected, labelOf(model), tensorLabel);
   const message = tensor.message;
   const bytes = message.bytes;
   const raw = message.last(TensorField.rawData);

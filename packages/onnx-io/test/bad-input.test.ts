@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { findWeights, OnnxInputError, parseModel, readModel, readWeight, updateWeight, writeModel, countNonzero } from '../src/index.js';
+import { findWeights, OnnxInputError, parseModel, readModel, readWeight, updateWeight, writeModel, countNonzero } from '../src/node.js';
 import { PYTHON, REAL_MODELS, tempDir } from './helpers.js';
 
 let dir: string;

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { findWeights, readModel } from '../src/index.js';
+import { findWeights, readModel } from '../src/node.js';
 import { runCli } from './cli-run.js';
 import { PYTHON, tempDir } from './helpers.js';
 import { concat, floatTensor, int, len, model, nestedLoops, node, tag, valueInfo, varint } from './wire-builder.js';

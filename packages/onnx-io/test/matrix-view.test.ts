@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { extractBlock, findWeights, matrixView, readModel, readWeight, scatterBlock } from '../src/index.js';
+import { extractBlock, findWeights, matrixView, readModel, readWeight, scatterBlock } from '../src/node.js';
 import { makeFixtures, type Fixtures } from './helpers.js';
 
 let fixtures: Fixtures;

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { findWeights, readModel, readWeight, serializeModel, updateWeight, type GraphInfo, type NodeInfo } from '../src/index.js';
+import { findWeights, readModel, readWeight, serializeModel, updateWeight, type GraphInfo, type NodeInfo } from '../src/node.js';
 import { runCli } from './cli-run.js';
 import { PYTHON, tempDir } from './helpers.js';
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { countNonzero, findWeights, parseModel, readModel, readWeight, serializeModel } from '../src/index.js';
+import path from 'node:path';
+import { allTensors, countNonzero, findWeights, nodeExternalFiles, OnnxInputError, parseModel, readModel, readWeight, serializeForRuntime, serializeModel } from '../src/node.js';
 import { makeFixtures, oracleWeights, REAL_MODELS, type Fixtures } from './helpers.js';
 
 let fixtures: Fixtures;
@@ -98,8 +99,49 @@ describe('generated storage cases', () => {
     expect(w2.uses[0]!.op).toBe('Gemm');
   });
 
-  it('reads a model from bytes and refuses external data without a folder', () => {
-    const bytes = readFileSync(fixtures.path('external/model'));
-    expect(() => parseModel(bytes, { label: 'buffer.onnx' })).toThrow(/buffer\.onnx: tensor "Wx" is stored in external file "weights\.bin"; read the model from its file/);
+  it('parses a model from bytes with its external data recorded; reading that data needs the Node entry', () => {
+    const file = fixtures.path('external/model');
+    const bytes = readFileSync(file);
+    const dir = path.dirname(file);
+    const fromFile = readModel(file);
+    const expected = findWeights(fromFile).map((w) => Array.from(readWeight(fromFile, w)));
+    const noReader = /the model: tensor "Wx" is stored in external file "weights\.bin", which a model parsed from bytes cannot read; external data needs the Node entry/;
+
+    const parsed = parseModel(bytes, { label: 'buffer.onnx' });
+    const weights = findWeights(parsed);
+    expect(weights.map((w) => [w.name, w.external, w.shape])).toEqual(findWeights(fromFile).map((w) => [w.name, true, w.shape]));
+    expect(allTensors(parsed).find((t) => t.name === 'Wx')!.external).toMatchObject({ location: 'weights.bin', path: 'weights.bin', offset: 0 });
+    expect(() => readWeight(parsed, weights[0]!)).toThrow(OnnxInputError);
+    expect(() => readWeight(parsed, weights[0]!)).toThrow(noReader);
+    expect(() => serializeForRuntime(parsed)).toThrow(noReader);
+    // The bytes themselves are kept: re-encoding needs no external data.
+    expect(Buffer.from(serializeModel(parsed)).equals(bytes)).toBe(true);
+
+    // A folder alone opens nothing (the browser-safe entry never touches files).
+    const withDir = parseModel(bytes, { label: 'buffer.onnx', dir: `${dir}/` });
+    expect(allTensors(withDir).find((t) => t.name === 'Wx')!.external!.path).toBe(`${dir}/weights.bin`);
+    expect(() => readWeight(withDir, findWeights(withDir)[0]!)).toThrow(noReader);
+
+    // The Node entry's files without a folder cannot know where the data is.
+    const noDir = parseModel(bytes, { label: 'buffer.onnx', externalFiles: nodeExternalFiles });
+    expect(() => readWeight(noDir, findWeights(noDir)[0]!)).toThrow(/the model: tensor "Wx" is stored in external file "weights\.bin"; read the model from its file so the folder is known/);
+
+    // With both, the bytes read as readModel reads them, and inline for a runtime.
+    const withFiles = parseModel(bytes, { label: 'buffer.onnx', dir, externalFiles: nodeExternalFiles });
+    expect(findWeights(withFiles).map((w) => Array.from(readWeight(withFiles, w)))).toEqual(expected);
+    const inlined = parseModel(serializeForRuntime(withFiles));
+    expect(allTensors(inlined).some((t) => t.external)).toBe(false);
+    expect(findWeights(inlined).map((w) => Array.from(readWeight(inlined, w)))).toEqual(expected);
+  });
+
+  it('refuses an unsafe external data location while parsing bytes, before any file is touched', () => {
+    const bytes = new Uint8Array(readFileSync(fixtures.path('external/model')));
+    const at = Buffer.from(bytes).indexOf('weights.bin');
+    for (const [location, name] of [['/etc/passwd', 'absolute'], ['..\\x.bin', 'parent (backslash)'], ['C:/x.bin', 'drive']] as const) {
+      // Same length as "weights.bin" (11 bytes) so the protobuf lengths stay valid.
+      const mutated = bytes.slice();
+      mutated.set(new TextEncoder().encode(location.padEnd(11, '_')), at);
+      expect(() => parseModel(mutated, { label: 'buffer.onnx' }), name).toThrow(/buffer\.onnx: tensor "W[xy]" has an unsafe external data location ".*"; it must be a relative path inside the model's folder\./);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitStaged, OnnxInputError, readModel, removeTempFiles, stageFile, stageModel, writeModel } from '../src/index.js';
+import { commitStaged, OnnxInputError, readModel, removeTempFiles, stageFile, stageModel, writeModel } from '../src/node.js';
 import { makeFeeds, REAL_MODELS, runModel, tempDir } from './helpers.js';
 
 /**

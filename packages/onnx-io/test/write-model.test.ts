@@ -14,7 +14,7 @@ import {
   writeModel,
   type OnnxModel,
   type StorageOptions,
-} from '../src/index.js';
+} from '../src/node.js';
 import { SparseTensorField, TensorField } from '../src/onnx-fields.js';
 import { makeFeeds, makeFixtures, PYTHON, REAL_MODELS, runModel, tempDir, type Fixtures } from './helpers.js';
 

@@ -1,4 +1,4 @@
-import { countNonzero, findWeights, measureSizes, readModel } from '@specprune/onnx-io';
+import { countNonzero, findWeights, measureSizes, readModel } from '@specprune/onnx-io/node';
 import { evaluate } from '../eval/evaluate.js';
 import type { Budget, Metric } from './budget.js';
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { writeFileAtomic } from '@specprune/onnx-io';
+import { writeFileAtomic } from '@specprune/onnx-io/node';
 import { defineCommand } from '../command.js';
 import { log, printJson, type Io } from '../io.js';
 import { baselineDocument, readBaseline } from '../check/baseline.js';

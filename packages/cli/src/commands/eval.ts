@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { statRegularFile } from '@specprune/onnx-io';
+import { statRegularFile } from '@specprune/onnx-io/node';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { renderTable } from '../format.js';

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { countNonzero, findWeights, graphInputsOutputs, readModel, type DeclaredDim, type ValueInfo } from '@specprune/onnx-io';
+import { countNonzero, findWeights, graphInputsOutputs, readModel, type DeclaredDim, type ValueInfo } from '@specprune/onnx-io/node';
 import { suggestShape } from '@specprune/device-runner';
 import { describeShape } from '../prune/model-inputs.js';
 import { defineCommand } from '../command.js';

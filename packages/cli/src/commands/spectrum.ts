@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { spectralNorm, spectralNormOfDifference, topSingularValues } from '@specprune/core';
-import { extractBlock, findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io';
+import { extractBlock, findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io/node';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { renderTable } from '../format.js';

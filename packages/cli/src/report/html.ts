@@ -1,5 +1,5 @@
 import { topSingularValues } from '@specprune/core';
-import { commitStaged, extractBlock, stageFile, type MatrixView, type StagedWrite } from '@specprune/onnx-io';
+import { commitStaged, extractBlock, stageFile, type MatrixView, type StagedWrite } from '@specprune/onnx-io/node';
 import { formatBytes, formatPercent } from '../format.js';
 import { escapeXml, linePlot } from './svg.js';
 import { RANDOM_INPUT_CAVEAT, type Fidelity } from '../prune/fidelity.js';
