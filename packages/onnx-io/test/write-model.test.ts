@@ -10,6 +10,7 @@ import {
   readWeight,
   serializeModel,
   setMetadata,
+  sparseStorageUnsupported,
   updateWeight,
   writeModel,
   type OnnxModel,
@@ -32,13 +33,17 @@ function compareWithPython(a: string, b: string): string {
   }
 }
 
-/** Rewrites every weight with its own values (dense, sparse, or the storage it already has). */
+/**
+ * Rewrites every weight with its own values (dense, sparse, or the storage it already has). 'sparse' keeps
+ * dense what the spec does not allow sparse (a Constant node below opset 11, a model below IR 6).
+ */
 function rewriteAll(model: OnnxModel, storage: 'dense' | 'sparse' | 'same', zeroEvery = 0, options: StorageOptions = {}): void {
   for (const w of findWeights(model)) {
     const values = readWeight(model, w);
     if (zeroEvery) for (let i = 0; i < values.length; i += zeroEvery) values[i] = 0;
     const isSparse = w.location === 'sparse_initializer' || (w.storage.kind === 'constant' && !!w.storage.sparse);
-    updateWeight(model, w, values, storage === 'same' ? (isSparse ? 'sparse' : 'dense') : storage, options);
+    const target = storage === 'same' ? (isSparse ? 'sparse' : 'dense') : storage === 'sparse' && sparseStorageUnsupported(model, w) ? 'dense' : storage;
+    updateWeight(model, w, values, target, options);
   }
 }
 
