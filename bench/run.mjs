@@ -33,7 +33,7 @@ if ((want('io') || want('prune')) && !existsSync(large)) {
 
 if (want('io')) {
   console.error('bench: onnx-io read + write ...');
-  const r = json(tsx, ['bench/read-write.ts', large, path.join(work, 'large.rw.onnx')]);
+  const r = json(tsx, ['--conditions=specprune-source', 'bench/read-write.ts', large, path.join(work, 'large.rw.onnx')]);
   const identical = Buffer.compare(readFileSync(large), readFileSync(path.join(work, 'large.rw.onnx'))) === 0;
   console.log(`### onnx-io: read + write of a ${mb(r.fileBytes)} model (goal: peak RSS <= 2x file)\n`);
   console.log(`| what | time | peak RSS | RSS / file |\n| --- | --- | --- | --- |`);
@@ -42,7 +42,7 @@ if (want('io')) {
 
 if (want('prune')) {
   console.error('bench: magnitude pruning, specprune vs onnx + numpy ...');
-  const ours = json(tsx, ['bench/prune-large.ts', large, path.join(work, 'large.pruned.onnx')]);
+  const ours = json(tsx, ['--conditions=specprune-source', 'bench/prune-large.ts', large, path.join(work, 'large.pruned.onnx')]);
   const theirs = json(python, [path.join(root, 'bench/magnitude_baseline.py'), large, path.join(work, 'large.numpy.onnx'), '0.5']);
   const size = statSync(large).size;
   console.log(`### Magnitude pruning to 50% of a ${mb(size)} model (goal: >= 4x faster than onnx + numpy, peak RSS <= 1.5x model)\n`);
@@ -63,7 +63,7 @@ if (want('core')) {
 if (want('overhead') && existsSync(path.join(root, 'packages/device-runner/bench/overhead.ts'))) {
   console.error('bench: bench harness overhead ...');
   console.log('### `specprune bench --target node` overhead vs a bare onnxruntime-node loop (goal: within 2%)\n\n```');
-  const r = spawnSync(tsx, ['packages/device-runner/bench/overhead.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(tsx, ['--conditions=specprune-source', 'packages/device-runner/bench/overhead.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   console.log(r.stdout.trim());
   console.log('```\n');
 }
@@ -71,6 +71,6 @@ if (want('overhead') && existsSync(path.join(root, 'packages/device-runner/bench
 if (want('allocation')) {
   console.error('bench: allocation fidelity on real models (about 2 minutes) ...');
   console.log('### Allocation policies: output cosine on held-out random inputs (magnitude method)\n');
-  const r = spawnSync(tsx, ['bench/allocation.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(tsx, ['--conditions=specprune-source', 'bench/allocation.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   console.log(r.stdout.trim(), '\n');
 }

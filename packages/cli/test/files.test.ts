@@ -19,7 +19,7 @@ const FAST = ['--method', 'magnitude', '--allocation', 'uniform'];
 
 /** The real bin in a child process, killed after `timeoutMs`: a FIFO that blocks must fail the test, not hang it. */
 function runBin(argv: string[], cwd: string, timeoutMs = 20_000): CliResult & { timedOut: boolean } {
-  const child = spawnSync(process.execPath, ['--import', TSX, BIN, ...argv], { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' });
+  const child = spawnSync(process.execPath, ['--conditions=specprune-source', '--import', TSX, BIN, ...argv], { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' });
   return { code: child.status ?? -1, stdout: child.stdout, stderr: child.stderr, timedOut: child.signal === 'SIGKILL', json: () => JSON.parse(child.stdout) };
 }
 
@@ -268,7 +268,7 @@ describe('a model that cannot be read is exit 2 in every command', () => {
 
 describe('stdout closed by the reader', () => {
   it('`specprune inspect MODEL | head -1`: exits 0 quietly', async () => {
-    const child = spawn(process.execPath, ['--import', TSX, BIN, 'inspect', MODELS.paddleCls], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=specprune-source', '--import', TSX, BIN, 'inspect', MODELS.paddleCls], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // The reader went away before the first line (as `| head -0` would): every write meets a closed pipe.

@@ -135,17 +135,17 @@ describe('paths relative to where the user ran the command', () => {
     copyFileSync(MODELS.wakeword, path.join(sub, 'rel.onnx'));
     return { root, sub };
   }
-  const runBin = `node --import ${TSX} ${BIN}`;
+  const runBin = `node --conditions=specprune-source --import ${TSX} ${BIN}`;
 
   it('the bin resolves against INIT_CWD when a package script ran it with the user\'s arguments', () => {
     const { root, sub } = packageFolder(runBin);
     const env = { ...process.env, INIT_CWD: sub, npm_lifecycle_event: 'specprune' };
-    const result = spawnSync(process.execPath, ['--import', TSX, BIN, 'inspect', 'rel.onnx', '--json'], { cwd: root, env, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, ['--conditions=specprune-source', '--import', TSX, BIN, 'inspect', 'rel.onnx', '--json'], { cwd: root, env, encoding: 'utf8' });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(JSON.parse(result.stdout).model.path).toBe('rel.onnx');
     // Without the package manager's variables the same call looks in the process's folder.
-    const plain = spawnSync(process.execPath, ['--import', TSX, BIN, 'inspect', 'rel.onnx'], { cwd: root, env: { ...process.env, INIT_CWD: '', npm_lifecycle_event: '' }, encoding: 'utf8' });
+    const plain = spawnSync(process.execPath, ['--conditions=specprune-source', '--import', TSX, BIN, 'inspect', 'rel.onnx'], { cwd: root, env: { ...process.env, INIT_CWD: '', npm_lifecycle_event: '' }, encoding: 'utf8' });
     expect(plain.status).toBe(2);
     expect(plain.stderr).toMatch(/rel\.onnx/);
   });

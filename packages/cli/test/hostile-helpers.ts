@@ -10,7 +10,7 @@ import { ROOT, type CliResult } from './helpers.js';
  */
 export function runBin(argv: string[], cwd: string, timeoutMs = 20_000): CliResult & { timedOut: boolean; ms: number } {
   const started = Date.now();
-  const child = spawnSync(process.execPath, ['--import', pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, path.join(ROOT, 'packages/cli/src/bin.ts'), ...argv], {
+  const child = spawnSync(process.execPath, ['--conditions=specprune-source', '--import', pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, path.join(ROOT, 'packages/cli/src/bin.ts'), ...argv], {
     cwd,
     timeout: timeoutMs,
     killSignal: 'SIGKILL',

@@ -27,7 +27,7 @@ interface Interrupted {
  * 20 ms); fails if the run ends first.
  */
 async function interrupt(argv: string[], cwd: string, signal: NodeJS.Signals, ready: (stderr: string) => boolean): Promise<Interrupted> {
-  const child = spawn(process.execPath, ['--import', TSX, BIN, ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--conditions=specprune-source', '--import', TSX, BIN, ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout.resume();
@@ -94,7 +94,7 @@ describe('signals stop a long prune', () => {
   it('a second SIGINT stops at once', async () => {
     const dir = tempDir();
     copyFileSync(MODELS.paddleCls, path.join(dir, 'm.onnx'));
-    const child = spawn(process.execPath, ['--import', TSX, BIN, ...classifier], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=specprune-source', '--import', TSX, BIN, ...classifier], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

@@ -12,7 +12,7 @@ it('`specprune bench --help` and the device-runner entry load no runtime, browse
     const require = (await import('node:module')).createRequire(import.meta.url);
     process.stdout.write(JSON.stringify(Object.keys(require.cache)));
   `;
-  const loaded = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' })) as string[];
+  const loaded = JSON.parse(execFileSync(process.execPath, ['--conditions=specprune-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' })) as string[];
   expect(loaded.length).toBeGreaterThan(0);
   expect(loaded.filter((file) => /[\\/](ssh2|playwright-core|onnxruntime-node|onnxruntime-web|qrcode)[\\/]/.test(file))).toEqual([]);
 });

@@ -1,0 +1,94 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { MODELS, ROOT, tempDir } from './helpers.js';
+
+/** The packages users install, in dependency order. */
+const PACKAGES = ['core', 'onnx-io', 'device-runner', 'prune', 'cli'];
+
+/** An environment like a user's shell: no workspace conditions, no pnpm script context. */
+function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  for (const key of Object.keys(env)) if (key.startsWith('npm_') || key === 'INIT_CWD' || key === 'NODE_OPTIONS' || key.startsWith('VITEST')) delete env[key];
+  return env;
+}
+
+describe('the packages as users get them: packed, installed with npm into an empty folder, run', () => {
+  it('npx specprune prunes a real model, import { prune } from "specprune" works, and the browser entry bundles without Node', () => {
+    // Build every package to dist/ (declarations included), then pack them as they would be published.
+    execFileSync('pnpm', ['-s', 'build'], { cwd: ROOT, stdio: 'pipe' });
+    const packs = tempDir('specprune-packs-');
+    for (const pkg of PACKAGES) execFileSync('pnpm', ['pack', '--pack-destination', packs], { cwd: path.join(ROOT, 'packages', pkg), stdio: 'pipe' });
+    const tarballs = readdirSync(packs).filter((f) => f.endsWith('.tgz'));
+    expect(tarballs).toHaveLength(PACKAGES.length);
+    for (const tarball of tarballs) {
+      const manifest = JSON.parse(execFileSync('tar', ['-xzOf', path.join(packs, tarball), 'package/package.json'], { encoding: 'utf8' })) as { exports: Record<string, { default?: string } | string>; dependencies?: Record<string, string> };
+      // Exports point at compiled JavaScript; workspace: versions are replaced by real ones.
+      for (const target of Object.values(manifest.exports)) if (typeof target !== 'string') expect(target.default).toMatch(/^\.\/dist\/.*\.js$/);
+      for (const version of Object.values(manifest.dependencies ?? {})) expect(version).not.toMatch(/workspace:/);
+    }
+
+    const project = tempDir('specprune-user-');
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user-project', private: true, type: 'module' }));
+    // The README's advice for npm users: skip onnxruntime-node's install script (its CPU binaries ship inside).
+    const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', ...tarballs.map((t) => path.join(packs, t))], { cwd: project, env: userEnv({ ONNXRUNTIME_NODE_INSTALL: 'skip' }), encoding: 'utf8' });
+    expect(install.status, install.stderr).toBe(0);
+    expect(existsSync(path.join(project, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node'))).toBe(true);
+
+    copyFileSync(MODELS.paddleCls, path.join(project, 'cls.onnx'));
+    const version = spawnSync('npx', ['specprune', '--version'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    expect(version.status, version.stderr).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(path.join(ROOT, 'packages/cli/package.json'), 'utf8')).version);
+
+    const cli = spawnSync('npx', ['specprune', 'prune', 'cls.onnx', '-o', 'out/cls.pruned.onnx', '--shape', 'x=1x3x48x192', '--sparsity', '0.5', '--json'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    // The output folder does not exist: a clear error first, then the real run.
+    expect(cli.status).toBe(2);
+    expect(cli.stderr).toMatch(/out/);
+    mkdirSync(path.join(project, 'out'));
+    const pruned = spawnSync('npx', ['specprune', 'prune', 'cls.onnx', '-o', 'out/cls.pruned.onnx', '--shape', 'x=1x3x48x192', '--sparsity', '0.5', '--json'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    expect(pruned.status, pruned.stderr).toBe(0);
+    const report = JSON.parse(pruned.stdout) as { sparsity: number; allocationBasis: string; fidelity: { measured: boolean } };
+    expect(report.sparsity).toBeCloseTo(0.5, 2);
+    expect(report.allocationBasis).toBe('sensitivity-scan');
+    expect(report.fidelity.measured).toBe(true);
+
+    writeFileSync(
+      path.join(project, 'api.mjs'),
+      `import { readFileSync } from 'node:fs';
+import { prune } from 'specprune';
+const { model, report } = await prune(new Uint8Array(readFileSync('cls.onnx')), { sparsity: 0.3, shape: { x: [1, 3, 48, 192] } });
+process.stdout.write(JSON.stringify({ bytes: model.byteLength, sparsity: report.sparsity, method: report.method, measured: report.fidelity.measured }));
+`,
+    );
+    const api = spawnSync(process.execPath, ['api.mjs'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    expect(api.status, api.stderr).toBe(0);
+    const result = JSON.parse(api.stdout) as { bytes: number; sparsity: number; method: string; measured: boolean };
+    expect(result).toMatchObject({ method: 'spectral', measured: true });
+    expect(result.sparsity).toBeCloseTo(0.3, 2);
+    expect(result.bytes).toBeGreaterThan(100_000);
+
+    // The installed browser entry bundles for the browser (any Node import would fail the build).
+    const bundle = spawnSync(
+      process.execPath,
+      ['-e', `require('esbuild').build({ entryPoints: [${JSON.stringify(path.join(project, 'node_modules/specprune/dist/browser.js'))}], bundle: true, platform: 'browser', format: 'esm', external: ['onnxruntime-web'], write: false, logLevel: 'error' }).then((r) => console.log(r.outputFiles[0].text.length))`],
+      { cwd: path.join(project, 'node_modules/@specprune/device-runner'), env: userEnv(), encoding: 'utf8' },
+    );
+    expect(bundle.status, bundle.stderr).toBe(0);
+    expect(Number(bundle.stdout)).toBeGreaterThan(10_000);
+  }, 600_000);
+
+  it('the pruned file written by the installed CLI loads in onnxruntime-node', async () => {
+    // Kept apart so a failure says which half broke; reuses nothing from the first test but the build.
+    const project = tempDir('specprune-user2-');
+    expect(existsSync(path.join(ROOT, 'packages/cli/dist/bin.js'))).toBe(true);
+    const out = path.join(project, 'kws.onnx');
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'packages/cli/bin/specprune.js'), 'prune', MODELS.wakeword, '-o', out, '--method', 'magnitude', '--allocation', 'global'], { cwd: project, env: userEnv(), encoding: 'utf8' });
+    // The declared bin runs from the checkout too, once built (no tsx, no .ts files).
+    expect(run.status, run.stderr).toBe(0);
+    const session = await ort.InferenceSession.create(out);
+    expect(session.inputNames.length).toBe(1);
+    await session.release();
+  });
+});
