@@ -30,3 +30,22 @@ export function createProgress(io: Io, label: string, total: number): { tick(det
     },
   };
 }
+
+/**
+ * A progress callback for work reported in phases (`{ phase, done, total, item }`, as the pruning
+ * pipeline reports it): one bar per phase on stderr (TTY only); every tick also stops an interrupted run.
+ */
+export function createPhaseProgress(io: Io): (progress: { phase: string; done: number; total: number; item?: string }) => void {
+  let current: { phase: string; bar: ReturnType<typeof createProgress> } | undefined;
+  return (p) => {
+    if (current?.phase !== p.phase) {
+      current?.bar.done();
+      current = { phase: p.phase, bar: createProgress(io, p.phase, p.total) };
+    }
+    if (p.done > 0) current.bar.tick(p.item);
+    if (p.done >= p.total) {
+      current.bar.done();
+      current = undefined;
+    }
+  };
+}

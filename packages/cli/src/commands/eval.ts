@@ -2,10 +2,10 @@ import path from 'node:path';
 import { statRegularFile } from '@specprune/onnx-io/node';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
-import { renderTable } from '../format.js';
 import { printJson, type Io } from '../io.js';
 import { evaluate } from '../eval/evaluate.js';
 import { parseShapes, parseValues } from '../eval/inputs.js';
+import { renderEvalText } from '../eval/render.js';
 
 interface EvalArgs {
   original: string;
@@ -56,13 +56,6 @@ async function runEval(args: EvalArgs, io: Io): Promise<number> {
     printJson(io, result);
     return 0;
   }
-  const rows = result.outputs.map((o) => [
-    o.name,
-    o.cosine.toFixed(6),
-    o.maxAbsError.toPrecision(4),
-    o.top1Agreement === null ? '-' : `${(o.top1Agreement * 100).toFixed(1)}%`,
-  ]);
-  io.stdout.write(`${renderTable(['output', 'cosine', 'max abs error', 'top-1 agreement'], rows)}\n\n`);
-  io.stdout.write(`${result.samples} ${result.inputs === 'random' ? 'random' : ''} samples${result.inputs === 'random' ? '' : ` from ${args.inputs}`}\n`);
+  io.stdout.write(renderEvalText(result, args.inputs));
   return 0;
 }

@@ -1,0 +1,14 @@
+import { renderTable } from '../format.js';
+import type { EvalResult } from './evaluate.js';
+
+/** The human report of `evaluate`: one row per output, then how many samples and from where (`inputsLabel`: the folder as the user gave it). */
+export function renderEvalText(result: EvalResult, inputsLabel?: string): string {
+  const rows = result.outputs.map((o) => [
+    o.name,
+    o.cosine.toFixed(6),
+    o.maxAbsError.toPrecision(4),
+    o.top1Agreement === null ? '-' : `${(o.top1Agreement * 100).toFixed(1)}%`,
+  ]);
+  const source = result.inputs === 'random' ? `${result.samples} random samples` : `${result.samples} samples from ${inputsLabel ?? result.inputs}`;
+  return `${renderTable(['output', 'cosine', 'max abs error', 'top-1 agreement'], rows)}\n\n${source}\n`;
+}

@@ -1,0 +1,49 @@
+import { describeFidelity, RANDOM_INPUT_CAVEAT } from '@specprune/prune';
+import type { PruneFileResult } from '../api/prune-files.js';
+import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
+
+/**
+ * The human summary of a prune: per weight table, before/after sizes, what was kept and written, the
+ * output fidelity (with the caveat of random inputs) and the count of warnings. `files` are the paths as
+ * the user should read them.
+ */
+export function renderPruneText(result: Pick<PruneFileResult, 'report' | 'details'>, files: { output: string; report?: string }): string {
+  const { report } = result;
+  const rows = report.weights.map((r) => [
+    r.name,
+    r.shape.join('x'),
+    formatPercent(r.sparsity),
+    r.method,
+    r.spectralError === null ? '-' : r.spectralError.toFixed(4),
+    r.frobeniusError.toFixed(4),
+    r.storage,
+  ]);
+  const { input: before, output: after } = report;
+  const sizes = renderTable(
+    ['', 'bytes', 'gzip', 'brotli'],
+    [
+      ['before', formatBytes(before.bytes), optionalBytes(before.gzipBytes), optionalBytes(before.brotliBytes)],
+      ['after', formatBytes(after.bytes), optionalBytes(after.gzipBytes), optionalBytes(after.brotliBytes)],
+      ['ratio', ratio(after.bytes, before.bytes), ratio(after.gzipBytes, before.gzipBytes), ratio(after.brotliBytes, before.brotliBytes)],
+    ],
+  );
+  const totalNumel = result.details.reduce((s, d) => s + d.numel, 0);
+  const totalNnz = result.details.reduce((s, d) => s + d.nnz, 0);
+  const lines = [
+    `${renderTable(['weight', 'shape', 'sparsity', 'method', 'spectral err', 'frobenius err', 'storage'], rows)}\n`,
+    `${sizes}\n`,
+    `${formatCount(report.weights.length)} weights pruned to ${formatPercent(report.sparsity)} sparsity (${formatCount(totalNnz)} of ${formatCount(totalNumel)} kept); wrote ${files.output}${files.report ? ` and ${files.report}` : ''}`,
+    describeFidelity(report.fidelity),
+  ];
+  if (report.fidelity.measured && report.fidelity.inputs === 'random') lines.push(RANDOM_INPUT_CAVEAT);
+  if (report.warnings.length) lines.push(`${report.warnings.length} warning(s): see above${files.report ? ` and in ${files.report}` : ''}.`);
+  return `${lines.join('\n')}\n`;
+}
+
+function ratio(after: number | null, before: number | null): string {
+  return before && after !== null ? `${(after / before).toFixed(2)}x` : '-';
+}
+
+function optionalBytes(bytes: number | null): string {
+  return bytes === null ? '-' : formatBytes(bytes);
+}
