@@ -1,6 +1,11 @@
+import { interpolateCurve } from './error-curve.js';
+import { magnitudeThreshold } from './select.js';
+
 /**
- * Per-weight sparsities that together meet an overall target. A global magnitude threshold is the third
- * policy; it needs no allocator (call {@link magnitudeThreshold} over every weight's data).
+ * Per-weight sparsities that together meet an overall target, by three policies: the same sparsity
+ * everywhere ({@link allocateUniform}), one magnitude threshold over all weights ({@link allocateGlobal}),
+ * and the least predicted damage under the budget ({@link allocateByCurves}). Every policy returns
+ * zeros_i/numel_i with whole zero counts that sum to round(S·Σ numel_i) exactly.
  */
 
 export interface AllocationItem {
@@ -16,6 +21,17 @@ export interface AllocationItem {
    * error of magnitude pruning (see {@link magnitudeErrorCurve}).
    */
   magnitudes?: Float32Array;
+  /**
+   * {@link allocateByCurves}: a sparsity this item gets whatever its curve (e.g. a weight whose damage
+   * could not be measured); the other items share what is left of the budget. Its curve is not read.
+   */
+  fixedSparsity?: number;
+  /**
+   * {@link allocateByCurves}: the highest sparsity the curve is trusted at (a trust region around
+   * one-at-a-time measurements, whose damages do not add up exactly). Grid points whose whole-element
+   * sparsity lies above it are not candidates; it is exceeded only when the target cannot be met otherwise.
+   */
+  maxSparsity?: number;
 }
 
 export interface AllocationOptions {
@@ -39,14 +55,48 @@ export function allocateUniform(items: readonly AllocationItem[], sparsity: numb
 }
 
 /**
+ * One magnitude threshold over all items' values (`magnitudes`, required): the round(S·Σ numel) smallest
+ * |w| overall are zeroed, so weights with small values give up more. Entries tied at the threshold are
+ * kept in item order, as {@link applyMagnitudeThreshold} keeps them, so the total is exact; NaN counts
+ * as the largest magnitude.
+ * @throws RangeError when an item has no `magnitudes` or their length is not its numel, or S is out of range
+ */
+export function allocateGlobal(items: readonly AllocationItem[], sparsity: number): number[] {
+  assertSparsity(sparsity);
+  const arrays = items.map((item, index) => {
+    if (!item.magnitudes || item.magnitudes.length !== item.numel) {
+      throw new RangeError(`Allocation item ${index} needs its ${item.numel} values as magnitudes for a global threshold.`);
+    }
+    return item.magnitudes;
+  });
+  const total = items.reduce((sum, item) => sum + item.numel, 0);
+  const t = magnitudeThreshold(arrays, total - Math.round(sparsity * total));
+  let ties = t.tiesKept;
+  return arrays.map((values) => {
+    const keys = new Int32Array(values.buffer, values.byteOffset, values.length);
+    let above = 0;
+    let equal = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] & 0x7fffffff;
+      if (key > t.thresholdKey) above++;
+      else if (key === t.thresholdKey) equal++;
+    }
+    const kept = above + Math.min(equal, ties);
+    ties -= Math.min(equal, ties);
+    return values.length > 0 ? (values.length - kept) / values.length : 0;
+  });
+}
+
+/**
  * Per-item sparsities that meet S over all items (Σ zeros_i = round(S·Σ numel_i) exactly) while keeping the
  * summed predicted damage low. Marginal-cost greedy on the lower convex hull of each item's curve over the
  * grid: repeatedly prune the item whose next hull segment costs the least damage per zeroed element. On
  * convex hulls this is the exact minimiser of the piecewise-linear relaxation, i.e. the Lagrangian solution
  * (Everett, "Generalized Lagrange multiplier method", 1963; the same allocation as rate–distortion bit
  * allocation, Shoham & Gersho 1988). The last item moved stops inside its segment to hit the target exactly,
- * so its sparsity may lie between grid points. Returns zeros_i/numel_i per item.
- * @throws RangeError when an item has neither `errorAt` nor `magnitudes`, or S is out of range
+ * so its sparsity may lie between grid points. Items with `fixedSparsity` get round(fixedSparsity·numel)
+ * zeros first; `maxSparsity` bounds an item's grid. Returns zeros_i/numel_i per item.
+ * @throws RangeError when a free item has neither `errorAt` nor `magnitudes`, or S is out of range
  */
 export function allocateByCurves(
   items: readonly AllocationItem[],
@@ -60,49 +110,67 @@ export function allocateByCurves(
   const total = items.reduce((sum, item) => sum + item.numel, 0);
   const target = Math.round(sparsity * total);
   const zeros = new Float64Array(items.length);
+  const free: number[] = [];
+  items.forEach((item, i) => {
+    if (item.fixedSparsity === undefined) free.push(i);
+    else zeros[i] = Math.round(Math.min(1, Math.max(0, item.fixedSparsity)) * item.numel);
+  });
+  let assigned = zeros.reduce((sum, z) => sum + z, 0);
 
-  const hulls = items.map((item, index) => {
+  const hulls = free.map((index) => {
+    const item = items[index];
     const curve = curveOf(item, index);
     const weight = weighting === 'numel' ? item.numel : 1;
     const points: Array<[number, number]> = [];
     for (const s of grid) {
       const z = Math.round(s * item.numel);
+      if (item.maxSparsity !== undefined && z / Math.max(1, item.numel) > item.maxSparsity) break;
       if (points.length > 0 && z <= points[points.length - 1][0]) continue;
       points.push([z, weight * curve(z / Math.max(1, item.numel))]);
     }
     if (points.length === 0 || points[0][0] !== 0) points.unshift([0, weight * curve(0)]);
     return lowerConvexHull(points);
   });
-  const position = new Int32Array(items.length);
+  const position = new Int32Array(free.length);
 
-  let assigned = 0;
   while (assigned < target) {
     let best = -1;
     let bestSlope = Infinity;
-    for (let i = 0; i < hulls.length; i++) {
-      const hull = hulls[i];
-      const p = position[i];
+    for (let k = 0; k < hulls.length; k++) {
+      const hull = hulls[k];
+      const p = position[k];
       if (p + 1 >= hull.length) continue;
       const slope = (hull[p + 1][1] - hull[p][1]) / (hull[p + 1][0] - hull[p][0]);
       if (slope < bestSlope) {
         bestSlope = slope;
-        best = i;
+        best = k;
       }
     }
     if (best < 0) break;
     const hull = hulls[best];
     const step = hull[position[best] + 1][0] - hull[position[best]][0];
     const taken = Math.min(step, target - assigned);
-    zeros[best] += taken;
+    zeros[free[best]] += taken;
     assigned += taken;
     position[best]++;
   }
-  // Beyond the grid's last point (S close to 1): spread what is left over the room each item has.
-  for (let i = 0; assigned < target && i < items.length; i++) {
-    const room = Math.max(0, items[i].numel - 1 - zeros[i]);
-    const taken = Math.min(room, target - assigned);
-    zeros[i] += taken;
-    assigned += taken;
+  // Beyond the grid (S close to 1, or the trust regions too tight): spread what is left over the room each
+  // free item has, first up to its maxSparsity, then up to one element kept.
+  for (const bounded of [true, false]) {
+    for (let k = 0; assigned < target && k < free.length; k++) {
+      const item = items[free[k]];
+      const limit = bounded && item.maxSparsity !== undefined ? Math.floor(item.maxSparsity * item.numel) : item.numel - 1;
+      const taken = Math.max(0, Math.min(limit - zeros[free[k]], item.numel - 1 - zeros[free[k]], target - assigned));
+      zeros[free[k]] += taken;
+      assigned += taken;
+    }
+  }
+  // Fixed items may take more than the budget, and one element per item is kept above: settle the total
+  // exactly, in item order.
+  for (let i = 0; assigned !== target && i < items.length; i++) {
+    const step = assigned < target ? Math.min(target - assigned, items[i].numel - zeros[i]) : Math.max(target - assigned, -zeros[i]);
+    zeros[i] += step;
+    assigned += step;
   }
   return items.map((item, i) => (item.numel > 0 ? zeros[i] / item.numel : 0));
 }
@@ -140,12 +208,9 @@ export function magnitudeErrorCurve(magnitudes: Float32Array): (sparsity: number
     while (next < count) prefix += squares[next++];
     table[p] = total > 0 ? Math.sqrt(prefix / total) : 0;
   }
-  return (sparsity) => {
-    const x = Math.min(1, Math.max(0, sparsity)) * points;
-    const low = Math.floor(x);
-    if (low >= points) return table[points];
-    return table[low] + (x - low) * (table[low + 1] - table[low]);
-  };
+  const grid = Array.from({ length: points + 1 }, (_, p) => p / points);
+  const values = Array.from(table);
+  return (sparsity) => interpolateCurve(grid, values, Math.min(1, Math.max(0, sparsity)));
 }
 
 const curveCache = new WeakMap<AllocationItem, (sparsity: number) => number>();

@@ -24,7 +24,10 @@ export interface ErrorCurve {
   sparsities: number[];
   /** The error at each sparsity (0 at sparsity 0). */
   errors: number[];
-  /** Piecewise-linear interpolation of the measurements; beyond the last point, linear towards 1 at s = 1. */
+  /**
+   * {@link interpolateCurve} of the measurements, with the curve continued linearly from the last one to
+   * max(1, last error) at s = 1 (every method zeroes the whole matrix there).
+   */
   errorAt(sparsity: number): number;
 }
 
@@ -53,17 +56,38 @@ export function measureErrorCurve(w: Matrix, options: ErrorCurveOptions = {}): E
     sparsities.push(sparsity);
     errors.push(useSpectral ? result.spectralError : result.frobeniusError);
   }
-  const last = sparsities.length - 1;
-  const errorAt = (sparsity: number): number => {
-    const s = Math.min(1, Math.max(0, sparsity));
-    if (s >= sparsities[last]) {
-      const span = 1 - sparsities[last];
-      return span <= 0 ? errors[last] : errors[last] + ((s - sparsities[last]) / span) * (Math.max(1, errors[last]) - errors[last]);
-    }
-    let i = 0;
-    while (sparsities[i + 1] < s) i++;
-    const t = (s - sparsities[i]) / (sparsities[i + 1] - sparsities[i]);
-    return errors[i] + t * (errors[i + 1] - errors[i]);
-  };
+  // Every method zeroes the whole matrix at s = 1 (relative error 1): the curve runs on to there.
+  const knots = [...sparsities, 1];
+  const ends = [...errors, Math.max(1, errors[errors.length - 1])];
+  const errorAt = (sparsity: number): number => interpolateCurve(knots, ends, Math.min(1, Math.max(0, sparsity)));
   return { sparsities, errors, errorAt };
+}
+
+/**
+ * The one error-curve interpolation: the value at `x` of the curve sampled as `values` on `grid` (ascending),
+ * piecewise linear between samples, `values[0]` below the first and, past the last, continued with the last
+ * segment's slope (never falling: a slope below 0 counts as 0, since damage does not shrink as sparsity
+ * grows). Used for measured sensitivity curves, spectral-error curves and the magnitude error table.
+ * @throws RangeError when `grid` is empty or its length differs from `values`
+ */
+export function interpolateCurve(grid: readonly number[], values: readonly number[], x: number): number {
+  const last = grid.length - 1;
+  if (last < 0 || values.length !== grid.length) {
+    throw new RangeError(`A curve needs as many values as grid points and at least one; got ${values.length} values on ${grid.length} points.`);
+  }
+  if (x <= grid[0] || last === 0) return values[0];
+  if (x > grid[last]) {
+    const slope = (values[last] - values[last - 1]) / (grid[last] - grid[last - 1]);
+    return values[last] + Math.max(0, slope) * (x - grid[last]);
+  }
+  // The first grid point at or above x (binary search: the magnitude table has 257 points).
+  let low = 1;
+  let high = last;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (x <= grid[mid]) high = mid;
+    else low = mid + 1;
+  }
+  const t = (x - grid[low - 1]) / (grid[low] - grid[low - 1]);
+  return values[low - 1] + t * (values[low] - values[low - 1]);
 }

@@ -1,7 +1,9 @@
 /**
- * Seeded pseudo-random numbers: xoshiro128** (Blackman & Vigna, "Scrambled linear pseudorandom number
+ * The one PRNG of specprune: xoshiro128** (Blackman & Vigna, "Scrambled linear pseudorandom number
  * generators", 2018), seeded through splitmix32 so that nearby seeds give unrelated streams.
- * Nothing in core uses Math.random: the same seed always gives the same bytes.
+ * Nothing uses Math.random: the same seed always gives the same bytes. This file imports nothing and uses
+ * only Math.imul and Uint32Array, so the bench payload bundles it for node 18 and browsers
+ * (`@specprune/core/random`).
  */
 
 export interface Random {
@@ -21,17 +23,28 @@ function splitmix32(state: number): [number, number] {
   return [next, (z ^ (z >>> 16)) >>> 0];
 }
 
-/** Mixes a seed (any finite number, including > 2^32) and stream labels into one 32-bit seed. */
-export function deriveSeed(seed: number, ...labels: number[]): number {
+/**
+ * The one seed rule: mixes a seed (any finite number, including > 2^32) and stream labels into one 32-bit
+ * seed. A label is a number (a round, a block index) or a string (a weight's graph/name, a stream name such
+ * as 'verify-inputs'), hashed with FNV-1a, so a derived seed does not depend on the order in which work is done.
+ */
+export function deriveSeed(seed: number, ...labels: Array<number | string>): number {
   if (!Number.isFinite(seed)) throw new RangeError(`The seed ${seed} is not a finite number.`);
   let state = 0x2545f491;
-  const parts = [Math.floor(seed / 0x100000000) | 0, seed >>> 0, ...labels.map((label) => label | 0)];
+  const parts = [Math.floor(seed / 0x100000000) | 0, seed >>> 0, ...labels.map((label) => (typeof label === 'string' ? hashString(label) : label) | 0)];
   let out = 0;
   for (const part of parts) {
     [state, out] = splitmix32((state ^ part) | 0);
     state = (state ^ out) | 0;
   }
   return out >>> 0;
+}
+
+/** FNV-1a over UTF-16 code units. */
+function hashString(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
 }
 
 /** Creates a xoshiro128** generator from a seed. */

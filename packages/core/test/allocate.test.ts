@@ -95,3 +95,85 @@ describe('measureErrorCurve', () => {
     expect(() => measureErrorCurve(noisy, { sparsities: [0.5, 0.4] })).toThrow(/ascending/);
   });
 });
+
+describe('allocateGlobal', () => {
+  it.each([0, 0.25, 0.5, 0.9])('zeroes the round(S·total) smallest magnitudes over all items at S=%s, ties kept in item order', async (sparsity) => {
+    const { allocateGlobal, applyMagnitudeThreshold, magnitudeThreshold } = await import('../src/index.js');
+    const random = createRandom(7);
+    // Quarter-step values: many ties at every threshold, and a NaN (counted as the largest magnitude).
+    const arrays = [40, 1, 333, 0, 128].map((n) => Float32Array.from({ length: n }, () => Math.round(random.nextGaussian() * 4) / 4));
+    arrays[2][5] = Number.NaN;
+    const items = arrays.map((magnitudes) => ({ numel: magnitudes.length, magnitudes }));
+    const zeros = allocateGlobal(items, sparsity).map((s, i) => Math.round(s * items[i].numel));
+    const total = arrays.reduce((sum, a) => sum + a.length, 0);
+    expect(zeros.reduce((a, b) => a + b, 0)).toBe(Math.round(sparsity * total));
+    // The same count, weight by weight, as applying the one threshold.
+    const threshold = magnitudeThreshold(arrays, total - Math.round(sparsity * total));
+    const kept = applyMagnitudeThreshold(arrays, threshold, arrays.map((a) => new Float32Array(a.length)));
+    expect(zeros).toEqual(arrays.map((a, i) => a.length - kept[i]));
+    expect(() => allocateGlobal([{ numel: 3 }], 0.5)).toThrow(/needs its 3 values as magnitudes/);
+  });
+});
+
+describe('allocateByCurves with fixed items and a trust region', () => {
+  const curve = (a: number) => (s: number) => a * s * s;
+  it('gives a fixed item its sparsity, shares the rest of the budget, and keeps the total exact', () => {
+    const items: AllocationItem[] = [
+      { numel: 1000, errorAt: curve(1) },
+      { numel: 501, fixedSparsity: 0.5 },
+      { numel: 2000, errorAt: curve(10) },
+    ];
+    const sparsities = allocateByCurves(items, 0.5);
+    expect(Math.round(sparsities[1] * 501)).toBe(Math.round(0.5 * 501));
+    expect(zerosOf(items, sparsities)).toBe(Math.round(0.5 * 3501));
+    expect(sparsities[0]).toBeGreaterThan(sparsities[2]);
+  });
+  it('keeps every free item at or below its maxSparsity when the target fits, and exceeds it only when it must', () => {
+    const items: AllocationItem[] = [
+      { numel: 999, errorAt: curve(0.001), maxSparsity: 0.45 },
+      { numel: 1000, errorAt: curve(100), maxSparsity: 0.45 },
+    ];
+    const capped = allocateByCurves(items, 0.3);
+    // Unbounded, the cheap item would take nearly everything; capped, it stops at its whole-element limit.
+    expect(allocateByCurves(items.map((i) => ({ ...i, maxSparsity: undefined })), 0.3)[0]).toBeGreaterThan(0.55);
+    expect(capped[0]).toBeLessThanOrEqual(0.45);
+    expect(capped[1]).toBeLessThanOrEqual(0.45);
+    expect(zerosOf(items, capped)).toBe(Math.round(0.3 * 1999));
+    const over = allocateByCurves(items, 0.6);
+    expect(zerosOf(items, over)).toBe(Math.round(0.6 * 1999));
+  });
+  it('settles the total when fixed items alone exceed the budget', () => {
+    const items: AllocationItem[] = [
+      { numel: 3, fixedSparsity: 0.5 },
+      { numel: 3, fixedSparsity: 0.5 },
+      { numel: 3, fixedSparsity: 0.5 },
+      { numel: 10, errorAt: curve(1) },
+    ];
+    expect(zerosOf(items, allocateByCurves(items, 0.3))).toBe(Math.round(0.3 * 19));
+  });
+});
+
+describe('interpolateCurve', () => {
+  it('is exact at the samples, linear between, flat below and continues the last non-falling slope past the end', async () => {
+    const { interpolateCurve } = await import('../src/index.js');
+    const grid = [0, 0.3, 0.5, 0.7, 0.9];
+    const values = [0, 0.1, 0.4, 0.5, 1.3];
+    grid.forEach((x, k) => expect(interpolateCurve(grid, values, x)).toBeCloseTo(values[k], 15));
+    expect(interpolateCurve(grid, values, 0.4)).toBeCloseTo(0.25, 15);
+    expect(interpolateCurve(grid, values, -1)).toBe(0);
+    expect(interpolateCurve(grid, values, 0.95)).toBeCloseTo(1.3 + 4 * 0.05, 12);
+    expect(interpolateCurve([0, 0.5, 0.9], [0, 0.5, 0.4], 1)).toBeCloseTo(0.4, 15);
+    expect(interpolateCurve([0.5], [2], 0.9)).toBe(2);
+    expect(() => interpolateCurve([], [], 0.5)).toThrow(/at least one/);
+    expect(() => interpolateCurve([0, 1], [0], 0.5)).toThrow(/as many values as grid points/);
+  });
+  it('is the curve of magnitudeErrorCurve: 0 at 0, 1 at 1, rising in between', async () => {
+    const { magnitudeErrorCurve } = await import('../src/index.js');
+    const curve = magnitudeErrorCurve(gaussianArray(10_000, 4));
+    expect(curve(0)).toBe(0);
+    expect(curve(1)).toBeCloseTo(1, 12);
+    const xs = Array.from({ length: 101 }, (_, i) => i / 100);
+    const ys = xs.map(curve);
+    for (let i = 1; i < ys.length; i++) expect(ys[i]).toBeGreaterThanOrEqual(ys[i - 1]);
+  });
+});

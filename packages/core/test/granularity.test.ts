@@ -42,4 +42,14 @@ describe('random', () => {
     expect(deriveSeed(0, 1)).not.toBe(deriveSeed(0, 2));
     expect(deriveSeed(2 ** 40)).not.toBe(deriveSeed(0));
   });
+  it('derives seeds from string labels: stable, distinct per label, the FNV-1a hash as a number label', () => {
+    expect(deriveSeed(3, 'conv1/W', 0)).toBe(deriveSeed(3, 'conv1/W', 0));
+    expect(deriveSeed(3, 'conv1/W', 0)).not.toBe(deriveSeed(3, 'conv2/W', 0));
+    expect(deriveSeed(3, 'verify-inputs', 1)).not.toBe(deriveSeed(3, 'scan-inputs', 1));
+    let h = 2166136261;
+    for (const c of 'conv1/W') h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+    expect(deriveSeed(3, 'conv1/W', 2)).toBe(deriveSeed(3, h >>> 0, 2));
+    // Pinned: the seeds of every pruned block and input stream are these numbers; changing them changes outputs.
+    expect([deriveSeed(0, 1), deriveSeed(42, 'synthetic-inputs', 0), createRandom(42).nextUint32()]).toEqual([438939900, 774471082, 3000301791]);
+  });
 });

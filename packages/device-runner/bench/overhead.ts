@@ -17,7 +17,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
-import { benchmark, createDefaultRegistry, createRandom, generateInputData, median, parseShapeFlags, resolveInputs, summarizeLatencies } from '../src/index.js';
+import { createRandom } from '@specprune/core/random';
+import { benchmark, createDefaultRegistry, generateInputData, median, parseShapeFlags, resolveInputs, summarizeLatencies } from '../src/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const { values, positionals } = parseArgs({

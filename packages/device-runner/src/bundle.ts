@@ -21,7 +21,8 @@ export function bundlePayload(kind: PayloadKind): Promise<string> {
 
 async function build(kind: PayloadKind): Promise<string> {
   const esbuild = await import('esbuild');
-  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const fromSource = import.meta.url.endsWith('.ts');
+  const extension = fromSource ? '.ts' : '.js';
   const entry = fileURLToPath(new URL(`./payload/${kind}-main${extension}`, import.meta.url));
   const result = await esbuild.build({
     entryPoints: [entry],
@@ -29,6 +30,8 @@ async function build(kind: PayloadKind): Promise<string> {
     write: false,
     logLevel: 'silent',
     legalComments: 'none',
+    // Run from the checkout's sources, the payload bundles the workspace packages it imports (core's PRNG) from theirs too.
+    ...(fromSource ? { conditions: ['specprune-source'] } : {}),
     ...(kind === 'node'
       ? { platform: 'node', format: 'cjs', target: 'node18' }
       : { platform: 'browser', format: 'esm', target: 'es2020' }),

@@ -1,3 +1,4 @@
+import type { Random } from '@specprune/core/random';
 import type { InputDtype } from './types.js';
 
 /**
@@ -154,29 +155,19 @@ function formatDeclared(shape: readonly (number | string)[]): string {
   return `[${shape.map((d) => (typeof d === 'number' ? String(d) : d || '?')).join(', ')}]`;
 }
 
-/** mulberry32: small, fast, and identical in node 18, browsers and every later engine. */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export type InputData = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 /**
- * Seeded values: floats uniform in [-1, 1), integers in [0, 8) (valid as small indices), bools 0/1.
+ * Seeded values: floats uniform in [-1, 1), integers in [0, 8) (valid as small indices), bools 0/1, drawn
+ * from core's generator (`createRandom` of `@specprune/core/random`, the one PRNG; it has no imports, so
+ * the payload stays dependency-light and browser-safe).
  */
-export function generateInputData(input: ResolvedInput, random: () => number): InputData {
+export function generateInputData(input: ResolvedInput, random: Random): InputData {
   const info = INPUT_DTYPES[input.dtype];
   const count = input.shape.reduce((n, d) => n * d, 1);
   const data = new info.array(count);
   for (let i = 0; i < count; i++) {
-    const u = random();
+    const u = random.nextDouble();
     switch (info.kind) {
       case 'float':
         (data as Float32Array)[i] = u * 2 - 1;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assembleResult, parseShapeFlags } from '../src/benchmark.js';
-import { createRandom, generateInputData, INPUT_DTYPES, resolveInputs } from '../src/input-spec.js';
+import { createRandom } from '@specprune/core/random';
+import { generateInputData, INPUT_DTYPES, resolveInputs } from '../src/input-spec.js';
 import { percentile, summarizeLatencies } from '../src/stats.js';
 import type { InputDtype, PayloadConfig } from '../src/types.js';
 
@@ -59,5 +60,16 @@ describe('input generation', () => {
   it('parses --shape values, including scalars', () => {
     expect(parseShapeFlags(['x=1x3x224x224', 'batch=2', 'sr='])).toEqual({ x: [1, 3, 224, 224], batch: [2], sr: [] });
     expect(() => parseShapeFlags(['x=0x3'])).toThrow(/--shape x=0x3 is not NAME=DIMS/);
+  });
+});
+
+describe('the payload bundle', () => {
+  it.each(['node', 'browser'] as const)("the %s payload generates inputs with core's PRNG, bundled from the sources", async (kind) => {
+    const { bundlePayload } = await import('../src/bundle.js');
+    const text = await bundlePayload(kind);
+    // core's xoshiro128** seeded through splitmix32 (its increment), and no second generator (mulberry32's).
+    expect(text).toMatch(/0x9e3779b9|2654435769|-1640531527/i);
+    expect(text).not.toMatch(/0x6d2b79f5|1831565813/i);
+    if (kind === 'browser') expect(text).not.toMatch(/["'`]node:/);
   });
 });

@@ -1,8 +1,7 @@
-import { allocateByCurves, magnitudeThreshold, type Granularity } from '@specprune/core';
+import { allocateByCurves, allocateGlobal, allocateUniform, interpolateCurve, type Granularity } from '@specprune/core';
 import type { MatrixView } from '@specprune/onnx-io';
 import type { Allocation } from './options.js';
 import { pruneWeight } from './engine.js';
-import { interpolate } from './sensitivity.js';
 
 export interface AllocationInput {
   key: string;
@@ -41,12 +40,14 @@ export interface AllocationResult {
 }
 
 /**
- * Decides how many zeros each weight gets so that the selected weights reach `sparsity` overall:
- * - uniform: every weight round(S * numel);
- * - global: one magnitude threshold over all weights (ties broken in weight order, so the total is exact);
+ * Decides how many zeros each weight gets so that the selected weights reach `sparsity` overall, with
+ * core's allocators (this adapter only supplies the curves and the pipeline's policy constants):
+ * - uniform: every weight round(S * numel) ({@link allocateUniform});
+ * - global: one magnitude threshold over all weights, ties kept in weight order ({@link allocateGlobal});
  * - spectral: per-weight sparsities from each weight's damage curve, minimising the summed damage under
- *   the overall budget. Curves come from the sensitivity scan (end-to-end output distortion, `measured`)
- *   or, when the model cannot be run, from each weight's relative spectral error (see README "Allocation").
+ *   the overall budget ({@link allocateByCurves}). Curves come from the sensitivity scan (end-to-end output
+ *   distortion, `measured`) or, when the model cannot be run, from each weight's relative spectral error
+ *   (see README "Allocation").
  */
 export function allocate(
   items: readonly AllocationInput[],
@@ -56,60 +57,31 @@ export function allocate(
   seed: number,
   measured?: { grid: readonly number[]; curves: number[][] },
 ): AllocationResult {
-  const total = items.reduce((s, i) => s + i.numel, 0);
-  const targetZeros = Math.round(sparsity * total);
+  const zerosOf = (sparsities: readonly number[]): number[] => items.map((item, idx) => Math.round(sparsities[idx]! * item.numel));
   switch (allocation) {
     case 'uniform':
-      return { zeros: items.map((i) => Math.round(sparsity * i.numel)) };
-    case 'global': {
-      const keep = total - targetZeros;
-      const { threshold, tiesKept } = magnitudeThreshold(
-        items.map(valuesOf),
-        keep,
-      );
-      // Everything above the threshold is kept; entries equal to it are kept in weight order up to tiesKept.
-      let ties = tiesKept;
-      return {
-        zeros: items.map((item) => {
-          const equal = countEqual(valuesOf(item), threshold);
-          const takeTies = Math.min(equal, ties);
-          ties -= takeTies;
-          return item.numel - countAbove(valuesOf(item), threshold) - takeTies;
-        }),
-      };
-    }
+      return { zeros: zerosOf(allocateUniform(items, sparsity)) };
+    case 'global':
+      return { zeros: zerosOf(allocateGlobal(items.map((item) => ({ numel: item.numel, magnitudes: valuesOf(item) })), sparsity)) };
     case 'spectral': {
       const grid = measured?.grid ?? CURVE_GRID;
       const curves = measured?.curves ?? spectralErrorCurves(items, granularity, seed);
       // A weight whose pruning never changed the outputs (e.g. an If branch the scan inputs do not take)
       // is not free: the scan cannot see it. It gets the target sparsity; the rest share the remaining budget.
       const blind = curves.map((c) => measured !== undefined && Math.max(...c) < 1e-7);
-      const zeros = items.map((item, idx) => (blind[idx] ? Math.round(sparsity * item.numel) : 0));
-      const visible = items.map((_, idx) => idx).filter((idx) => !blind[idx]);
-      const visibleTotal = visible.reduce((sum, idx) => sum + items[idx]!.numel, 0);
-      const remaining = targetZeros - zeros.reduce((a, b) => a + b, 0);
-      if (visibleTotal > 0) {
-        const sparsities = allocateByCurves(
-          // Per-weight damages do not add up exactly: a trust region keeps every weight within
-          // SPREAD of the target, so no layer is emptied on the strength of a one-at-a-time measurement.
-          visible.map((idx) => ({
-            numel: items[idx]!.numel,
-            errorAt: (s: number) => (s > sparsity + SPREAD ? 1e9 * (1 + s) : interpolate(grid, curves[idx]!, s)),
-          })),
-          Math.min(0.999, Math.max(0, remaining / visibleTotal)),
-          // Measured curves end at 0.9-0.95: do not extrapolate any weight far past what was measured.
-          { grid: ALLOCATION_GRID },
-        );
-        visible.forEach((idx, k) => (zeros[idx] = Math.round(sparsities[k]! * items[idx]!.numel)));
-      }
-      // Fix rounding so the total is exact.
-      let diff = targetZeros - zeros.reduce((a, b) => a + b, 0);
-      for (let idx = 0; diff !== 0 && idx < zeros.length; idx++) {
-        const step = diff > 0 ? Math.min(diff, items[idx]!.numel - zeros[idx]!) : Math.max(diff, -zeros[idx]!);
-        zeros[idx]! += step;
-        diff -= step;
-      }
-      return { zeros, curves, grid, blind: items.filter((_, idx) => blind[idx]).map((item) => item.key) };
+      const sparsities = allocateByCurves(
+        items.map((item, idx) =>
+          blind[idx]
+            ? { numel: item.numel, fixedSparsity: sparsity }
+            : // Per-weight damages do not add up exactly: a trust region keeps every weight within SPREAD of
+              // the target, so no layer is emptied on the strength of a one-at-a-time measurement.
+              { numel: item.numel, errorAt: (s: number) => interpolateCurve(grid, curves[idx]!, s), maxSparsity: sparsity + SPREAD },
+        ),
+        sparsity,
+        // Measured curves end at 0.9-0.95: do not extrapolate any weight far past what was measured.
+        { grid: ALLOCATION_GRID },
+      );
+      return { zeros: zerosOf(sparsities), curves, grid, blind: items.filter((_, idx) => blind[idx]).map((item) => item.key) };
     }
   }
 }
@@ -122,16 +94,3 @@ export function spectralErrorCurves(items: readonly AllocationInput[], granulari
     ),
   );
 }
-
-function countAbove(values: Float32Array, threshold: number): number {
-  let n = 0;
-  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]!) > threshold) n++;
-  return n;
-}
-
-function countEqual(values: Float32Array, threshold: number): number {
-  let n = 0;
-  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]!) === threshold) n++;
-  return n;
-}
-

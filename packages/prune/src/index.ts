@@ -27,4 +27,4 @@ export { pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructio
 export { collectInputStats, planInputStats, type StatsPlan, type CollectedStats } from './calibration.js';
 /** The one seed rule (core's), re-exported for clients that draw the same input streams as the pipeline. */
 export { deriveSeed } from '@specprune/core';
-export { SCAN_GRID, createScanner, scanSensitivity, interpolate, type Scanner } from './sensitivity.js';
+export { SCAN_GRID, createScanner, scanSensitivity, type Scanner } from './sensitivity.js';

@@ -129,20 +129,6 @@ export function magnitudeAt(item: ScanItem, sparsity: number, granularity: Granu
   return pruneWeight(item.values!, item.view, Math.round(sparsity * item.values!.length), 'magnitude', granularity, seed, item.key, { measureSpectralError: false }).values;
 }
 
-/** Piecewise-linear interpolation of a curve sampled on `grid`, extrapolated linearly past its end. */
-export function interpolate(grid: readonly number[], curve: readonly number[], s: number): number {
-  if (s <= grid[0]!) return curve[0]!;
-  for (let k = 1; k < grid.length; k++) {
-    if (s <= grid[k]!) {
-      const t = (s - grid[k - 1]!) / (grid[k]! - grid[k - 1]!);
-      return curve[k - 1]! + t * (curve[k]! - curve[k - 1]!);
-    }
-  }
-  const last = grid.length - 1;
-  const slope = (curve[last]! - curve[last - 1]!) / (grid[last]! - grid[last - 1]!);
-  return curve[last]! + Math.max(0, slope) * (s - grid[last]!);
-}
-
 const FLOAT_OUTPUTS = new Set(['float32', 'float64', 'float16']);
 
 /** An output's values as numbers; float16 outputs (of float16 models) arrive as raw half bits. */

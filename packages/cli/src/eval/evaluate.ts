@@ -1,8 +1,8 @@
 import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
-import { OutputAgreement } from './compare.js';
+import { OutputAgreement, randomSamples } from '@specprune/prune';
 import type { ResolvedInput } from '@specprune/device-runner';
-import { createSession, inputSpecs, loadOrt, loadSampleFeeds, randomFeeds, sampleInputs } from './inputs.js';
+import { createSession, inputSpecs, loadOrt, loadSampleFeeds, sampleInputs } from './inputs.js';
 import { sampleRunError } from './samples.js';
 
 export interface EvalOptions {
@@ -43,7 +43,7 @@ export async function evaluate(reference: { file: string; label: string }, candi
     if (!sameInputs) throw new UsageError(`${candidate.label} has inputs ${b.inputNames.join(', ')} but ${reference.label} has ${a.inputNames.join(', ')}; they are not the same model.`);
     const samples: Array<Record<string, Tensor>> = options.inputs
       ? loadSampleFeeds(ort, options.inputs, sampleInputs(a), '--inputs')
-      : Array.from({ length: options.samples }, (_, k) => randomFeeds(ort, specs, options.seed * 7919 + k, options.values));
+      : randomSamples(ort, specs, options.seed, 'eval-inputs', options.samples, options.values);
     const outputNames = a.outputNames.filter((n) => b.outputNames.includes(n));
     if (outputNames.length === 0) throw new UsageError(`${reference.label} and ${candidate.label} share no output name.`);
     const agreements = new Map<string, OutputAgreement>();

@@ -1,6 +1,6 @@
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
-import { createRandom, generateInputData, parseShapeFlags, resolveInputs, type ResolvedInput } from '@specprune/device-runner';
+import { parseShapeFlags, resolveInputs, type ResolvedInput } from '@specprune/device-runner';
 
 export type OrtModule = typeof import('onnxruntime-node');
 
@@ -49,22 +49,6 @@ export function inputSpecs(session: InferenceSession, shapes: Record<string, num
     session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: m.shape } : { name: m.name, isTensor: false })),
     shapes,
   );
-}
-
-/** Seeded random feeds shaped from the model (bench's generator); `values` fill inputs with a constant. */
-export function randomFeeds(ort: OrtModule, specs: readonly ResolvedInput[], seed: number, values: Record<string, number>): Record<string, Tensor> {
-  const random = createRandom(seed);
-  const feeds: Record<string, Tensor> = {};
-  for (const spec of specs) {
-    const data = generateInputData(spec, random);
-    const fixed = values[spec.name];
-    if (fixed !== undefined) {
-      if (data instanceof BigInt64Array || data instanceof BigUint64Array) (data as BigInt64Array).fill(BigInt(Math.round(fixed)));
-      else (data as Float32Array).fill(fixed);
-    }
-    feeds[spec.name] = new ort.Tensor(spec.dtype as 'float32', data as Float32Array, spec.shape);
-  }
-  return feeds;
 }
 
 /** Sample folders (--calibration, --inputs): read and checked against the model's declared inputs in samples.ts. */

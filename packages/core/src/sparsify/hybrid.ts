@@ -4,7 +4,7 @@ import { createRandom } from '../random.js';
 import { Workspace } from '../workspace.js';
 import { applyMagnitudeThreshold, magnitudeThreshold, selectLargestInRange } from '../select.js';
 import { blockNorms, blocksByNorm, blocksToKeep, scaleBlocks, tileBlocks } from './blocks.js';
-import { sampleByImportance } from './sampling.js';
+import { sampleByImportance, sampleRescaled } from './sampling.js';
 
 /**
  * Deterministic + sampled hybrid: the largest round(fraction·keep) entries are kept as they are, and the
@@ -36,8 +36,7 @@ export function sparsifyHybrid(
       const scores = workspace.float64Array('scores', w.data.length);
       for (let i = 0; i < scores.length; i++) scores[i] = out[i] === 0 ? Math.abs(w.data[i]) : 0;
       const inclusion = workspace.float64Array('inclusion', w.data.length);
-      sampleByImportance(scores, 0, scores.length, keep - fixed, random, inclusion);
-      for (let i = 0; i < out.length; i++) if (inclusion[i] > 0) out[i] = w.data[i] / inclusion[i];
+      sampleRescaled(w.data, 0, scores.length, scores, keep - fixed, random, inclusion, out);
       return out;
     }
     case 'nm': {
@@ -56,8 +55,7 @@ export function sparsifyHybrid(
             scores[t] = selected[offset + t] ? 0 : Math.abs(w.data[offset + t]);
             if (selected[offset + t]) out[offset + t] = w.data[offset + t];
           }
-          sampleByImportance(scores, 0, length, quota - fixed, random, inclusion);
-          for (let t = 0; t < length; t++) if (inclusion[t] > 0) out[offset + t] = w.data[offset + t] / inclusion[t];
+          sampleRescaled(w.data, offset, length, scores, quota - fixed, random, inclusion, out);
         }
       }
       return out;

@@ -3,7 +3,7 @@ import type { Matrix } from '../matrix.js';
 import { createRandom } from '../random.js';
 import { Workspace } from '../workspace.js';
 import { blockNorms, blocksToKeep, scaleBlocks, tileBlocks } from './blocks.js';
-import { sampleByImportance } from './sampling.js';
+import { sampleByImportance, sampleRescaled } from './sampling.js';
 import { computeScores, type SamplingDistribution } from './scores.js';
 
 /**
@@ -32,8 +32,7 @@ export function sparsifyByImportance(
       const scores = workspace.float64Array('scores', w.data.length);
       computeScores({ values: w.data, rows: w.rows, cols: w.cols }, distribution, keep, scores);
       const inclusion = workspace.float64Array('inclusion', w.data.length);
-      sampleByImportance(scores, 0, scores.length, keep, random, inclusion);
-      for (let i = 0; i < out.length; i++) if (inclusion[i] > 0) out[i] = w.data[i] / inclusion[i];
+      sampleRescaled(w.data, 0, scores.length, scores, keep, random, inclusion, out);
       return out;
     }
     case 'nm': {
@@ -48,8 +47,7 @@ export function sparsifyByImportance(
             const value = w.data[offset + t];
             scores[t] = distribution === 'l2' ? value * value : Math.abs(value);
           }
-          sampleByImportance(scores, 0, length, groupKeep(n, m, length), random, inclusion);
-          for (let t = 0; t < length; t++) if (inclusion[t] > 0) out[offset + t] = w.data[offset + t] / inclusion[t];
+          sampleRescaled(w.data, offset, length, scores, groupKeep(n, m, length), random, inclusion, out);
         }
       }
       return out;

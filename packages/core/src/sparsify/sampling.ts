@@ -96,3 +96,23 @@ export function sampleByImportance(
     }
   }
 }
+
+/**
+ * Draws `keep` of the `length` entries scored by scores[0, length) ({@link sampleByImportance}, with
+ * inclusion probabilities π written to inclusion[0, length)) and writes each drawn entry of
+ * values[offset, offset + length) scaled by 1/π into `out` at the same place: the Horvitz–Thompson step of
+ * every sampling method. Entries not drawn are left as they are in `out`.
+ */
+export function sampleRescaled(
+  values: Float32Array,
+  offset: number,
+  length: number,
+  scores: Float64Array,
+  keep: number,
+  random: Random,
+  inclusion: Float64Array,
+  out: Float32Array,
+): void {
+  sampleByImportance(scores, 0, length, keep, random, inclusion);
+  for (let t = 0; t < length; t++) if (inclusion[t] > 0) out[offset + t] = values[offset + t] / inclusion[t];
+}

@@ -2,14 +2,9 @@ import { frobeniusNorm, type Matrix } from '../matrix.js';
 import { deriveSeed } from '../random.js';
 import { spectralNorm } from '../spectrum/norm.js';
 import { Workspace } from '../workspace.js';
-import {
-  differenceSpectralNorm,
-  measureSparsificationError,
-  sparsifyWith,
-  summarise,
-  type ResolvedSparsifyOptions,
-} from './sparsify.js';
-import type { SparsifyResult, SpectralCandidate } from './types.js';
+import { sparsifyWith } from './base-methods.js';
+import { differenceSpectralNorm, measureSparsificationError, summarise } from './measure.js';
+import type { ResolvedSparsifyOptions, SparsifyResult, SpectralCandidate } from './types.js';
 
 /** Relative accuracy of the first, screening measurement of every candidate. */
 const SCREENING_TOLERANCE = 1e-2;

@@ -65,3 +65,16 @@ export interface SparsifyResult {
   /** For `spectral`: every candidate tried, in order. */
   candidates?: SpectralCandidate[];
 }
+
+/** Options after defaults and validation. */
+export interface ResolvedSparsifyOptions {
+  sparsity: number;
+  keep: number;
+  granularity: Granularity;
+  seed: number;
+  hybridKeepFraction: number;
+  candidateSeeds: number;
+  candidateMethods: readonly BaseMethodName[];
+  measureTolerance: number;
+  measureSpectralError: boolean;
+}

@@ -1,4 +1,5 @@
-import { createRandom, generateInputData, resolveInputs, type InputMetadataLike, type ResolvedInput } from '../input-spec.js';
+import { createRandom } from '@specprune/core/random';
+import { generateInputData, resolveInputs, type InputMetadataLike, type ResolvedInput } from '../input-spec.js';
 import type { PayloadConfig, RepetitionSample } from '../types.js';
 
 /**
