@@ -1,3 +1,12 @@
+/** How closely one output of a candidate model agrees with the reference's (`eval` per output, `prune`'s fidelity check). */
+export interface OutputFidelity {
+  name: string;
+  cosine: number;
+  maxAbsError: number;
+  top1Agreement: number | null;
+  nonFinite: number;
+}
+
 /** Accumulates agreement statistics between reference and candidate outputs over many samples. */
 export class OutputAgreement {
   private dot = 0;
@@ -34,7 +43,7 @@ export class OutputAgreement {
     }
   }
 
-  result(): { name: string; cosine: number; maxAbsError: number; top1Agreement: number | null; nonFinite: number } {
+  result(): OutputFidelity {
     const cosine = this.normA === 0 && this.normB === 0 ? 1 : this.normA === 0 || this.normB === 0 ? 0 : this.dot / Math.sqrt(this.normA * this.normB);
     return {
       name: this.name,

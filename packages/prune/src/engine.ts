@@ -232,8 +232,12 @@ export function reconstructionErrorOf(original: Float32Array, values: Float32Arr
   return total > 0 ? Math.sqrt(Math.max(0, error) / total) : 0;
 }
 
-/** nnz and relative spectral/Frobenius errors of a pruned weight, aggregated over its view's blocks as pruneWeight does. */
-export function measurePruned(original: Float32Array, values: Float32Array, view: MatrixView, measureSpectral: boolean): Omit<PrunedWeight, 'method'> {
+/**
+ * nnz and relative spectral/Frobenius errors of a pruned weight, aggregated over its view's blocks as
+ * pruneWeight does (spectral: max over blocks; the view is block-diagonal). `tolerance` is the relative
+ * accuracy of the spectral norms (default 1e-4).
+ */
+export function measurePruned(original: Float32Array, values: Float32Array, view: MatrixView, measureSpectral: boolean, tolerance = 1e-4): Omit<PrunedWeight, 'method'> {
   let maxError = 0;
   let maxNorm = 0;
   let frobError = 0;
@@ -246,8 +250,8 @@ export function measurePruned(original: Float32Array, values: Float32Array, view
       frobError += (a.data[i]! - p[i]!) ** 2;
     }
     if (measureSpectral) {
-      maxNorm = Math.max(maxNorm, spectralNorm(a, { tolerance: 1e-4 }));
-      maxError = Math.max(maxError, spectralNormOfDifference(a, { data: p, rows: block.rows, cols: block.cols }, { tolerance: 1e-4 }));
+      maxNorm = Math.max(maxNorm, spectralNorm(a, { tolerance }));
+      maxError = Math.max(maxError, spectralNormOfDifference(a, { data: p, rows: block.rows, cols: block.cols }, { tolerance }));
     }
   }
   return summarize(values, measureSpectral, { maxError, maxNorm, frobError, frobNorm });

@@ -1,15 +1,8 @@
 import { halfToFloat } from '@specprune/onnx-io';
-import { OutputAgreement } from './compare.js';
+import { OutputAgreement, type OutputFidelity } from './compare.js';
 import { openSession, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
 
-/** Per output agreement of the written model with the original, as `eval` reports it. */
-export interface OutputFidelity {
-  name: string;
-  cosine: number;
-  maxAbsError: number;
-  top1Agreement: number | null;
-  nonFinite: number;
-}
+export type { OutputFidelity };
 
 /** What `prune` measured on the model it wrote (JSON `fidelity`). */
 export type Fidelity =

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { spectralNorm, spectralNormOfDifference, topSingularValues } from '@specprune/core';
+import { topSingularValues } from '@specprune/core';
+import { measurePruned } from '@specprune/prune';
 import { extractBlock, findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io/node';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -55,37 +56,24 @@ async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
     const a = readWeight(original, w);
     const b = readWeight(pruned, other);
     const view = matrixView(w);
-    // Block-diagonal view: singular values are the union of the blocks'; norms are the max over blocks.
+    // Block-diagonal view: singular values are the union of the blocks'; norms are the max over blocks (as prune measures them).
     const svA: number[] = [];
     const svB: number[] = [];
-    let normW = 0;
-    let normE = 0;
-    let frobW = 0;
-    let frobE = 0;
     for (const block of view.blocks) {
-      const ma = { data: extractBlock(a, block), rows: block.rows, cols: block.cols };
-      const mb = { data: extractBlock(b, block), rows: block.rows, cols: block.cols };
       const kk = Math.min(k, block.rows, block.cols);
-      svA.push(...topSingularValues(ma, kk, { seed: 1 }));
-      svB.push(...topSingularValues(mb, kk, { seed: 1 }));
-      normW = Math.max(normW, spectralNorm(ma));
-      normE = Math.max(normE, spectralNormOfDifference(ma, mb));
-      for (let i = 0; i < ma.data.length; i++) {
-        frobW += ma.data[i]! ** 2;
-        frobE += (ma.data[i]! - mb.data[i]!) ** 2;
-      }
+      svA.push(...topSingularValues({ data: extractBlock(a, block), rows: block.rows, cols: block.cols }, kk, { seed: 1 }));
+      svB.push(...topSingularValues({ data: extractBlock(b, block), rows: block.rows, cols: block.cols }, kk, { seed: 1 }));
     }
-    let nnz = 0;
-    for (const v of b) if (v !== 0) nnz++;
+    const measured = measurePruned(a, b, view, true, 1e-6);
     results.push({
       name: w.name,
       graph: w.graph,
       shape: w.shape,
-      sparsity: b.length ? 1 - nnz / b.length : 0,
+      sparsity: measured.sparsity,
       original: svA.sort((x, y) => y - x).slice(0, k),
       pruned: svB.sort((x, y) => y - x).slice(0, k),
-      spectralError: normW ? normE / normW : 0,
-      frobeniusError: frobW ? Math.sqrt(frobE / frobW) : 0,
+      spectralError: measured.spectralError,
+      frobeniusError: measured.frobeniusError,
     });
     progress.tick(w.name);
   }

@@ -1,6 +1,6 @@
 import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
-import { OutputAgreement, randomSamples } from '@specprune/prune';
+import { OutputAgreement, randomSamples, type OutputFidelity } from '@specprune/prune';
 import type { ResolvedInput } from '@specprune/device-runner';
 import { createSession, inputSpecs, loadOrt, loadSampleFeeds, sampleInputs } from './inputs.js';
 import { sampleRunError } from './samples.js';
@@ -14,13 +14,8 @@ export interface EvalOptions {
   seed: number;
 }
 
-export interface OutputResult {
-  name: string;
-  cosine: number;
-  maxAbsError: number;
-  top1Agreement: number | null;
-  nonFinite: number;
-}
+/** One output's agreement, as the pipeline's fidelity check reports it. */
+export type OutputResult = OutputFidelity;
 
 export interface EvalResult {
   samples: number;
