@@ -112,7 +112,7 @@ function flagNames(y: Argv): string[] {
  */
 function usageFailure(message: string, flags: readonly string[], argv: readonly string[]): string {
   const command = /^Did you mean (.+)\?$/.exec(message);
-  if (command) return `${argv.find((arg) => !arg.startsWith('-'))} is not a command. Did you mean ${command[1]}?`;
+  if (command) return `${argv.find((arg) => !arg.startsWith('-'))} is not a command. Did you mean ${command[1]}? (\`specprune --help\` lists the commands.)`;
   const unknown = /^Unknown arguments?: (.+)$/.exec(message);
   if (unknown) {
     // yargs lists a hyphenated name twice (`acept-new-host-key, aceptNewHostKey`): keep what was typed.

@@ -8,20 +8,35 @@ import { chromium } from 'playwright-core';
 import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
 import { describe, expect, it } from 'vitest';
 import { MODELS, ROOT } from './helpers.js';
+import { readmeExample } from './readme-examples.js';
 
 const ORT_WEB_DIST = path.join(ROOT, 'packages/cli/node_modules/onnxruntime-web/dist');
 
-/** The browser entry bundled as a user's bundler would, for the browser: any Node import fails the build. */
-async function bundleBrowserEntry(): Promise<string> {
+/**
+ * The README's browser example, bundled as a user's bundler would for the browser (any Node import fails the
+ * build), plus two lines that hand its result to the test. `specprune/browser` is this checkout's entry;
+ * onnxruntime-web is the script build the page loads (its global `ort`).
+ */
+async function bundleReadmeExample(): Promise<string> {
+  const harness = `\nawait fetch('/result', { method: 'POST', body: model });\nwindow.done = { report };\n`;
   const result = await build({
-    entryPoints: [path.join(ROOT, 'packages/cli/src/browser.ts')],
+    stdin: { contents: readmeExample('browser') + harness, resolveDir: ROOT, loader: 'js' },
     bundle: true,
     platform: 'browser',
     format: 'esm',
     write: false,
-    // The page loads onnxruntime-web itself (its script build, with the wasm files beside it).
-    external: ['onnxruntime-web'],
     logLevel: 'silent',
+    plugins: [
+      {
+        name: 'page-modules',
+        setup(b) {
+          b.onResolve({ filter: /^specprune\/browser$/ }, () => ({ path: path.join(ROOT, 'packages/cli/src/browser.ts') }));
+          b.onResolve({ filter: /^onnxruntime-web$/ }, () => ({ path: 'onnxruntime-web', namespace: 'page-global' }));
+          b.onLoad({ filter: /.*/, namespace: 'page-global' }, () => ({ contents: 'const o = globalThis.ort; export const env = o.env, InferenceSession = o.InferenceSession, Tensor = o.Tensor;', loader: 'js' }));
+        },
+      },
+    ],
+    conditions: ['specprune-source'],
   });
   const text = result.outputFiles[0]!.text;
   expect(text).not.toMatch(/from\s*["']node:|require\(["']node:/);
@@ -29,20 +44,10 @@ async function bundleBrowserEntry(): Promise<string> {
 }
 
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>specprune in a page</title>
-<script src="/ort/ort.min.js"></script></head><body><script type="module">
-ort.env.wasm.wasmPaths = '/ort/';
+<script src="/ort/ort.min.js"></script></head><body><script>
 ort.env.wasm.numThreads = 1;
-const { prune } = await import('/specprune.js');
-const bytes = new Uint8Array(await (await fetch('/model.onnx')).arrayBuffer());
-const phases = [];
-try {
-  const { model, report } = await prune(bytes, { runtime: ort, label: 'cls.onnx', sparsity: 0.5, shape: { x: [1, 3, 48, 192] }, onProgress: (p) => { if (!phases.includes(p.phase)) phases.push(p.phase); } });
-  await fetch('/result', { method: 'POST', body: model });
-  window.done = { report, phases };
-} catch (error) {
-  window.done = { error: String(error && error.stack || error) };
-}
-</script></body></html>`;
+window.addEventListener('unhandledrejection', (e) => { window.done = { error: String(e.reason && e.reason.stack || e.reason) }; });
+</script><script type="module" src="/example.js"></script></body></html>`;
 
 function serve(bundle: string): Promise<{ server: Server; url: string; posted: Promise<Buffer> }> {
   let resolvePosted!: (b: Buffer) => void;
@@ -64,8 +69,8 @@ function serve(bundle: string): Promise<{ server: Server; url: string; posted: P
       return;
     }
     if (url.pathname === '/') return send('text/html', PAGE);
-    if (url.pathname === '/specprune.js') return send('text/javascript', bundle);
-    if (url.pathname === '/model.onnx') return send('application/octet-stream', readFileSync(MODELS.paddleCls));
+    if (url.pathname === '/example.js') return send('text/javascript', bundle);
+    if (url.pathname === '/cls.onnx') return send('application/octet-stream', readFileSync(MODELS.paddleCls));
     const file = /^\/ort\/([\w.-]+)$/.exec(url.pathname)?.[1];
     if (file) {
       try {
@@ -82,8 +87,8 @@ function serve(bundle: string): Promise<{ server: Server; url: string; posted: P
 }
 
 describe('specprune/browser in real headless Chromium with onnxruntime-web', () => {
-  it('prunes the PaddleOCR classifier in the page with the default pipeline (scan on wasm); the bytes load in onnxruntime-node', async () => {
-    const bundle = await bundleBrowserEntry();
+  it("runs the README's browser example: prunes the PaddleOCR classifier in the page with the default pipeline (scan on wasm); the bytes load in onnxruntime-node", async () => {
+    const bundle = await bundleReadmeExample();
     const { server, url, posted } = await serve(bundle);
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -96,12 +101,12 @@ describe('specprune/browser in real headless Chromium with onnxruntime-web', () 
       page.on('pageerror', (e) => errors.push(String(e)));
       await page.goto(url);
       await page.waitForFunction(() => (window as unknown as { done?: unknown }).done !== undefined, undefined, { timeout: 280_000, polling: 500 });
-      const done = (await page.evaluate(() => (window as unknown as { done: unknown }).done)) as { error?: string; report: { sparsity: number; allocationBasis?: string; method: string; weights: Array<{ name: string }>; fidelity: { measured: boolean; minCosine?: number } }; phases: string[] };
+      const done = (await page.evaluate(() => (window as unknown as { done: unknown }).done)) as { error?: string; report: { sparsity: number; allocationBasis?: string; method: string; weights: Array<{ name: string }>; fidelity: { measured: boolean; minCosine?: number }; timings: Record<string, number> } };
       expect(done.error, errors.join('\n')).toBeUndefined();
       const report = done.report;
       expect(report.method).toBe('spectral');
       expect(report.allocationBasis).toBe('sensitivity-scan');
-      expect(done.phases).toEqual(expect.arrayContaining(['statistics', 'sensitivity scan', 'pruning', 'check']));
+      expect(Object.keys(report.timings)).toEqual(expect.arrayContaining(['statistics', 'scan', 'prune', 'check']));
       expect(report.sparsity).toBeCloseTo(0.5, 2);
       expect(report.fidelity.measured).toBe(true);
       expect(report.fidelity.minCosine).toBeGreaterThan(0.5);

@@ -114,7 +114,7 @@ describe('a misspelt flag: "Did you mean"', () => {
   it('a misspelt command gets the command', async () => {
     const result = await runCli(['prnue', 'model.onnx']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe('specprune: prnue is not a command. Did you mean prune?\n');
+    expect(result.stderr).toBe('specprune: prnue is not a command. Did you mean prune? (`specprune --help` lists the commands.)\n');
   });
 
   it('edit distance counts a swap of neighbours as one edit; short names get no guess', () => {

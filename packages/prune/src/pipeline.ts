@@ -420,10 +420,7 @@ async function referenceOutputs(
   plan: ReturnType<typeof planInputs>,
 ): Promise<Reference> {
   if (scanner) return { samples: scanner.samples, baseline: scanner.baseline, inputs: o.calibration ? 'calibration' : 'random' };
-  let samples: readonly Feeds[];
-  if (feeds?.length) samples = feeds.slice(0, 8);
-  else if (plan.problem) return { reason: plan.problem.replace(/\.$/, ''), originalLoads: true };
-  else samples = randomSamples(context.runtime, plan.specs!, o.seed, 'verify-inputs', CHECK_SAMPLES, o.value);
+  // Whether the original loads decides whether the result must (a model the runtime refuses stays refused).
   let session;
   try {
     session = await openSession(context.runtime, runtimeBytes(), label);
@@ -432,11 +429,17 @@ async function referenceOutputs(
     return { reason: error.message.replace(/\.$/, ''), originalLoads: false };
   }
   try {
+    let samples: readonly Feeds[];
+    if (feeds?.length) samples = feeds.slice(0, 8);
+    else if (plan.problem) return { reason: plan.problem.replace(/\.$/, ''), originalLoads: true };
+    else samples = randomSamples(context.runtime, plan.specs!, o.seed, 'verify-inputs', CHECK_SAMPLES, o.value);
     const baseline: Feeds[] = [];
-    for (const sample of samples) baseline.push(await session.run(sample));
+    try {
+      for (const sample of samples) baseline.push(await session.run(sample));
+    } catch (error) {
+      return { reason: `the original model fails to run on the check inputs (${String((error as Error).message).split('\n')[0]})`, originalLoads: true };
+    }
     return { samples, baseline, inputs: feeds?.length ? 'calibration' : 'random' };
-  } catch (error) {
-    return { reason: `the original model fails to run on the check inputs (${String((error as Error).message).split('\n')[0]})`, originalLoads: true };
   } finally {
     await session.release();
   }

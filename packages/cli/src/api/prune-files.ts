@@ -42,8 +42,10 @@ export interface PruneFileOptions extends PruneOptions {
   cwd?: string;
   /** The model's name in messages (default: the path as given). */
   label?: string;
-  /** Files the caller also reads (a budget file, say), which no output may replace. */
-  protect?: readonly string[];
+  /** Files the caller also reads (a budget file, say), which no output may replace; a label names them in messages. */
+  protect?: ReadonlyArray<string | { file: string; label: string }>;
+  /** Called after the files are checked and before any work (e.g. to validate a budget file the caller will use). */
+  beforeWork?: () => void | Promise<void>;
   onProgress?: (progress: PruneProgress) => void;
   onLog?: (message: string) => void;
   signal?: AbortSignal;
@@ -83,9 +85,11 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
   const hasCalibration = options.calibration !== undefined;
   // Every option and rule is checked before any file is touched.
   const resolved = resolvePruneOptions(options, hasCalibration);
-  const protect = [...(options.protect ?? [])];
-  if (input && output) protect.push(...checkPruneFiles({ input, label, output, outputLabel: options.output!, report: reportFile, reportLabel: options.report, calibrationDir, calibrationLabel: typeof options.calibration === 'string' ? options.calibration : undefined, protect, inPlace: !!options.inPlace }));
+  const given = (options.protect ?? []).map((p) => (typeof p === 'string' ? { file: path.resolve(cwd, p), label: `the file ${p}` } : { file: path.resolve(cwd, p.file), label: p.label }));
+  const protect: string[] = given.map((p) => p.file);
+  if (input && output) protect.push(...checkPruneFiles({ input, label, output, outputLabel: options.output!, report: reportFile, reportLabel: options.report, calibrationDir, calibrationLabel: typeof options.calibration === 'string' ? options.calibration : undefined, protect: given, inPlace: !!options.inPlace }));
   else if (input) statRegularFile(input, { label, advice: 'check the path of the model' });
+  await options.beforeWork?.();
 
   const measure = async (file: string): Promise<Sizes> => (options.sizes === false ? { bytes: statSync(file).size, gzipBytes: null, brotliBytes: null } : measureSizes(file));
   const measureBytes = (bytes: Uint8Array): Sizes => ({ bytes: bytes.byteLength, gzipBytes: null, brotliBytes: null });
@@ -255,7 +259,7 @@ function checkPruneFiles(f: {
   reportLabel: string | undefined;
   calibrationDir: string | undefined;
   calibrationLabel: string | undefined;
-  protect: readonly string[];
+  protect: ReadonlyArray<{ file: string; label: string }>;
   inPlace: boolean;
 }): string[] {
   statRegularFile(f.input, { label: f.label, advice: 'check the path of the model' });
@@ -265,7 +269,7 @@ function checkPruneFiles(f: {
   if (f.calibrationDir) {
     for (const name of listFolder(f.calibrationDir)) otherInputs.push([path.join(f.calibrationDir, name), `the calibration sample ${path.join(f.calibrationLabel ?? f.calibrationDir, name)}`]);
   }
-  for (const file of f.protect) otherInputs.push([file, `the file ${file}`]);
+  for (const { file, label } of f.protect) otherInputs.push([file, label]);
   const outputs: Array<{ file: string; label: string; model: boolean }> = [
     { file: f.output, label: `-o ${f.outputLabel}`, model: true },
     { file: `${f.output}.data`, label: `-o ${f.outputLabel} (its external data file ${path.basename(f.output)}.data)`, model: true },

@@ -168,13 +168,12 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   if (!args.output) throw new UsageError('prune needs an output file: add -o OUT.onnx (the input is never overwritten unless --in-place).');
   const options = toOptions(args, io);
   // A broken budget file is found before minutes of pruning, not after.
-  const budget = args.budget ? path.resolve(io.cwd, args.budget) : undefined;
-  if (args.budget) preflightBudgets(io.cwd, args.budget, [path.resolve(io.cwd, args.output)]);
+  const budget = args.budget;
   let result: PruneFileResult;
   try {
     result = await pruneFile(args.model, {
       ...options,
-      ...(budget ? { protect: [budget] } : {}),
+      ...(budget ? { protect: [{ file: budget, label: `the budget file ${budget}` }], beforeWork: () => preflightBudgets(io.cwd, budget, [path.resolve(io.cwd, args.output)]) } : {}),
       onLog: (message) => log(io, `specprune: ${message}`),
       onProgress: progressOf(io),
       ...(io.signal ? { signal: io.signal } : {}),
