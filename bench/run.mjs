@@ -60,6 +60,35 @@ if (want('core')) {
   console.log('```\n');
 }
 
+if (want('startup')) {
+  // Issue 13: the installed bin answers --version and --help within 1.8x a bare `node -e 0`.
+  console.error('bench: CLI start-up (builds the packages first) ...');
+  execFileSync('pnpm', ['-s', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const bin = path.join(root, 'packages/cli/bin/specprune.js');
+  const median = (argv, runs = 21) => {
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(process.execPath, argv, { cwd: work, stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}`);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return times.sort((a, b) => a - b)[runs >> 1];
+  };
+  const bare = median(['-e', '0']);
+  const rows = [
+    ['node -e 0 (baseline)', bare],
+    ['specprune --version', median([bin, '--version'])],
+    ['specprune --help', median([bin, '--help'])],
+    ['specprune prune --help', median([bin, 'prune', '--help'])],
+    ['specprune --version --verbose (the whole CLI loaded, as before)', median([bin, '--version', '--verbose'])],
+  ];
+  console.log('### CLI start-up (goal: --version and --help within 1.8x a bare `node -e 0`)\n');
+  console.log('| command | median of 21 runs | ratio to node -e 0 |\n| --- | --- | --- |');
+  for (const [name, ms] of rows) console.log(`| ${name} | ${ms.toFixed(0)} ms | ${(ms / bare).toFixed(2)}x |`);
+  console.log('');
+}
+
 if (want('overhead') && existsSync(path.join(root, 'packages/device-runner/bench/overhead.ts'))) {
   console.error('bench: bench harness overhead ...');
   console.log('### `specprune bench --target node` overhead vs a bare onnxruntime-node loop (goal: within 2%)\n\n```');

@@ -1,8 +1,15 @@
 #!/usr/bin/env node
-import { removeTempFiles } from '@specprune/onnx-io/node';
+import { fastAnswer } from './fast-path.js';
 import { interruptedError, SIGNAL_EXIT_CODES, type Io } from './io.js';
 import { invocationFolder } from './invocation-folder.js';
-import { run } from './run.js';
+
+// `--version` and `--help` answer before the CLI's modules load (they are what makes a command start slowly).
+const quick = fastAnswer(process.argv.slice(2), process.stdout.isTTY ? process.stdout.columns : undefined);
+if (quick !== undefined) {
+  process.stdout.write(quick);
+  process.exit(0);
+}
+const [{ removeTempFiles }, { run }] = await Promise.all([import('@specprune/onnx-io/node'), import('./run.js')]);
 
 /**
  * How long an interrupted run may take to unwind (stop at its next check, kill its children, remove its

@@ -5,12 +5,9 @@ import { commands } from './commands/index.js';
 import { closestFlag, dashed } from './did-you-mean.js';
 import { buildWithExamples, type Example } from './help-examples.js';
 import { VERSION } from './version.js';
+import { helpWidth } from './fast-path.js';
 import { declaredOptions } from './yargs-options.js';
 
-/** Help is laid out for the terminal's width, at most this many columns (longer lines read badly). */
-const HELP_MAX_COLUMNS = 110;
-/** Help width when stdout is not a terminal (piped to a file or a pager). */
-const HELP_DEFAULT_COLUMNS = 100;
 
 /** The top-level `specprune --help` examples: the usual path from a model to a release gate. */
 export const TOP_LEVEL_EXAMPLES: readonly Example[] = [
@@ -37,7 +34,7 @@ export async function run({ argv, io }: RunOptions): Promise<number> {
   let failure: unknown;
   let handled = false;
   const helpRequested = argv.includes('--help') || argv.includes('-h') || argv.length === 0;
-  const helpWidth = Math.min(HELP_MAX_COLUMNS, io.stdout.columns ?? HELP_DEFAULT_COLUMNS);
+  const width = helpWidth(io.stdout.columns);
   // Flags of the command being parsed (yargs runs only the matched command's builder), for "did you mean".
   let knownFlags: string[] = [];
 
@@ -52,7 +49,8 @@ export async function run({ argv, io }: RunOptions): Promise<number> {
     .demandCommand(1, 'Name a command; `specprune --help` lists them.')
     .recommendCommands()
     // Line wrapping measures every help string: only worth it when help is printed.
-    .wrap(helpRequested ? helpWidth : null)
+    .wrap(helpRequested ? width : null)
+    .alias('help', 'h')
     .exitProcess(false)
     .fail((message, error) => {
       if (error) throw error;
@@ -64,13 +62,13 @@ export async function run({ argv, io }: RunOptions): Promise<number> {
       y
         .example([...TOP_LEVEL_EXAMPLES] as [string, string][])
         .epilogue('Exit codes: 0 success, 1 a budget is violated, 2 bad input (message names the file or flag), 130/143 interrupted (SIGINT/SIGTERM), 70 internal error (a bug). Reference: docs/cli.md.'),
-    helpWidth,
+    width,
   );
   knownFlags = flagNames(parser);
 
   for (const command of commands) {
     const builder = (y: Argv) => {
-      buildWithExamples(y, command.builder, helpWidth);
+      buildWithExamples(y, command.builder, width);
       knownFlags = flagNames(y);
       return y;
     };

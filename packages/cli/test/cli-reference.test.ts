@@ -78,7 +78,7 @@ describe('docs/cli.md documents every flag in code, and only those', () => {
   it('the global options are the ones `specprune --help` lists', async () => {
     const { stdout } = await runCli(['--help'], { columns: 160 });
     const options = stdout.slice(stdout.indexOf('Options:'), stdout.indexOf('Examples:'));
-    const listed = [...options.matchAll(/^\s+--(\w[\w-]*)/gm)].map(([, name]) => name);
+    const listed = [...options.matchAll(/^\s+(?:-\w, )?--(\w[\w-]*)/gm)].map(([, name]) => name);
     expect(documentedFlags(section('## Global options')).sort()).toEqual(listed.sort());
   });
 

@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { MODELS, ROOT, tempDir } from './helpers.js';
+import { MODELS, ROOT, runCli, tempDir } from './helpers.js';
 import { readmeExample } from './readme-examples.js';
 
 /** The packages users install, in dependency order. */
@@ -112,5 +112,17 @@ process.stdout.write(JSON.stringify({ bytes: model.byteLength, sparsity: report.
     const session = await ort.InferenceSession.create(out);
     expect(session.inputNames.length).toBe(1);
     await session.release();
+  });
+
+  it('the built bin answers --version and --help without loading the CLI, with the very text the CLI prints', async () => {
+    const bin = path.join(ROOT, 'packages/cli/bin/specprune.js');
+    expect(existsSync(path.join(ROOT, 'packages/cli/dist/help.json'))).toBe(true);
+    for (const argv of [['--help'], ['prune', '--help'], ['bench', '-h'], ['--version']]) {
+      const fast = await sh(process.execPath, [bin, ...argv], { cwd: ROOT, env: userEnv() });
+      const live = await runCli(argv);
+      expect(fast.status).toBe(0);
+      expect(fast.stdout, argv.join(' ')).toBe(live.stdout);
+      expect(fast.stdout.length).toBeGreaterThan(5);
+    }
   });
 });
