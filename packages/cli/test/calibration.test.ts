@@ -196,7 +196,7 @@ describe('prune --calibration (data-aware)', () => {
       expect(2 * gramBytes + 2 * doc.calibration.gramBytes).toBeGreaterThan(2e6);
       expect(doc.weights.find((w) => w.name === name)!.method).toBe('wanda');
     }
-    expect(result.stderr).toMatch(/Raise --calibration-memory to re-fit them/);
+    expect(result.stderr).toMatch(/Raise calibrationMemory \(--calibration-memory\) to re-fit them/);
     const session = await ort.InferenceSession.create(out);
     await session.release();
   });

@@ -130,7 +130,7 @@ export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean
     }
   });
   if (DATA_AWARE_METHODS.includes(method) && !hasCalibration) {
-    fail('method', (n) => `${n('method')} ${method} prunes by what the layers' inputs look like; give sample inputs with ${n('calibration')} (a folder of .npy files), or use a data-free method such as ${n('method')} magnitude.`);
+    fail('method', (n) => `${n('method')} ${method} prunes by what the layers' inputs look like; give sample inputs with ${n('calibration')} DIR (a folder of .npy files), or use a data-free method such as ${n('method')} magnitude.`);
   }
   if (input.calibrationSamples !== undefined && (!Number.isInteger(input.calibrationSamples) || input.calibrationSamples < 1)) {
     fail('calibrationSamples', (n) => `${n('calibrationSamples')} ${input.calibrationSamples} must be a whole number >= 1.`);

@@ -503,7 +503,7 @@ async function gatherStats(
       `${withoutGram.length} weight(s) need more room for their input Gram matrix than calibrationMemory leaves (${withoutGram
         .slice(0, 3)
         .map((w) => `${nameOf(w.key)}: ${(w.bytes / 1e6).toFixed(1)} MB`)
-        .join(', ')}${withoutGram.length > 3 ? ', ...' : ''}); they are pruned with Wanda scores instead of re-fitted. Raise the calibration memory to re-fit them.`,
+        .join(', ')}${withoutGram.length > 3 ? ', ...' : ''}); they are pruned with Wanda scores instead of re-fitted. Raise calibrationMemory (--calibration-memory) to re-fit them.`,
     );
   }
   if (unobservable.length) {
@@ -565,9 +565,8 @@ function chooseSparsityForBytes(
   let lo = 0;
   let hi = 999;
   if (predict(hi / 1000) > target) {
-    throw new PruneInputError(
-      `a target of ${target} bytes cannot be met: even at 99.9% sparsity the model would be about ${predict(0.999)} bytes (the rest is not prunable weights; see \`specprune inspect\`).`,
-    );
+    const floor = predict(0.999);
+    throw new PruneOptionError('targetBytes', (n) => `${n('targetBytes')} ${target} cannot be met: even at 99.9% sparsity the model would be about ${floor} bytes (the rest is not prunable weights; see \`specprune inspect\`).`);
   }
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
