@@ -60,13 +60,12 @@ describe('--help examples: every command on one line', () => {
     expect(stdout).toMatch(/^ {2}specprune prune model\.onnx -o \S+ --shape x=1x3x224x224$/m);
   });
 
-  it.each(['eval', 'bench'])('%s: every generated-input example can be copied with a realistic --shape', (name) => {
+  it.each(['eval', 'bench', 'prune'])('%s: every generated-input example can be copied with a realistic --shape', (name) => {
     const examples = declaredExamples(commands.find((c) => c.command.startsWith(`${name} `))!.builder);
-    const generated = examples.filter((e) => !e.includes('--inputs'));
+    const generated = examples.filter((e) => !/--inputs|--calibration/.test(e));
     expect(generated.length).toBeGreaterThan(0);
     for (const example of generated) expect(example, example).toMatch(/--shape \w+=1x\d+(x\d+)*/);
   });
-  it.todo('prune: examples with --shape (added with the prune library rewrite)');
 
   it('lays examples side by side when they all fit, else each description under its command', () => {
     const examples = [

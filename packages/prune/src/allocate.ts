@@ -47,7 +47,7 @@ export interface AllocationResult {
  * - spectral: per-weight sparsities from each weight's damage curve, minimising the summed damage under
  *   the overall budget ({@link allocateByCurves}). Curves come from the sensitivity scan (end-to-end output
  *   distortion, `measured`) or, when the model cannot be run, from each weight's relative spectral error
- *   (see README "Allocation").
+ *   (see docs/how-it-works.md, Allocation).
  */
 export function allocate(
   items: readonly AllocationInput[],

@@ -94,11 +94,12 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
       .option('scan-samples', { type: 'number', describe: 'inputs per sensitivity measurement (default 4 random, or the first 8 calibration samples)' })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
-      .example('$0 prune model.onnx -o model.pruned.onnx', '50% sparsity, spectral method and allocation')
-      .example('$0 prune model.onnx -o small.onnx --sparsity 0.7 --report report.html', 'with an HTML report')
-      .example('$0 prune model.onnx -o small.onnx --granularity 2:4 --method magnitude', 'N:M sparsity for sparse tensor cores')
-      .example('$0 prune model.onnx -o small.onnx --target-bytes 300000', 'prune until the file fits in 300 kB')
-      .example('$0 prune model.onnx -o small.onnx --calibration samples/ --sparsity 0.5', 'data-aware: re-fit kept weights on your own sample inputs'),
+      .example('$0 prune model.onnx -o model.pruned.onnx --shape x=1x3x224x224', '50% sparsity, spectral method and allocation (`specprune inspect` prints the --shape a model needs)')
+      .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --sparsity 0.7 --report report.html', 'with an HTML report')
+      .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --granularity 2:4 --method magnitude', 'N:M sparsity for sparse tensor cores')
+      .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --target-bytes 300000', 'prune until the file fits in 300 kB')
+      .example('$0 prune vad.onnx -o vad.pruned.onnx --shape input=1x512 --value sr=16000', 'an audio model: a 512-sample frame, the sample rate a constant')
+      .example('$0 prune model.onnx -o small.onnx --calibration samples/ --sparsity 0.5', 'data-aware: re-fit kept weights on your own sample inputs (they size the inputs)'),
   run: async (args, io) => prune(args, io),
 });
 
