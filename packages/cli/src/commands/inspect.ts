@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { countNonzero, findWeights, graphInputsOutputs, readModel, type DeclaredDim, type ValueInfo } from '@specprune/onnx-io/node';
 import { suggestShape } from '@specprune/device-runner';
-import { describeShape } from '../prune/model-inputs.js';
+import { describeShape } from '@specprune/prune';
 import { defineCommand } from '../command.js';
 import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
 import { printJson, type Io } from '../io.js';

@@ -2,7 +2,7 @@ import { topSingularValues } from '@specprune/core';
 import { commitStaged, extractBlock, stageFile, type MatrixView, type StagedWrite } from '@specprune/onnx-io/node';
 import { formatBytes, formatPercent } from '../format.js';
 import { escapeXml, linePlot } from './svg.js';
-import { RANDOM_INPUT_CAVEAT, type Fidelity } from '../prune/fidelity.js';
+import { RANDOM_INPUT_CAVEAT, type Fidelity } from '@specprune/prune';
 
 export interface ReportWeight {
   name: string;
