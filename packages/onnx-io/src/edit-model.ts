@@ -1,3 +1,4 @@
+import { bitmaskBytes, bitmaskFields, bitmaskUnsupported, encodeBitmask, prependNodes, removeNode } from './bitmask.js';
 import { dtypeCode, dtypeOf } from './dtypes.js';
 import {
   constantAttribute,
@@ -21,7 +22,7 @@ import { markRewritten, tensorHeaderVerbatim } from './serialize.js';
 import { encodeFloat32 } from './tensor-data.js';
 import { readString } from './wire.js';
 
-export type Storage = 'dense' | 'sparse';
+export type Storage = 'dense' | 'sparse' | 'bitmask';
 
 /** How sparse storage is written (see SparseIndexMode; the default is what the ONNX spec allows). */
 export interface StorageOptions {
@@ -62,12 +63,12 @@ export function denseFloat32View(model: OnnxModel, weight: WeightRef): Float32Ar
 }
 
 /** Bytes the weight's data takes in each storage form, for `--storage auto`. */
-export function storageBytes(weight: WeightRef, nnz: number, options: StorageOptions = {}): { dense: number; sparse: number; indexType: IndexType } {
+export function storageBytes(weight: WeightRef, nnz: number, options: StorageOptions = {}): { dense: number; sparse: number; bitmask: number; indexType: IndexType } {
   const elementBytes = dtypeOf(dtypeCode(weight.dtype))!.bytes;
   const indexType = sparseIndexType(weight.numel, weight.storageGraph.path !== 'main', options.indices);
   const indexBytes = indexType === 'int16' ? 2 : indexType === 'int32' ? 4 : 8;
   // ~40 bytes of extra headers for the values and indices tensors.
-  return { dense: weight.numel * elementBytes, sparse: nnz * (elementBytes + indexBytes) + 40, indexType };
+  return { dense: weight.numel * elementBytes, sparse: nnz * (elementBytes + indexBytes) + 40, bitmask: bitmaskBytes(weight.name, weight.shape, weight.dtype, nnz), indexType };
 }
 
 /**
@@ -79,11 +80,15 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
   if (values.length !== weight.numel) {
     throw new RangeError(`weight ${weight.name} has ${weight.numel} elements; got ${values.length} values`);
   }
-  const unsupported = storage === 'sparse' ? sparseStorageUnsupported(model, weight) : undefined;
-  if (unsupported) throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} sparse: ${unsupported}; store it dense.`);
+  const unsupported = storage === 'sparse' ? sparseStorageUnsupported(model, weight) : storage === 'bitmask' ? bitmaskUnsupported(model, weight) : undefined;
+  if (unsupported) throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} ${storage === 'bitmask' ? 'as a bitmask' : 'sparse'}: ${unsupported}; store it dense.`);
   const dense = encodeFloat32(values, weight.dtype);
   const s = weight.storage;
   const graph = weight.storageGraph.message;
+  if (storage === 'bitmask' || s.kind === 'bitmask') {
+    updateBitmaskStorage(model, weight, dense, storage, options);
+    return;
+  }
   if (storage === 'dense') {
     if (s.kind === 'initializer' || (s.kind === 'constant' && s.tensor)) {
       const tensor = s.kind === 'initializer' ? s.tensor : s.tensor!;
@@ -126,6 +131,37 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
       render: (context) => lenField(NodeField.attribute, constantAttribute('sparse_value', (c) => sparse.render(c)).render(context)),
     });
     markRewritten(model, s.attribute);
+  }
+}
+
+/** Writes a weight that is or becomes bitmask-stored: its old storage (and decode) is removed, the new one added. */
+function updateBitmaskStorage(model: OnnxModel, weight: WeightRef, dense: Uint8Array, storage: Storage, options: StorageOptions): void {
+  const s = weight.storage;
+  const graphInfo = weight.storageGraph;
+  const graph = graphInfo.message;
+  if (s.kind === 'bitmask') {
+    for (const tensor of [s.parts.values, s.parts.mask, ...s.parts.constants]) {
+      graph.replaceField(tensor.field, null);
+      markRewritten(model, tensor);
+    }
+    for (const node of s.parts.nodes) removeNode(graphInfo, node);
+  } else if (s.kind === 'initializer') {
+    graph.replaceField(s.tensor.field, null);
+    markRewritten(model, s.tensor);
+  } else {
+    throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} as a bitmask: it is not an initializer of the main graph; store it dense.`);
+  }
+  if (storage === 'bitmask') {
+    const size = dtypeOf(dtypeCode(weight.dtype))!.bytes;
+    const fields = bitmaskFields(weight.name, weight.shape, weight.dtype, encodeBitmask(dense, weight.numel, size));
+    for (const initializer of fields.initializers) graph.appendField(initializer);
+    prependNodes(graphInfo, fields.nodes);
+  } else if (storage === 'dense') {
+    const header = tensorHeader(weight.name, weight.shape, dtypeCode(weight.dtype));
+    graph.appendField({ render: (context) => lenField(GraphField.initializer, renderTensorPayload(header, dense, context)) });
+  } else {
+    const sparse = toSparse(dense, weight, options.indices);
+    graph.appendField({ render: (context) => lenField(GraphField.sparseInitializer, sparse.render(context)) });
   }
 }
 

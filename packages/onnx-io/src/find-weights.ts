@@ -1,3 +1,4 @@
+import { decodeBitmaskBytes, recogniseBitmask, type BitmaskParts } from './bitmask.js';
 import { dtypeOf, type FloatDTypeName } from './dtypes.js';
 import type { AttributeInfo, GraphInfo, NodeInfo, OnnxModel, SparseTensorInfo, TensorInfo } from './model.js';
 import { OnnxInputError } from './errors.js';
@@ -17,7 +18,7 @@ export const WEIGHT_SLOTS: Readonly<Record<string, readonly number[]>> = {
   RNN: [1, 2],
 };
 
-export type WeightLocation = 'initializer' | 'sparse_initializer' | 'constant';
+export type WeightLocation = 'initializer' | 'sparse_initializer' | 'constant' | 'bitmask';
 
 /** How one node uses a weight. */
 export interface WeightUse {
@@ -35,6 +36,8 @@ export interface WeightUse {
 export type WeightStorage =
   | { kind: 'initializer'; tensor: TensorInfo }
   | { kind: 'sparse_initializer'; sparse: SparseTensorInfo }
+  /** Nonzero values + packed mask + the decode subgraph that rebuilds it (see bitmask.ts). */
+  | { kind: 'bitmask'; node: NodeInfo; parts: BitmaskParts }
   | { kind: 'constant'; node: NodeInfo; attribute: AttributeInfo; tensor?: TensorInfo; sparse?: SparseTensorInfo };
 
 /** A weight: a float tensor of rank >= 2 feeding a weight slot, counted once in the graph that stores it. */
@@ -98,7 +101,7 @@ class Scope {
 export function findWeights(model: OnnxModel): WeightRef[] {
   const found = new Map<object, WeightRef>();
   const label = model.path ?? 'the model';
-  visitGraph(model.graph, new Scope(), found, model.irVersion >= 4);
+  visitGraph(model, model.graph, new Scope(), found, model.irVersion >= 4);
   try {
     for (const weight of found.values()) for (const use of weight.uses) validateUse(weight, use, label);
   } catch (error) {
@@ -116,10 +119,12 @@ function storageKey(storage: WeightStorage): object {
       return storage.sparse;
     case 'constant':
       return storage.attribute;
+    case 'bitmask':
+      return storage.node;
   }
 }
 
-function visitGraph(graph: GraphInfo, outer: Scope, found: Map<object, WeightRef>, inputsOverride: boolean): void {
+function visitGraph(model: OnnxModel, graph: GraphInfo, outer: Scope, found: Map<object, WeightRef>, inputsOverride: boolean): void {
   const scope = new Scope(outer);
   // Graph inputs shadow outer names; an initializer of the same name is its default value.
   const inputs = new Set(graph.inputs);
@@ -143,10 +148,12 @@ function visitGraph(graph: GraphInfo, outer: Scope, found: Map<object, WeightRef
         if (binding) recordUse(binding, node, slot, found);
       }
     }
-    for (const attribute of node.attributes) for (const sub of attribute.graphs) visitGraph(sub, scope, found, inputsOverride);
+    for (const attribute of node.attributes) for (const sub of attribute.graphs) visitGraph(model, sub, scope, found, inputsOverride);
     const identitySource = node.opType === 'Identity' && (node.domain === '' || node.domain === 'ai.onnx') ? scope.get(node.inputs[0] ?? '') : undefined;
     for (const output of node.outputs) scope.set(output, null);
     if (identitySource && node.outputs[0]) scope.set(node.outputs[0], { ...identitySource, viaIdentity: true });
+    const bitmask = recogniseBitmask(model, graph, node);
+    if (bitmask) scope.set(node.outputs[0]!, { storage: { kind: 'bitmask', node, parts: bitmask }, graph, name: node.outputs[0]!, viaIdentity: false });
     if (node.opType === 'Constant' && (node.domain === '' || node.domain === 'ai.onnx') && node.outputs[0]) {
       const attribute = node.attributes.find((a) => (a.name === 'value' && a.tensor) || (a.name === 'sparse_value' && a.sparseTensor));
       if (attribute) {
@@ -185,6 +192,10 @@ function recordUse(binding: Binding, node: NodeInfo, slot: number, found: Map<ob
 }
 
 function tensorHeader(storage: WeightStorage): { dataType: number; dims: number[]; numel: number; external: boolean } {
+  if (storage.kind === 'bitmask') {
+    const { values, mask, dims } = storage.parts;
+    return { dataType: values.dataType, dims, numel: dims.reduce((a, b) => a * b, 1), external: !!(values.external || mask.external) };
+  }
   const sparse = storage.kind === 'sparse_initializer' ? storage.sparse : storage.kind === 'constant' ? storage.sparse : undefined;
   if (sparse) return { dataType: sparse.values.dataType, dims: sparse.dims, numel: sparse.numel, external: !!(sparse.values.external || sparse.indices.external) };
   const tensor = storage.kind === 'initializer' ? storage.tensor : storage.kind === 'constant' ? storage.tensor! : undefined;
@@ -193,6 +204,7 @@ function tensorHeader(storage: WeightStorage): { dataType: number; dims: number[
 
 /** Number of nonzero elements of a weight (reads its data; external data is read from disk). */
 export function countNonzero(model: OnnxModel, weight: WeightRef): number {
+  if (weight.storage.kind === 'bitmask') return countNonzeroBytes(readTensorBytes(model, weight.storage.parts.values), dtypeOf(weight.storage.parts.values.dataType)!.bytes);
   const sparse = sparseOf(weight);
   // Reading the indices validates them (range, order), so a count is never reported for a broken tensor.
   if (sparse) readSparseIndices(model, sparse);
@@ -209,6 +221,11 @@ export function sparseOf(weight: WeightRef): SparseTensorInfo | undefined {
 export function denseTensorOf(weight: WeightRef): TensorInfo | undefined {
   const s = weight.storage;
   return s.kind === 'initializer' ? s.tensor : s.kind === 'constant' ? s.tensor : undefined;
+}
+
+/** The dense bytes of a bitmask-stored weight (undefined for other storages). */
+export function bitmaskBytesOf(model: OnnxModel, weight: WeightRef): Uint8Array | undefined {
+  return weight.storage.kind === 'bitmask' ? decodeBitmaskBytes(model, weight.name, weight.storage.parts) : undefined;
 }
 
 export { floatDTypeName };

@@ -18,6 +18,7 @@ export {
 export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type WeightRef, type WeightUse, type WeightStorage, type WeightLocation } from './find-weights.js';
 export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
 export { densifySparse, readSparseIndices } from './sparse-data.js';
+export { bitmaskUnsupported, BITMASK_MIN_OPSET } from './bitmask.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
 export { OnnxInputError } from './errors.js';
 export { DTYPES, FLOAT_DTYPES, dtypeOf, dtypeCode, describeDataType, type DTypeName, type FloatDTypeName } from './dtypes.js';
@@ -27,11 +28,13 @@ export type { OnnxModel, GraphInfo, NodeInfo, TensorInfo, SparseTensorInfo, Attr
 import type { WeightRef } from './find-weights.js';
 import type { OnnxModel } from './model.js';
 import { densifySparse } from './sparse-data.js';
-import { denseTensorOf, sparseOf } from './find-weights.js';
-import { readTensorFloat32 } from './tensor-data.js';
+import { bitmaskBytesOf, denseTensorOf, sparseOf } from './find-weights.js';
+import { decodeFloat32, readTensorFloat32 } from './tensor-data.js';
 
 /** A weight's values as a new dense Float32Array (row-major in its ONNX shape), whatever its storage. */
 export function readWeight(model: OnnxModel, weight: WeightRef): Float32Array {
+  const bitmask = bitmaskBytesOf(model, weight);
+  if (bitmask) return decodeFloat32(bitmask, weight.dtype);
   const sparse = sparseOf(weight);
   return sparse ? densifySparse(model, sparse) : readTensorFloat32(model, denseTensorOf(weight)!);
 }

@@ -1,0 +1,245 @@
+import { dtypeCode, dtypeOf, type FloatDTypeName } from './dtypes.js';
+import { renderTensorPayload, stringField, tensorHeader, varintField } from './encode.js';
+import { OnnxInputError } from './errors.js';
+import { byteLength, INLINE, lenField, type RenderContext } from './message.js';
+import type { GraphInfo, NodeInfo, OnnxModel, TensorInfo } from './model.js';
+import { AttributeField, GraphField, NodeField } from './onnx-fields.js';
+import { readTensorBytes } from './tensor-data.js';
+
+/**
+ * Bitmask storage: a weight's nonzero values (plus one trailing zero) as `<name>__values` [nnz + 1] in the
+ * weight's dtype, a packed mask `<name>__mask` uint8 [ceil(numel / 8)] (bit i of byte j = element 8j + i),
+ * and a decode subgraph of standard operators whose last node outputs `<name>`, so consumers are untouched:
+ *
+ *   bits  = Slice(Reshape(Mod(Div(Reshape(Cast(mask, int32), [-1, 1]), [1, 2, ..., 128]), 2), [-1]), 0, numel)
+ *   index = Where(Cast(bits, bool), CumSum(bits, exclusive), nnz)     // nnz points at the trailing zero
+ *   name  = Reshape(Gather(values, index), shape)
+ *
+ * Every input is an initializer, so onnxruntime folds the subgraph into one constant at session creation.
+ * The trailing zero keeps every Gather index in range (also for an all-zero weight, whose values are [0]).
+ */
+
+/** CumSum (opset 11) is the newest operator the decode uses. */
+export const BITMASK_MIN_OPSET = 11;
+/** Initializers that are not graph inputs need IR version 4. */
+const BITMASK_MIN_IR_VERSION = 4;
+
+const VALUES = '__values';
+const MASK = '__mask';
+/** Prefix of the decode's own small initializers and node names/outputs. */
+const PREFIX = '__bitmask';
+
+/** The parts of a bitmask-stored weight in its graph. */
+export interface BitmaskParts {
+  values: TensorInfo;
+  mask: TensorInfo;
+  /** The decode's small constant initializers (shape, numel, ...). */
+  constants: TensorInfo[];
+  nodes: NodeInfo[];
+  dims: number[];
+}
+
+const BITMASK_DTYPES: readonly FloatDTypeName[] = ['float32', 'float16', 'float64'];
+
+/**
+ * Why `weight` of `model` cannot be stored as a bitmask, or undefined when it can. Only main-graph
+ * initializers (or weights already stored so) are encoded; Constant nodes and If/Loop/Scan bodies keep
+ * dense or sparse storage for now.
+ */
+export function bitmaskUnsupported(
+  model: OnnxModel,
+  weight: { name: string; dtype: FloatDTypeName; numel: number; graph: string; location: string; overridable?: boolean },
+): string | undefined {
+  if (weight.graph !== 'main' || (weight.location !== 'initializer' && weight.location !== 'bitmask')) {
+    return `weight ${weight.name} is not an initializer of the main graph (bitmask storage covers only those for now)`;
+  }
+  if (model.irVersion < BITMASK_MIN_IR_VERSION) return `its IR version is ${model.irVersion} and bitmask storage needs IR version ${BITMASK_MIN_IR_VERSION} or later`;
+  const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  if (opset < BITMASK_MIN_OPSET) return `the model imports opset ${opset} and the bitmask decode needs CumSum (opset ${BITMASK_MIN_OPSET})`;
+  if (!BITMASK_DTYPES.includes(weight.dtype)) return `weight ${weight.name} is ${weight.dtype} and bitmask storage supports ${BITMASK_DTYPES.join(', ')}`;
+  if (weight.overridable) return `weight ${weight.name} is also a graph input`;
+  if (weight.numel >= 2 ** 31) return `weight ${weight.name} has 2^31 or more elements`;
+  if (model.graph.outputs.includes(weight.name)) return `weight ${weight.name} is also a graph output`;
+  if (weight.location === 'initializer') {
+    const taken = (n: string) => n === weight.name + VALUES || n === weight.name + MASK || n.startsWith(weight.name + PREFIX);
+    const clash = [...model.graph.initializers.map((t) => t.name), ...model.graph.inputs, ...model.graph.nodes.flatMap((n) => n.outputs)].find(taken);
+    if (clash) return `the model already has a tensor named ${clash}`;
+  }
+  return undefined;
+}
+
+/**
+ * Bytes bitmask storage adds to the model for `nnz` nonzeros: values + trailing zero, mask, and the decode's
+ * nodes, constants and headers (rendered once per name and shape, so the figure is exact; about 1.4 kB).
+ */
+export function bitmaskBytes(name: string, dims: readonly number[], dtype: FloatDTypeName, nnz: number): number {
+  const numel = dims.reduce((a, b) => a * b, 1);
+  const key = `${dtype}:${dims.join(',')}:${name}`;
+  let overhead = overheads.get(key);
+  if (overhead === undefined) {
+    const empty = bitmaskFields(name, dims, dtype, { values: new Uint8Array(0), mask: new Uint8Array(0), nnz: 0 });
+    overhead = byteLength([...empty.initializers.flatMap((i) => i.render(INLINE)), ...empty.nodes.flat()]);
+    if (overheads.size > 10_000) overheads.clear();
+    overheads.set(key, overhead);
+  }
+  return (nnz + 1) * dtypeOf(dtypeCode(dtype))!.bytes + Math.ceil(numel / 8) + overhead;
+}
+const overheads = new Map<string, number>();
+
+/**
+ * The bitmask parts of the weight `name` if `node` is the last node of its decode (a Reshape named
+ * `<name>__bitmask/reshape` in `graph`, with the values, mask and shape initializers beside it).
+ */
+export function recogniseBitmask(model: OnnxModel, graph: GraphInfo, node: NodeInfo): BitmaskParts | undefined {
+  const name = node.outputs[0];
+  if (!name || node.opType !== 'Reshape' || node.name !== `${name}${PREFIX}/reshape` || graph.path !== 'main') return undefined;
+  const byName = (n: string) => graph.initializers.find((t) => t.name === n);
+  const values = byName(name + VALUES);
+  const mask = byName(name + MASK);
+  const shape = byName(`${name}${PREFIX}_shape`);
+  if (!values || !mask || !shape || shape.dataType !== dtypeCode('int64')) return undefined;
+  const dims = Array.from(new BigInt64Array(new Uint8Array(readTensorBytes(model, shape)).buffer), Number);
+  return {
+    values,
+    mask,
+    constants: graph.initializers.filter((t) => t.name.startsWith(name + PREFIX + '_')),
+    nodes: graph.nodes.filter((n) => n.name.startsWith(name + PREFIX + '/')),
+    dims,
+  };
+}
+
+/** The dense bytes (in the values' dtype) a bitmask weight decodes to; throws OnnxInputError when its parts disagree. */
+export function decodeBitmaskBytes(model: OnnxModel, name: string, parts: BitmaskParts): Uint8Array {
+  const numel = parts.dims.reduce((a, b) => a * b, 1);
+  const size = dtypeOf(parts.values.dataType)?.bytes ?? 0;
+  const mask = readTensorBytes(model, parts.mask);
+  const values = readTensorBytes(model, parts.values);
+  let nnz = 0;
+  for (let i = 0; i < numel && mask.length === Math.ceil(numel / 8); i++) nnz += (mask[i >> 3]! >> (i & 7)) & 1;
+  if (mask.length !== Math.ceil(numel / 8) || values.length !== (nnz + 1) * size) {
+    throw new OnnxInputError(
+      `${model.path ?? 'the model'}: bitmask weight ${name} has a mask of ${mask.length} bytes and ${values.length / (size || 1)} values; shape [${parts.dims.join(', ')}] needs ${Math.ceil(numel / 8)} mask bytes and one value per set bit plus a trailing zero.`,
+    );
+  }
+  const out = new Uint8Array(numel * size);
+  let k = 0;
+  for (let i = 0; i < numel; i++) {
+    if ((mask[i >> 3]! >> (i & 7)) & 1) {
+      out.set(values.subarray(k * size, k * size + size), i * size);
+      k++;
+    }
+  }
+  return out;
+}
+
+/** Values (nonzeros + trailing zero) and packed mask of dense bytes; nonzero tested on the encoded bytes. */
+export function encodeBitmask(dense: Uint8Array, numel: number, size: number): { values: Uint8Array; mask: Uint8Array; nnz: number } {
+  const mask = new Uint8Array(Math.ceil(numel / 8));
+  const view = new DataView(dense.buffer, dense.byteOffset, dense.byteLength);
+  let nnz = 0;
+  for (let i = 0; i < numel; i++) {
+    let nonzero: boolean;
+    if (size === 4) nonzero = (view.getUint32(4 * i, true) & 0x7fffffff) !== 0;
+    else if (size === 2) nonzero = (view.getUint16(2 * i, true) & 0x7fff) !== 0;
+    else nonzero = ((view.getUint32(8 * i + 4, true) & 0x7fffffff) | view.getUint32(8 * i, true)) !== 0;
+    if (nonzero) {
+      mask[i >> 3]! |= 1 << (i & 7);
+      nnz++;
+    }
+  }
+  const values = new Uint8Array((nnz + 1) * size);
+  let k = 0;
+  for (let i = 0; i < numel; i++) {
+    if ((mask[i >> 3]! >> (i & 7)) & 1) values.set(dense.subarray(i * size, i * size + size), size * k++);
+  }
+  return { values, mask, nnz };
+}
+
+type Renderer = { render(context: RenderContext): Uint8Array[] };
+
+/** The initializers (as GraphProto fields) and nodes (NodeProto fields) that store and decode one weight. */
+export function bitmaskFields(name: string, dims: readonly number[], dtype: FloatDTypeName, encoded: { values: Uint8Array; mask: Uint8Array; nnz: number }): { initializers: Renderer[]; nodes: Uint8Array[][] } {
+  const numel = dims.reduce((a, b) => a * b, 1);
+  const p = (s: string) => `${name}${PREFIX}_${s}`;
+  const t = (s: string) => `${name}${PREFIX}/${s}`;
+  const int64s = (values: number[]) => new Uint8Array(BigInt64Array.from(values, BigInt).buffer);
+  const int32s = (values: number[]) => new Uint8Array(Int32Array.from(values).buffer);
+  const tensor = (tensorName: string, tensorDims: readonly number[], type: number, data: Uint8Array): Renderer => ({
+    render: (context) => lenField(GraphField.initializer, renderTensorPayload(tensorHeader(tensorName, tensorDims, type), data, context)),
+  });
+  const I64 = dtypeCode('int64');
+  const I32 = dtypeCode('int32');
+  const initializers = [
+    tensor(name + VALUES, [encoded.nnz + 1], dtypeCode(dtype), encoded.values),
+    tensor(name + MASK, [encoded.mask.length], dtypeCode('uint8'), encoded.mask),
+    tensor(p('column'), [2], I64, int64s([-1, 1])),
+    tensor(p('powers'), [8], I32, int32s([1, 2, 4, 8, 16, 32, 64, 128])),
+    tensor(p('two'), [], I32, int32s([2])),
+    tensor(p('flat'), [1], I64, int64s([-1])),
+    tensor(p('start'), [1], I64, int64s([0])),
+    tensor(p('numel'), [1], I64, int64s([numel])),
+    tensor(p('axis'), [], I32, int32s([0])),
+    tensor(p('nnz'), [], I32, int32s([encoded.nnz])),
+    tensor(p('shape'), [dims.length], I64, int64s([...dims])),
+  ];
+  const intAttribute = (attr: string, value: number) =>
+    lenField(NodeField.attribute, [...stringField(AttributeField.name, attr), ...varintField(AttributeField.i, value), ...varintField(AttributeField.type, 2)]);
+  const node = (op: string, inputs: string[], output: string, attributes: Uint8Array[][] = [], nodeName = t(op.toLowerCase())) =>
+    lenField(GraphField.node, [
+      ...inputs.flatMap((i) => stringField(NodeField.input, i)),
+      ...stringField(NodeField.output, output),
+      ...stringField(NodeField.name, nodeName),
+      ...stringField(NodeField.opType, op),
+      ...attributes.flat(),
+    ]);
+  const nodes = [
+    node('Cast', [name + MASK], t('bytes'), [intAttribute('to', I32)], t('cast_bytes')),
+    node('Reshape', [t('bytes'), p('column')], t('column'), [], t('reshape_column')),
+    node('Div', [t('column'), p('powers')], t('shifted')),
+    node('Mod', [t('shifted'), p('two')], t('bit_matrix')),
+    node('Reshape', [t('bit_matrix'), p('flat')], t('padded_bits'), [], t('reshape_flat')),
+    node('Slice', [t('padded_bits'), p('start'), p('numel')], t('bits')),
+    node('Cast', [t('bits')], t('kept'), [intAttribute('to', dtypeCode('bool'))], t('cast_kept')),
+    node('CumSum', [t('bits'), p('axis')], t('position'), [intAttribute('exclusive', 1)]),
+    node('Where', [t('kept'), t('position'), p('nnz')], t('index')),
+    node('Gather', [name + VALUES, t('index')], t('dense'), [intAttribute('axis', 0)]),
+    node('Reshape', [t('dense'), p('shape')], name, [], t('reshape')),
+  ];
+  return { initializers, nodes };
+}
+
+/**
+ * Nodes to put before the first node of a graph (so the decode precedes every consumer, as ONNX's
+ * topological order requires), kept per graph so several weights and removals of the first node combine.
+ */
+const prepended = new WeakMap<GraphInfo, { nodes: Uint8Array[][]; dropFirst: boolean }>();
+const removed = new WeakSet<NodeInfo>();
+
+export function prependNodes(graph: GraphInfo, nodes: Uint8Array[][]): void {
+  const first = graph.nodes[0];
+  if (!first) {
+    for (const n of nodes) graph.message.appendField(n);
+    return;
+  }
+  let state = prepended.get(graph);
+  if (!state) {
+    const created = { nodes: [] as Uint8Array[][], dropFirst: removed.has(first) };
+    state = created;
+    prepended.set(graph, created);
+    graph.message.replaceField(first.field, {
+      render: (context) => {
+        const own = created.dropFirst ? [] : lenField(GraphField.node, first.message.serialize(context));
+        return [...created.nodes.flat(), ...own];
+      },
+    });
+  }
+  state.nodes.push(...nodes);
+}
+
+/** Removes a node of the graph (cooperating with prependNodes when it is the first one). */
+export function removeNode(graph: GraphInfo, node: NodeInfo): void {
+  const state = prepended.get(graph);
+  removed.add(node);
+  if (state && node === graph.nodes[0]) state.dropFirst = true;
+  else graph.message.replaceField(node.field, null);
+}

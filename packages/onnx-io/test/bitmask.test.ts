@@ -1,0 +1,132 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import ort from 'onnxruntime-node';
+import { bitmaskUnsupported, floatToHalf, countNonzero, findWeights, parseModel, readWeight, serializeModel, storageBytes, updateWeight, type Storage } from '../src/index.js';
+import { readModel } from '../src/node.js';
+import { makeFeeds, PYTHON, runModel, tempDir } from './helpers.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+let dir: string;
+
+beforeAll(() => {
+  dir = tempDir('specprune-bitmask-');
+  execFileSync(PYTHON, [path.join(here, 'fixtures/make_bitmask_models.py'), dir], { stdio: 'pipe' });
+});
+
+/** Every other element of each weight set to zero (except w3, which keeps all, and w2, all zero already). */
+function pruned(values: Float32Array, name: string): Float32Array {
+  const out = values.slice();
+  if (name !== 'w3') for (let i = 0; i < out.length; i += 2) out[i] = 0;
+  return out;
+}
+
+/** Writes `source` with every weight pruned and stored as `storage`; returns the file. */
+function write(source: string, storage: Storage, suffix: string): string {
+  const model = readModel(source);
+  for (const weight of findWeights(model)) updateWeight(model, weight, pruned(readWeight(model, weight), weight.name), storage);
+  const file = path.join(dir, `${path.basename(source, '.onnx')}-${suffix}.onnx`);
+  writeFileSync(file, serializeModel(model));
+  return file;
+}
+
+/** makeFeeds, with float16 inputs for the float16 model. */
+async function feedsFor(source: string): Promise<Record<string, ort.Tensor>> {
+  const feeds = await makeFeeds(source);
+  if (!source.endsWith('f16.onnx')) return feeds;
+  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float16', Uint16Array.from(t.data as Float32Array, floatToHalf), t.dims)]));
+}
+
+/** onnx.checker; `full` adds strict shape inference (which rejects sparse initializers feeding Conv/MatMul). */
+function checker(file: string, full = true): void {
+  execFileSync(PYTHON, ['-c', `import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=${full ? 'True' : 'False'})`, file], { stdio: 'pipe' });
+}
+
+function maxAbsDiff(a: Record<string, number[]>, b: Record<string, number[]>): number {
+  let max = 0;
+  for (const [name, values] of Object.entries(a)) {
+    expect(b[name]).toHaveLength(values.length);
+    values.forEach((v, i) => (max = Math.max(max, Math.abs(v - b[name]![i]!))));
+  }
+  return max;
+}
+
+describe.each(['f32', 'f16'])('bitmask storage of %s weights', (name) => {
+  it('computes what the same pruned weights stored dense compute, passes the checker, and reads back', async () => {
+    const source = path.join(dir, `${name}.onnx`);
+    const dense = write(source, 'dense', 'dense');
+    const bitmask = write(source, 'bitmask', 'bitmask');
+    checker(bitmask);
+    const feeds = await feedsFor(source);
+    const [expected, actual] = [await runModel(dense, feeds), await runModel(bitmask, feeds)];
+    expect(Object.keys(actual).sort()).toEqual(Object.keys(expected).sort());
+    expect(maxAbsDiff(expected, actual)).toBeLessThanOrEqual(1e-6);
+
+    const denseModel = readModel(dense);
+    const model = readModel(bitmask);
+    const weights = findWeights(model);
+    const denseWeights = findWeights(denseModel);
+    expect(weights.map((w) => w.name).sort()).toEqual(denseWeights.map((w) => w.name).sort());
+    for (const weight of weights) {
+      const twin = denseWeights.find((w) => w.name === weight.name)!;
+      expect(weight.location).toBe('bitmask');
+      expect([weight.dtype, weight.shape, weight.numel]).toEqual([twin.dtype, twin.shape, twin.numel]);
+      expect(readWeight(model, weight)).toEqual(readWeight(denseModel, twin));
+      expect(countNonzero(model, weight)).toBe(countNonzero(denseModel, twin));
+    }
+  });
+
+  it('re-encodes a bitmask model as bitmask, dense and sparse, all computing the same', async () => {
+    const source = path.join(dir, `${name}.onnx`);
+    const bitmask = write(source, 'bitmask', 'bitmask-first');
+    const feeds = await feedsFor(source);
+    const expected = await runModel(bitmask, feeds);
+    for (const storage of ['bitmask', 'dense', 'sparse'] as const) {
+      const model = readModel(bitmask);
+      // Pruning again changes nothing (the zeros stay zero), so the outputs must stay the same.
+      for (const weight of findWeights(model)) updateWeight(model, weight, pruned(readWeight(model, weight), weight.name), storage);
+      const file = path.join(dir, `${name}-again-${storage}.onnx`);
+      writeFileSync(file, serializeModel(model));
+      checker(file, storage !== 'sparse');
+      expect(findWeights(readModel(file)).map((w) => w.location)).toEqual(findWeights(readModel(file)).map(() => (storage === 'sparse' ? 'sparse_initializer' : storage === 'dense' ? 'initializer' : 'bitmask')));
+      expect(maxAbsDiff(expected, await runModel(file, feeds)), storage).toBeLessThanOrEqual(1e-6);
+    }
+  });
+});
+
+describe('bitmask sizes and limits', () => {
+  it('at 50% sparsity a float32 weight takes about 0.53x of dense', () => {
+    const model = readModel(path.join(dir, 'f32.onnx'));
+    const weight = { ...findWeights(model).find((w) => w.name === 'w1')!, numel: 1024 * 1024, shape: [1024, 1024] };
+    const sizes = storageBytes(weight, weight.numel / 2);
+    expect(sizes.bitmask / sizes.dense).toBeGreaterThan(0.53);
+    expect(sizes.bitmask / sizes.dense).toBeLessThan(0.535);
+    expect(sizes.sparse / sizes.dense).toBeGreaterThan(1);
+  });
+
+  it('predicts the written size of a bitmask weight within its overhead estimate', () => {
+    const source = path.join(dir, 'f32.onnx');
+    const model = readModel(source);
+    const w1 = findWeights(model).find((w) => w.name === 'w1')!;
+    const before = serializeModel(model).byteLength;
+    const values = pruned(readWeight(model, w1), 'w1');
+    updateWeight(model, w1, values, 'bitmask');
+    const after = serializeModel(model).byteLength;
+    const nnz = values.filter((v) => v !== 0).length;
+    const predicted = storageBytes(w1, nnz);
+    // The model grows by (bitmask - dense) up to the few bytes of the removed initializer's header.
+    expect(Math.abs(after - before - (predicted.bitmask - predicted.dense))).toBeLessThan(40);
+  });
+
+  it('refuses opsets without CumSum and weights that are not main-graph initializers', () => {
+    const model = parseModel(serializeModel(readModel(path.join(dir, 'f32.onnx'))));
+    const weight = findWeights(model)[0]!;
+    expect(bitmaskUnsupported(model, weight)).toBeUndefined();
+    expect(bitmaskUnsupported({ ...model, opsets: [{ domain: '', version: 10 }] }, weight)).toMatch(/opset 10.*CumSum/);
+    expect(bitmaskUnsupported(model, { ...weight, graph: 'main/If_0/then_branch[0]' })).toMatch(/not an initializer of the main graph/);
+    expect(bitmaskUnsupported(model, { ...weight, location: 'constant' })).toMatch(/not an initializer of the main graph/);
+    expect(() => updateWeight({ ...model, opsets: [{ domain: '', version: 10 }] }, weight, readWeight(model, weight), 'bitmask')).toThrow(/store it dense/);
+  });
+});
