@@ -258,13 +258,13 @@ describe('specprune spectrum and eval', () => {
 export { existsSync };
 
 describe('streaming path for large models', () => {
-  it('gives byte-identical output to the in-memory path, and falls back when sparse storage would be smaller', async () => {
+  it('gives byte-identical output to the in-memory path with --storage dense, and steps aside when auto finds a smaller storage', async () => {
     const dir = tempDir();
     const { execFileSync } = await import('node:child_process');
     const model = path.join(dir, 'mlp.onnx');
     // 6 layers of 200x200 float32: every weight (160 kB) is large enough to be streamed.
     execFileSync('/usr/bin/python3', [path.join(__dirname, '../../../bench/make_large_model.py'), model, '6', '200']);
-    const flags = ['--method', 'magnitude', '--allocation', 'uniform', '--no-spectral-error', '--sparsity', '0.4', '--json'];
+    const flags = ['--method', 'magnitude', '--allocation', 'uniform', '--no-spectral-error', '--sparsity', '0.4', '--json', '--storage', 'dense'];
     const streamed = await runCli(['prune', model, '-o', path.join(dir, 'a.onnx'), ...flags]);
     const general = await runCli(['prune', model, '-o', path.join(dir, 'b.onnx'), ...flags, '--no-stream']);
     expect(streamed.code, streamed.stderr).toBe(0);
@@ -277,11 +277,16 @@ describe('streaming path for large models', () => {
     expect(a.nnz).toBe(b.nnz);
     expect(a.weights.map((w) => w.sparsity)).toEqual(b.weights.map((w) => w.sparsity));
     expect(await runs(path.join(dir, 'a.onnx'))).toBe(true);
-    // At 80% sparse storage is smaller: the streaming path steps aside and the result is sparse.
-    const sparse = await runCli(['prune', model, '-o', path.join(dir, 'c.onnx'), ...flags.filter((f) => f !== '0.4' && f !== '--sparsity'), '--sparsity', '0.8']);
+    // With auto, at 80% sparse storage is smaller than dense (and bitmask smaller still): the streaming path steps aside.
+    const autoFlags = flags.filter((f) => !['0.4', '--sparsity', '--storage', 'dense'].includes(f));
+    const sparse = await runCli(['prune', model, '-o', path.join(dir, 'c.onnx'), ...autoFlags, '--sparsity', '0.8', '--storage', 'sparse']);
     expect(sparse.code, sparse.stderr).toBe(0);
     expect(sparse.stderr).not.toMatch(/streamed/);
     expect(sparse.json<PruneJson>().weights.every((w) => w.storage === 'sparse')).toBe(true);
+    const auto = await runCli(['prune', model, '-o', path.join(dir, 'd.onnx'), ...autoFlags, '--sparsity', '0.8']);
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.stderr).not.toMatch(/streamed/);
+    expect(auto.json<PruneJson>().weights.every((w) => w.storage === 'bitmask')).toBe(true);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });

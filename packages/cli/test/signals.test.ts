@@ -76,7 +76,7 @@ describe('signals stop a long prune', () => {
 
   const writePaths: Array<[string, string[]]> = [
     ['the general path', ['--storage', 'dense']],
-    ['the streaming path', ['--no-spectral-error', '--no-sizes']],
+    ['the streaming path', ['--no-spectral-error', '--no-sizes', '--storage', 'dense']],
   ];
   for (const [what, flags] of writePaths) {
     it(`SIGTERM while the output is being written (a 256 MB model, ${what}): nothing in place, no temporary file`, async () => {

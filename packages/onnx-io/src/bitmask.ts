@@ -50,12 +50,11 @@ export function bitmaskUnsupported(
   model: OnnxModel,
   weight: { name: string; dtype: FloatDTypeName; numel: number; graph: string; location: string; overridable?: boolean },
 ): string | undefined {
+  const modelReason = bitmaskModelUnsupported(model);
+  if (modelReason) return modelReason;
   if (weight.graph !== 'main' || (weight.location !== 'initializer' && weight.location !== 'bitmask')) {
     return `weight ${weight.name} is not an initializer of the main graph (bitmask storage covers only those for now)`;
   }
-  if (model.irVersion < BITMASK_MIN_IR_VERSION) return `its IR version is ${model.irVersion} and bitmask storage needs IR version ${BITMASK_MIN_IR_VERSION} or later`;
-  const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
-  if (opset < BITMASK_MIN_OPSET) return `the model imports opset ${opset} and the bitmask decode needs CumSum (opset ${BITMASK_MIN_OPSET})`;
   if (!BITMASK_DTYPES.includes(weight.dtype)) return `weight ${weight.name} is ${weight.dtype} and bitmask storage supports ${BITMASK_DTYPES.join(', ')}`;
   if (weight.overridable) return `weight ${weight.name} is also a graph input`;
   if (weight.numel >= 2 ** 31) return `weight ${weight.name} has 2^31 or more elements`;
@@ -65,6 +64,14 @@ export function bitmaskUnsupported(
     const clash = [...model.graph.initializers.map((t) => t.name), ...model.graph.inputs, ...model.graph.nodes.flatMap((n) => n.outputs)].find(taken);
     if (clash) return `the model already has a tensor named ${clash}`;
   }
+  return undefined;
+}
+
+/** Why no weight of `model` can be stored as a bitmask (IR version, opset), or undefined. */
+export function bitmaskModelUnsupported(model: OnnxModel): string | undefined {
+  if (model.irVersion < BITMASK_MIN_IR_VERSION) return `its IR version is ${model.irVersion} and bitmask storage needs IR version ${BITMASK_MIN_IR_VERSION} or later`;
+  const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  if (opset < BITMASK_MIN_OPSET) return `the model imports opset ${opset} and the bitmask decode needs CumSum (opset ${BITMASK_MIN_OPSET})`;
   return undefined;
 }
 

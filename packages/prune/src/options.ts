@@ -14,7 +14,7 @@ export const DEFAULT_CALIBRATION_MEMORY = 1024 ** 3;
 export const DEFAULT_SYNTHETIC_SAMPLES = 16;
 export const ALLOCATIONS = ['uniform', 'global', 'spectral'] as const;
 export type Allocation = (typeof ALLOCATIONS)[number];
-export const STORAGES = ['auto', 'dense', 'sparse'] as const;
+export const STORAGES = ['auto', 'dense', 'sparse', 'bitmask'] as const;
 export type StorageChoice = (typeof STORAGES)[number];
 
 /**

@@ -1,5 +1,7 @@
 import type { InputStats, MethodName } from '@specprune/core';
 import {
+  bitmaskModelUnsupported,
+  bitmaskUnsupported,
   countNonzero,
   denseFloat32View,
   denseTensorOf,
@@ -15,6 +17,7 @@ import {
   updateWeight,
   type MatrixView,
   type OnnxModel,
+  type Storage,
   type WeightRef,
 } from '@specprune/onnx-io';
 import { allocate, CURVE_GRID, spectralErrorCurves } from './allocate.js';
@@ -66,7 +69,7 @@ export interface WeightReport {
   spectralError: number | null;
   frobeniusError: number;
   reconstructionError?: number | null;
-  storage: 'dense' | 'sparse';
+  storage: 'dense' | 'sparse' | 'bitmask';
 }
 
 export interface CalibrationSummary {
@@ -174,6 +177,12 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     const blocked = all.map(sparseBlocked).find((reason) => reason !== undefined);
     if (blocked) throw new PruneOptionError('storage', (n) => `${n('storage')} sparse cannot be used for ${label}: ${blocked}; use ${n('storage')} auto (sparse where the model allows it) or dense.`);
   }
+  if (o.storage === 'bitmask') {
+    const blocked = bitmaskModelUnsupported(onnx);
+    if (blocked) throw new PruneOptionError('storage', (n) => `${n('storage')} bitmask cannot be used for ${label}: ${blocked}; use ${n('storage')} auto or dense.`);
+  }
+  const storageOf = (weight: WeightRef, nnz: number) => chooseStorage(onnx, weight, nnz, o, sparseBlocked);
+  const bitmaskFallbacks: string[] = [];
   const plan = planInputs(onnx, label, o.shape);
   const needsValues = o.allocation !== 'uniform';
   const selected: Selected[] = [];
@@ -185,7 +194,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   }
   if (selected.length === 0) log(`no weight of ${label} is selected (${all.length} found; check exclude and minParams).`);
   const items = selected.map((s) => ({ key: s.key, numel: s.weight.numel, view: matrixView(s.weight), ...(s.values ? { values: s.values } : {}) }));
-  const sparsity = o.targetBytes !== undefined ? chooseSparsityForBytes(onnx, selected, items, o, sparseBlocked) : o.sparsity;
+  const sparsity = o.targetBytes !== undefined ? chooseSparsityForBytes(onnx, selected, items, o, storageOf) : o.sparsity;
 
   const dataAware = o.method === 'spectral' || DATA_AWARE_METHODS.includes(o.method);
   const scanAllocation = o.allocation === 'spectral' && o.granularity.kind !== 'nm' && selected.length > 1;
@@ -331,8 +340,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       }
     }
     items[idx]!.values = undefined;
-    const sizes = storageBytes(s.weight, result.nnz, { indices: o.indices });
-    const storage = o.storage === 'auto' ? (!sparseBlocked(s.weight) && sizes.sparse < sizes.dense ? 'sparse' : 'dense') : o.storage;
+    const storage = storageOf(s.weight, result.nnz);
+    if (o.storage === 'bitmask' && storage !== 'bitmask') bitmaskFallbacks.push(`${s.weight.name} (${bitmaskUnsupported(onnx, s.weight)})`);
     updateWeight(onnx, s.weight, result.values, storage, { indices: o.indices });
     details.push({
       name: s.weight.name,
@@ -356,6 +365,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     context.onProgress?.({ phase: 'pruning', done: details.length, total: selected.length, item: s.weight.name });
   }
   timings.prune = seconds(pruneStarted);
+  if (bitmaskFallbacks.length) warn(`${bitmaskFallbacks.length} weight(s) are stored dense or sparse (whichever is smaller) because bitmask storage does not cover them: ${bitmaskFallbacks.slice(0, 5).join('; ')}${bitmaskFallbacks.length > 5 ? '; ...' : ''}.`);
   if (context.metadata) setMetadata(onnx, context.metadata);
 
   const checkStarted = now();
@@ -545,19 +555,19 @@ function chooseSparsityForBytes(
   selected: readonly Selected[],
   items: ReadonlyArray<{ key: string; numel: number; view: MatrixView; values?: Float32Array }>,
   o: ResolvedPruneOptions,
-  sparseBlocked: (weight: WeightRef) => string | undefined,
+  storageOf: (weight: WeightRef, nnz: number) => Storage,
 ): number {
   const target = o.targetBytes!;
   const originalBytes = model.bytes.byteLength;
   const rules = { indices: o.indices };
-  const denseNow = selected.map((s) => storageBytes(s.weight, s.weight.numel, rules).dense);
+  // What each weight takes now (a second prune may start from bitmask storage).
+  const denseNow = selected.map((s) => (s.weight.location === 'bitmask' ? storageBytes(s.weight, countNonzero(model, s.weight), rules).bitmask : storageBytes(s.weight, s.weight.numel, rules).dense));
   const predict = (sparsity: number) => {
     const { zeros } = allocate(items, sparsity, o.allocation === 'spectral' ? 'uniform' : o.allocation, o.granularity, o.seed);
     let size = originalBytes;
     selected.forEach((s, i) => {
-      const sizes = storageBytes(s.weight, s.weight.numel - zeros[i]!, rules);
-      const chosen = o.storage === 'dense' || sparseBlocked(s.weight) ? sizes.dense : o.storage === 'sparse' ? sizes.sparse : Math.min(sizes.dense, sizes.sparse);
-      size += chosen - denseNow[i]!;
+      const nnz = s.weight.numel - zeros[i]!;
+      size += storageBytes(s.weight, nnz, rules)[storageOf(s.weight, nnz)] - denseNow[i]!;
     });
     return size;
   };
@@ -575,6 +585,22 @@ function chooseSparsityForBytes(
   }
   // Header bytes are estimated: one more step of margin.
   return Math.min(0.999, (hi + 1) / 1000);
+}
+
+/**
+ * The storage a pruned weight is written in: the one asked for, or with auto the smallest the model
+ * allows among dense, sparse (COO, int64 indices by default) and bitmask. A weight bitmask storage does
+ * not cover (a Constant node, a subgraph) gets the smaller of dense and sparse; a weight sparse storage
+ * cannot hold (below IR 6) is dense.
+ */
+function chooseStorage(model: OnnxModel, weight: WeightRef, nnz: number, o: ResolvedPruneOptions, sparseBlocked: (weight: WeightRef) => string | undefined): Storage {
+  if (o.storage === 'dense' || o.storage === 'sparse') return o.storage;
+  const sizes = storageBytes(weight, nnz, { indices: o.indices });
+  const candidates: Storage[] = ['dense'];
+  if (!sparseBlocked(weight)) candidates.push('sparse');
+  if (o.storage === 'bitmask' && !bitmaskUnsupported(model, weight)) return 'bitmask';
+  if (o.storage === 'auto' && !bitmaskUnsupported(model, weight)) candidates.push('bitmask');
+  return candidates.reduce((best, c) => (sizes[c] < sizes[best] ? c : best));
 }
 
 function now(): number {

@@ -11,6 +11,7 @@ import {
   readModelHollow,
   rewritePayloads,
   storageBytes,
+  bitmaskUnsupported,
   sparseStorageUnsupported,
   type SparseIndexMode,
   stringEntry,
@@ -48,9 +49,9 @@ class NotStreamable extends Error {}
 export function pruneStreaming(
   input: string,
   output: string,
-  options: { sparsity: number; minParams: number; exclude: RegExp[]; storage: 'auto' | 'dense' | 'sparse'; metadata: Record<string, string>; indices?: SparseIndexMode },
+  options: { sparsity: number; minParams: number; exclude: RegExp[]; storage: 'auto' | 'dense' | 'sparse' | 'bitmask'; metadata: Record<string, string>; indices?: SparseIndexMode },
 ): StreamResult | undefined {
-  if (options.storage === 'sparse') return undefined;
+  if (options.storage === 'sparse' || options.storage === 'bitmask') return undefined;
   const hollow = readModelHollow(input);
   const model = hollow.model;
   if (model.metadata.some((m) => m.key in options.metadata)) return undefined;
@@ -79,6 +80,7 @@ export function pruneStreaming(
       const result = pruneMagnitudeInPlace(values, Math.round(options.sparsity * weight.numel));
       const sizes = storageBytes(weight, result.nnz, { indices: options.indices });
       if (options.storage === 'auto' && sparseStorageUnsupported(model, weight) === undefined && sizes.sparse < sizes.dense) throw new NotStreamable();
+      if (options.storage === 'auto' && bitmaskUnsupported(model, weight) === undefined && sizes.bitmask < sizes.dense) throw new NotStreamable();
       results.push({ weight, ...result });
     },
   }));

@@ -62,7 +62,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('target-bytes', { type: 'number', describe: 'instead of --sparsity: prune until the written model is at most N bytes' })
       .option('exclude', { type: 'string', array: true, describe: 'leave weights whose name matches this regular expression untouched (repeatable)' })
       .option('min-params', { type: 'number', default: 256, describe: 'leave weights with fewer elements untouched' })
-      .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer with int64 indices, as the ONNX spec requires), or auto: per weight, whichever is smaller' })
+      .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer with int64 indices, as the ONNX spec requires), bitmask (nonzero values + packed mask + a decode subgraph onnxruntime folds at load), or auto: per weight, whichever is smallest' })
       .option('ort-only-sparse-indices', {
         type: 'boolean',
         describe: 'onnxruntime-only: store sparse indices as int16/int32 where they fit (smaller files that onnxruntime loads, but the ONNX spec and onnx.checker reject)',
