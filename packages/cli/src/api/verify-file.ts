@@ -1,4 +1,4 @@
-import { compareOutputs, deriveSeed, planInputs, randomFeeds, type Feeds, type Fidelity, type OrtRuntime, type ResolvedPruneOptions } from '@specprune/prune';
+import { compareOutputs, planInputs, randomSamples, type Feeds, type Fidelity, type OrtRuntime, type ResolvedPruneOptions } from '@specprune/prune';
 import { readModelHollow } from '@specprune/onnx-io/node';
 import { isUserError } from '../errors.js';
 import { createSession, inputSpecs, loadOrt } from '../eval/inputs.js';
@@ -28,7 +28,8 @@ export async function referenceOnFile(file: string, label: string, options: Reso
     const plan = planInputs(readModelHollow(file).model, label, options.shape);
     if (plan.problem) return { reason: plan.problem.replace(/\.$/, ''), originalLoads: true };
     const specs = plan.specs ?? inputSpecs(session, options.shape, label);
-    const samples = Array.from({ length: CHECK_SAMPLES }, (_, k) => randomFeeds(ort as unknown as OrtRuntime, specs, deriveSeed(options.seed, 'verify-inputs', k), options.value));
+    // The pipeline's rule for the check inputs: their own seed stream.
+    const samples = randomSamples(ort as unknown as OrtRuntime, specs, options.seed, 'verify-inputs', CHECK_SAMPLES, options.value);
     const baseline: Feeds[] = [];
     for (const sample of samples) baseline.push((await session.run(sample as never)) as unknown as Feeds);
     return { samples, baseline, inputs: 'random' };
