@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ALLOCATIONS, DEFAULT_SYNTHETIC_SAMPLES, describeFidelity, METHODS, PruneOptionError, RANDOM_INPUT_CAVEAT, STORAGES, type PruneProgress } from '@specprune/prune';
+import { ALLOCATIONS, DEFAULT_SYNTHETIC_SAMPLES, METHODS, PruneOptionError, STORAGES } from '@specprune/prune';
 import { pruneFile, type PruneFileOptions, type PruneFileResult } from '../api/prune-files.js';
 import { parseSize } from '../check/units.js';
 import { preflightBudgets } from '../check/budget.js';
@@ -8,9 +8,9 @@ import { renderCheckText, toCheckJson } from '../check/report.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { parseShapes, parseValues } from '../eval/inputs.js';
-import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
 import { log, printJson, throwIfInterrupted, type Io } from '../io.js';
-import { createProgress } from '../progress.js';
+import { createPhaseProgress } from '../progress.js';
+import { renderPruneText } from '../report/prune-text.js';
 
 export interface PruneArgs {
   model: string;
@@ -149,22 +149,6 @@ function toOptions(args: PruneArgs, io: Io): PruneFileOptions {
   });
 }
 
-/** Progress bars per phase on stderr (TTY only); every tick also stops an interrupted run. */
-function progressOf(io: Io): (p: PruneProgress) => void {
-  let current: { phase: string; bar: ReturnType<typeof createProgress> } | undefined;
-  return (p) => {
-    if (current?.phase !== p.phase) {
-      current?.bar.done();
-      current = { phase: p.phase, bar: createProgress(io, p.phase, p.total) };
-    }
-    if (p.done > 0) current.bar.tick(p.item);
-    if (p.done >= p.total) {
-      current.bar.done();
-      current = undefined;
-    }
-  };
-}
-
 async function prune(args: PruneArgs, io: Io): Promise<number> {
   if (!args.output) throw new UsageError('prune needs an output file: add -o OUT.onnx (the input is never overwritten unless --in-place).');
   const options = toOptions(args, io);
@@ -176,7 +160,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
       ...options,
       ...(budget ? { protect: [{ file: budget, label: `the budget file ${budget}` }], beforeWork: () => preflightBudgets(io.cwd, budget, [path.resolve(io.cwd, args.output)]) } : {}),
       onLog: (message) => log(io, `specprune: ${message}`),
-      onProgress: progressOf(io),
+      onProgress: createPhaseProgress(io),
       ...(io.signal ? { signal: io.signal } : {}),
     });
   } catch (error) {
@@ -195,35 +179,7 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     printJson(io, report);
     return 0;
   }
-  const rows = report.weights.map((r) => [
-    r.name,
-    r.shape.join('x'),
-    formatPercent(r.sparsity),
-    r.method,
-    r.spectralError === null ? '-' : r.spectralError.toFixed(4),
-    r.frobeniusError.toFixed(4),
-    r.storage,
-  ]);
-  io.stdout.write(`${renderTable(['weight', 'shape', 'sparsity', 'method', 'spectral err', 'frobenius err', 'storage'], rows)}\n\n`);
-  const { input: before, output: after } = report;
-  io.stdout.write(
-    `${renderTable(
-      ['', 'bytes', 'gzip', 'brotli'],
-      [
-        ['before', formatBytes(before.bytes), optionalBytes(before.gzipBytes), optionalBytes(before.brotliBytes)],
-        ['after', formatBytes(after.bytes), optionalBytes(after.gzipBytes), optionalBytes(after.brotliBytes)],
-        ['ratio', ratio(after.bytes, before.bytes), ratio(after.gzipBytes, before.gzipBytes), ratio(after.brotliBytes, before.brotliBytes)],
-      ],
-    )}\n\n`,
-  );
-  const totalNumel = result.details.reduce((s, d) => s + d.numel, 0);
-  const totalNnz = result.details.reduce((s, d) => s + d.nnz, 0);
-  io.stdout.write(
-    `${formatCount(report.weights.length)} weights pruned to ${formatPercent(report.sparsity)} sparsity (${formatCount(totalNnz)} of ${formatCount(totalNumel)} kept); wrote ${args.output}${args.report ? ` and ${args.report}` : ''}\n`,
-  );
-  io.stdout.write(`${describeFidelity(report.fidelity)}\n`);
-  if (report.fidelity.measured && report.fidelity.inputs === 'random') io.stdout.write(`${RANDOM_INPUT_CAVEAT}\n`);
-  if (report.warnings.length) io.stdout.write(`${report.warnings.length} warning(s): see above${args.report ? ` and in ${args.report}` : ''}.\n`);
+  io.stdout.write(renderPruneText(result, { output: args.output, ...(args.report ? { report: args.report } : {}) }));
   if (args.budget) {
     const checked = await checkBudgets(args.budget, budgetCheckOptions(io));
     io.stdout.write(`\n${renderCheckText(checked, { colour: !!io.stdout.isTTY, githubAnnotations: io.env.GITHUB_ACTIONS === 'true' })}`);
@@ -237,10 +193,4 @@ function budgetCheckOptions(io: Io): Parameters<typeof checkBudgets>[1] {
   return { cwd: io.cwd, onLog: (message) => log(io, `specprune: ${message}`), ...(io.signal ? { signal: io.signal } : {}) };
 }
 
-function ratio(after: number | null, before: number | null): string {
-  return before && after !== null ? `${(after / before).toFixed(2)}x` : '-';
-}
 
-function optionalBytes(bytes: number | null): string {
-  return bytes === null ? '-' : formatBytes(bytes);
-}
