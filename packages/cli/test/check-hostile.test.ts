@@ -66,7 +66,7 @@ describe('check: hostile budget files get exit 2 with one sentence, quickly', ()
     expect(result.stderr).toMatch(/many\.json has 5 problems/);
     expect(result.stderr).toMatch(/budgets\[0\] \("a"\): maxBytes is a number too large/);
     expect(result.stderr).toMatch(/budgets\[0\] \("a"\): runs must be <= 10000/);
-    expect(result.stderr).toMatch(/budgets\[1\] \("b"\): model models\.onnx is a directory, not a model file/);
+    expect(result.stderr).toMatch(/budgets\[1\] \("b"\): model models\.onnx is a folder, not a model file/);
     expect(result.stderr).toMatch(/budgets\[1\] \("b"\): reference gone\.onnx does not exist/);
     expect(result.stderr).toMatch(/budgets\[1\] \("b"\): maxNnz is a number too large/);
     expect(result.stderr).not.toMatch(/internal error|\n\s+at /);
@@ -113,11 +113,11 @@ describe('check: hostile budget files get exit 2 with one sentence, quickly', ()
   });
 
   it.each([
-    ['model', 'a directory', (p: string) => mkdirSync(p), /budgets\[0\] \("kws"\): model special is a directory, not a model file; name the \.onnx file\./],
-    ['model', 'a FIFO', mkfifo, /budgets\[0\] \("kws"\): model special is a FIFO, not a model file; name the \.onnx file\./],
+    ['model', 'a directory', (p: string) => mkdirSync(p), /budgets\[0\] \("kws"\): model special is a folder, not a model file; name the \.onnx file\./],
+    ['model', 'a FIFO', mkfifo, /budgets\[0\] \("kws"\): model special is a named pipe \(FIFO\), not a model file; name the \.onnx file\./],
     ['model', 'missing', () => {}, /budgets\[0\] \("kws"\): model special does not exist \(paths are relative to special\.json\)\./],
-    ['reference', 'a directory', (p: string) => mkdirSync(p), /budgets\[0\] \("kws"\): reference special is a directory/],
-    ['reference', 'a FIFO', mkfifo, /budgets\[0\] \("kws"\): reference special is a FIFO/],
+    ['reference', 'a directory', (p: string) => mkdirSync(p), /budgets\[0\] \("kws"\): reference special is a folder/],
+    ['reference', 'a FIFO', mkfifo, /budgets\[0\] \("kws"\): reference special is a named pipe \(FIFO\)/],
     ['reference', 'missing', () => {}, /budgets\[0\] \("kws"\): reference special does not exist/],
     ['inputs', 'a FIFO', mkfifo, /budgets\[0\] \("kws"\): inputs special is not a folder; give a folder of \.npy samples\./],
   ])('a %s path that is %s: exit 2 naming entry and key, no hang', (key, _kind, make, message) => {
@@ -132,7 +132,7 @@ describe('check: hostile budget files get exit 2 with one sentence, quickly', ()
   });
 
   it.each([
-    ['a FIFO', mkfifo, /budget\.json is not a regular file \(a FIFO\); give a JSON file\./],
+    ['a FIFO', mkfifo, /budget\.json is not a regular file \(a named pipe \(FIFO\)\); give a JSON file\./],
     ['a directory', (p: string) => mkdirSync(p), /budget\.json is a directory; give the JSON file itself\./],
   ])('--budget naming %s: exit 2, no hang', (_kind, make, message) => {
     const sub = tempDir('specprune-check-special-');
@@ -155,7 +155,7 @@ describe('check: hostile budget files get exit 2 with one sentence, quickly', ()
     mkfifo(path.join(sub, 'fifo.json'));
     const fifo = runBin(['prune', 'kws.onnx', '-o', 'out.onnx', '--budget', 'fifo.json', '--method', 'magnitude'], sub);
     expect(fifo.timedOut).toBe(false);
-    expectOneSentence(fifo, /fifo\.json is not a regular file \(a FIFO\); give a JSON file\./);
+    expectOneSentence(fifo, /fifo\.json is not a regular file \(a named pipe \(FIFO\)\); give a JSON file\./);
     expect(existsSync(path.join(sub, 'out.onnx'))).toBe(false);
   });
 
@@ -164,13 +164,13 @@ describe('check: hostile budget files get exit 2 with one sentence, quickly', ()
     mkfifo(path.join(sub, 'specprune.budget.json'));
     const result = runBin(['check'], sub);
     expect(result.timedOut).toBe(false);
-    expectOneSentence(result, /specprune\.budget\.json is not a regular file \(a FIFO\)/);
+    expectOneSentence(result, /specprune\.budget\.json is not a regular file \(a named pipe \(FIFO\)\)/);
     const other = tempDir('specprune-check-special-');
     copyFileSync(MODELS.wakeword, path.join(other, 'kws.onnx'));
     writeFileSync(path.join(other, 'specprune.budget.json'), entry({ maxBytes: '10 MB' }));
     mkfifo(path.join(other, 'base.json'));
     const baseline = runBin(['check', '--baseline', 'base.json'], other);
     expect(baseline.timedOut).toBe(false);
-    expectOneSentence(baseline, /--baseline base\.json is not a regular file \(a FIFO\); give a JSON file\./);
+    expectOneSentence(baseline, /--baseline base\.json is not a regular file \(a named pipe \(FIFO\)\); give a JSON file\./);
   });
 });

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { UsageError } from '../errors.js';
-import { describeKind, oneLine, readJsonFile } from './json-file.js';
+import { oneLine, readJsonFile } from './json-file.js';
+import { describeFileKind } from '@specprune/onnx-io/node';
 import { parseNumber, parseSize, parseTime } from './units.js';
 
 const require = createRequire(import.meta.url);
@@ -177,7 +178,7 @@ function pathProblem(dir: string, file: string, key: string, value: string, want
   }
   if (want === 'folder') return stats.isDirectory() ? undefined : `${named} is not a folder; give a folder of .npy samples.`;
   if (stats.isFile()) return undefined;
-  return `${named} is ${describeKind(stats)}, not a model file; name the .onnx file.`;
+  return `${named} is ${describeFileKind(stats)}, not a model file; name the .onnx file.`;
 }
 
 /** The dims of a `shape` entry, or why they are not usable. */

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { describeFileKind } from '@specprune/onnx-io/node';
 import { UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
 
@@ -52,22 +53,12 @@ export function readJsonFile(file: string, label: string, missing: string): unkn
 
 function refuseSpecial(stats: Stats, label: string): void {
   if (stats.isDirectory()) throw new UsageError(`${label} is a directory; give the JSON file itself.`);
-  if (!stats.isFile()) throw new UsageError(`${label} is not a regular file (${describeKind(stats)}); give a JSON file.`);
+  if (!stats.isFile()) throw new UsageError(`${label} is not a regular file (${describeFileKind(stats)}); give a JSON file.`);
   if (stats.size > MAX_JSON_FILE_BYTES) throw tooLarge(label, stats.size);
 }
 
 function tooLarge(label: string, size: number): UsageError {
   return new UsageError(`${label} is ${formatBytes(size)}, more than any budget file needs; the limit is ${formatBytes(MAX_JSON_FILE_BYTES)}.`);
-}
-
-/** What kind of non-regular file `stats` describes, in words. */
-export function describeKind(stats: Stats): string {
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isSocket()) return 'a socket';
-  if (stats.isCharacterDevice()) return 'a character device';
-  if (stats.isBlockDevice()) return 'a block device';
-  return 'not a regular file';
 }
 
 function describeFsError(error: unknown): string {
