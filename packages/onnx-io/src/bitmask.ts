@@ -105,7 +105,11 @@ export function recogniseBitmask(model: OnnxModel, graph: GraphInfo, node: NodeI
   const mask = byName(name + MASK);
   const shape = byName(`${name}${PREFIX}_shape`);
   if (!values || !mask || !shape || shape.dataType !== dtypeCode('int64')) return undefined;
+  if (shape.dims.length !== 1 || mask.dataType !== dtypeCode('uint8') || mask.dims.length !== 1 || !dtypeOf(values.dataType)?.isFloat) return undefined;
   const dims = Array.from(new BigInt64Array(new Uint8Array(readTensorBytes(model, shape)).buffer), Number);
+  // Only a decode whose parts agree is a weight; anything else stays an ordinary node output.
+  const numel = dims.reduce((a, b) => a * b, 1);
+  if (dims.length < 1 || dims.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(numel) || mask.numel !== Math.ceil(numel / 8)) return undefined;
   return {
     values,
     mask,

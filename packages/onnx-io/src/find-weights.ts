@@ -204,7 +204,8 @@ function tensorHeader(storage: WeightStorage): { dataType: number; dims: number[
 
 /** Number of nonzero elements of a weight (reads its data; external data is read from disk). */
 export function countNonzero(model: OnnxModel, weight: WeightRef): number {
-  if (weight.storage.kind === 'bitmask') return countNonzeroBytes(readTensorBytes(model, weight.storage.parts.values), dtypeOf(weight.storage.parts.values.dataType)!.bytes);
+  // Decoding validates the parts (mask size, one value per set bit), so a count is never reported for a broken weight.
+  if (weight.storage.kind === 'bitmask') return countNonzeroBytes(decodeBitmaskBytes(model, weight.name, weight.storage.parts), dtypeOf(weight.storage.parts.values.dataType)!.bytes);
   const sparse = sparseOf(weight);
   // Reading the indices validates them (range, order), so a count is never reported for a broken tensor.
   if (sparse) readSparseIndices(model, sparse);

@@ -130,3 +130,32 @@ describe('bitmask sizes and limits', () => {
     expect(() => updateWeight({ ...model, opsets: [{ domain: '', version: 10 }] }, weight, readWeight(model, weight), 'bitmask')).toThrow(/store it dense/);
   });
 });
+
+describe('hostile bitmask parts', () => {
+  /** A bitmask copy of f32.onnx edited by python3-onnx (`edit` runs with `m` the loaded model). */
+  function edited(suffix: string, edit: string): string {
+    const file = write(path.join(dir, 'f32.onnx'), 'bitmask', `hostile-${suffix}`);
+    const script = `import onnx, sys, numpy as np\nfrom onnx import numpy_helper as nh\nm = onnx.load(sys.argv[1])\ninit = {t.name: t for t in m.graph.initializer}\n${edit}\nonnx.save(m, sys.argv[1])`;
+    execFileSync(PYTHON, ['-c', script, file], { stdio: 'pipe' });
+    return file;
+  }
+
+  it('a values tensor that does not match the mask is an OnnxInputError naming the weight, never a wrong read', () => {
+    const file = edited('values', "init['w1__values'].CopyFrom(nh.from_array(nh.to_array(init['w1__values'])[:-2], 'w1__values'))");
+    const model = readModel(file);
+    const w1 = findWeights(model).find((w) => w.name === 'w1')!;
+    expect(w1.location).toBe('bitmask');
+    for (const read of [() => readWeight(model, w1), () => countNonzero(model, w1)]) {
+      expect(read).toThrow(expect.objectContaining({ name: 'OnnxInputError', message: expect.stringMatching(/bitmask weight w1 has a mask of 12 bytes and 44 values/) }));
+    }
+  });
+
+  it('a shape that disagrees with the mask (or is negative) is not taken for a weight', () => {
+    for (const [suffix, dims] of [['shape', '[13, 8]'], ['negative', '[-13, -7]']] as const) {
+      const file = edited(suffix, `init['w1__bitmask_shape'].CopyFrom(nh.from_array(np.array(${dims}, np.int64), 'w1__bitmask_shape'))`);
+      const names = findWeights(readModel(file)).map((w) => w.name);
+      expect(names).not.toContain('w1');
+      expect(names).toContain('w3');
+    }
+  });
+});
