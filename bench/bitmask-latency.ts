@@ -3,15 +3,25 @@
  * written dense and with bitmask storage (onnx-io's updateWeight); each is loaded and run, and the p50 of
  * single-sample runs is compared. The bitmask model is also run with graph optimisations disabled, where the
  * decode runs on every inference, to show what folding saves.
+ * Peak RSS is measured in a fresh process per model (create the session, run once).
  * Usage: tsx bench/bitmask-latency.ts [LAYERS] [WIDTH] [RUNS]   (defaults 8 1024 300). Prints a markdown table.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { findWeights, readModel, readWeight, serializeModel, updateWeight, type Storage } from '../packages/onnx-io/src/node.js';
+
+if (process.argv[2] === '--peak-rss') {
+  // Child mode: load one model, run it once, print the peak RSS in bytes.
+  const session = await ort.InferenceSession.create(process.argv[3]!, { intraOpNumThreads: 1, ...(process.argv[5] === 'unfolded' ? { graphOptimizationLevel: 'disabled' as const } : {}) });
+  const n = Number(process.argv[4]);
+  await session.run({ x: new ort.Tensor('float32', new Float32Array(n), [1, n]) });
+  console.log(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024);
+  process.exit(0);
+}
 
 const [layers = '8', width = '1024', runs = '300'] = process.argv.slice(2);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -55,7 +65,8 @@ async function measure(file: string, options: ort.InferenceSession.SessionOption
     output = result.y!.data as Float32Array;
   }
   await session.release();
-  return { create: median(creates), p50: median(times), bytes: statSync(file).size, output: output! };
+  const peak = Number(execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--peak-rss', file, width, options.graphOptimizationLevel === 'disabled' ? 'unfolded' : 'folded']).toString().trim());
+  return { create: median(creates), p50: median(times), bytes: statSync(file).size, peak, output: output! };
 }
 
 const dense = await measure(write('dense'));
@@ -63,10 +74,11 @@ const bitmaskFile = write('bitmask');
 const bitmask = await measure(bitmaskFile);
 const unfolded = await measure(bitmaskFile, { graphOptimizationLevel: 'disabled' });
 const maxAbs = Math.max(...Array.from(dense.output, (v, i) => Math.abs(v - bitmask.output[i]!)));
-const row = (what: string, m: typeof dense) => `| ${what} | ${(m.bytes / 1e6).toFixed(2)} MB (${(m.bytes / dense.bytes).toFixed(3)}x) | ${m.create.toFixed(1)} ms | ${m.p50.toFixed(3)} ms |`;
+const row = (what: string, m: typeof dense) =>
+  `| ${what} | ${(m.bytes / 1e6).toFixed(2)} MB (${(m.bytes / dense.bytes).toFixed(3)}x) | ${m.create.toFixed(1)} ms | ${m.p50.toFixed(3)} ms | ${(m.peak / 1e6).toFixed(0)} MB |`;
 console.log(`MLP ${layers} x MatMul [${width}, ${width}] float32, 50% magnitude-pruned; onnxruntime-node ${ort.env.versions.common}, 1 intra-op thread, ${runs} runs, batch 1; max |dense - bitmask| = ${maxAbs}`);
-console.log('| model | file | session creation (median of 5) | p50 per run |');
-console.log('| --- | --- | --- | --- |');
+console.log('| model | file | session creation (median of 5) | p50 per run | peak RSS (fresh process: load, 1 run) |');
+console.log('| --- | --- | --- | --- | --- |');
 console.log(row('dense', dense));
 console.log(row('bitmask (default session options: decode folded)', bitmask));
 console.log(row('bitmask, graphOptimizationLevel disabled (decode every run)', unfolded));
