@@ -86,6 +86,20 @@ describe('prune --storage bitmask', () => {
     for (const output of e.json<{ outputs: Array<{ maxAbsError: number }> }>().outputs) expect(output.maxAbsError).toBeLessThanOrEqual(1e-6);
   });
 
+  it('a bitmask model loads and runs in onnxruntime-web in headless Chromium (bench --target browser), like the same weights stored dense', async () => {
+    const [dense, bitmask] = [path.join(dir, 'web.dense.onnx'), path.join(dir, 'web.bitmask.onnx')];
+    expect((await runCli(['prune', model('mlp'), '-o', dense, '--storage', 'dense', ...quiet])).code).toBe(0);
+    expect((await runCli(['prune', model('mlp'), '-o', bitmask, '--storage', 'bitmask', ...quiet])).code).toBe(0);
+    const bench = async (file: string) => {
+      const r = await runCli(['bench', file, '--target', 'browser', '--runs', '20', '--warmup', '5', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.json<{ latencyMs: { p50: number } }>().latencyMs.p50;
+    };
+    // Latency is compared in docs/benchmarks.md (pnpm bench), not asserted here.
+    expect(await bench(dense)).toBeGreaterThan(0);
+    expect(await bench(bitmask)).toBeGreaterThan(0);
+  }, 180_000);
+
   it('refuses bitmask on a model older than opset 11 / IR 4 (exit 2, naming the flag)', async () => {
     const old = '/usr/share/libonnx-testdata/data/pytorch-converted/test_Conv2d/model.onnx';
     const r = await runCli(['prune', old, '-o', path.join(dir, 'old.onnx'), '--storage', 'bitmask', ...quiet]);
