@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync,
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { expectOneSentence as expectRefused, runBin } from './hostile-helpers.js';
 import { MODELS, ROOT, runCli, tempDir, type CliResult } from './helpers.js';
 
 /**
@@ -16,23 +17,6 @@ const FIXTURES = path.join(ROOT, 'packages/cli/test/fixtures/file_models.py');
 const BIN = path.join(ROOT, 'packages/cli/src/bin.ts');
 const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 const FAST = ['--method', 'magnitude', '--allocation', 'uniform'];
-
-/** The real bin in a child process, killed after `timeoutMs`: a FIFO that blocks must fail the test, not hang it. */
-function runBin(argv: string[], cwd: string, timeoutMs = 20_000): CliResult & { timedOut: boolean } {
-  const child = spawnSync(process.execPath, ['--conditions=specprune-source', '--import', TSX, BIN, ...argv], { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' });
-  return { code: child.status ?? -1, stdout: child.stdout, stderr: child.stderr, timedOut: child.signal === 'SIGKILL', json: () => JSON.parse(child.stdout) };
-}
-
-/** Exit 2, one line on stderr that names `names`, nothing on stdout, no stack, no internal error. */
-function expectRefused(result: CliResult, names: RegExp): void {
-  expect(result.code, result.stderr).toBe(2);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^specprune: .+\.$/);
-  expect(lines[0]).toMatch(names);
-  expect(result.stderr).not.toMatch(/internal error|\n\s+at /);
-}
 
 /** Every entry of a folder (hidden temp files included) with its bytes, to compare before/after. */
 function snapshot(dir: string): Record<string, string> {

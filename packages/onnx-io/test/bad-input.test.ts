@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createRandom } from '@specprune/core/random';
 import { findWeights, OnnxInputError, parseModel, readModel, readWeight, updateWeight, writeModel, countNonzero } from '../src/node.js';
 import { PYTHON, REAL_MODELS, tempDir } from './helpers.js';
 
@@ -103,16 +104,10 @@ describe('bad input gives one clear error naming the file (and tensor)', () => {
   });
 });
 
-/** Small seeded PRNG (mulberry32) for the fuzz mutations. */
+/** The fuzz mutations' seeded uniform numbers in [0, 1), from the project's one PRNG. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = createRandom(seed);
+  return () => random.nextDouble();
 }
 
 describe('fuzz', () => {

@@ -7,21 +7,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createRandom } from '@specprune/core/random';
 import { parseModel, serializeModel, type GraphInfo, type OnnxModel, type TensorInfo } from '../src/index.js';
 import { AttributeField, NodeField, TensorField } from '../src/onnx-fields.js';
 import { runCli } from './cli-run.js';
 import { makeFixtures, REAL_MODELS, tempDir } from './helpers.js';
 import { concat, int, len, model as wrapModel, node as makeNode, tag, varint } from './wire-builder.js';
 
+/** The fuzz mutations' seeded uniform numbers in [0, 1), from the project's one PRNG. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = createRandom(seed);
+  return () => random.nextDouble();
 }
 
 const INTERESTING = [0n, 1n, 2n, 3n, -1n, -2n, 7n, 1000n, 2n ** 31n, 2n ** 32n + 1n, 2n ** 53n, 2n ** 62n, -(2n ** 63n)];
