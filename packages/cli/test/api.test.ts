@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { prune } from '../src/index.js';
+import { encodeNpy } from '../src/eval/npy.js';
 import { MODELS, tempDir } from './helpers.js';
 
 describe("the Node API: import { prune } from 'specprune'", () => {
@@ -26,6 +27,21 @@ describe("the Node API: import { prune } from 'specprune'", () => {
     expect(Buffer.compare(readFileSync(out), Buffer.from(model))).toBe(0);
     expect(report).toMatchObject({ input: { path: MODELS.paddleCls }, output: { path: out }, method: 'spectral', allocation: 'spectral', allocationBasis: 'sensitivity-scan' });
     expect(report.fidelity).toMatchObject({ measured: true, inputs: 'random', shapes: { x: [1, 3, 48, 192] } });
+  });
+
+  it('never writes over an input, also when the model is given as bytes (files compared as files)', async () => {
+    const dir = tempDir();
+    mkdirSync(path.join(dir, 'samples'));
+    const sample = path.join(dir, 'samples', '0.npy');
+    writeFileSync(sample, encodeNpy('float32', [1, 25, 96], new Float32Array(2400).fill(0.25)));
+    const before = readFileSync(sample);
+    const bytes = new Uint8Array(readFileSync(MODELS.wakeword));
+    await expect(prune(bytes, { output: path.join(dir, 'samples', '.', '0.npy'), calibration: path.join(dir, 'samples'), method: 'refit', allocation: 'uniform' })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/is the calibration sample .*0\.npy.*writing it would destroy an input/),
+    });
+    expect(readFileSync(sample).equals(before)).toBe(true);
+    expect(readdirSync(path.join(dir, 'samples'))).toEqual(['0.npy']);
   });
 
   it('rejects bad input with exitCode 2 and a sentence naming the option', async () => {

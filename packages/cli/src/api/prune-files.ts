@@ -87,8 +87,9 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
   const resolved = resolvePruneOptions(options, hasCalibration);
   const given = (options.protect ?? []).map((p) => (typeof p === 'string' ? { file: path.resolve(cwd, p), label: `the file ${p}` } : { file: path.resolve(cwd, p.file), label: p.label }));
   const protect: string[] = given.map((p) => p.file);
-  if (input && output) protect.push(...checkPruneFiles({ input, label, output, outputLabel: options.output!, report: reportFile, reportLabel: options.report, calibrationDir, calibrationLabel: typeof options.calibration === 'string' ? options.calibration : undefined, protect: given, inPlace: !!options.inPlace }));
+  if (output) protect.push(...checkPruneFiles({ input, label, output, outputLabel: options.output!, report: reportFile, reportLabel: options.report, calibrationDir, calibrationLabel: typeof options.calibration === 'string' ? options.calibration : undefined, protect: given, inPlace: !!options.inPlace }));
   else if (input) statRegularFile(input, { label, advice: 'check the path of the model' });
+  // (A model given as bytes has no files of its own, but the output still must not replace a sample or a protected file.)
   await options.beforeWork?.();
 
   const measure = async (file: string): Promise<Sizes> => (options.sizes === false ? { bytes: statSync(file).size, gzipBytes: null, brotliBytes: null } : measureSizes(file));
@@ -251,7 +252,7 @@ async function beforeCommit(signal: AbortSignal | undefined): Promise<void> {
  * which the writer refuses to replace again at write time.
  */
 function checkPruneFiles(f: {
-  input: string;
+  input: string | undefined;
   label: string;
   output: string;
   outputLabel: string;
@@ -262,9 +263,12 @@ function checkPruneFiles(f: {
   protect: ReadonlyArray<{ file: string; label: string }>;
   inPlace: boolean;
 }): string[] {
-  statRegularFile(f.input, { label: f.label, advice: 'check the path of the model' });
-  const externalFiles = [...new Set(allTensors(readModelHollow(f.input).model).flatMap((t) => (t.external ? [t.external.path] : [])))];
-  const modelFiles: Array<[string, string]> = [[f.input, `the input model ${f.label}`], ...externalFiles.map((file): [string, string] => [file, `the external data file ${file} of the input model`])];
+  const modelFiles: Array<[string, string]> = [];
+  if (f.input) {
+    statRegularFile(f.input, { label: f.label, advice: 'check the path of the model' });
+    const externalFiles = [...new Set(allTensors(readModelHollow(f.input).model).flatMap((t) => (t.external ? [t.external.path] : [])))];
+    modelFiles.push([f.input, `the input model ${f.label}`], ...externalFiles.map((file): [string, string] => [file, `the external data file ${file} of the input model`]));
+  }
   const otherInputs: Array<[string, string]> = [];
   if (f.calibrationDir) {
     for (const name of listFolder(f.calibrationDir)) otherInputs.push([path.join(f.calibrationDir, name), `the calibration sample ${path.join(f.calibrationLabel ?? f.calibrationDir, name)}`]);
