@@ -146,7 +146,7 @@ export async function collectInputStats(
       try {
         outputs = await session.run(samples[k]!);
       } catch (error) {
-        throw options.explainRunError?.(error, samples[k]!, k) ?? new PruneInputError(`${label} cannot run on sample ${k + 1}: ${String((error as Error).message).split('\n')[0]}`);
+        throw options.explainRunError?.(error, samples[k]!, k) ?? new PruneInputError(`${label} cannot run on calibration sample ${k + 1}: ${String((error as Error).message).split('\n')[0]}; give samples whose shapes and values suit the model's inputs.`);
       }
       for (const plan of plans) {
         const tensor = outputs[plan.activation] ?? samples[k]![plan.activation];

@@ -162,7 +162,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const timings: Record<string, number> = {};
   const label = context.label ?? 'the model';
   const resolved = resolvePruneOptions(options, context.calibration !== undefined);
-  if (context.calibration && context.calibration.length === 0) throw new PruneInputError(`no calibration samples were given for ${label}.`);
+  if (context.calibration && context.calibration.length === 0) throw new PruneInputError(`no calibration samples were given for ${label}; give at least one sample, or none for data-free pruning.`);
   const onnx = model instanceof Uint8Array ? parseModel(model, { label }) : model;
   const warnings: string[] = [];
   const log = (message: string) => context.onLog?.(message);
