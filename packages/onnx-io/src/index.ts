@@ -19,6 +19,7 @@ export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type 
 export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
 export { densifySparse, readSparseIndices } from './sparse-data.js';
 export { bitmaskModelUnsupported, bitmaskUnsupported, BITMASK_MIN_OPSET } from './bitmask.js';
+export { liftable, liftWeightsToInputs } from './lift-inputs.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
 export { OnnxInputError } from './errors.js';
 export { DTYPES, FLOAT_DTYPES, dtypeOf, dtypeCode, describeDataType, type DTypeName, type FloatDTypeName } from './dtypes.js';

@@ -27,7 +27,7 @@ import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from 
 import { measureFidelity, type Fidelity } from './fidelity.js';
 import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
-import { openSession, randomSamples, type Feeds, type OrtRuntime } from './runtime.js';
+import { openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 
 /** A long phase's progress: `done` of `total` steps, `item` naming the current weight where there is one. */
@@ -55,6 +55,11 @@ export interface PruneContext {
   keepMatrices?: boolean;
   /** metadata_props entries to write into the pruned model (provenance). */
   metadata?: Record<string, string>;
+  /**
+   * Intra-op threads of every onnxruntime session the pipeline opens (the CLI passes the number of cores).
+   * Default 1. The result does not depend on it.
+   */
+  threads?: number;
   /** Turns a run the runtime refused on calibration sample `index` into the caller's error (naming its file, say). */
   explainRunError?: (error: unknown, feeds: Feeds, index: number) => Error;
 }
@@ -157,8 +162,9 @@ interface Selected {
  * result). `model` is ONNX bytes (external data must be inlined) or a parsed model (from onnx-io's
  * readModel, which resolves external data). No files, no printing: progress and logs go to the context.
  */
-export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions, context: PruneContext): Promise<PruneResult> {
+export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions, given: PruneContext): Promise<PruneResult> {
   const started = now();
+  const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
   const timings: Record<string, number> = {};
   const label = context.label ?? 'the model';
   const resolved = resolvePruneOptions(options, context.calibration !== undefined);
@@ -271,7 +277,9 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         seed: o.seed,
         ...(context.signal ? { signal: context.signal } : {}),
         ...(feeds ? { feeds: feeds.slice(0, o.scanSamples ?? 8) } : {}),
+        keys: selected.map((s) => s.key),
       });
+      log(`measurements: ${scanner.samples.length} inputs per measurement, ${scanner.mode}`);
     } catch (error) {
       // Choices measured on nothing are not a fallback: stop and say what would work.
       if (!isInputError(error) || o.calibration) throw error;
@@ -365,6 +373,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     context.onProgress?.({ phase: 'pruning', done: details.length, total: selected.length, item: s.weight.name });
   }
   timings.prune = seconds(pruneStarted);
+  await scanner?.release();
   if (bitmaskFallbacks.length) warn(`${bitmaskFallbacks.length} weight(s) are stored dense or sparse (whichever is smaller) because bitmask storage does not cover them: ${bitmaskFallbacks.slice(0, 5).join('; ')}${bitmaskFallbacks.length > 5 ? '; ...' : ''}.`);
   if (context.metadata) setMetadata(onnx, context.metadata);
 

@@ -14,8 +14,11 @@ export interface OrtRuntime {
 /** One sample: a tensor per model input, by name. */
 export type Feeds = Record<string, Tensor>;
 
-/** Sessions for measurements: one thread (workers may run several), errors only from onnxruntime's own logger. */
-const SESSION_OPTIONS: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 4 };
+/**
+ * Sessions for measurements: errors only from onnxruntime's own logger; one intra-op thread unless the
+ * runtime is wrapped with {@link withThreads}.
+ */
+export const SESSION_OPTIONS: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 4 };
 
 /** A session on model bytes; a model the runtime refuses is the caller's input error, named by `label`. */
 export async function openSession(runtime: OrtRuntime, bytes: Uint8Array, label: string): Promise<InferenceSession> {
@@ -59,4 +62,17 @@ export function randomSamples(
   values: Readonly<Record<string, number>>,
 ): Feeds[] {
   return Array.from({ length: count }, (_, k) => randomFeeds(runtime, specs, deriveSeed(seed, stream, k), values));
+}
+
+/**
+ * The runtime with every session created on `threads` intra-op threads. onnxruntime's CPU kernels split
+ * work by output, so outputs do not depend on the thread count (checked on the fixture models, and by a
+ * test that prunes on 1 and 2 threads to identical bytes); measurements are rounded besides.
+ */
+export function withThreads(runtime: OrtRuntime, threads: number | undefined): OrtRuntime {
+  if (!threads || threads <= 1) return runtime;
+  return {
+    Tensor: runtime.Tensor,
+    InferenceSession: { create: (model, options) => runtime.InferenceSession.create(model, { ...options, intraOpNumThreads: threads }) },
+  };
 }

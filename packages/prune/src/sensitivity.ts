@@ -1,9 +1,9 @@
 import type { Granularity } from '@specprune/core';
-import { findWeights, halfToFloat, parseModel, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
+import { findWeights, halfToFloat, liftable, liftWeightsToInputs, parseModel, readWeight, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
 import type { ResolvedInput } from '@specprune/device-runner/inputs';
 import { pruneWeight } from './engine.js';
 import { PruneInputError, throwIfAborted } from './errors.js';
-import { openSession, randomSamples, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
+import { openSession, randomSamples, SESSION_OPTIONS, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
 
 /** Sparsities at which each weight's end-to-end sensitivity is measured. */
 export const SCAN_GRID = [0, 0.3, 0.5, 0.7, 0.9] as const;
@@ -25,6 +25,8 @@ export interface ScannerOptions {
   signal?: AbortSignal;
   /** Sample inputs to use instead of random ones (e.g. the first calibration samples). */
   feeds?: ReadonlyArray<Feeds>;
+  /** The weights (by graph/name key) measurements will replace: fed as inputs of one session where possible. */
+  keys?: readonly string[];
 }
 
 /** Runs the model with some weights replaced and measures how far its outputs move. */
@@ -37,11 +39,21 @@ export interface Scanner {
   /** The inputs every measurement runs on, and the original model's outputs on them. */
   readonly samples: ReadonlyArray<Feeds>;
   readonly baseline: ReadonlyArray<Feeds>;
+  /** How measurements run: one session with the weights as inputs, or a new session each. */
+  readonly mode: 'one session, samples batched' | 'one session' | 'a session per measurement';
+  /** Frees the shared session. */
+  release(): Promise<void>;
 }
 
 /**
  * A scanner on inputs shaped from the model (seeded random, `--shape`/`--value`) or on given samples.
  * Throws a PruneInputError when inputs cannot be built (e.g. symbolic dims without --shape).
+ *
+ * Measurements run in one session: the weights named in `keys` that are main-graph float32 initializers
+ * become graph inputs of a copy of the model, so replacing one is a different feed, not a new model
+ * (parsing, editing, serialising and creating a session for every measurement dominated the scan). Other
+ * weights, or a model whose outputs change when its weights are inputs (beyond float rounding), are
+ * measured by rebuilding the model per measurement.
  */
 export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array, label: string, options: ScannerOptions): Promise<Scanner> {
   const reference = await openSession(runtime, modelBytes, label);
@@ -58,42 +70,164 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
     await reference.release();
   }
   const outputs = Object.keys(baseline[0] ?? {}).filter((n) => FLOAT_OUTPUTS.has(baseline[0]![n]!.type));
-
-  const measure = async (session: InferenceSession): Promise<number> => {
+  const measure = async (session: InferenceSession, against: readonly Feeds[], extra: Feeds = {}): Promise<number> => {
     let total = 0;
-    for (let k = 0; k < samples.length; k++) {
-      const result = await session.run(samples[k]!);
-      let num = 0;
-      let den = 0;
-      for (const name of outputs) {
-        const a = asFloats(baseline[k]![name]!);
-        const b = asFloats(result[name]!);
-        for (let i = 0; i < a.length; i++) {
-          const d = (b[i] ?? 0) - a[i]!;
-          num += Number.isFinite(d) ? d * d : 1e30;
-          den += a[i]! * a[i]!;
-        }
-      }
-      total += Math.sqrt(num / (den || 1));
-    }
-    return total / samples.length;
+    for (let k = 0; k < samples.length; k++) total += relativeDistance(against[k]!, await session.run({ ...samples[k]!, ...extra }), outputs);
+    return roundMeasurement(total / samples.length);
   };
+  const rebuild = async (replacements: ReadonlyArray<{ key: string; values: Float32Array }>): Promise<number> => {
+    const model = parseModel(modelBytes, { label });
+    const weights = findWeights(model);
+    for (const { key, values } of replacements) updateWeight(model, weights.find((w) => `${w.graph}/${w.name}` === key)!, values, 'dense');
+    const session = await openSession(runtime, serializeModel(model), label);
+    try {
+      return await measure(session, baseline);
+    } finally {
+      await session.release();
+    }
+  };
+  const shared = await openLiftedSession(runtime, modelBytes, label, options.keys ?? [], samples, baseline, outputs);
   return {
     samples,
     baseline,
+    mode: shared ? (shared.batch ? 'one session, samples batched' : 'one session') : 'a session per measurement',
     async distortion(replacements) {
       throwIfAborted(options.signal);
-      const model = parseModel(modelBytes, { label });
-      const weights = findWeights(model);
-      for (const { key, values } of replacements) updateWeight(model, weights.find((w) => `${w.graph}/${w.name}` === key)!, values, 'dense');
-      const session = await openSession(runtime, serializeModel(model), label);
-      try {
-        return await measure(session);
-      } finally {
-        await session.release();
+      if (!shared || !replacements.every((r) => shared.feeds.has(r.key))) return rebuild(replacements);
+      const extra: Feeds = {};
+      for (const { key, values } of replacements) {
+        const original = shared.feeds.get(key)!;
+        extra[original.name] = new runtime.Tensor('float32', values, original.tensor.dims);
       }
+      if (!shared.batch) return measure(shared.session, shared.baseline, { ...shared.weightFeeds, ...extra });
+      const outs = splitBatch(await shared.session.run({ ...shared.batch, ...shared.weightFeeds, ...extra }), samples.length)!;
+      let total = 0;
+      for (let k = 0; k < samples.length; k++) total += relativeDistance(shared.baseline[k]!, outs[k]!, outputs);
+      return roundMeasurement(total / samples.length);
+    },
+    async release() {
+      await shared?.session.release();
     },
   };
+}
+
+/** Relative distance ||b - a|| / ||a|| over the given float outputs (a non-finite difference counts as huge). */
+function relativeDistance(a: Feeds, b: Feeds, names: readonly string[]): number {
+  let num = 0;
+  let den = 0;
+  for (const name of names) {
+    const x = asFloats(a[name]!);
+    const y = asFloats(b[name]!);
+    for (let i = 0; i < x.length; i++) {
+      const d = (y[i] ?? 0) - x[i]!;
+      num += Number.isFinite(d) ? d * d : 1e30;
+      den += x[i]! * x[i]!;
+    }
+  }
+  return Math.sqrt(num / (den || 1));
+}
+
+/**
+ * Measurements are rounded to 6 significant digits, so choices made from them do not depend on float
+ * rounding that differs between machines or thread counts.
+ */
+export function roundMeasurement(x: number): number {
+  return Number.isFinite(x) && x !== 0 ? Number(x.toPrecision(6)) : x;
+}
+
+/** The largest relative change of the outputs the weights-as-inputs copy may show on unchanged weights. */
+const LIFT_TOLERANCE = 1e-5;
+
+interface LiftedSession {
+  session: InferenceSession;
+  /** The weights fed as inputs, by key: input name and original values. */
+  feeds: Map<string, { name: string; tensor: Tensor }>;
+  weightFeeds: Feeds;
+  /** The copy's own outputs on the samples with the original weights. */
+  baseline: Feeds[];
+  /** The samples as one batch along dim 0, where the model answers a batch as it answers each sample. */
+  batch?: Feeds;
+}
+
+/** A session on a copy of the model whose measured weights are inputs, or undefined where that cannot be used. */
+async function openLiftedSession(
+  runtime: OrtRuntime,
+  modelBytes: Uint8Array,
+  label: string,
+  keys: readonly string[],
+  samples: readonly Feeds[],
+  baseline: readonly Feeds[],
+  outputs: readonly string[],
+): Promise<LiftedSession | undefined> {
+  if (keys.length === 0 || samples.length === 0) return undefined;
+  const model = parseModel(modelBytes, { label });
+  const wanted = new Set(keys);
+  const weights = findWeights(model).filter((w) => wanted.has(`${w.graph}/${w.name}`) && liftable(w));
+  if (weights.length === 0) return undefined;
+  const feeds = new Map<string, { name: string; tensor: Tensor }>();
+  const weightFeeds: Feeds = {};
+  for (const weight of weights) {
+    const tensor = new runtime.Tensor('float32', readWeight(model, weight), weight.shape);
+    feeds.set(`${weight.graph}/${weight.name}`, { name: weight.name, tensor });
+    weightFeeds[weight.name] = tensor;
+  }
+  liftWeightsToInputs(model, weights);
+  let session: InferenceSession;
+  try {
+    session = await runtime.InferenceSession.create(serializeModel(model), SESSION_OPTIONS);
+  } catch {
+    return undefined;
+  }
+  const answersLikeTheModel = (own: ReadonlyArray<Feeds> | undefined): own is Feeds[] =>
+    own !== undefined && own.every((out, k) => outputs.every((name) => out[name]) && relativeDistance(baseline[k]!, out, outputs) <= LIFT_TOLERANCE);
+  try {
+    // One run of all samples as a batch keeps the kernels busier (and threads useful) than runs of one.
+    const batch = batchFeeds(runtime, samples);
+    if (batch) {
+      const own = await session.run({ ...batch, ...weightFeeds }).then(
+        (result) => splitBatch(result, samples.length),
+        () => undefined,
+      );
+      if (answersLikeTheModel(own)) return { session, feeds, weightFeeds, baseline: own, batch };
+    }
+    const own: Feeds[] = [];
+    for (const sample of samples) own.push(await session.run({ ...sample, ...weightFeeds }));
+    // Some operators compute differently on inputs than on constants (or need constants): keep the
+    // copy only where it answers like the model itself.
+    if (answersLikeTheModel(own)) return { session, feeds, weightFeeds, baseline: own };
+  } catch {
+    // Measured by rebuilding the model instead.
+  }
+  await session.release();
+  return undefined;
+}
+
+/** Samples whose every input has a leading dim of 1, concatenated along it; undefined when they cannot be. */
+function batchFeeds(runtime: OrtRuntime, samples: readonly Feeds[]): Feeds | undefined {
+  if (samples.length < 2) return undefined;
+  const batch: Feeds = {};
+  for (const [name, first] of Object.entries(samples[0]!)) {
+    const rest = first.dims.slice(1).join('x');
+    const parts = samples.map((sample) => sample[name]);
+    if (parts.some((t) => !t || t.type !== first.type || t.dims[0] !== 1 || t.dims.slice(1).join('x') !== rest || typeof t.data === 'string' || Array.isArray(t.data))) return undefined;
+    const data = first.data as Float32Array;
+    const joined = new (data.constructor as Float32ArrayConstructor)(data.length * parts.length);
+    parts.forEach((t, k) => joined.set(t!.data as Float32Array, k * data.length));
+    batch[name] = new runtime.Tensor(first.type, joined, [parts.length, ...first.dims.slice(1)]);
+  }
+  return batch;
+}
+
+/** A batch's outputs split into one per sample, or undefined when an output does not lead with the batch dim. */
+function splitBatch(result: Feeds, count: number): Feeds[] | undefined {
+  const outs: Feeds[] = Array.from({ length: count }, () => ({}));
+  for (const [name, tensor] of Object.entries(result)) {
+    if (tensor.dims[0] !== count || typeof tensor.data === 'string' || Array.isArray(tensor.data)) return undefined;
+    const data = tensor.data as Float32Array;
+    const size = data.length / count;
+    for (let k = 0; k < count; k++) outs[k]![name] = { type: tensor.type, dims: [1, ...tensor.dims.slice(1)], data: data.subarray(k * size, (k + 1) * size) } as unknown as Tensor;
+  }
+  return outs;
 }
 
 export interface ScanOptions {

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import {
   allTensors,
@@ -49,6 +50,8 @@ export interface PruneFileOptions extends PruneOptions {
   onProgress?: (progress: PruneProgress) => void;
   onLog?: (message: string) => void;
   signal?: AbortSignal;
+  /** onnxruntime intra-op threads for the measurements (default: every core). The result does not depend on it. */
+  threads?: number;
 }
 
 type Sizes = { bytes: number; gzipBytes: number | null; brotliBytes: number | null };
@@ -186,6 +189,7 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
       label,
       metadata: provenance,
       keepMatrices: !!reportFile,
+      threads: options.threads ?? availableParallelism(),
       explainRunError: (error, feeds, index) => sampleRunError(error, feeds as never, index, label),
       ...(calibration ? { calibration } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
