@@ -4,6 +4,8 @@ import { sparsifyMagnitude } from '../sparsify/magnitude.js';
 
 /** Columns whose mask is chosen together (SparseGPT's adaptive mask selection block). */
 const MASK_BLOCK = 128;
+/** Columns whose updates to later columns are applied together (see refitPrune). */
+const UPDATE_WINDOW = 32;
 
 export interface RefitOptions {
   /** Zeros the result must have (unstructured: exactly; N:M and block set their own count). */
@@ -66,8 +68,39 @@ export function refitPrune(w: Matrix, gram: Float64Array, options: RefitOptions)
   let zerosDone = 0;
   const maskStep = granularity.kind === 'nm' ? granularity.m : granularity.kind === 'block' ? granularity.c * Math.max(1, Math.floor(MASK_BLOCK / granularity.c)) : MASK_BLOCK;
   const err = new Float64Array(rows);
+  // Each pruned entry's error updates the not-yet-processed columns of its row. Columns inside a window of
+  // UPDATE_WINDOW columns are updated at once; columns beyond it get the window's updates together when it
+  // closes, each row's updates applied while the row is in cache (SparseGPT's lazy batch updates). Every
+  // entry still receives the same subtractions in the same order, so the result is bit-identical to
+  // updating every column at once.
+  const pending = new Float64Array(rows * UPDATE_WINDOW);
+  let windowStart = 0;
+  let windowEnd = Math.min(cols, UPDATE_WINDOW);
+  const flush = () => {
+    const width = windowEnd - windowStart;
+    if (windowEnd < cols) {
+      for (let r = 0; r < rows; r++) {
+        const row = r * cols;
+        const errors = r * UPDATE_WINDOW;
+        for (let t = 0; t < width; t++) {
+          const e = pending[errors + t];
+          if (e === 0) continue;
+          const u = (windowStart + t) * cols;
+          for (let k = windowEnd; k < cols; k++) work[row + k] -= e * factor[u + k];
+        }
+      }
+    }
+    pending.fill(0);
+  };
   for (let j = 0; j < cols; j++) {
-    if (j % maskStep === 0) {
+    const maskAt = j % maskStep === 0;
+    // A new window where the last one ends, or where a mask is chosen over columns beyond it (they must be current).
+    if (j === windowEnd || (maskAt && Math.min(cols, j + maskStep) > windowEnd)) {
+      flush();
+      windowStart = j;
+      windowEnd = Math.min(cols, j + UPDATE_WINDOW);
+    }
+    if (maskAt) {
       const end = Math.min(cols, j + maskStep);
       if (granularity.kind === 'unstructured') {
         const target = Math.round((totalZeros * end) / cols) - zerosDone;
@@ -92,11 +125,13 @@ export function refitPrune(w: Matrix, gram: Float64Array, options: RefitOptions)
     }
     if (!any || j + 1 === cols) continue;
     const u = j * cols;
+    const slot = j - windowStart;
     for (let r = 0; r < rows; r++) {
       const e = err[r];
       if (e === 0) continue;
+      pending[r * UPDATE_WINDOW + slot] = e;
       const row = r * cols;
-      for (let k = j + 1; k < cols; k++) work[row + k] -= e * factor[u + k];
+      for (let k = j + 1; k < windowEnd; k++) work[row + k] -= e * factor[u + k];
     }
   }
   const data = new Float32Array(rows * cols);
@@ -119,10 +154,17 @@ function chooseSmallest(
   if (n === 0) return 0;
   const scores = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) scores[r * width + c] = score(r, from + c);
-  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a] - scores[b] || a - b);
-  for (let k = 0; k < n; k++) {
-    const i = order[k];
-    pruned[Math.floor(i / width) * stride + from + (i % width)] = 1;
+  // The n lowest scores, ties taken in index order (as a stable sort by score would): the n-th lowest
+  // score from a native numeric sort, then one pass.
+  const threshold = Float64Array.from(scores).sort()[n - 1];
+  let below = 0;
+  for (let i = 0; i < scores.length; i++) if (scores[i] < threshold) below++;
+  let ties = n - below;
+  for (let i = 0; i < scores.length; i++) {
+    const v = scores[i];
+    if (v < threshold || (v === threshold && ties-- > 0) || (Number.isNaN(threshold) && Number.isNaN(v) && ties-- > 0)) {
+      pruned[Math.floor(i / width) * stride + from + (i % width)] = 1;
+    }
   }
   return n;
 }
@@ -275,30 +317,64 @@ export function reconstructionError(w: Matrix, pruned: Float32Array, gram: Float
  */
 export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Float64Array, withTotal = true): { error: number; total: number } {
   const { rows, cols } = w;
-  const delta = new Float64Array(cols);
-  const row = new Float64Array(cols);
   let num = 0;
   let den = 0;
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < cols; j++) {
-      row[j] = w.data[r * cols + j];
-      delta[j] = row[j] - pruned[r * cols + j];
+  // Four rows at a time share each pass over the Gram matrix; each row's sum runs in the same order as alone.
+  const x = new Float64Array(4 * cols);
+  const forms = new Float64Array(4);
+  const formsOf = (first: number, count: number, delta: boolean) => {
+    for (let q = 0; q < count; q++) {
+      const r = first + q;
+      for (let j = 0; j < cols; j++) x[q * cols + j] = delta ? w.data[r * cols + j] - pruned[r * cols + j] : w.data[r * cols + j];
     }
-    num += quadraticForm(gram, delta, cols);
-    if (withTotal) den += quadraticForm(gram, row, cols);
+    quadraticForms(gram, x, cols, count, forms);
+  };
+  for (let r = 0; r < rows; r += 4) {
+    const count = Math.min(4, rows - r);
+    formsOf(r, count, true);
+    for (let q = 0; q < count; q++) num += forms[q];
+    if (withTotal) {
+      formsOf(r, count, false);
+      for (let q = 0; q < count; q++) den += forms[q];
+    }
   }
   return { error: num, total: withTotal ? den : Number.NaN };
 }
 
-function quadraticForm(g: Float64Array, x: Float64Array, n: number): number {
-  let total = 0;
+/** xᵀ G x for `count` (<= 4) vectors stored one after another in `x`, into `out`; entries where x is 0 are skipped. */
+function quadraticForms(g: Float64Array, x: Float64Array, n: number, count: number, out: Float64Array): void {
+  out.fill(0);
+  const [o1, o2, o3] = [n, 2 * n, 3 * n];
   for (let i = 0; i < n; i++) {
-    const xi = x[i];
-    if (xi === 0) continue;
-    let s = 0;
+    const x0 = x[i];
+    const x1 = count > 1 ? x[o1 + i] : 0;
+    const x2 = count > 2 ? x[o2 + i] : 0;
+    const x3 = count > 3 ? x[o3 + i] : 0;
+    if (x0 === 0 && x1 === 0 && x2 === 0 && x3 === 0) continue;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
     const gi = i * n;
-    for (let j = 0; j < n; j++) s += g[gi + j] * x[j];
-    total += xi * s;
+    if (count === 4) {
+      for (let j = 0; j < n; j++) {
+        const v = g[gi + j];
+        s0 += v * x[j];
+        s1 += v * x[o1 + j];
+        s2 += v * x[o2 + j];
+        s3 += v * x[o3 + j];
+      }
+    } else {
+      for (let j = 0; j < n; j++) {
+        const v = g[gi + j];
+        s0 += v * x[j];
+        if (count > 1) s1 += v * x[o1 + j];
+        if (count > 2) s2 += v * x[o2 + j];
+      }
+    }
+    if (x0 !== 0) out[0] += x0 * s0;
+    if (x1 !== 0) out[1] += x1 * s1;
+    if (x2 !== 0) out[2] += x2 * s2;
+    if (x3 !== 0) out[3] += x3 * s3;
   }
-  return total;
 }
