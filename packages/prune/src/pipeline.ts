@@ -29,6 +29,7 @@ import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
 import { openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
+import { doWeightWork, type WeightWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
 
 /** A long phase's progress: `done` of `total` steps, `item` naming the current weight where there is one. */
 export interface PruneProgress {
@@ -60,6 +61,8 @@ export interface PruneContext {
    * Default 1. The result does not depend on it.
    */
   threads?: number;
+  /** Worker threads for the per-weight numerical work (Node: the CLI's pool); without, it runs in place. Same result either way. */
+  workers?: WeightWorkers;
   /** Turns a run the runtime refused on calibration sample `index` into the caller's error (naming its file, say). */
   explainRunError?: (error: unknown, feeds: Feeds, index: number) => Error;
 }
@@ -243,27 +246,23 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   }
   if (calibrationSummary) timings.statistics = seconds(statsStarted);
   const valuesOf = (idx: number): Float32Array => items[idx]!.values ?? selected[idx]!.values ?? readWeight(onnx, selected[idx]!.weight);
-  /** What the final prune does to weight idx at `zeros` zeros, for the methods that use calibration statistics. */
-  const dataAwarePrune = (idx: number, zeros: number, measureSpectralError: boolean, scan = false): DataAwarePruned | undefined => {
-    const weightStats = stats.get(items[idx]!.key);
+  // The per-weight work of the methods that use input statistics: in place, or on worker threads
+  // (each weight pinned to one, which keeps its statistics after the first piece of work).
+  const workers = context.workers;
+  const statsSent = new Set<string>();
+  const weightWork = async (idx: number, work: Pick<WeightWork, 'kind' | 'zeros' | 'measureSpectralError' | 'withMagnitude'>): Promise<WeightWorkResult | undefined> => {
+    const key = items[idx]!.key;
+    const weightStats = stats.get(key);
     if (!weightStats) return undefined;
-    const original = valuesOf(idx);
-    const view = items[idx]!.view;
-    if (o.method === 'wanda' || o.method === 'refit') return pruneWeightWithStats(original, view, zeros, o.method, o.granularity, weightStats, { measureSpectralError, measureReconstruction: !scan });
-    // The scan's curves use the re-fit alone: it wins the choice below on almost every weight (45 of 46
-    // on the PP-OCRv4 recogniser), at a third of the cost.
-    if (scan) return pruneWeightWithStats(original, view, zeros, 'refit', o.granularity, weightStats, { measureSpectralError: false, measureReconstruction: false });
-    // spectral with calibration: the candidate that best preserves the layer's output on the calibration
-    // inputs, ‖(W − W′) X‖ (spectrum preservation on the subspace the data uses).
-    const refit = pruneWeightWithStats(original, view, zeros, 'refit', o.granularity, weightStats, { measureSpectralError: false });
-    if (refit.reconstructionError === null) return pruneWeightWithStats(original, view, zeros, 'wanda', o.granularity, weightStats, { measureSpectralError });
-    const candidates: DataAwarePruned[] = [refit];
-    if (refit.method === 'refit') candidates.push(pruneWeightWithStats(original, view, zeros, 'wanda', o.granularity, weightStats, { measureSpectralError: false }));
-    const magnitude = pruneWeight(original, view, zeros, 'magnitude', o.granularity, o.seed, items[idx]!.key, { measureSpectralError: false });
-    candidates.push({ ...magnitude, reconstructionError: reconstructionErrorOf(original, magnitude.values, view, weightStats) });
-    const best = candidates.reduce((a, b) => (b.reconstructionError! < a.reconstructionError! ? b : a));
-    return measureSpectralError ? { ...best, ...measurePruned(original, best.values, view, true), method: best.method } : best;
+    const full: WeightWork = { ...work, key, original: valuesOf(idx), view: items[idx]!.view, method: o.method, granularity: o.granularity, seed: o.seed };
+    if (!workers) return doWeightWork(full, weightStats);
+    if (!statsSent.has(key)) {
+      statsSent.add(key);
+      full.stats = weightStats;
+    }
+    return workers.run(full, idx % workers.size);
   };
+  const ahead = workers ? workers.size + 1 : 0;
 
   let measured: { grid: readonly number[]; curves: number[][] } | undefined;
   let scanner: Scanner | undefined;
@@ -291,7 +290,11 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     const total = selected.length * (SCAN_GRID.length - 1);
     const curves = await scanSensitivity(scanner, items, {
       // The scan prunes as the final prune will: data-aware where statistics exist, else magnitude.
-      pruneAt: (item, idx, s) => dataAwarePrune(idx, Math.round(s * items[idx]!.numel), false, true)?.values ?? magnitudeAt({ ...item, values: valuesOf(idx) }, s, o.granularity, o.seed),
+      valuesAt: async (item, idx) => {
+        const aware = await weightWork(idx, { kind: 'scan', zeros: SCAN_GRID.slice(1).map((s) => Math.round(s * items[idx]!.numel)), measureSpectralError: false });
+        return aware?.results.map((r) => r.values) ?? SCAN_GRID.slice(1).map((s) => magnitudeAt({ ...item, values: valuesOf(idx) }, s, o.granularity, o.seed));
+      },
+      ahead,
       onProgress: (done) => context.onProgress?.({ phase: 'sensitivity scan', done, total }),
     });
     measured = { grid: SCAN_GRID, curves };
@@ -323,6 +326,12 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   // bytes in place (no copy); the result is identical to the general path's.
   const inPlace = o.method === 'magnitude' && o.granularity.kind === 'unstructured' && !o.spectralError && !context.keepMatrices;
   const scratch = { buffer: new Float32Array(0) };
+  // Work on the next weights starts while this one is measured and written.
+  const inFlight = new Map<number, Promise<WeightWorkResult | undefined>>();
+  const finalWork = (idx: number) => {
+    if (!inFlight.has(idx)) inFlight.set(idx, weightWork(idx, { kind: 'final', zeros: [allocation.zeros[idx]!], measureSpectralError: o.spectralError, withMagnitude: checkByOutput && synthetic }));
+    return inFlight.get(idx)!;
+  };
   for (const [idx, s] of selected.entries()) {
     throwIfAborted(context.signal);
     const view = inPlace && items[idx]!.view.blocks.length === 1 ? (denseFloat32View(onnx, s.weight) ?? s.values ?? readWeightReusing(onnx, s.weight, scratch)) : undefined;
@@ -333,18 +342,19 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     let result: PrunedWeight & { reconstructionError?: number | null };
     if (view) result = { ...pruneMagnitudeInPlace(view, zeros), values: view, method: 'magnitude', spectralError: Number.NaN, sparsity: 0 };
     else {
-      const aware = dataAwarePrune(idx, zeros, o.spectralError);
+      for (let next = idx + 1; next <= idx + ahead && next < selected.length; next++) void finalWork(next).catch(() => undefined);
+      const work = await finalWork(idx);
+      inFlight.delete(idx);
+      const aware = work?.results[0];
       const fallback = o.method === 'wanda' || o.method === 'refit' ? 'magnitude' : (o.method as MethodName);
       result = aware ?? pruneWeight(original, items[idx]!.view, zeros, fallback, o.granularity, o.seed, s.key, { measureSpectralError: o.spectralError });
       if ((!aware || synthetic) && checkByOutput && result.method !== 'magnitude') {
         // The lowest spectral error is not always the smallest change of what the model computes (a
         // rescaled sampler can leave a larger Frobenius error), and a re-fit on random inputs may fit
         // only those: keep either only if the outputs on the scan's (other) random inputs agree.
-        const magnitude = pruneWeight(original, items[idx]!.view, zeros, 'magnitude', o.granularity, o.seed, s.key, { measureSpectralError: o.spectralError });
+        const magnitude = work?.magnitude ?? pruneWeight(original, items[idx]!.view, zeros, 'magnitude', o.granularity, o.seed, s.key, { measureSpectralError: o.spectralError });
         const [own, plain] = [await scanner!.distortion([{ key: s.key, values: result.values }]), await scanner!.distortion([{ key: s.key, values: magnitude.values }])];
-        if (own > (aware ? REFIT_MARGIN : SAMPLER_MARGIN) * plain) {
-          result = aware ? { ...magnitude, reconstructionError: reconstructionErrorOf(original, magnitude.values, items[idx]!.view, stats.get(s.key)!) } : magnitude;
-        }
+        if (own > (aware ? REFIT_MARGIN : SAMPLER_MARGIN) * plain) result = magnitude;
       }
     }
     items[idx]!.values = undefined;

@@ -231,8 +231,10 @@ function splitBatch(result: Feeds, count: number): Feeds[] | undefined {
 }
 
 export interface ScanOptions {
-  /** The pruned values of one weight at one sparsity (the method the prune will use). */
-  pruneAt: (item: ScanItem, index: number, sparsity: number) => Float32Array;
+  /** The pruned values of one weight at each sparsity of SCAN_GRID after 0 (the method the prune will use). */
+  valuesAt: (item: ScanItem, index: number) => Promise<Float32Array[]>;
+  /** Weights whose values are asked for before they are measured (work running elsewhere meanwhile). */
+  ahead?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -245,10 +247,18 @@ export async function scanSensitivity(scanner: Scanner, items: readonly ScanItem
   const curves: number[][] = [];
   const steps = items.length * (SCAN_GRID.length - 1);
   let done = 0;
+  const asked = new Map<number, Promise<Float32Array[]>>();
+  const ask = (index: number) => {
+    if (!asked.has(index)) asked.set(index, options.valuesAt(items[index]!, index));
+    return asked.get(index)!;
+  };
   for (const [index, item] of items.entries()) {
+    for (let next = index + 1; next <= index + (options.ahead ?? 0) && next < items.length; next++) void ask(next).catch(() => undefined);
+    const values = await ask(index);
+    asked.delete(index);
     const curve = [0];
-    for (const s of SCAN_GRID.slice(1)) {
-      curve.push(await scanner.distortion([{ key: item.key, values: options.pruneAt(item, index, s) }]));
+    for (const pruned of values) {
+      curve.push(await scanner.distortion([{ key: item.key, values: pruned }]));
       options.onProgress?.(++done, steps);
     }
     // Distortion should not fall as sparsity rises; keep the curve monotone against sampling noise.

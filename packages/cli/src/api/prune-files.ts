@@ -23,6 +23,7 @@ import { loadSampleFeeds, sampleInputs, sampleRunError } from '../eval/samples.j
 import { stageHtmlReport } from '../report/html.js';
 import { VERSION } from '../version.js';
 import { pruneStreaming } from './stream.js';
+import { createWeightWorkers } from './weight-workers.js';
 import { referenceOnFile, verifyFile } from './verify-file.js';
 
 /** `prune` for Node: the pipeline's options plus where the files are (CLI.md "Library API"). */
@@ -184,19 +185,26 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
         await session.release();
       }
     } else if (Array.isArray(options.calibration)) calibration = options.calibration as readonly Feeds[];
+    const threads = options.threads ?? availableParallelism();
     const context: PruneContext = {
       runtime: ort as unknown as PruneContext['runtime'],
       label,
       metadata: provenance,
       keepMatrices: !!reportFile,
-      threads: options.threads ?? availableParallelism(),
+      threads,
       explainRunError: (error, feeds, index) => sampleRunError(error, feeds as never, index, label),
       ...(calibration ? { calibration } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
-    const result = await prunePipeline(onnx, options, context);
+    const workers = createWeightWorkers(threads);
+    let result;
+    try {
+      result = await prunePipeline(onnx, options, { ...context, workers });
+    } finally {
+      await workers.close();
+    }
     const warnings = result.report.warnings;
     let outputSection: PruneFileReport['output'];
     if (output) {

@@ -1,0 +1,22 @@
+/**
+ * A worker thread of the weight-work pool (see weight-workers.ts): runs the pipeline's per-weight numerical
+ * work and keeps each weight's input statistics after they are first sent.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { InputStats } from '@specprune/core';
+import { doWeightWork, type WeightWork } from '@specprune/prune';
+
+const statsByKey = new Map<string, InputStats>();
+
+parentPort!.on('message', ({ id, work }: { id: number; work: WeightWork }) => {
+  try {
+    if (work.stats) statsByKey.set(work.key, work.stats);
+    const stats = statsByKey.get(work.key);
+    if (!stats) throw new Error(`weight worker: no input statistics for ${work.key}`);
+    const result = doWeightWork(work, stats);
+    const buffers = new Set([...result.results, ...(result.magnitude ? [result.magnitude] : [])].map((r) => r.values.buffer as ArrayBuffer));
+    parentPort!.postMessage({ id, result }, [...buffers]);
+  } catch (error) {
+    parentPort!.postMessage({ id, error: { message: (error as Error).message, stack: (error as Error).stack } });
+  }
+});

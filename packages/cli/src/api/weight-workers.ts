@@ -1,0 +1,84 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { WeightWork, WeightWorkers, WeightWorkResult } from '@specprune/prune';
+
+/** tsx's ESM API (its `tsx/esm/api` import target), for workers started from TypeScript sources. */
+function tsxEsmApi(): string {
+  const root = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  return pathToFileURL(path.join(root, 'dist/esm/api/index.mjs')).href;
+}
+
+interface Lane {
+  worker?: Worker;
+  pending: Map<number, { resolve: (result: WeightWorkResult) => void; reject: (error: Error) => void }>;
+}
+
+/**
+ * A pool of `size` worker threads for the pipeline's per-weight work (re-fits, candidates, their errors),
+ * started on first use. Work on one weight goes to one lane, which keeps the weight's statistics: they are
+ * moved to it (not copied) with the first piece of work. Workers keep the process alive only while work is
+ * pending; `close` ends them.
+ */
+export function createWeightWorkers(size: number): WeightWorkers & { close(): Promise<void> } {
+  // From sources (development, tests) the worker is TypeScript: tsx (a devDependency) loads it, with the
+  // workspace's source condition.
+  const fromSources = import.meta.url.endsWith('.ts');
+  const script = new URL(fromSources ? './weight-worker.ts' : './weight-worker.js', import.meta.url);
+  const load = (): Worker =>
+    fromSources
+      ? new Worker(`import(${JSON.stringify(tsxEsmApi())}).then(({ register }) => { register(); return import(${JSON.stringify(script.href)}); });`, {
+          eval: true,
+          execArgv: ['--conditions=specprune-source'],
+        })
+      : new Worker(script);
+  const lanes: Lane[] = Array.from({ length: Math.max(1, size) }, () => ({ pending: new Map() }));
+  let nextId = 0;
+  const start = (lane: Lane): Worker => {
+    const worker = load();
+    worker.on('message', ({ id, result, error }: { id: number; result?: WeightWorkResult; error?: { message: string; stack?: string } }) => {
+      const waiting = lane.pending.get(id);
+      lane.pending.delete(id);
+      if (lane.pending.size === 0) worker.unref();
+      if (!waiting) return;
+      if (error) waiting.reject(Object.assign(new Error(error.message), { stack: error.stack }));
+      else waiting.resolve(result!);
+    });
+    const fail = (error: Error) => {
+      for (const waiting of lane.pending.values()) waiting.reject(error);
+      lane.pending.clear();
+      lane.worker = undefined;
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`a weight worker stopped (exit code ${code})`)));
+    return worker;
+  };
+  return {
+    size: lanes.length,
+    run(work: WeightWork, index: number): Promise<WeightWorkResult> {
+      const lane = lanes[index % lanes.length]!;
+      const worker = (lane.worker ??= start(lane));
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        lane.pending.set(id, { resolve, reject });
+        worker.ref();
+        const gram = work.stats?.gram;
+        worker.postMessage({ id, work }, gram ? [gram.buffer as ArrayBuffer] : []);
+      });
+    },
+    async close() {
+      await Promise.all(
+        lanes.map(async (lane) => {
+          const worker = lane.worker;
+          lane.worker = undefined;
+          lane.pending.clear();
+          if (worker) {
+            worker.removeAllListeners('exit');
+            await worker.terminate();
+          }
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * The CLI's worker pool for the pipeline's per-weight work: the same bytes with no workers, one or two,
+ * and a failure in a worker reaches the caller instead of hanging.
+ */
+import { readFileSync } from 'node:fs';
+import ort from 'onnxruntime-node';
+import { prune, type OrtRuntime } from '@specprune/prune';
+import { describe, expect, it } from 'vitest';
+import { createWeightWorkers } from '../src/api/weight-workers.js';
+import { MODELS } from './helpers.js';
+
+const runtime = ort as unknown as OrtRuntime;
+
+describe('weight workers', () => {
+  it('default pruning gives identical bytes in place, on one worker and on two', async () => {
+    const bytes = new Uint8Array(readFileSync(MODELS.paddleCls));
+    const options = { sparsity: 0.5, shape: { x: [1, 3, 48, 192] } };
+    const inPlace = await prune(bytes, options, { runtime });
+    expect(inPlace.report.calibration?.source).toBe('synthetic');
+    for (const size of [1, 2]) {
+      const workers = createWeightWorkers(size);
+      try {
+        const pooled = await prune(bytes, options, { runtime, workers });
+        expect(Buffer.compare(Buffer.from(pooled.model), Buffer.from(inPlace.model)), `${size} worker(s)`).toBe(0);
+        expect(pooled.report.weights).toEqual(inPlace.report.weights);
+      } finally {
+        await workers.close();
+      }
+    }
+  }, 300_000);
+
+  it('an error inside a worker rejects the work with its message', async () => {
+    const workers = createWeightWorkers(1);
+    try {
+      const work = { kind: 'scan' as const, key: 'main/W', original: new Float32Array(4), view: { blocks: [] } as never, zeros: [1], method: 'spectral' as const, granularity: { kind: 'unstructured' as const }, seed: 0, measureSpectralError: false };
+      await expect(workers.run(work, 0)).rejects.toThrow(/no input statistics for main\/W/);
+    } finally {
+      await workers.close();
+    }
+  });
+});
