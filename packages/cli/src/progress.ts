@@ -1,4 +1,4 @@
-import { throwIfInterrupted, type Io } from './io.js';
+import { log, throwIfInterrupted, type Io } from './io.js';
 
 /**
  * A progress bar on stderr when it is a TTY; silent otherwise (so logs and CI output stay clean).
@@ -7,12 +7,16 @@ import { throwIfInterrupted, type Io } from './io.js';
  */
 export function createProgress(io: Io, label: string, total: number): { tick(detail?: string): void; done(): void } {
   const drawing = !!io.stderr.isTTY && total > 0;
+  const started = Date.now();
   let count = 0;
   let last = 0;
   const draw = (detail = '') => {
     const width = 24;
     const filled = Math.min(width, Math.round((count / total) * width));
-    io.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} ${detail.slice(0, 40).padEnd(40)}`);
+    const elapsed = (Date.now() - started) / 1000;
+    // The rest at the pace so far, once there is a pace to go by.
+    const eta = count > 0 && count < total && elapsed > 2 ? `, about ${formatSeconds((elapsed / count) * (total - count))} left` : '';
+    io.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} ${formatSeconds(elapsed)}${eta} ${detail.slice(0, 32).padEnd(32)}`);
   };
   return {
     tick(detail) {
@@ -31,21 +35,33 @@ export function createProgress(io: Io, label: string, total: number): { tick(det
   };
 }
 
+/** 42 s, 3 min 05 s. */
+function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)} min ${String(whole % 60).padStart(2, '0')} s`;
+}
+
 /**
  * A progress callback for work reported in phases (`{ phase, done, total, item }`, as the pruning
- * pipeline reports it): one bar per phase on stderr (TTY only); every tick also stops an interrupted run.
+ * pipeline reports it): one bar per phase on stderr with elapsed time and an estimate of the rest (TTY
+ * only), and one line per finished phase with its time (always, so CI logs show where the time went).
+ * Every tick also stops an interrupted run.
  */
 export function createPhaseProgress(io: Io): (progress: { phase: string; done: number; total: number; item?: string }) => void {
-  let current: { phase: string; bar: ReturnType<typeof createProgress> } | undefined;
+  let current: { phase: string; bar: ReturnType<typeof createProgress>; started: number; total: number } | undefined;
+  const finish = () => {
+    if (!current) return;
+    current.bar.done();
+    log(io, `specprune: ${current.phase}: ${current.total} step(s) in ${formatSeconds((Date.now() - current.started) / 1000)}`);
+    current = undefined;
+  };
   return (p) => {
     if (current?.phase !== p.phase) {
-      current?.bar.done();
-      current = { phase: p.phase, bar: createProgress(io, p.phase, p.total) };
+      finish();
+      current = { phase: p.phase, bar: createProgress(io, p.phase, p.total), started: Date.now(), total: p.total };
     }
     if (p.done > 0) current.bar.tick(p.item);
-    if (p.done >= p.total) {
-      current.bar.done();
-      current = undefined;
-    }
+    if (p.done >= p.total) finish();
   };
 }
