@@ -319,15 +319,26 @@ export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Floa
   const { rows, cols } = w;
   let num = 0;
   let den = 0;
-  // Four rows at a time share each pass over the Gram matrix; each row's sum runs in the same order as alone.
+  // Four rows at a time share each pass over the Gram matrix; a chunk with a row whose change is mostly
+  // zeros (kept entries unchanged: magnitude, Wanda) sums each row over its nonzeros only. Terms left out
+  // are exact zeros and every sum runs in the same order, so the result is bit-identical to the plain loop.
   const x = new Float64Array(4 * cols);
   const forms = new Float64Array(4);
+  const nonzeros = new Int32Array(cols);
   const formsOf = (first: number, count: number, delta: boolean) => {
+    let sparse = false;
     for (let q = 0; q < count; q++) {
       const r = first + q;
-      for (let j = 0; j < cols; j++) x[q * cols + j] = delta ? w.data[r * cols + j] - pruned[r * cols + j] : w.data[r * cols + j];
+      let nnz = 0;
+      for (let j = 0; j < cols; j++) {
+        const v = delta ? w.data[r * cols + j] - pruned[r * cols + j] : w.data[r * cols + j];
+        x[q * cols + j] = v;
+        if (v !== 0) nnz++;
+      }
+      if (nnz <= cols / 2) sparse = true;
     }
-    quadraticForms(gram, x, cols, count, forms);
+    if (sparse || count < 4) for (let q = 0; q < count; q++) forms[q] = sparseQuadraticForm(gram, x, q * cols, cols, nonzeros);
+    else quadraticForms(gram, x, cols, forms);
   };
   for (let r = 0; r < rows; r += 4) {
     const count = Math.min(4, rows - r);
@@ -341,36 +352,45 @@ export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Floa
   return { error: num, total: withTotal ? den : Number.NaN };
 }
 
-/** xᵀ G x for `count` (<= 4) vectors stored one after another in `x`, into `out`; entries where x is 0 are skipped. */
-function quadraticForms(g: Float64Array, x: Float64Array, n: number, count: number, out: Float64Array): void {
+/** xᵀ G x for the vector at x[offset, offset + n), over its nonzero entries only. */
+function sparseQuadraticForm(g: Float64Array, x: Float64Array, offset: number, n: number, nonzeros: Int32Array): number {
+  let count = 0;
+  for (let j = 0; j < n; j++) if (x[offset + j] !== 0) nonzeros[count++] = j;
+  let total = 0;
+  for (let a = 0; a < count; a++) {
+    const i = nonzeros[a];
+    const gi = i * n;
+    let s = 0;
+    for (let b = 0; b < count; b++) {
+      const j = nonzeros[b];
+      s += g[gi + j] * x[offset + j];
+    }
+    total += x[offset + i] * s;
+  }
+  return total;
+}
+
+/** xᵀ G x for four vectors stored one after another in `x`, into `out`; entries where x is 0 are skipped. */
+function quadraticForms(g: Float64Array, x: Float64Array, n: number, out: Float64Array): void {
   out.fill(0);
   const [o1, o2, o3] = [n, 2 * n, 3 * n];
   for (let i = 0; i < n; i++) {
     const x0 = x[i];
-    const x1 = count > 1 ? x[o1 + i] : 0;
-    const x2 = count > 2 ? x[o2 + i] : 0;
-    const x3 = count > 3 ? x[o3 + i] : 0;
+    const x1 = x[o1 + i];
+    const x2 = x[o2 + i];
+    const x3 = x[o3 + i];
     if (x0 === 0 && x1 === 0 && x2 === 0 && x3 === 0) continue;
     let s0 = 0;
     let s1 = 0;
     let s2 = 0;
     let s3 = 0;
     const gi = i * n;
-    if (count === 4) {
-      for (let j = 0; j < n; j++) {
-        const v = g[gi + j];
-        s0 += v * x[j];
-        s1 += v * x[o1 + j];
-        s2 += v * x[o2 + j];
-        s3 += v * x[o3 + j];
-      }
-    } else {
-      for (let j = 0; j < n; j++) {
-        const v = g[gi + j];
-        s0 += v * x[j];
-        if (count > 1) s1 += v * x[o1 + j];
-        if (count > 2) s2 += v * x[o2 + j];
-      }
+    for (let j = 0; j < n; j++) {
+      const v = g[gi + j];
+      s0 += v * x[j];
+      s1 += v * x[o1 + j];
+      s2 += v * x[o2 + j];
+      s3 += v * x[o3 + j];
     }
     if (x0 !== 0) out[0] += x0 * s0;
     if (x1 !== 0) out[1] += x1 * s1;
