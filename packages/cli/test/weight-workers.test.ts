@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
-import { prune, type OrtRuntime } from '@specprune/prune';
+import { prune, randomSamples, type OrtRuntime } from '@specprune/prune';
 import { describe, expect, it } from 'vitest';
 import { createWeightWorkers } from '../src/api/weight-workers.js';
 import { MODELS } from './helpers.js';
@@ -23,6 +23,26 @@ describe('weight workers', () => {
         const pooled = await prune(bytes, options, { runtime, workers });
         expect(Buffer.compare(Buffer.from(pooled.model), Buffer.from(inPlace.model)), `${size} worker(s)`).toBe(0);
         expect(pooled.report.weights).toEqual(inPlace.report.weights);
+        expect(pooled.report.calibration).toEqual(inPlace.report.calibration);
+      } finally {
+        await workers.close();
+      }
+    }
+  }, 300_000);
+
+  it('with calibration samples (statistics built on the workers): re-fit and spectral give the bytes they give in place', async () => {
+    const bytes = new Uint8Array(readFileSync(MODELS.paddleCls));
+    const spec = [{ name: 'x', dtype: 'float32', shape: [1, 3, 48, 192] }] as never;
+    const calibration = randomSamples(runtime, spec, 5, 'test-calibration', 6, {});
+    for (const method of ['refit', 'spectral']) {
+      const options = { sparsity: 0.6, method, allocation: 'uniform' };
+      const inPlace = await prune(bytes, options, { runtime, calibration });
+      expect(inPlace.report.calibration?.withGram).toBeGreaterThan(10);
+      const workers = createWeightWorkers(2);
+      try {
+        const pooled = await prune(bytes, options, { runtime, calibration, workers });
+        expect(Buffer.compare(Buffer.from(pooled.model), Buffer.from(inPlace.model)), method).toBe(0);
+        expect(pooled.report.calibration).toEqual(inPlace.report.calibration);
       } finally {
         await workers.close();
       }

@@ -1,7 +1,4 @@
 import {
-  accumulateColumnInputs,
-  accumulateConvInputs,
-  accumulateRowInputs,
   createInputStats,
   finishInputStats,
   gramBytes,
@@ -11,6 +8,7 @@ import {
 import { addGraphOutputs, halfToFloat, intAttribute, intsAttribute, parseModel, serializeModel, stringAttribute, type WeightRef } from '@specprune/onnx-io';
 import { PruneInputError, throwIfAborted } from './errors.js';
 import { openSession, type Feeds, type OrtRuntime, type Tensor } from './runtime.js';
+import { accumulateActivation, type WeightWorkers } from './weight-work.js';
 
 /** How the input vectors of one weight are read from the activation tensor that feeds its node. */
 export interface StatsPlan {
@@ -101,12 +99,20 @@ export interface CollectOptions {
   /** Turns a run the runtime refused on sample `index` into the caller's error (e.g. naming the sample's file). */
   explainRunError?: (error: unknown, feeds: Feeds, index: number) => Error;
   signal?: AbortSignal;
+  /**
+   * Worker threads that build the statistics instead of this thread: each weight's on its lane, where
+   * they stay for the pruning work (the objects returned here are then only placeholders).
+   */
+  workers?: { pool: WeightWorkers; laneOf: (key: string) => number };
 }
 
 export interface CollectedStats {
   stats: Map<string, InputStats>;
   /** Weights that got norms only because their Gram matrix did not fit in `memoryBytes`. */
   withoutGram: Array<{ key: string; bytes: number }>;
+  /** Bytes of all Gram matrices, and how many weights have one. */
+  gramBytes: number;
+  withGram: number;
 }
 
 /**
@@ -134,8 +140,14 @@ export async function collectInputStats(
     else withoutGram.push({ key: plan.key, bytes });
     stats.set(plan.key, createInputStats(plan.cols, plan.groups, fits));
   }
-  if (plans.length === 0) return { stats, withoutGram };
+  if (plans.length === 0) return { stats, withoutGram, gramBytes: 0, withGram: 0 };
 
+  const gramTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? s.gram.byteLength : 0), 0);
+  const withGram = [...stats.values()].filter((s) => s.gram).length;
+  const workers = options.workers;
+  const handedOver = new Set<string>();
+  let posted: Array<Promise<unknown>> = [];
+  let previous: Array<Promise<unknown>> = [];
   const model = parseModel(modelBytes, { label });
   addGraphOutputs(model, [...new Set(plans.map((p) => p.activation))]);
   const session = await openSession(runtime, serializeModel(model), label);
@@ -157,17 +169,28 @@ export async function collectInputStats(
         }
         const s = stats.get(plan.key)!;
         const dims = tensor.dims.map(Number);
-        if (plan.kind === 'conv') accumulateConvInputs(s, data, dims, plan.geometry!);
-        else if (plan.kind === 'rows') accumulateRowInputs(s, data);
-        else accumulateColumnInputs(s, data, dims[dims.length - 1]!);
+        if (!workers) accumulateActivation(s, plan, data, dims);
+        else {
+          // The weight's worker builds (and keeps) its statistics while this thread runs the next sample.
+          const first = !handedOver.has(plan.key);
+          handedOver.add(plan.key);
+          const copy = data === tensor.data ? data.slice() : data;
+          posted.push(workers.pool.run({ kind: 'accumulate', key: plan.key, plan: { kind: plan.kind, ...(plan.geometry ? { geometry: plan.geometry } : {}) }, activation: { data: copy, dims }, ...(first ? { stats: s } : {}) }, workers.laneOf(plan.key)));
+        }
       }
+      // One sample in flight: the previous sample's accumulations finish while this one is posted.
+      await Promise.all(previous);
+      previous = posted;
+      posted = [];
       options.onSample?.(k + 1, samples.length);
     }
+    await Promise.all(previous);
   } finally {
     await session.release();
   }
-  for (const s of stats.values()) finishInputStats(s);
-  return { stats, withoutGram };
+  if (workers) await Promise.all(plans.map((plan) => workers.pool.run({ kind: 'finish', key: plan.key }, workers.laneOf(plan.key))));
+  else for (const s of stats.values()) finishInputStats(s);
+  return { stats, withoutGram, gramBytes: gramTotal, withGram };
 }
 
 /** A floating-point activation as float32 (float16 models give float16 activations), or undefined. */

@@ -29,7 +29,7 @@ import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
 import { openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
-import { doWeightWork, type WeightWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
+import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
 
 /** A long phase's progress: `done` of `total` steps, `item` naming the current weight where there is one. */
 export interface PruneProgress {
@@ -232,35 +232,33 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   // Calibration: sample inputs, and (for data-aware methods) every observable weight's input statistics.
   const feeds = context.calibration ? (o.calibrationSamples === undefined ? [...context.calibration] : context.calibration.slice(0, o.calibrationSamples)) : undefined;
   const stats = new Map<string, InputStats>();
+  // Per-weight work (statistics, re-fits, candidates) in place, or on worker threads: each weight on one
+  // lane, whose worker keeps its statistics from the first sample to the last use.
+  const workers = context.workers;
+  const laneIndex = new Map(selected.map((s, idx) => [s.key, idx]));
+  const laneOf = (key: string) => laneIndex.get(key)! % (workers?.size ?? 1);
   let calibrationSummary: CalibrationSummary | undefined;
   const statsStarted = now();
   if (feeds && dataAware) {
     // Wanda needs only the per-column norms: no Gram matrices.
     const memory = o.method === 'wanda' ? undefined : o.calibrationMemory;
-    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, feeds, memory, stats, 'calibration');
+    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, feeds, memory, stats, 'calibration', laneOf);
   } else if (!feeds && o.method === 'spectral' && o.syntheticSamples > 0 && o.methodBasis !== 'spectral' && selected.length > 0) {
     // Data-free: the model's own response to random inputs says how large and how correlated each
     // layer's inputs are (what the layers before it do), which a matrix alone cannot.
     const synthetic = randomSamples(context.runtime, plan.specs!, o.seed, 'synthetic-inputs', o.syntheticSamples, o.value);
-    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, synthetic, o.calibrationMemory, stats, 'synthetic');
+    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, synthetic, o.calibrationMemory, stats, 'synthetic', laneOf);
   }
   if (calibrationSummary) timings.statistics = seconds(statsStarted);
   const valuesOf = (idx: number): Float32Array => items[idx]!.values ?? selected[idx]!.values ?? readWeight(onnx, selected[idx]!.weight);
   // The per-weight work of the methods that use input statistics: in place, or on worker threads
   // (each weight pinned to one, which keeps its statistics after the first piece of work).
-  const workers = context.workers;
-  const statsSent = new Set<string>();
-  const weightWork = async (idx: number, work: Pick<WeightWork, 'kind' | 'zeros' | 'measureSpectralError' | 'withMagnitude'>): Promise<WeightWorkResult | undefined> => {
+  const weightWork = async (idx: number, work: Pick<PruneWork, 'kind' | 'zeros' | 'measureSpectralError' | 'withMagnitude'>): Promise<WeightWorkResult | undefined> => {
     const key = items[idx]!.key;
     const weightStats = stats.get(key);
     if (!weightStats) return undefined;
-    const full: WeightWork = { ...work, key, original: valuesOf(idx), view: items[idx]!.view, method: o.method, granularity: o.granularity, seed: o.seed };
-    if (!workers) return doWeightWork(full, weightStats);
-    if (!statsSent.has(key)) {
-      statsSent.add(key);
-      full.stats = weightStats;
-    }
-    return workers.run(full, idx % workers.size);
+    const full: PruneWork = { ...work, key, original: valuesOf(idx), view: items[idx]!.view, method: o.method, granularity: o.granularity, seed: o.seed };
+    return workers ? workers.run({ ...full, stats: weightStats }, laneOf(key)) : doWeightWork(full, weightStats);
   };
   const ahead = workers ? workers.size + 1 : 0;
 
@@ -511,6 +509,7 @@ async function gatherStats(
   memoryBytes: number | undefined,
   into: Map<string, InputStats>,
   source: CalibrationSummary['source'],
+  laneOf: (key: string) => number,
 ): Promise<CalibrationSummary> {
   const { plans, unobservable } = planInputStats(selected.map((s) => ({ key: s.key, weight: s.weight })));
   const what = source === 'calibration' ? 'calibration' : 'input statistics (random inputs)';
@@ -520,12 +519,13 @@ async function gatherStats(
     onSample: (done, total) => context.onProgress?.({ phase: 'statistics', done, total }),
     ...(context.explainRunError ? { explainRunError: context.explainRunError } : {}),
     ...(context.signal ? { signal: context.signal } : {}),
+    ...(context.workers ? { workers: { pool: context.workers, laneOf } } : {}),
   });
   // Without Gram matrices by choice (method wanda), no weight lacks one for want of room.
   const withoutGram = memoryBytes === undefined ? [] : collected.withoutGram;
   for (const [key, value] of collected.stats) into.set(key, value);
   const nameOf = (key: string) => selected.find((s) => s.key === key)!.weight.name;
-  const gramTotal = [...collected.stats.values()].reduce((sum, s) => sum + (s.gram ? s.gram.byteLength : 0), 0);
+  const gramTotal = collected.gramBytes;
   context.onLog?.(`${what}: ${feeds.length} samples through ${plans.length} weight inputs in ${seconds(started).toFixed(1)} s (Gram matrices: ${(gramTotal / 1e6).toFixed(1)} MB)`);
   if (withoutGram.length) {
     context.onLog?.(
@@ -547,7 +547,7 @@ async function gatherStats(
     source,
     samples: feeds.length,
     observed: plans.length,
-    withGram: [...collected.stats.values()].filter((s) => s.gram).length,
+    withGram: collected.withGram,
     gramBytes: gramTotal,
     normsOnly: withoutGram.map((w) => ({ name: nameOf(w.key), gramBytes: w.bytes })),
     unobservable: unobservable.map((u) => ({ name: nameOf(u.key), reason: u.reason })),

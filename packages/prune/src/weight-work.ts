@@ -1,4 +1,4 @@
-import type { Granularity, InputStats } from '@specprune/core';
+import { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs, finishInputStats, type ConvGeometry, type Granularity, type InputStats } from '@specprune/core';
 import type { MatrixView } from '@specprune/onnx-io';
 import { measurePruned, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned } from './engine.js';
 import type { PruneMethod } from './options.js';
@@ -8,7 +8,22 @@ import type { PruneMethod } from './options.js';
  * in, plain data out, no closures. The pipeline runs it in place or hands it to workers (PruneContext
  * `workers`); the result is the same either way, whatever the number of workers.
  */
-export interface WeightWork {
+export type WeightWork = PruneWork | StatsWork;
+
+/**
+ * Input statistics built where they will be used: `accumulate` adds one sample's input vectors of the
+ * weight (cut from its activation as `plan` says), `finish` folds what is buffered. The first piece of
+ * work on a weight carries its empty statistics.
+ */
+export interface StatsWork {
+  kind: 'accumulate' | 'finish';
+  key: string;
+  plan?: { kind: 'rows' | 'columns' | 'conv'; geometry?: ConvGeometry };
+  activation?: { data: Float32Array; dims: number[] };
+  stats?: InputStats;
+}
+
+export interface PruneWork {
   /** scan: the re-fit alone at each of `zeros`; final: the method's choice at `zeros[0]`. */
   kind: 'scan' | 'final';
   key: string;
@@ -32,6 +47,14 @@ export interface WeightWorkResult {
 
 /** Runs one piece of work with the weight's statistics. */
 export function doWeightWork(work: WeightWork, stats: InputStats): WeightWorkResult {
+  if (work.kind === 'scan' || work.kind === 'final') return pruneWork(work, stats);
+  const { plan, activation } = work as StatsWork;
+  if (work.kind === 'finish') finishInputStats(stats);
+  else accumulateActivation(stats, plan!, activation!.data, activation!.dims);
+  return { results: [] };
+}
+
+function pruneWork(work: PruneWork, stats: InputStats): WeightWorkResult {
   const { original, view, granularity } = work;
   if (work.kind === 'scan') {
     // Method spectral's curves use the re-fit alone: it wins the final choice on almost every weight (45
@@ -68,9 +91,20 @@ export function doWeightWork(work: WeightWork, stats: InputStats): WeightWorkRes
   return { results: [best], magnitude: measured(magnitudeCandidate()) };
 }
 
-/** Runs weight work somewhere else (worker threads); `lane` pins work on one weight to one worker. */
+/**
+ * Runs weight work somewhere else (worker threads); `lane` pins work on one weight to one worker, which
+ * keeps the weight's statistics: `stats` travel with the first piece of work on a weight and are dropped
+ * from later ones by the pool.
+ */
 export interface WeightWorkers {
   /** How many pieces of work can run at once. */
   readonly size: number;
   run(work: WeightWork, lane: number): Promise<WeightWorkResult>;
+}
+
+/** Adds the input vectors of one activation (one sample) to a weight's statistics, cut as its plan says. */
+export function accumulateActivation(stats: InputStats, plan: { kind: 'rows' | 'columns' | 'conv'; geometry?: ConvGeometry }, data: Float32Array, dims: readonly number[]): void {
+  if (plan.kind === 'conv') accumulateConvInputs(stats, data, dims, plan.geometry!);
+  else if (plan.kind === 'rows') accumulateRowInputs(stats, data);
+  else accumulateColumnInputs(stats, data, dims[dims.length - 1]!);
 }

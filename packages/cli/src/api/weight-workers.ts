@@ -12,6 +12,8 @@ function tsxEsmApi(): string {
 
 interface Lane {
   worker?: Worker;
+  /** Weights whose statistics this lane's worker holds. */
+  holds: Set<string>;
   pending: Map<number, { resolve: (result: WeightWorkResult) => void; reject: (error: Error) => void }>;
 }
 
@@ -33,7 +35,7 @@ export function createWeightWorkers(size: number): WeightWorkers & { close(): Pr
           execArgv: ['--conditions=specprune-source'],
         })
       : new Worker(script);
-  const lanes: Lane[] = Array.from({ length: Math.max(1, size) }, () => ({ pending: new Map() }));
+  const lanes: Lane[] = Array.from({ length: Math.max(1, size) }, () => ({ pending: new Map(), holds: new Set<string>() }));
   let nextId = 0;
   const start = (lane: Lane): Worker => {
     const worker = load();
@@ -58,13 +60,22 @@ export function createWeightWorkers(size: number): WeightWorkers & { close(): Pr
     size: lanes.length,
     run(work: WeightWork, index: number): Promise<WeightWorkResult> {
       const lane = lanes[index % lanes.length]!;
-      const worker = (lane.worker ??= start(lane));
+      if (!lane.worker) {
+        lane.worker = start(lane);
+        lane.holds.clear();
+      }
+      const worker = lane.worker;
       const id = nextId++;
       return new Promise((resolve, reject) => {
         lane.pending.set(id, { resolve, reject });
         worker.ref();
-        const gram = work.stats?.gram;
-        worker.postMessage({ id, work }, gram ? [gram.buffer as ArrayBuffer] : []);
+        // Statistics go once per weight, moved (the worker keeps them); later work refers to them by key.
+        const first = work.stats !== undefined && !lane.holds.has(work.key);
+        if (first) lane.holds.add(work.key);
+        const { stats, ...rest } = work;
+        const gram = first ? stats?.gram : undefined;
+        const transfer = [gram?.buffer, 'activation' in rest ? rest.activation?.data.buffer : undefined].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+        worker.postMessage({ id, work: first ? work : rest }, transfer);
       });
     },
     async close() {
