@@ -276,7 +276,12 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         ...(feeds ? { feeds: feeds.slice(0, o.scanSamples ?? 8) } : {}),
         keys: selected.map((s) => s.key),
       });
-      log(`measurements: ${scanner.samples.length} inputs per measurement, ${scanner.mode}`);
+      const count = (scanAllocation ? selected.length * (SCAN_GRID.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
+      const each = scanner.secondsPerMeasurement;
+      log(
+        `measurements: ${scanner.samples.length} inputs each, ${scanner.mode}; up to ${count} to run` +
+          (each !== undefined ? ` (${each.toFixed(3)} s each: about ${Math.ceil(count * each)} s of inference, plus the per-weight work)` : ''),
+      );
     } catch (error) {
       // Choices measured on nothing are not a fallback: stop and say what would work.
       if (!isInputError(error) || o.calibration) throw error;

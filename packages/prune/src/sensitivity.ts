@@ -41,6 +41,8 @@ export interface Scanner {
   readonly baseline: ReadonlyArray<Feeds>;
   /** How measurements run: one session with the weights as inputs, or a new session each. */
   readonly mode: 'one session, samples batched' | 'one session' | 'a session per measurement';
+  /** Seconds one measurement takes in the shared session (timed on the scan inputs), when there is one. */
+  readonly secondsPerMeasurement?: number;
   /** Frees the shared session. */
   release(): Promise<void>;
 }
@@ -91,6 +93,7 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
     samples,
     baseline,
     mode: shared ? (shared.batch ? 'one session, samples batched' : 'one session') : 'a session per measurement',
+    ...(shared ? { secondsPerMeasurement: shared.seconds } : {}),
     async distortion(replacements) {
       throwIfAborted(options.signal);
       if (!shared || !replacements.every((r) => shared.feeds.has(r.key))) return rebuild(replacements);
@@ -109,6 +112,10 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
       await shared?.session.release();
     },
   };
+}
+
+function clock(): number {
+  return globalThis.performance?.now() ?? Date.now();
 }
 
 /** Relative distance ||b - a|| / ||a|| over the given float outputs (a non-finite difference counts as huge). */
@@ -147,6 +154,8 @@ interface LiftedSession {
   baseline: Feeds[];
   /** The samples as one batch along dim 0, where the model answers a batch as it answers each sample. */
   batch?: Feeds;
+  /** Seconds the copy took to answer all samples once (one measurement). */
+  seconds: number;
 }
 
 /** A session on a copy of the model whose measured weights are inputs, or undefined where that cannot be used. */
@@ -184,17 +193,20 @@ async function openLiftedSession(
     // One run of all samples as a batch keeps the kernels busier (and threads useful) than runs of one.
     const batch = batchFeeds(runtime, samples);
     if (batch) {
+      const started = clock();
       const own = await session.run({ ...batch, ...weightFeeds }).then(
         (result) => splitBatch(result, samples.length),
         () => undefined,
       );
-      if (answersLikeTheModel(own)) return { session, feeds, weightFeeds, baseline: own, batch };
+      if (answersLikeTheModel(own)) return { session, feeds, weightFeeds, baseline: own, batch, seconds: (clock() - started) / 1000 };
     }
+    const started = clock();
     const own: Feeds[] = [];
     for (const sample of samples) own.push(await session.run({ ...sample, ...weightFeeds }));
+    const seconds = (clock() - started) / 1000;
     // Some operators compute differently on inputs than on constants (or need constants): keep the
     // copy only where it answers like the model itself.
-    if (answersLikeTheModel(own)) return { session, feeds, weightFeeds, baseline: own };
+    if (answersLikeTheModel(own)) return { session, feeds, weightFeeds, baseline: own, seconds };
   } catch {
     // Measured by rebuilding the model instead.
   }
