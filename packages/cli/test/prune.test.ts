@@ -94,6 +94,20 @@ describe('specprune prune on real models', () => {
     expect(Buffer.compare(a!, c!)).not.toBe(0);
   });
 
+  it('--threads 1 and --threads 2 write the same bytes with the defaults (scan, statistics and re-fits on workers); --threads 0 is exit 2', async () => {
+    const dir = tempDir();
+    const args = (out: string, threads: string) => ['prune', MODELS.paddleCls, '-o', out, '--shape', 'x=1x3x48x192', '--threads', threads];
+    const one = await runCli(args(path.join(dir, 'one.onnx'), '1'));
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stderr).toMatch(/sensitivity scan: 180 step\(s\) in /);
+    expect((await runCli(args(path.join(dir, 'two.onnx'), '2'))).code).toBe(0);
+    expect(Buffer.compare(readFileSync(path.join(dir, 'one.onnx')), readFileSync(path.join(dir, 'two.onnx')))).toBe(0);
+    const bad = await runCli(args(path.join(dir, 'bad.onnx'), '0'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('specprune: --threads 0 must be a whole number from 1 to 256.');
+    expect(existsSync(path.join(dir, 'bad.onnx'))).toBe(false);
+  }, 240_000);
+
   it('honours N:M along the input dimension in every group, for every method', async () => {
     const dir = tempDir();
     for (const method of ['magnitude', 'l2', 'spectral']) {

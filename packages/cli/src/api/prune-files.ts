@@ -16,7 +16,7 @@ import {
   tempPathFor,
   type StagedWrite,
 } from '@specprune/onnx-io/node';
-import { prune as prunePipeline, resolvePruneOptions, type Feeds, type PruneContext, type PruneOptions, type PruneProgress, type PruneReport, type WeightDetail } from '@specprune/prune';
+import { prune as prunePipeline, PruneOptionError, resolvePruneOptions, type Feeds, type PruneContext, type PruneOptions, type PruneProgress, type PruneReport, type WeightDetail } from '@specprune/prune';
 import { UsageError } from '../errors.js';
 import { createSession, loadOrt } from '../eval/inputs.js';
 import { loadSampleFeeds, sampleInputs, sampleRunError } from '../eval/samples.js';
@@ -89,6 +89,9 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
   const hasCalibration = options.calibration !== undefined;
   // Every option and rule is checked before any file is touched.
   const resolved = resolvePruneOptions(options, hasCalibration);
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 256)) {
+    throw new PruneOptionError('threads', (n) => `${n('threads')} ${options.threads} must be a whole number from 1 to 256.`);
+  }
   const given = (options.protect ?? []).map((p) => (typeof p === 'string' ? { file: path.resolve(cwd, p), label: `the file ${p}` } : { file: path.resolve(cwd, p.file), label: p.label }));
   const protect: string[] = given.map((p) => p.file);
   if (output) protect.push(...checkPruneFiles({ input, label, output, outputLabel: options.output!, report: reportFile, reportLabel: options.report, calibrationDir, calibrationLabel: typeof options.calibration === 'string' ? options.calibration : undefined, protect: given, inPlace: !!options.inPlace }));

@@ -40,6 +40,7 @@ export interface PruneArgs {
   value?: string[];
   scanSamples?: number;
   ortOnlySparseIndices?: boolean;
+  threads?: number;
 }
 
 export const pruneCommand = defineCommand<PruneArgs>({
@@ -93,6 +94,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('shape', { type: 'string', array: true, describe: 'input shapes for the sensitivity scan of --allocation spectral: NAME=1x3x224x224 (repeatable)' })
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
       .option('scan-samples', { type: 'number', describe: 'inputs per sensitivity measurement (default 4 random, or the first 8 calibration samples)' })
+      .option('threads', { type: 'number', describe: 'onnxruntime threads and workers for the per-weight work (default: every core); the result does not depend on it' })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
       .example('$0 prune model.onnx -o model.pruned.onnx --shape x=1x3x224x224', '50% sparsity, spectral method and allocation (`specprune inspect` prints the --shape a model needs)')
       .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --sparsity 0.7 --report report.html', 'with an HTML report')
@@ -146,6 +148,7 @@ function toOptions(args: PruneArgs, io: Io): PruneFileOptions {
     shape: args.shape ? parseShapes(args.shape) : undefined,
     value: args.value ? parseValues(args.value) : undefined,
     scanSamples: args.scanSamples,
+    threads: args.threads,
   });
 }
 
