@@ -16,6 +16,10 @@ export const ALLOCATIONS = ['uniform', 'global', 'spectral'] as const;
 export type Allocation = (typeof ALLOCATIONS)[number];
 export const STORAGES = ['auto', 'dense', 'sparse', 'bitmask'] as const;
 export type StorageChoice = (typeof STORAGES)[number];
+export const STRUCTURES = ['channels'] as const;
+export type Structure = (typeof STRUCTURES)[number];
+/** Channel counts kept by structured pruning are multiples of this (CPU kernels like them). */
+export const DEFAULT_CHANNEL_MULTIPLE = 8;
 
 /**
  * What the caller asks for: the `prune` flags in camelCase (CLI.md "Library API"). Every field is optional;
@@ -58,6 +62,12 @@ export interface PruneOptions {
   value?: Readonly<Record<string, number>>;
   /** Inputs per sensitivity measurement (default 4 random, or the first 8 calibration samples). */
   scanSamples?: number;
+  /** Structured pruning: `channels` removes whole channels (the model gets smaller and faster). */
+  structure?: string;
+  /** With structure: fraction of multiply-adds kept, in (0, 1]. */
+  flops?: number;
+  /** With structure: kept channel counts are multiples of this. Default 8. */
+  channelMultiple?: number;
 }
 
 /** Options with defaults filled and every rule checked. */
@@ -83,6 +93,7 @@ export interface ResolvedPruneOptions {
   shape: Record<string, number[]>;
   value: Record<string, number>;
   scanSamples?: number;
+  structure?: { kind: Structure; flops: number; channelMultiple: number };
 }
 
 const fail = (option: string, render: (name: (option: string) => string) => string): never => {
@@ -94,7 +105,8 @@ const fail = (option: string, render: (name: (option: string) => string) => stri
  * PruneOptionError naming the option, the bad value and what is allowed.
  */
 export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean): ResolvedPruneOptions {
-  const sparsity = input.sparsity ?? 0.5;
+  // Structured pruning alone removes channels only; unstructured pruning of the rest is asked for with sparsity.
+  const sparsity = input.sparsity ?? (input.structure !== undefined ? 0 : 0.5);
   if (typeof sparsity !== 'number' || !Number.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
     fail('sparsity', (n) => `${n('sparsity')} ${input.sparsity} is out of range; use a number in [0, 1), e.g. ${n('sparsity')} 0.5.`);
   }
@@ -194,5 +206,24 @@ export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean
   if (input.calibrationSamples !== undefined) options.calibrationSamples = input.calibrationSamples;
   if (input.methodBasis !== undefined) options.methodBasis = input.methodBasis as 'output' | 'spectral';
   if (input.scanSamples !== undefined) options.scanSamples = input.scanSamples;
+  const structure = resolveStructure(input);
+  if (structure) options.structure = structure;
   return options;
+}
+
+function resolveStructure(input: PruneOptions): ResolvedPruneOptions['structure'] {
+  if (input.structure === undefined) {
+    if (input.flops !== undefined) fail('flops', (n) => `${n('flops')} sets how much ${n('structure')} channels removes; add ${n('structure')} channels or drop ${n('flops')}.`);
+    if (input.channelMultiple !== undefined) fail('channelMultiple', (n) => `${n('channelMultiple')} applies to ${n('structure')} channels; add it or drop ${n('channelMultiple')}.`);
+    return undefined;
+  }
+  const kind = input.structure as Structure;
+  if (!STRUCTURES.includes(kind)) fail('structure', (n) => `${n('structure')} ${input.structure} is not known; use ${STRUCTURES.join(', ')}.`);
+  if (input.flops === undefined) fail('flops', (n) => `${n('structure')} channels needs a target: add ${n('flops')} F, the fraction of multiply-adds to keep (e.g. ${n('flops')} 0.5).`);
+  const flops = input.flops!;
+  if (typeof flops !== 'number' || !Number.isFinite(flops) || flops <= 0 || flops > 1) fail('flops', (n) => `${n('flops')} ${input.flops} is out of range; use a number in (0, 1], e.g. ${n('flops')} 0.5.`);
+  const channelMultiple = input.channelMultiple ?? DEFAULT_CHANNEL_MULTIPLE;
+  if (!Number.isInteger(channelMultiple) || channelMultiple < 1 || channelMultiple > 1024) fail('channelMultiple', (n) => `${n('channelMultiple')} ${input.channelMultiple} must be a whole number in [1, 1024], e.g. 8.`);
+  if (input.targetBytes !== undefined) fail('targetBytes', (n) => `${n('targetBytes')} cannot be combined with ${n('structure')}; give ${n('flops')} for the channels and ${n('sparsity')} for the rest.`);
+  return { kind, flops, channelMultiple };
 }

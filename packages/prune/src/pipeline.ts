@@ -30,6 +30,7 @@ import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type Resolv
 import { openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
+import { pruneStructured, type StructureReport } from './structure/run.js';
 
 /** A long phase's progress: `done` of `total` steps, `item` naming the current weight where there is one. */
 export interface PruneProgress {
@@ -113,6 +114,8 @@ export interface PruneReport {
   warnings: string[];
   /** Seconds per phase. */
   timings: Record<string, number>;
+  /** With structure: the channels removed (structure/run.ts). */
+  structure?: StructureReport;
 }
 
 /** A weight's details for plots (HTML report): its matrix view, and with keepMatrices its values and curve. */
@@ -166,6 +169,7 @@ interface Selected {
  * readModel, which resolves external data). No files, no printing: progress and logs go to the context.
  */
 export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions, given: PruneContext): Promise<PruneResult> {
+  if (options.structure !== undefined) return pruneStructured(model, options, given, prune);
   const started = now();
   const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
   const timings: Record<string, number> = {};

@@ -1,0 +1,75 @@
+import { constantAttribute, renderTensorPayload, stringField, tensorHeader, varintField } from './encode.js';
+import { lenField } from './message.js';
+import type { GraphInfo, NodeInfo, OnnxModel, TensorInfo } from './model.js';
+import { AttributeField, GraphField, NodeField } from './onnx-fields.js';
+import { markRewritten } from './serialize.js';
+import { readString, WireType } from './wire.js';
+
+/** A dense constant tensor of a graph: an initializer, or the `value` of a Constant node (then `node` is set). */
+export interface ConstantTensor {
+  tensor: TensorInfo;
+  node?: NodeInfo;
+}
+
+/**
+ * The graph's dense constant tensors by name: initializers and Constant nodes holding a `value` tensor
+ * (sparse initializers and other Constant forms are left out, so a caller treats them as unknown).
+ */
+export function constantTensors(graph: GraphInfo): Map<string, ConstantTensor> {
+  const out = new Map<string, ConstantTensor>();
+  for (const tensor of graph.initializers) out.set(tensor.name, { tensor });
+  for (const node of graph.nodes) {
+    if (node.opType !== 'Constant' || (node.domain !== '' && node.domain !== 'ai.onnx') || node.outputs.length !== 1) continue;
+    const value = node.attributes.find((a) => a.name === 'value' && a.tensor);
+    if (value && node.attributes.length === 1) out.set(node.outputs[0]!, { tensor: value.tensor!, node });
+  }
+  return out;
+}
+
+/**
+ * Replaces a constant tensor by one of new dims and element bytes (same data type, same name), in place
+ * in its initializer or Constant node. Used by structured pruning to shrink weights.
+ */
+export function replaceConstantTensor(model: OnnxModel, constant: ConstantTensor, dims: readonly number[], data: Uint8Array): void {
+  const { tensor, node } = constant;
+  // A Constant node's tensor is often unnamed: its name is the node's output.
+  const header = tensorHeader(tensor.name, dims, tensor.dataType);
+  if (node) {
+    const attribute = node.attributes.find((a) => a.tensor === tensor)!;
+    node.message.replaceField(attribute.field, {
+      render: (context) => lenField(NodeField.attribute, constantAttribute('value', (c) => renderTensorPayload(header, data, c)).render(context)),
+    });
+    markRewritten(model, attribute);
+  } else {
+    tensor.message.parent!.replaceField(tensor.field, {
+      render: (context) => lenField(tensor.field.no, renderTensorPayload(header, data, context, !!tensor.external)),
+    });
+  }
+  markRewritten(model, tensor);
+}
+
+/** Sets (replaces) an integer attribute of a node, e.g. Conv's `group`. */
+export function setIntAttribute(node: NodeInfo, name: string, value: number): void {
+  const encoded = lenField(NodeField.attribute, [...stringField(AttributeField.name, name), ...varintField(AttributeField.i, value), ...varintField(AttributeField.type, 2)]);
+  const existing = node.attributes.find((a) => a.name === name);
+  if (existing) node.message.replaceField(existing.field, encoded);
+  else node.message.appendField(encoded);
+}
+
+/**
+ * Removes the main graph's value_info entries for these tensors (their recorded shapes no longer hold);
+ * returns how many were removed. value_info is optional: runtimes infer the shapes again.
+ */
+export function removeValueInfo(model: OnnxModel, names: ReadonlySet<string>): number {
+  const graph = model.graph.message;
+  let removed = 0;
+  for (const field of graph.all(GraphField.valueInfo)) {
+    const nameField = graph.child(field).last(1);
+    const name = nameField && nameField.wireType === WireType.LEN ? readString(model.bytes, nameField) : '';
+    if (names.has(name)) {
+      graph.replaceField(field, null);
+      removed++;
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,467 @@
+import { constantTensors, graphValueInfo, intAttribute, intsAttribute, readTensorBytes, type ConstantTensor, type GraphInfo, type NodeInfo, type OnnxModel } from '@specprune/onnx-io';
+
+/**
+ * Channel dependency analysis for structured pruning (issue 16): which output channels of Conv, Gemm and
+ * MatMul can be removed together with the matching input channels of every consumer. A channel is
+ * followed through ops that pass it along unchanged or per channel; ops that couple two channel sets
+ * (residual Add, squeeze-excitation Mul) merge them into one group; Concat lays groups side by side;
+ * Flatten/Reshape into Gemm/MatMul turns a channel into a block of features. Any use that cannot be
+ * proven safe leaves the whole group intact, with the reason.
+ */
+
+/** `count` consecutive channels of a (raw) group, laid along one axis of a tensor. */
+export interface Segment {
+  group: number;
+  count: number;
+}
+
+/** How a tensor carries channels: its channel axis (counted from the end, 1 = last) holds these segments. */
+interface Layout {
+  segments: Segment[];
+  axisFromEnd: number;
+  rank?: number;
+  /** Flattened: each channel is a block of features on the last axis (block size known at the consumer). */
+  flat?: boolean;
+}
+
+/** Keep only the groups' kept channels along `axis` of a constant tensor; each channel is `block` elements. */
+export interface AxisSlice {
+  tensor: string;
+  axis: number;
+  segments: Segment[];
+  block: number;
+}
+
+/** A hardcoded feature count in a Reshape shape constant: becomes kept channels x block. */
+export interface ShapeEdit {
+  tensor: string;
+  index: number;
+  segments: Segment[];
+  block: number;
+}
+
+/** A weight whose rows along `axis` produce the segments' channels: the data-free score source. */
+export interface ScoreSource {
+  tensor: string;
+  axis: number;
+  segments: Segment[];
+  /** A BatchNormalization right after: its |scale| / sqrt(var + eps) multiplies the row norms. */
+  batchNorm?: { scale: string; variance: string; epsilon: number };
+}
+
+/** A node that does multiply-adds: its count at full size and the channel sets that scale it. */
+export interface MacNode {
+  node: string;
+  macs: number | undefined;
+  input?: Segment[];
+  output?: Segment[];
+}
+
+export interface ChannelGroup {
+  /** Root id (after merging). */
+  id: number;
+  channels: number;
+  /** Nodes whose weights or attributes change with this group's channels. */
+  members: string[];
+  /** Why the group is left intact; undefined when it can be pruned. */
+  intact?: string;
+}
+
+export interface ChannelAnalysis {
+  groups: ChannelGroup[];
+  slices: AxisSlice[];
+  shapeEdits: ShapeEdit[];
+  groupEdits: Array<{ node: NodeInfo; segments: Segment[] }>;
+  scores: ScoreSource[];
+  macNodes: MacNode[];
+  /** Every tensor that carries channels, by name: its segments (for stale value_info). */
+  tensors: Map<string, Segment[]>;
+  constants: Map<string, ConstantTensor>;
+  /** Root group of a raw group id. */
+  root(group: number): number;
+}
+
+const UNARY = new Set([
+  'Relu', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Identity', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'ThresholdedRelu',
+  'Mish', 'Gelu', 'Erf', 'Neg', 'Abs', 'Exp', 'Sqrt', 'Floor', 'Ceil', 'Round', 'Reciprocal',
+]);
+const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'PRelu']);
+const POOLS = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool', 'GlobalLpPool']);
+
+/**
+ * Analyses the main graph. `shapes` are measured tensor shapes (from a run of the model), used for the
+ * multiply-add counts and to prove what a Reshape does; value_info shapes fill in where fully static.
+ */
+export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]> = new Map()): ChannelAnalysis {
+  const graph = model.graph;
+  const constants = constantTensors(graph);
+  const declared = graphValueInfo(model);
+  const shapeOf = (name: string): readonly number[] | undefined => {
+    const measured = shapes.get(name);
+    if (measured) return measured;
+    const info = declared.get(name)?.shape;
+    return info && info.every((d) => typeof d === 'number') ? (info as number[]) : undefined;
+  };
+  // Uses of every name: node inputs of the main graph, graph outputs, and any use inside a subgraph.
+  const uses = new Map<string, number>();
+  const use = (name: string) => uses.set(name, (uses.get(name) ?? 0) + 1);
+  for (const node of graph.nodes) node.inputs.forEach((n) => n && use(n));
+  const outputs = new Set(graph.outputs);
+  const inner = new Set<string>();
+  const visitInner = (g: GraphInfo) => {
+    for (const node of g.nodes) {
+      node.inputs.forEach((n) => n && inner.add(n));
+      node.attributes.forEach((a) => a.graphs.forEach(visitInner));
+    }
+    g.outputs.forEach((n) => inner.add(n));
+  };
+  for (const node of graph.nodes) node.attributes.forEach((a) => a.graphs.forEach(visitInner));
+  const graphInputs = new Set(graph.inputs);
+  /** A constant that may be sliced: used once, by this node only, not a graph input or output, not seen by a subgraph. */
+  const sliceable = (name: string) => constants.has(name) && uses.get(name) === 1 && !outputs.has(name) && !inner.has(name) && !graphInputs.has(name);
+
+  const parent: number[] = [];
+  const channels: number[] = [];
+  const intact: Array<string | undefined> = [];
+  const members: Array<Set<string>> = [];
+  const find = (g: number): number => {
+    while (parent[g] !== g) g = parent[g] = parent[parent[g]!]!;
+    return g;
+  };
+  const newGroup = (count: number, node: NodeInfo) => {
+    const id = parent.length;
+    parent.push(id);
+    channels.push(count);
+    intact.push(undefined);
+    members.push(new Set([node.name || node.outputs[0]!]));
+    return id;
+  };
+  const mark = (segments: readonly Segment[], reason: string) => {
+    for (const s of segments) {
+      const r = find(s.group);
+      intact[r] ??= reason;
+    }
+  };
+  const join = (a: number, b: number) => {
+    const [ra, rb] = [find(a), find(b)];
+    if (ra === rb) return;
+    parent[rb] = ra;
+    intact[ra] ??= intact[rb];
+    for (const m of members[rb]!) members[ra]!.add(m);
+  };
+  const note = (segments: readonly Segment[], node: NodeInfo) => {
+    for (const s of segments) members[find(s.group)]!.add(node.name || node.outputs[0]!);
+  };
+  const total = (segments: readonly Segment[]) => segments.reduce((sum, s) => sum + s.count, 0);
+  const describe = (node: NodeInfo) => `${node.opType} node ${node.name || node.outputs[0]}`;
+
+  const layouts = new Map<string, Layout>();
+  const slices: AxisSlice[] = [];
+  const shapeEdits: ShapeEdit[] = [];
+  const groupEdits: ChannelAnalysis['groupEdits'] = [];
+  const scores: ScoreSource[] = [];
+  const scoreOf = new Map<string, ScoreSource>();
+  const macNodes: MacNode[] = [];
+  const numel = (name: string) => shapeOf(name)?.reduce((a, b) => a * b, 1);
+
+  /** Slice a constant along an axis, or say why it cannot be. */
+  const slice = (name: string, axis: number, segments: Segment[], block: number, node: NodeInfo): string | undefined => {
+    if (!sliceable(name)) return `${describe(node)} has input ${name}, which is not a constant used by it alone`;
+    slices.push({ tensor: name, axis, segments, block });
+    return undefined;
+  };
+  /** A constant combined elementwise with a tensor of this layout: ok, sliced per channel, or why not. */
+  const perChannel = (name: string, layout: Layout, node: NodeInfo): string | undefined => {
+    const constant = constants.get(name);
+    if (!constant) return `${describe(node)} combines it with ${name}, which is neither a constant nor a tensor with the same channels`;
+    const dims = constant.tensor.dims;
+    if (layout.flat) return constant.tensor.numel === 1 ? undefined : `${describe(node)} combines flattened channels with a non-scalar constant`;
+    const rank = layout.rank;
+    if (rank === undefined ? dims.length > layout.axisFromEnd : dims.length > rank) return `${describe(node)} broadcasts it with a constant of more dimensions`;
+    if (dims.length < layout.axisFromEnd) return undefined;
+    const d = dims[dims.length - layout.axisFromEnd]!;
+    if (d === 1) return undefined;
+    if (d !== total(layout.segments)) return `${describe(node)} combines it with a constant of ${d} channels`;
+    return slice(name, dims.length - layout.axisFromEnd, layout.segments, 1, node);
+  };
+  /** Channel axis as an absolute index, when the rank is known. */
+  const absolute = (layout: Layout) => (layout.rank === undefined ? undefined : layout.rank - layout.axisFromEnd);
+  const ints = (name: string): number[] | undefined => {
+    const c = constants.get(name);
+    if (!c || (c.tensor.dataType !== 7 && c.tensor.dataType !== 6)) return undefined;
+    const bytes = readTensorBytes(model, c.tensor);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out: number[] = [];
+    for (let i = 0; i < c.tensor.numel; i++) out.push(c.tensor.dataType === 7 ? Number(view.getBigInt64(8 * i, true)) : view.getInt32(4 * i, true));
+    return out;
+  };
+  const floats = (name: string): number[] | undefined => {
+    const c = constants.get(name);
+    if (!c || c.tensor.dataType !== 1) return undefined;
+    const bytes = readTensorBytes(model, c.tensor);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return Array.from({ length: c.tensor.numel }, (_, i) => view.getFloat32(4 * i, true));
+  };
+  const pass = (node: NodeInfo, layout: Layout) => {
+    note(layout.segments, node);
+    for (const out of node.outputs) if (out) layouts.set(out, { ...layout, segments: [...layout.segments] });
+  };
+
+  for (const node of graph.nodes) {
+    const tracked = node.inputs.map((n) => (n ? layouts.get(n) : undefined));
+    const first = tracked[0];
+    const refuse = (reason: string) => {
+      for (const layout of tracked) if (layout) mark(layout.segments, reason);
+    };
+    const onlyFirst = () => tracked.every((t, i) => i === 0 || !t);
+    const standard = node.domain === '' || node.domain === 'ai.onnx';
+    const op = standard ? node.opType : `${node.domain}.${node.opType}`;
+    if (op === 'Conv' || op === 'Gemm' || op === 'MatMul') {
+      handleWeighted(node, op, tracked);
+      continue;
+    }
+    if (!tracked.some(Boolean)) continue;
+    if (!standard) {
+      refuse(`${describe(node)} (domain ${node.domain}) takes it`);
+      continue;
+    }
+    const extraOutputsUsed = node.outputs.slice(1).some((o) => o && (uses.has(o) || outputs.has(o) || inner.has(o)));
+    if (UNARY.has(op) || op === 'Dropout' || op === 'Clip') {
+      if (!first || !onlyFirst()) refuse(`${describe(node)} takes it as a parameter`);
+      else if (op === 'Clip' && node.inputs.slice(1).some((n) => n && !constants.has(n))) refuse(`${describe(node)} has computed bounds`);
+      else if (op === 'Dropout' && extraOutputsUsed) refuse(`${describe(node)}'s mask output is used`);
+      else pass(node, first);
+      continue;
+    }
+    if (BINARY.has(op)) {
+      const [a, b] = [tracked[0], tracked[1]];
+      if (a && b) {
+        if (a.flat || b.flat || a.axisFromEnd !== b.axisFromEnd || a.segments.length !== b.segments.length || a.segments.some((s, i) => s.count !== b.segments[i]!.count)) {
+          refuse(`${describe(node)} combines two tensors whose channels do not line up`);
+        } else {
+          a.segments.forEach((s, i) => join(s.group, b.segments[i]!.group));
+          pass(node, { ...a, ...(a.rank !== undefined && b.rank !== undefined ? { rank: Math.max(a.rank, b.rank) } : {}) });
+        }
+      } else {
+        const layout = (a ?? b)!;
+        const other = node.inputs[a ? 1 : 0]!;
+        const reason = op === 'PRelu' && !a ? `${describe(node)} takes it as its slope` : perChannel(other, layout, node);
+        if (reason) refuse(reason);
+        else pass(node, layout);
+      }
+      continue;
+    }
+    if (op === 'Concat') {
+      const axis = intAttribute(node, 'axis', 0);
+      const head = tracked[0];
+      const aligned = (t: Layout | undefined): t is Layout => !!t && !t.flat && t.axisFromEnd === head?.axisFromEnd;
+      if (!tracked.every(aligned)) {
+        refuse(`${describe(node)} joins it with a tensor whose channels are not followed`);
+        continue;
+      }
+      const layouts0 = tracked as Layout[];
+      const a = head!.axisFromEnd;
+      const rank = layouts0.find((t) => t.rank !== undefined)?.rank;
+      const onChannel = axis < 0 ? -axis === a : rank !== undefined && rank - axis === a;
+      const offChannel = axis < 0 ? -axis !== a : rank !== undefined && rank - axis !== a;
+      if (onChannel) pass(node, { segments: layouts0.flatMap((t) => t.segments), axisFromEnd: a, ...(rank !== undefined ? { rank } : {}) });
+      else if (offChannel && layouts0.every((t) => t.segments.length === head!.segments.length && t.segments.every((s, i) => s.count === head!.segments[i]!.count))) {
+        for (const t of layouts0) t.segments.forEach((s, i) => join(s.group, head!.segments[i]!.group));
+        pass(node, head!);
+      } else refuse(`${describe(node)} concatenates along an axis that cannot be matched to the channels`);
+      continue;
+    }
+    if (!first || !onlyFirst()) {
+      refuse(`${describe(node)} takes it as a parameter`);
+      continue;
+    }
+    const abs = absolute(first);
+    if (POOLS.has(op)) {
+      if (first.flat || abs !== 1) refuse(`${describe(node)} pools a tensor whose channel axis is not axis 1`);
+      else if (extraOutputsUsed) refuse(`${describe(node)}'s indices output is used`);
+      else pass(node, first);
+    } else if (op === 'BatchNormalization' || op === 'InstanceNormalization') {
+      const params = node.inputs.slice(1);
+      const reason = first.flat || abs !== 1 ? `${describe(node)} normalises a tensor whose channel axis is not axis 1` : extraOutputsUsed ? `${describe(node)}'s training outputs are used` : undefined;
+      const failed = reason ?? params.map((p) => slice(p, 0, first.segments, 1, node)).find(Boolean);
+      if (failed) {
+        refuse(failed);
+        continue;
+      }
+      const source = scoreOf.get(node.inputs[0]!);
+      if (op === 'BatchNormalization' && source && !source.batchNorm && uses.get(node.inputs[0]!) === 1) {
+        source.batchNorm = { scale: params[0]!, variance: params[3]!, epsilon: attributeFloat(node, 'epsilon', 1e-5) };
+      }
+      pass(node, first);
+    } else if (op === 'Flatten') {
+      const axis = intAttribute(node, 'axis', 1);
+      if (first.flat || (first.rank === 2 && first.axisFromEnd === 1)) {
+        if (axis === 1) pass(node, first);
+        else refuse(`${describe(node)} flattens at axis ${axis}`);
+      } else if (axis === 1 && abs === 1) pass(node, { segments: first.segments, axisFromEnd: 1, rank: 2, flat: true });
+      else refuse(`${describe(node)} flattens at axis ${axis} a tensor whose channel axis is ${abs ?? 'unknown'}`);
+    } else if (op === 'Reshape') {
+      const target = ints(node.inputs[1]!);
+      const input = shapeOf(node.inputs[0]!);
+      const channels = total(first.segments);
+      let reason: string | undefined;
+      if (!target) reason = `${describe(node)} has a computed shape`;
+      else if (first.flat || abs !== 1) reason = `${describe(node)} reshapes a tensor whose channel axis is not axis 1`;
+      else if (target.length !== 2) reason = `${describe(node)} reshapes to ${target.length} dimensions`;
+      else {
+        const keepsBatch = target[0] === 0 || (input !== undefined && (target[0] === input[0] || (target[0] === -1 && target[1] === input.slice(1).reduce((a, b) => a * b, 1))));
+        if (!keepsBatch) reason = `${describe(node)} may not keep the batch axis (shape [${target.join(', ')}])`;
+        else if (target[1]! > 0) {
+          if (target[1]! % channels !== 0) reason = `${describe(node)} reshapes ${channels} channels to ${target[1]} features`;
+          else if (!sliceable(node.inputs[1]!)) reason = `${describe(node)}'s shape constant is shared`;
+          else shapeEdits.push({ tensor: node.inputs[1]!, index: 1, segments: first.segments, block: target[1]! / channels });
+        }
+      }
+      if (reason) refuse(reason);
+      else pass(node, { segments: first.segments, axisFromEnd: 1, rank: 2, flat: true });
+    } else if (op === 'Pad') {
+      const pads = node.inputs[1] ? ints(node.inputs[1]) : intsAttribute(node, 'pads');
+      const rank = first.rank;
+      if (first.flat || rank === undefined || abs === undefined || !pads || pads.length !== 2 * rank || node.inputs[3]) refuse(`${describe(node)} pads in a way that is not proven to spare the channel axis`);
+      else if (pads[abs] !== 0 || pads[rank + abs] !== 0) refuse(`${describe(node)} pads the channel axis`);
+      else pass(node, first);
+    } else if (op === 'Resize' || op === 'Upsample') {
+      const scalesName = op === 'Upsample' || node.inputs.length === 2 ? node.inputs[1] : node.inputs[2];
+      const scales = scalesName ? floats(scalesName) : undefined;
+      const sizes = op === 'Resize' ? node.inputs[3] : undefined;
+      if (first.flat || abs === undefined || sizes || !scales || scales[abs] !== 1) refuse(`${describe(node)} is not proven to keep the channel count (scales must be a constant with 1 on the channel axis; sizes are not supported)`);
+      else pass(node, first);
+    } else refuse(`${describe(node)} takes it (${op} is not followed by structured pruning)`);
+  }
+
+  for (const [name, layout] of layouts) {
+    if (outputs.has(name)) mark(layout.segments, `it reaches graph output ${name}`);
+    else if (inner.has(name)) mark(layout.segments, `tensor ${name} is used inside a subgraph`);
+  }
+  const tensors = new Map<string, Segment[]>();
+  for (const [name, layout] of layouts) tensors.set(name, layout.segments);
+  const groups: ChannelGroup[] = [];
+  for (let g = 0; g < parent.length; g++) {
+    if (find(g) !== g) continue;
+    groups.push({ id: g, channels: channels[g]!, members: [...members[g]!], ...(intact[g] ? { intact: intact[g] } : {}) });
+  }
+  return { groups, slices, shapeEdits, groupEdits, scores, macNodes, tensors, constants, root: find };
+
+  function handleWeighted(node: NodeInfo, op: 'Conv' | 'Gemm' | 'MatMul', tracked: Array<Layout | undefined>): void {
+    const input = tracked[0];
+    const refuse = (reason: string) => {
+      for (const layout of tracked) if (layout) mark(layout.segments, reason);
+    };
+    if (tracked.some((t, i) => i > 0 && t)) {
+      refuse(`${describe(node)} takes it as a weight`);
+      return;
+    }
+    const weightName = node.inputs[1]!;
+    const weight = constants.get(weightName);
+    const dims = weight?.tensor.dims;
+    const out = node.outputs[0]!;
+    const mac: MacNode = { node: node.name || out, macs: undefined };
+    macNodes.push(mac);
+    if (!weight || !dims) {
+      if (input) refuse(`${describe(node)} has a weight that is not a constant`);
+      return;
+    }
+    const outCount = numel(out);
+    if (op === 'Conv') {
+      const group = intAttribute(node, 'group', 1);
+      const rank = dims.length;
+      if (outCount !== undefined) mac.macs = outCount * dims.slice(1).reduce((a, b) => a * b, 1);
+      if (input) {
+        const channelsIn = total(input.segments);
+        if (input.flat || input.axisFromEnd !== rank - 1) {
+          refuse(`${describe(node)} does not see the channels on axis 1`);
+          return;
+        }
+        if (group !== 1) {
+          const reason =
+            group !== channelsIn || dims[0] !== group || dims[1] !== 1
+              ? `${describe(node)} is a grouped convolution (group ${group}) that is not depthwise with one output per channel`
+              : (slice(weightName, 0, input.segments, 1, node) ?? (node.inputs[2] ? slice(node.inputs[2], 0, input.segments, 1, node) : undefined));
+          if (reason) {
+            refuse(reason);
+            return;
+          }
+          // Depthwise: input and output channels are one set; the Conv passes it on.
+          groupEdits.push({ node, segments: input.segments });
+          const source: ScoreSource = { tensor: weightName, axis: 0, segments: input.segments };
+          scores.push(source);
+          scoreOf.set(out, source);
+          mac.output = input.segments;
+          pass(node, { ...input, rank });
+          return;
+        }
+        const reason = slice(weightName, 1, input.segments, 1, node);
+        if (reason) {
+          refuse(reason);
+          return;
+        }
+        note(input.segments, node);
+        mac.input = input.segments;
+      }
+      if (group !== 1 || !sliceable(weightName) || (node.inputs[2] && !sliceable(node.inputs[2]))) return;
+      const g = newGroup(dims[0]!, node);
+      const segments = [{ group: g, count: dims[0]! }];
+      slices.push({ tensor: weightName, axis: 0, segments, block: 1 });
+      if (node.inputs[2]) slices.push({ tensor: node.inputs[2], axis: 0, segments, block: 1 });
+      const source: ScoreSource = { tensor: weightName, axis: 0, segments };
+      scores.push(source);
+      scoreOf.set(out, source);
+      mac.output = segments;
+      layouts.set(out, { segments, axisFromEnd: rank - 1, rank });
+      return;
+    }
+    const transA = op === 'Gemm' ? intAttribute(node, 'transA', 0) : 0;
+    const transB = op === 'Gemm' ? intAttribute(node, 'transB', 0) : 0;
+    if (dims.length !== 2) {
+      if (input) refuse(`${describe(node)} has a weight of ${dims.length} dimensions`);
+      return;
+    }
+    const k = transB ? dims[1]! : dims[0]!;
+    const n = transB ? dims[0]! : dims[1]!;
+    if (outCount !== undefined) mac.macs = outCount * k;
+    let rank = op === 'Gemm' ? 2 : (input?.rank ?? shapeOf(out)?.length);
+    if (input) {
+      const channelsIn = total(input.segments);
+      let reason: string | undefined;
+      if (transA) reason = `${describe(node)} transposes its input`;
+      else if (input.axisFromEnd !== 1) reason = `${describe(node)} does not see the channels on the last axis`;
+      else if (k % channelsIn !== 0 || (!input.flat && k !== channelsIn)) reason = `${describe(node)} takes ${k} features from ${channelsIn} channels`;
+      else reason = slice(weightName, transB ? 1 : 0, input.segments, k / channelsIn, node);
+      if (reason) {
+        refuse(reason);
+        return;
+      }
+      note(input.segments, node);
+      mac.input = input.segments;
+      if (input.flat) rank = 2;
+    }
+    if (!sliceable(weightName)) return;
+    const bias = op === 'Gemm' ? node.inputs[2] : undefined;
+    const g = newGroup(n, node);
+    const segments = [{ group: g, count: n }];
+    const layout: Layout = { segments, axisFromEnd: 1, ...(rank !== undefined ? { rank } : {}) };
+    if (bias) {
+      const reason = perChannel(bias, { ...layout, rank: 2 }, node);
+      if (reason) mark(segments, reason);
+    }
+    slices.push({ tensor: weightName, axis: transB ? 0 : 1, segments, block: 1 });
+    const source: ScoreSource = { tensor: weightName, axis: transB ? 0 : 1, segments };
+    scores.push(source);
+    scoreOf.set(out, source);
+    mac.output = segments;
+    layouts.set(out, layout);
+  }
+}
+
+function attributeFloat(node: NodeInfo, name: string, fallback: number): number {
+  const attribute = node.attributes.find((a) => a.name === name);
+  const field = attribute?.message.last(2);
+  if (!field) return fallback;
+  const bytes = attribute!.message.bytes;
+  return new DataView(bytes.buffer, bytes.byteOffset + field.valueStart, 4).getFloat32(0, true);
+}

@@ -1,0 +1,93 @@
+import { readTensorFloat32, type OnnxModel } from '@specprune/onnx-io';
+import type { ChannelAnalysis, MacNode, Segment } from './analyze.js';
+
+/**
+ * Data-free channel scores per group: for every weight that produces the group's channels, the L2 norm
+ * of each output row, times |scale| / sqrt(var + eps) of a BatchNormalization right after; each weight's
+ * scores are divided by their mean (so layers of different scale weigh alike) and summed over the group.
+ */
+export function scoreChannels(model: OnnxModel, analysis: ChannelAnalysis): Map<number, Float64Array> {
+  const out = new Map<number, Float64Array>();
+  for (const group of analysis.groups) out.set(group.id, new Float64Array(group.channels));
+  const read = (name: string) => readTensorFloat32(model, analysis.constants.get(name)!.tensor);
+  for (const source of analysis.scores) {
+    const { tensor } = analysis.constants.get(source.tensor)!;
+    const values = read(source.tensor);
+    const dims = tensor.dims;
+    const rows = dims[source.axis]!;
+    const inner = dims.slice(source.axis + 1).reduce((a, b) => a * b, 1);
+    const outer = dims.slice(0, source.axis).reduce((a, b) => a * b, 1);
+    const norms = new Float64Array(rows);
+    for (let o = 0; o < outer; o++) {
+      for (let r = 0; r < rows; r++) {
+        const base = (o * rows + r) * inner;
+        let sum = 0;
+        for (let i = 0; i < inner; i++) sum += values[base + i]! * values[base + i]!;
+        norms[r]! += sum;
+      }
+    }
+    for (let r = 0; r < rows; r++) norms[r] = Math.sqrt(norms[r]!);
+    if (source.batchNorm) {
+      const scale = read(source.batchNorm.scale);
+      const variance = read(source.batchNorm.variance);
+      for (let r = 0; r < rows; r++) norms[r]! *= Math.abs(scale[r]!) / Math.sqrt(variance[r]! + source.batchNorm.epsilon);
+    }
+    const mean = norms.reduce((a, b) => a + b, 0) / Math.max(1, rows);
+    let offset = 0;
+    for (const segment of source.segments) {
+      const target = out.get(analysis.root(segment.group))!;
+      for (let c = 0; c < segment.count; c++) target[c]! += mean > 0 ? norms[offset + c]! / mean : 0;
+      offset += segment.count;
+    }
+  }
+  return out;
+}
+
+/** Multiply-adds of the model when each group keeps `kept.get(root)` channels (intact groups: all). */
+export function countMacs(analysis: ChannelAnalysis, kept: ReadonlyMap<number, number>): number {
+  const fraction = (segments: readonly Segment[] | undefined) => {
+    if (!segments) return 1;
+    let all = 0;
+    let left = 0;
+    for (const s of segments) {
+      all += s.count;
+      left += kept.get(analysis.root(s.group)) ?? s.count;
+    }
+    return all ? left / all : 1;
+  };
+  return analysis.macNodes.reduce((sum, node: MacNode) => sum + (node.macs ?? 0) * fraction(node.input) * fraction(node.output), 0);
+}
+
+/** Channels kept of `channels` at fraction `keep`, rounded to a multiple, at least one multiple (or all). */
+export function roundChannels(channels: number, keep: number, multiple: number): number {
+  if (channels <= multiple) return channels;
+  const rounded = Math.round((channels * keep) / multiple) * multiple;
+  return Math.min(channels, Math.max(multiple, rounded));
+}
+
+/**
+ * How many channels each prunable group keeps for a multiply-add budget: one keep fraction for every
+ * group (the largest whose rounded counts fit `flops` x the full count), found by bisection. Returns the
+ * counts and the fraction of multiply-adds they keep (above `flops` when even the smallest counts do not fit).
+ */
+export function allocateChannels(analysis: ChannelAnalysis, flops: number, multiple: number): { kept: Map<number, number>; macsFraction: number } {
+  const prunable = analysis.groups.filter((g) => !g.intact);
+  const at = (keep: number) => new Map(prunable.map((g) => [g.id, roundChannels(g.channels, keep, multiple)]));
+  const full = countMacs(analysis, new Map());
+  if (flops >= 1 || full === 0) return { kept: at(1), macsFraction: 1 };
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (countMacs(analysis, at(mid)) <= flops * full) lo = mid;
+    else hi = mid;
+  }
+  const kept = at(lo);
+  return { kept, macsFraction: countMacs(analysis, kept) / full };
+}
+
+/** The `count` highest-scored channels (ties: the lower index), in ascending order. */
+export function topChannels(scores: Float64Array, count: number): Int32Array {
+  const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
+  return Int32Array.from(order.slice(0, count)).sort();
+}

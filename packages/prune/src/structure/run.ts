@@ -1,0 +1,184 @@
+import { addGraphOutputs, countNonzero, findWeights, parseModel, serializeForRuntime, setMetadata, type OnnxModel } from '@specprune/onnx-io';
+import { isInputError, PruneInputError, throwIfAborted } from '../errors.js';
+import { measureFidelity } from '../fidelity.js';
+import { planInputs } from '../model-inputs.js';
+import { resolvePruneOptions, type PruneOptions } from '../options.js';
+import { openSession, randomSamples, withThreads, type Feeds } from '../runtime.js';
+import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
+import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
+import { applyChannelPruning } from './apply.js';
+import { allocateChannels, countMacs, scoreChannels, topChannels } from './choose.js';
+
+/** `prune --json` `structure`: what structured pruning removed, group by group. */
+export interface StructureReport {
+  kind: 'channels';
+  /** How channels were ranked. */
+  criterion: 'weight-norm';
+  /** Fraction of multiply-adds asked to keep, and kept. */
+  targetFlops: number;
+  channelMultiple: number;
+  macs: { before: number; after: number };
+  /** Elements of every constant tensor of the main graph. */
+  params: { before: number; after: number };
+  groups: Array<{ channels: { before: number; after: number }; members: string[] }>;
+  intact: Array<{ channels: number; members: string[]; reason: string }>;
+}
+
+/** Random inputs the result is checked on (the pipeline's count). */
+const CHECK_SAMPLES = 4;
+
+/**
+ * Structured pruning, then (with a sparsity) unstructured pruning of what remains by `pruneRest` (the
+ * pipeline). The written model is checked against the original's outputs on the same inputs: it must
+ * load, run and give outputs of the same shapes.
+ */
+export async function pruneStructured(model: Uint8Array | OnnxModel, options: PruneOptions, given: PruneContext, pruneRest: (model: Uint8Array, options: PruneOptions, context: PruneContext) => Promise<PruneResult>): Promise<PruneResult> {
+  const started = now();
+  const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
+  const label = context.label ?? 'the model';
+  const o = resolvePruneOptions(options, context.calibration !== undefined);
+  const structure = o.structure!;
+  const onnx = model instanceof Uint8Array ? parseModel(model, { label }) : model;
+  const plan = planInputs(onnx, label, o.shape);
+  const feeds = context.calibration;
+  if (feeds && feeds.length === 0) throw new PruneInputError(`no calibration samples were given for ${label}; give at least one sample, or none for data-free pruning.`);
+  if (!feeds && plan.problem) {
+    throw new PruneInputError(`${label}: ${plan.problem.replace(/\.$/, '')}. Structured pruning runs the model once to count its multiply-adds and to check the result, so every input needs a size (or give calibration samples).`);
+  }
+  const samples: readonly Feeds[] = feeds ? feeds.slice(0, 8) : randomSamples(context.runtime, plan.specs!, o.seed, 'verify-inputs', CHECK_SAMPLES, o.value);
+  const original = serializeForRuntime(onnx);
+
+  // One run with every intermediate tensor as an output gives the shapes the multiply-adds are counted from.
+  const shapes = new Map<string, number[]>();
+  const probe = parseModel(original, { label });
+  const names = probe.graph.nodes.filter((n) => n.opType !== 'Constant').flatMap((n) => n.outputs.filter(Boolean));
+  addGraphOutputs(probe, names);
+  let session;
+  try {
+    session = await openSession(context.runtime, serializeForRuntime(probe), label);
+  } catch (error) {
+    if (!isInputError(error)) throw error;
+    throw new PruneInputError(`${error.message.replace(/\.$/, '')}; structured pruning needs to run the model.`);
+  }
+  const baseline: Feeds[] = [];
+  try {
+    for (const [k, sample] of samples.entries()) {
+      throwIfAborted(context.signal);
+      const result = await session.run(sample);
+      if (k === 0) for (const name of names) if (result[name]) shapes.set(name, [...result[name].dims]);
+      baseline.push(Object.fromEntries(onnx.graph.outputs.map((name) => [name, result[name]!])));
+    }
+  } catch (error) {
+    const cause = String((error as Error).message).split('\n')[0];
+    throw context.explainRunError && feeds ? context.explainRunError(error, samples[baseline.length]!, baseline.length) : new PruneInputError(`${label} fails to run on the check inputs (${cause}).`);
+  } finally {
+    await session.release();
+  }
+
+  const analysis = analyzeChannels(onnx, shapes);
+  const unknownMacs = analysis.macNodes.filter((m) => m.macs === undefined);
+  const paramsBefore = countParams(onnx);
+  const macsBefore = countMacs(analysis, new Map());
+  const { kept } = allocateChannels(analysis, structure.flops, structure.channelMultiple);
+  const scores = scoreChannels(onnx, analysis);
+  const keep = new Map<number, Int32Array>();
+  for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
+  applyChannelPruning(onnx, analysis, keep);
+  const macsAfter = countMacs(analysis, kept);
+  let bytes = serializeForRuntime(onnx);
+  const shrunk = parseModel(bytes, { label });
+  const report: StructureReport = {
+    kind: structure.kind,
+    criterion: 'weight-norm',
+    targetFlops: structure.flops,
+    channelMultiple: structure.channelMultiple,
+    macs: { before: macsBefore, after: Math.round(macsAfter) },
+    params: { before: paramsBefore, after: countParams(shrunk) },
+    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, members: g.members })),
+    intact: analysis.groups.filter((g) => g.intact).map((g) => ({ channels: g.channels, members: g.members, reason: g.intact! })),
+  };
+  const removed = report.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
+  context.onLog?.(
+    `structured pruning of ${label}: ${removed} channels removed in ${report.groups.length} group(s), ${report.intact.length} group(s) left intact; multiply-adds ${fmt(macsBefore)} -> ${fmt(macsAfter)} (${((macsAfter / Math.max(1, macsBefore)) * 100).toFixed(1)}%)`,
+  );
+
+  const warnings: string[] = [];
+  if (unknownMacs.length) warnings.push(`${unknownMacs.length} node(s) have no measured output shape, so their multiply-adds are not counted: ${unknownMacs.slice(0, 3).map((m) => m.node).join(', ')}.`);
+  if (macsAfter > structure.flops * macsBefore * 1.001) {
+    warnings.push(`flops ${structure.flops} is not reached: ${((macsAfter / Math.max(1, macsBefore)) * 100).toFixed(1)}% of the multiply-adds are kept (groups left intact and channel multiples of ${structure.channelMultiple} bound it).`);
+  }
+  for (const w of warnings) context.onLog?.(`warning: ${w}`);
+
+  let result: PruneResult;
+  if (o.sparsity > 0) {
+    const { structure: _s, flops: _f, channelMultiple: _c, ...rest } = options;
+    result = await pruneRest(bytes, { ...rest, sparsity: o.sparsity }, given);
+    bytes = result.model;
+  } else {
+    if (context.metadata) setMetadata(shrunk, context.metadata);
+    bytes = serializeForRuntime(shrunk);
+    const weights = findWeights(shrunk);
+    const partial: PruneReport = {
+      sparsity: 0,
+      targetSparsity: 0,
+      method: o.method,
+      allocation: o.allocation,
+      granularity: o.granularityText,
+      seed: o.seed,
+      nnz: weights.reduce((sum, w) => sum + countNonzero(shrunk, w), 0),
+      params: weights.reduce((sum, w) => sum + w.numel, 0),
+      weights: [],
+      skipped: [],
+      fidelity: { measured: false, reason: 'not measured yet' },
+      warnings: [],
+      timings: {},
+    };
+    const finalBytes = bytes;
+    result = { model: finalBytes, onnx: shrunk, report: partial, details: [] };
+  }
+  // The check of every result, against the original's outputs on the same inputs.
+  const checkStarted = now();
+  await checkShapes(context.runtime, bytes, label, samples, baseline);
+  const fidelity = await measureFidelity(context.runtime, bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random');
+  const timings = { ...result.report.timings, structure: seconds(started), check: seconds(checkStarted) };
+  const full: PruneReport = { ...result.report, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings };
+  return { get model() { return result.model; }, onnx: result.onnx, report: full, details: result.details };
+}
+
+/** A pruned model must load, run, and give outputs of the original's shapes: anything else is a bug. */
+async function checkShapes(runtime: PruneContext['runtime'], bytes: Uint8Array, label: string, samples: readonly Feeds[], baseline: readonly Feeds[]): Promise<void> {
+  let session;
+  try {
+    session = await openSession(runtime, bytes, `the pruned ${label}`);
+    const result = await session.run(samples[0]!);
+    for (const [name, tensor] of Object.entries(baseline[0]!)) {
+      const got = result[name]?.dims.join('x');
+      if (got !== tensor.dims.join('x')) throw new Error(`output ${name} has shape ${got ?? 'none'} instead of ${tensor.dims.join('x')}`);
+    }
+  } catch (error) {
+    throw new Error(`the structurally pruned model does not load, run or keep its output shapes (${String((error as Error).message).split('\n')[0]}); this is a bug: please report it.`);
+  } finally {
+    await session?.release();
+  }
+}
+
+function countParams(model: OnnxModel): number {
+  return findWeights(model).reduce((sum, w) => sum + w.numel, 0);
+}
+
+/** Segments as text, for tests and logs. */
+export function describeSegments(analysis: ChannelAnalysis, segments: readonly Segment[]): string {
+  return segments.map((s) => `${analysis.root(s.group)}:${s.count}`).join('+');
+}
+
+function fmt(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${Math.round(n)}`;
+}
+
+function now(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}
+
+function seconds(since: number): number {
+  return Math.round((now() - since) / 10) / 100;
+}
