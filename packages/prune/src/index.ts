@@ -10,6 +10,8 @@ export {
   DATA_AWARE_METHODS,
   ALLOCATIONS,
   STORAGES,
+  STRUCTURES,
+  DEFAULT_CHANNEL_MULTIPLE,
   DEFAULT_SYNTHETIC_SAMPLES,
   DEFAULT_CALIBRATION_MEMORY,
   type PruneOptions,
@@ -29,3 +31,4 @@ export { collectInputStats, planInputStats, type StatsPlan, type CollectedStats 
 export { deriveSeed } from '@specprune/core';
 export { SCAN_GRID, createScanner, scanSensitivity, type Scanner } from './sensitivity.js';
 export { doWeightWork, type WeightWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
+export { analyzeChannels, scoreChannels, countMacs, allocateChannels, uniformCounts, topChannels, applyChannelPruning, type ChannelAnalysis, type ChannelGroup, type StructureReport } from './structure/index.js';

@@ -362,11 +362,14 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     const out = node.outputs[0]!;
     const mac: MacNode = { node: node.name || out, macs: undefined };
     macNodes.push(mac);
+    const outCount = numel(out);
     if (!weight || !dims) {
+      // Activations times activations (attention): counted, never changed.
+      const k = shapeOf(node.inputs[0]!)?.at(-1);
+      if (op === 'MatMul' && outCount !== undefined && k !== undefined) mac.macs = outCount * k;
       if (input) refuse(`${describe(node)} has a weight that is not a constant`);
       return;
     }
-    const outCount = numel(out);
     if (op === 'Conv') {
       const group = intAttribute(node, 'group', 1);
       const rank = dims.length;

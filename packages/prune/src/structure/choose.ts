@@ -71,8 +71,7 @@ export function roundChannels(channels: number, keep: number, multiple: number):
  * counts and the fraction of multiply-adds they keep (above `flops` when even the smallest counts do not fit).
  */
 export function allocateChannels(analysis: ChannelAnalysis, flops: number, multiple: number): { kept: Map<number, number>; macsFraction: number } {
-  const prunable = analysis.groups.filter((g) => !g.intact);
-  const at = (keep: number) => new Map(prunable.map((g) => [g.id, roundChannels(g.channels, keep, multiple)]));
+  const at = (keep: number) => uniformCounts(analysis, keep, multiple);
   const full = countMacs(analysis, new Map());
   if (flops >= 1 || full === 0) return { kept: at(1), macsFraction: 1 };
   let lo = 0;
@@ -84,6 +83,11 @@ export function allocateChannels(analysis: ChannelAnalysis, flops: number, multi
   }
   const kept = at(lo);
   return { kept, macsFraction: countMacs(analysis, kept) / full };
+}
+
+/** Every prunable group keeps fraction `keep` of its channels, rounded (see roundChannels). */
+export function uniformCounts(analysis: ChannelAnalysis, keep: number, multiple: number): Map<number, number> {
+  return new Map(analysis.groups.filter((g) => !g.intact).map((g) => [g.id, roundChannels(g.channels, keep, multiple)]));
 }
 
 /** The `count` highest-scored channels (ties: the lower index), in ascending order. */

