@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ALLOCATIONS, DEFAULT_SYNTHETIC_SAMPLES, METHODS, PruneOptionError, STORAGES } from '@specprune/prune';
+import { ALLOCATIONS, DEFAULT_CHANNEL_MULTIPLE, DEFAULT_SYNTHETIC_SAMPLES, METHODS, PruneOptionError, STORAGES, STRUCTURES } from '@specprune/prune';
 import { pruneFile, type PruneFileOptions, type PruneFileResult } from '../api/prune-files.js';
 import { parseSize } from '../check/units.js';
 import { preflightBudgets } from '../check/budget.js';
@@ -41,6 +41,9 @@ export interface PruneArgs {
   scanSamples?: number;
   ortOnlySparseIndices?: boolean;
   threads?: number;
+  structure?: string;
+  flops?: number;
+  channelMultiple?: number;
 }
 
 export const pruneCommand = defineCommand<PruneArgs>({
@@ -50,7 +53,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
     yargs
       .positional('model', { type: 'string', describe: 'ONNX model to prune (never modified unless --in-place)', demandOption: true })
       .option('output', { alias: 'o', type: 'string', describe: 'where to write the pruned model', requiresArg: true })
-      .option('sparsity', { type: 'number', describe: 'target fraction of zeros over the selected weights, in [0, 1)', default: 0.5 })
+      .option('sparsity', { type: 'number', describe: 'target fraction of zeros over the selected weights, in [0, 1) (default 0.5; 0 with --structure)' })
       .option('method', {
         type: 'string',
         choices: METHODS as unknown as string[],
@@ -95,13 +98,21 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('value', { type: 'string', array: true, describe: 'fill an input with a constant for the scan: NAME=NUMBER (repeatable)' })
       .option('scan-samples', { type: 'number', describe: 'inputs per sensitivity measurement (default 4 random, or the first 8 calibration samples)' })
       .option('threads', { type: 'number', describe: 'onnxruntime threads and workers for the per-weight work (default: every core); the result does not depend on it' })
+      .option('structure', {
+        type: 'string',
+        choices: STRUCTURES as unknown as string[],
+        describe: 'channels: remove whole output channels of Conv and neurons of Gemm/MatMul with the matching inputs of every consumer, so the written model is a smaller dense model that runs faster (needs --flops; channel groups that cannot be proven safe are left intact and reported)',
+      })
+      .option('flops', { type: 'number', describe: 'with --structure channels: fraction of multiply-adds to keep, in (0, 1]' })
+      .option('channel-multiple', { type: 'number', describe: `with --structure channels: kept channel counts are multiples of N (default ${DEFAULT_CHANNEL_MULTIPLE})` })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
       .example('$0 prune model.onnx -o model.pruned.onnx --shape x=1x3x224x224', '50% sparsity, spectral method and allocation (`specprune inspect` prints the --shape a model needs)')
       .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --sparsity 0.7 --report report.html', 'with an HTML report')
       .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --granularity 2:4 --method magnitude', 'N:M sparsity for sparse tensor cores')
       .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --target-bytes 300000', 'prune until the file fits in 300 kB')
       .example('$0 prune vad.onnx -o vad.pruned.onnx --shape input=1x512 --value sr=16000', 'an audio model: a 512-sample frame, the sample rate a constant')
-      .example('$0 prune model.onnx -o small.onnx --calibration samples/ --sparsity 0.5', 'data-aware: re-fit kept weights on your own sample inputs (they size the inputs)'),
+      .example('$0 prune model.onnx -o small.onnx --calibration samples/ --sparsity 0.5', 'data-aware: re-fit kept weights on your own sample inputs (they size the inputs)')
+      .example('$0 prune model.onnx -o fast.onnx --shape x=1x3x224x224 --structure channels --flops 0.5', 'remove channels: half the multiply-adds, a smaller dense model'),
   run: async (args, io) => prune(args, io),
 });
 
@@ -149,6 +160,9 @@ function toOptions(args: PruneArgs, io: Io): PruneFileOptions {
     value: args.value ? parseValues(args.value) : undefined,
     scanSamples: args.scanSamples,
     threads: args.threads,
+    structure: args.structure,
+    flops: args.flops,
+    channelMultiple: args.channelMultiple,
   });
 }
 

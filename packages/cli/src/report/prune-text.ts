@@ -1,4 +1,4 @@
-import { describeFidelity, RANDOM_INPUT_CAVEAT } from '@specprune/prune';
+import { describeFidelity, RANDOM_INPUT_CAVEAT, type StructureReport } from '@specprune/prune';
 import type { PruneFileResult } from '../api/prune-files.js';
 import { formatBytes, formatCount, formatPercent, renderTable } from '../format.js';
 
@@ -32,7 +32,10 @@ export function renderPruneText(result: Pick<PruneFileResult, 'report' | 'detail
   const lines = [
     `${renderTable(['weight', 'shape', 'sparsity', 'method', 'spectral err', 'frobenius err', 'storage'], rows)}\n`,
     `${sizes}\n`,
-    `${formatCount(report.weights.length)} weights pruned to ${formatPercent(report.sparsity)} sparsity (${formatCount(totalNnz)} of ${formatCount(totalNumel)} kept); wrote ${files.output}${files.report ? ` and ${files.report}` : ''}`,
+    report.structure && report.weights.length === 0
+      ? `No unstructured pruning (give --sparsity for it); wrote ${files.output}${files.report ? ` and ${files.report}` : ''}`
+      : `${formatCount(report.weights.length)} weights pruned to ${formatPercent(report.sparsity)} sparsity (${formatCount(totalNnz)} of ${formatCount(totalNumel)} kept); wrote ${files.output}${files.report ? ` and ${files.report}` : ''}`,
+    ...(report.structure ? [describeStructure(report.structure)] : []),
     describeFidelity(report.fidelity),
   ];
   if (report.fidelity.measured && report.fidelity.inputs === 'random') lines.push(RANDOM_INPUT_CAVEAT);
@@ -46,4 +49,11 @@ function ratio(after: number | null, before: number | null): string {
 
 function optionalBytes(bytes: number | null): string {
   return bytes === null ? '-' : formatBytes(bytes);
+}
+
+/** One line for structured pruning: channels removed, groups left intact, multiply-adds and parameters. */
+function describeStructure(s: StructureReport): string {
+  const removed = s.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
+  const kept = (a: number, b: number) => (b ? `${((a / b) * 100).toFixed(1)}%` : '-');
+  return `Structured pruning removed ${formatCount(removed)} channels in ${s.groups.length} group(s) (${s.intact.length} left intact, see --json); multiply-adds ${formatCount(s.macs.before)} -> ${formatCount(s.macs.after)} (${kept(s.macs.after, s.macs.before)}), weight parameters ${formatCount(s.params.before)} -> ${formatCount(s.params.after)}.`;
 }

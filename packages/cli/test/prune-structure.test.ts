@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { MODELS, runCli, tempDir } from './helpers.js';
+
+describe('prune --structure channels (CLI)', () => {
+  it('writes a smaller dense model of the text-direction classifier that runs with the same output shape; --json has structure', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'cls.fast.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--shape', 'x=1x3x48x192', '--structure', 'channels', '--flops', '0.5', '--threads', '1', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const report = result.json<{ sparsity: number; structure: { macs: { before: number; after: number }; params: { before: number; after: number }; groups: unknown[]; intact: Array<{ reason: string }> }; output: { bytes: number }; input: { bytes: number } }>();
+    expect(report.sparsity).toBe(0);
+    expect(report.structure.macs.after).toBeLessThan(report.structure.macs.before * 0.55);
+    expect(report.structure.params.after).toBeLessThan(report.structure.params.before);
+    expect(report.output.bytes).toBeLessThan(report.input.bytes * 0.6);
+    expect(report.structure.intact.map((g) => g.reason)).toContain('Shape node p2o.Shape.0 takes it (Shape is not followed by structured pruning)');
+    const session = await ort.InferenceSession.create(out);
+    const x = new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]);
+    const output = await session.run({ x });
+    expect(output[session.outputNames[0]!]!.dims).toEqual([1, 2]);
+    await session.release();
+  });
+
+  it('the human summary says what structured pruning removed', async () => {
+    const out = path.join(tempDir(), 'cls.fast.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--shape', 'x=1x3x48x192', '--structure', 'channels', '--flops', '0.7', '--channel-multiple', '4', '--threads', '1']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/Structured pruning removed [\d,]+ channels in \d+ group\(s\) \(2 left intact, see --json\); multiply-adds [\d,]+ -> [\d,]+ \(\d+\.\d%\)/);
+    expect(result.stdout).toContain('No unstructured pruning (give --sparsity for it)');
+  });
+
+  it.each([
+    [['--flops', '0.5'], '--flops sets how much --structure channels removes; add --structure channels or drop --flops.'],
+    [['--structure', 'channels'], '--structure channels needs a target: add --flops F, the fraction of multiply-adds to keep (e.g. --flops 0.5).'],
+    [['--structure', 'channels', '--flops', '0'], '--flops 0 is out of range; use a number in (0, 1], e.g. --flops 0.5.'],
+    [['--structure', 'channels', '--flops', '0.5', '--channel-multiple', '0'], '--channel-multiple 0 must be a whole number in [1, 1024], e.g. 8.'],
+  ])('%j is exit 2 with one sentence and no output file', async (flags, message) => {
+    const out = path.join(tempDir(), 'never.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--shape', 'x=1x3x48x192', ...flags]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(`specprune: ${message}`);
+    expect(result.stdout).toBe('');
+    expect(existsSync(out)).toBe(false);
+  });
+});
