@@ -1,0 +1,83 @@
+/**
+ * Structured pruning (issue 16) on the two OCR tasks: for `prune --structure channels --flops F`, the task
+ * accuracy (rendered lines, as `pnpm bench:quality`), the multiply-adds kept and the p50 latency in
+ * onnxruntime-node (`specprune bench --target node --threads 1`, 50 runs x 3 sessions, medians). Prints a
+ * markdown table per task. `tsx --conditions=specprune-source bench/quality/structure.ts [rec|cls]`;
+ * SPECPRUNE_QUALITY_LINES=N scores N lines (default 100), SPECPRUNE_STRUCTURE_FLOPS=1,0.75,0.5 the targets.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { run } from '../../packages/cli/src/run.js';
+import { CLS_MODEL, renderDirectionSamples, scoreDirection } from './direction-task.js';
+import { makeLines, REC_MODEL, renderLines, scoreRecognizer } from './ocr-task.js';
+
+const lines = Number(process.env.SPECPRUNE_QUALITY_LINES ?? 100);
+const targets = (process.env.SPECPRUNE_STRUCTURE_FLOPS ?? '1,0.75,0.5').split(',').map(Number);
+const only = process.argv.slice(2).filter((a) => a !== '--');
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+async function cli(argv: string[]): Promise<string> {
+  let out = '';
+  let err = '';
+  const code = await run({ argv, io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, cwd: process.cwd(), env: {} } });
+  if (code !== 0) throw new Error(`specprune ${argv.join(' ')} failed: ${err}`);
+  return out;
+}
+
+const tasks = [
+  {
+    name: 'rec',
+    title: `PP-OCRv4 text-line recogniser, ${lines} rendered lines (exact-line / character accuracy); pruned and benchmarked at 1x3x48x320`,
+    model: REC_MODEL,
+    shape: 'x=1x3x48x320',
+    score: async () => {
+      const images = await renderLines(makeLines(lines, 1001));
+      return async (model: string) => {
+        const s = await scoreRecognizer(model, images);
+        return { value: s.lineAccuracy, text: `${pct(s.lineAccuracy)} / ${pct(s.charAccuracy)}` };
+      };
+    },
+  },
+  {
+    name: 'cls',
+    title: `PaddleOCR text-direction classifier, ${lines} rendered lines, half turned 180° (accuracy); pruned and benchmarked at 1x3x48x192`,
+    model: CLS_MODEL,
+    shape: 'x=1x3x48x192',
+    score: async () => {
+      const samples = await renderDirectionSamples(makeLines(lines, 1001));
+      return async (model: string) => {
+        const value = await scoreDirection(model, samples);
+        return { value, text: pct(value) };
+      };
+    },
+  },
+].filter((t) => only.length === 0 || only.includes(t.name));
+
+const work = mkdtempSync(path.join(tmpdir(), 'specprune-structure-'));
+for (const task of tasks) {
+  const score = await task.score();
+  const p50 = async (model: string) => {
+    const report = JSON.parse(await cli(['bench', model, '--shape', task.shape, '--threads', '1', '--runs', '50', '--repetitions', '3', '--json'])) as { latencyMs: { p50: number } };
+    return report.latencyMs.p50;
+  };
+  const denseScore = await score(task.model);
+  const denseP50 = await p50(task.model);
+  const rows = ['| --flops | multiply-adds kept | weights kept | task score | % of dense | p50 ms | speed-up | cosine (random inputs) |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
+  rows.push(`| dense | 100% | 100% | ${denseScore.text} | 100% | ${denseP50.toFixed(2)} | 1.00x | 1 |`);
+  for (const flops of targets) {
+    const out = path.join(work, `${task.name}-${flops}.onnx`);
+    const report = JSON.parse(await cli(['prune', task.model, '-o', out, '--shape', task.shape, '--structure', 'channels', '--flops', String(flops), '--threads', '1', '--no-sizes', '--json'])) as {
+      structure: { macs: { before: number; after: number }; params: { before: number; after: number } };
+      fidelity: { minCosine?: number };
+    };
+    const s = report.structure;
+    const [result, latency] = [await score(out), await p50(out)];
+    rows.push(
+      `| ${flops} | ${pct(s.macs.after / s.macs.before)} | ${pct(s.params.after / s.params.before)} | ${result.text} | ${((result.value / denseScore.value) * 100).toFixed(0)}% | ${latency.toFixed(2)} | ${(denseP50 / latency).toFixed(2)}x | ${report.fidelity.minCosine?.toFixed(3) ?? '-'} |`,
+    );
+    console.error(rows[rows.length - 1]);
+  }
+  console.log(`${task.title}\n\n${rows.join('\n')}\n`);
+}
+rmSync(work, { recursive: true, force: true });
