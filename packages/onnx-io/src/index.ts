@@ -20,7 +20,7 @@ export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, count
 export { densifySparse, readSparseIndices } from './sparse-data.js';
 export { bitmaskModelUnsupported, bitmaskUnsupported, BITMASK_MIN_OPSET } from './bitmask.js';
 export { liftable, liftWeightsToInputs } from './lift-inputs.js';
-export { constantTensors, replaceConstantTensor, setIntAttribute, removeValueInfo, type ConstantTensor } from './resize-tensors.js';
+export { constantTensors, replaceConstantTensor, setIntAttribute, removeValueInfo, addInitializer, appendNodeInput, type ConstantTensor } from './resize-tensors.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
 export { OnnxInputError } from './errors.js';
 export { DTYPES, FLOAT_DTYPES, dtypeOf, dtypeCode, describeDataType, type DTypeName, type FloatDTypeName } from './dtypes.js';

@@ -73,3 +73,14 @@ export function removeValueInfo(model: OnnxModel, names: ReadonlySet<string>): n
   }
   return removed;
 }
+
+/** Adds an initializer to the main graph (e.g. a bias structured pruning creates). */
+export function addInitializer(model: OnnxModel, name: string, dims: readonly number[], dataType: number, data: Uint8Array): void {
+  const header = tensorHeader(name, dims, dataType);
+  model.graph.message.appendField({ render: (context) => lenField(GraphField.initializer, renderTensorPayload(header, data, context)) });
+}
+
+/** Appends an input to a node (after its existing inputs; e.g. the optional bias of a Conv). */
+export function appendNodeInput(node: NodeInfo, name: string): void {
+  node.message.appendField(stringField(NodeField.input, name));
+}

@@ -57,6 +57,27 @@ export interface MacNode {
   output?: Segment[];
 }
 
+/**
+ * A dense consumer of channels (Conv with group 1, Gemm, MatMul): its weight's input axis is sliced. With
+ * input statistics, its inputs decide which channels matter, and the mean of a removed channel is folded
+ * into its bias.
+ */
+export interface ConsumerInfo {
+  node: NodeInfo;
+  kind: 'Conv' | 'Gemm' | 'MatMul';
+  /** The tensor it reads the channels from. */
+  input: string;
+  weight: string;
+  /** The weight's input (reduction) axis. */
+  axis: number;
+  segments: Segment[];
+  block: number;
+  /** Its bias constant (Conv input 2, Gemm C), if any. */
+  bias?: string;
+  /** Its own output channels, when it also starts a group. */
+  output?: Segment[];
+}
+
 export interface ChannelGroup {
   /** Root id (after merging). */
   id: number;
@@ -73,6 +94,7 @@ export interface ChannelAnalysis {
   shapeEdits: ShapeEdit[];
   groupEdits: Array<{ node: NodeInfo; segments: Segment[] }>;
   scores: ScoreSource[];
+  consumers: ConsumerInfo[];
   macNodes: MacNode[];
   /** Every tensor that carries channels, by name: its segments (for stale value_info). */
   tensors: Map<string, Segment[]>;
@@ -162,6 +184,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   const scores: ScoreSource[] = [];
   const scoreOf = new Map<string, ScoreSource>();
   const macNodes: MacNode[] = [];
+  const consumers: ConsumerInfo[] = [];
   const numel = (name: string) => shapeOf(name)?.reduce((a, b) => a * b, 1);
 
   /** Slice a constant along an axis, or say why it cannot be. */
@@ -345,7 +368,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     if (find(g) !== g) continue;
     groups.push({ id: g, channels: channels[g]!, members: [...members[g]!], ...(intact[g] ? { intact: intact[g] } : {}) });
   }
-  return { groups, slices, shapeEdits, groupEdits, scores, macNodes, tensors, constants, root: find };
+  return { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find };
 
   function handleWeighted(node: NodeInfo, op: 'Conv' | 'Gemm' | 'MatMul', tracked: Array<Layout | undefined>): void {
     const input = tracked[0];
@@ -363,6 +386,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     const mac: MacNode = { node: node.name || out, macs: undefined };
     macNodes.push(mac);
     const outCount = numel(out);
+    let consumer: ConsumerInfo | undefined;
     if (!weight || !dims) {
       // Activations times activations (attention): counted, never changed.
       const k = shapeOf(node.inputs[0]!)?.at(-1);
@@ -405,6 +429,8 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
         }
         note(input.segments, node);
         mac.input = input.segments;
+        consumer = { node, kind: 'Conv', input: node.inputs[0]!, weight: weightName, axis: 1, segments: input.segments, block: 1, ...(node.inputs[2] ? { bias: node.inputs[2] } : {}) };
+        consumers.push(consumer);
       }
       if (group !== 1 || !sliceable(weightName) || (node.inputs[2] && !sliceable(node.inputs[2]))) return;
       const g = newGroup(dims[0]!, node);
@@ -415,6 +441,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       scores.push(source);
       scoreOf.set(out, source);
       mac.output = segments;
+      if (consumer) consumer.output = segments;
       layouts.set(out, { segments, axisFromEnd: rank - 1, rank });
       return;
     }
@@ -442,6 +469,8 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       note(input.segments, node);
       mac.input = input.segments;
       if (input.flat) rank = 2;
+      consumer = { node, kind: op, input: node.inputs[0]!, weight: weightName, axis: transB ? 1 : 0, segments: input.segments, block: k / channelsIn, ...(op === 'Gemm' && node.inputs[2] ? { bias: node.inputs[2] } : {}) };
+      consumers.push(consumer);
     }
     if (!sliceable(weightName)) return;
     const bias = op === 'Gemm' ? node.inputs[2] : undefined;
@@ -457,11 +486,13 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     scores.push(source);
     scoreOf.set(out, source);
     mac.output = segments;
+    if (consumer) consumer.output = segments;
     layouts.set(out, layout);
   }
 }
 
-function attributeFloat(node: NodeInfo, name: string, fallback: number): number {
+/** A float attribute of a node, or `fallback`. */
+export function attributeFloat(node: NodeInfo, name: string, fallback: number): number {
   const attribute = node.attributes.find((a) => a.name === name);
   const field = attribute?.message.last(2);
   if (!field) return fallback;

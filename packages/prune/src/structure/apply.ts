@@ -1,5 +1,6 @@
-import { dtypeOf, readTensorBytes, removeValueInfo, replaceConstantTensor, setIntAttribute, type OnnxModel } from '@specprune/onnx-io';
-import type { ChannelAnalysis, Segment } from './analyze.js';
+import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, type OnnxModel } from '@specprune/onnx-io';
+import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
+import type { ChannelStats } from './choose.js';
 
 /**
  * Removes channels from the model in place: every constant the analysis recorded is sliced along its
@@ -7,7 +8,7 @@ import type { ChannelAnalysis, Segment } from './analyze.js';
  * value_info entries of tensors whose channel count changed are dropped. `keep` maps a root group to the
  * indices of its kept channels (ascending); groups not in it keep all.
  */
-export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis, keep: ReadonlyMap<number, Int32Array>): void {
+export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis, keep: ReadonlyMap<number, Int32Array>, stats?: ChannelStats): { compensated: number } {
   const changed = (segments: readonly Segment[]) => segments.some((s) => (keep.get(analysis.root(s.group))?.length ?? s.count) !== s.count);
   const indices = (segments: readonly Segment[], block: number): Int32Array => {
     const out: number[] = [];
@@ -22,6 +23,29 @@ export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis,
   };
   const keptCount = (segments: readonly Segment[]) => segments.reduce((sum, s) => sum + (keep.get(analysis.root(s.group))?.length ?? s.count), 0);
 
+  // Bias compensation: a removed input channel's mean times the consumer's weight goes into its bias.
+  const overrides = new Map<string, Uint8Array>();
+  let compensated = 0;
+  if (stats) {
+    for (const consumer of analysis.consumers) {
+      if (!changed(consumer.segments)) continue;
+      const delta = compensation(model, analysis, consumer, indices(consumer.segments, consumer.block), stats);
+      if (!delta) continue;
+      compensated++;
+      if (consumer.bias) {
+        const bias = readTensorFloat32(model, analysis.constants.get(consumer.bias)!.tensor);
+        for (let m = 0; m < bias.length; m++) bias[m]! += delta[m]!;
+        overrides.set(consumer.bias, encodeFloat32(bias, 'float32'));
+      } else {
+        const kept = consumer.output && changed(consumer.output) ? indices(consumer.output, 1) : undefined;
+        const values = kept ? Float32Array.from(kept, (m) => delta[m]!) : Float32Array.from(delta);
+        const name = uniqueName(model, `${consumer.weight}.bias`);
+        addInitializer(model, name, [values.length], 1, encodeFloat32(values, 'float32'));
+        appendNodeInput(consumer.node, name);
+      }
+    }
+  }
+
   const byTensor = new Map<string, Array<{ axis: number; indices: Int32Array }>>();
   for (const slice of analysis.slices) {
     if (!changed(slice.segments)) continue;
@@ -33,7 +57,8 @@ export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis,
   for (const [name, list] of byTensor) {
     const constant = analysis.constants.get(name)!;
     const size = dtypeOf(constant.tensor.dataType)!.bytes;
-    let data = readTensorBytes(model, constant.tensor);
+    let data = overrides.get(name) ?? readTensorBytes(model, constant.tensor);
+    overrides.delete(name);
     let dims = [...constant.tensor.dims];
     for (const { axis, indices: keptIndices } of list) {
       data = sliceAxis(data, dims, axis, keptIndices, size);
@@ -42,6 +67,7 @@ export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis,
     replaceConstantTensor(model, constant, dims, data);
     dims = [];
   }
+  for (const [name, data] of overrides) replaceConstantTensor(model, analysis.constants.get(name)!, analysis.constants.get(name)!.tensor.dims, data);
   for (const edit of analysis.shapeEdits) {
     if (!changed(edit.segments)) continue;
     const constant = analysis.constants.get(edit.tensor)!;
@@ -56,6 +82,56 @@ export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis,
   const stale = new Set<string>();
   for (const [name, segments] of analysis.tensors) if (changed(segments)) stale.add(name);
   removeValueInfo(model, stale);
+  return { compensated };
+}
+
+/**
+ * What the removed input features contributed on average, per output of the consumer: sum over removed
+ * features f of mean_f x the weight's slice (a Conv's kernel summed), scaled for Gemm by alpha / beta. Exact
+ * for a channel that is constant (away from a Conv's zero-padded borders). Undefined when the weight is not
+ * float32, there are no statistics for the input, or the consumer is a MatMul (no bias to take it).
+ */
+function compensation(model: OnnxModel, analysis: ChannelAnalysis, consumer: ConsumerInfo, kept: Int32Array, stats: ChannelStats): Float64Array | undefined {
+  const st = stats.get(consumer.input);
+  const { tensor } = analysis.constants.get(consumer.weight)!;
+  if (!st || consumer.kind === 'MatMul' || tensor.dataType !== 1 || st.mean.length !== tensor.dims[consumer.axis]) return undefined;
+  if (consumer.bias) {
+    const bias = analysis.constants.get(consumer.bias)!.tensor;
+    if (bias.dataType !== 1 || bias.dims.length !== 1) return undefined;
+  }
+  const dims = tensor.dims;
+  const w = readTensorFloat32(model, tensor);
+  const features = dims[consumer.axis]!;
+  const removed = new Uint8Array(features).fill(1);
+  for (const f of kept) removed[f] = 0;
+  // Weight as [outputs, features, inner] (Conv: [M, C, kernel]) or a 2-D Gemm weight with either axis as input.
+  const outputs = consumer.kind === 'Conv' ? dims[0]! : dims[1 - consumer.axis]!;
+  const inner = consumer.kind === 'Conv' ? dims.slice(2).reduce((a, b) => a * b, 1) : 1;
+  const delta = new Float64Array(outputs);
+  for (let m = 0; m < outputs; m++) {
+    let sum = 0;
+    for (let f = 0; f < features; f++) {
+      if (!removed[f] || st.mean[f] === 0) continue;
+      let wsum = 0;
+      if (consumer.kind === 'Conv') for (let i = 0; i < inner; i++) wsum += w[(m * features + f) * inner + i]!;
+      else wsum = consumer.axis === 0 ? w[f * outputs + m]! : w[m * features + f]!;
+      sum += wsum * st.mean[f]!;
+    }
+    delta[m] = sum;
+  }
+  if (consumer.kind === 'Gemm') {
+    const scale = attributeFloat(consumer.node, 'alpha', 1) / attributeFloat(consumer.node, 'beta', 1);
+    if (!Number.isFinite(scale)) return undefined;
+    for (let m = 0; m < outputs; m++) delta[m]! *= scale;
+  }
+  return delta;
+}
+
+function uniqueName(model: OnnxModel, base: string): string {
+  const taken = new Set([...model.graph.initializers.map((t) => t.name), ...model.graph.nodes.flatMap((n) => [...n.inputs, ...n.outputs])]);
+  let name = base;
+  for (let k = 1; taken.has(name); k++) name = `${base}${k}`;
+  return name;
 }
 
 /** Keeps `indices` along `axis` of a row-major tensor of `dims` with `size`-byte elements. */

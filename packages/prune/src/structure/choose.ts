@@ -1,6 +1,64 @@
 import { readTensorFloat32, type OnnxModel } from '@specprune/onnx-io';
 import type { ChannelAnalysis, MacNode, Segment } from './analyze.js';
 
+/** Per tensor a consumer reads: each input feature's mean and mean square over the samples (Conv: axis 1; Gemm/MatMul: the last axis). */
+export type ChannelStats = ReadonlyMap<string, { mean: Float64Array; meanSquare: Float64Array }>;
+
+/** L2 norm of every slice of a row-major tensor along `axis` (all other axes summed). */
+function normsAlong(values: Float32Array, dims: readonly number[], axis: number): Float64Array {
+  const rows = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const norms = new Float64Array(rows);
+  for (let o = 0; o < outer; o++) {
+    for (let r = 0; r < rows; r++) {
+      const base = (o * rows + r) * inner;
+      let sum = 0;
+      for (let i = 0; i < inner; i++) sum += values[base + i]! * values[base + i]!;
+      norms[r]! += sum;
+    }
+  }
+  for (let r = 0; r < rows; r++) norms[r] = Math.sqrt(norms[r]!);
+  return norms;
+}
+
+/**
+ * Channel scores from the consumers' side, with input statistics: a channel matters as much as it moves
+ * the consumers' outputs around their means, i.e. the norm of each consumer's weight column times the
+ * channel's standard deviation on the samples (its mean is folded into the consumer's bias when it is
+ * removed). Each consumer's scores are divided by their mean and summed over the group; groups no
+ * consumer with statistics reads keep the data-free scores. Returns the scores and the groups scored so.
+ */
+export function scoreChannelsByActivity(model: OnnxModel, analysis: ChannelAnalysis, stats: ChannelStats): { scores: Map<number, Float64Array>; scored: Set<number> } {
+  const scores = scoreChannels(model, analysis);
+  const activity = new Map<number, Float64Array>();
+  for (const consumer of analysis.consumers) {
+    const st = stats.get(consumer.input);
+    const { tensor } = analysis.constants.get(consumer.weight)!;
+    if (!st || st.mean.length !== tensor.dims[consumer.axis]) continue;
+    const norms = normsAlong(readTensorFloat32(model, tensor), tensor.dims, consumer.axis);
+    const channels = consumer.segments.reduce((sum, s) => sum + s.count, 0);
+    const perChannel = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) {
+      for (let j = 0; j < consumer.block; j++) {
+        const f = c * consumer.block + j;
+        perChannel[c]! += norms[f]! * Math.sqrt(Math.max(0, st.meanSquare[f]! - st.mean[f]! * st.mean[f]!));
+      }
+    }
+    const mean = perChannel.reduce((a, b) => a + b, 0) / Math.max(1, channels);
+    let offset = 0;
+    for (const segment of consumer.segments) {
+      const root = analysis.root(segment.group);
+      let target = activity.get(root);
+      if (!target) activity.set(root, (target = new Float64Array(segment.count)));
+      for (let c = 0; c < segment.count; c++) target[c]! += mean > 0 ? perChannel[offset + c]! / mean : 0;
+      offset += segment.count;
+    }
+  }
+  for (const [root, values] of activity) scores.set(root, values);
+  return { scores, scored: new Set(activity.keys()) };
+}
+
 /**
  * Data-free channel scores per group: for every weight that produces the group's channels, the L2 norm
  * of each output row, times |scale| / sqrt(var + eps) of a BatchNormalization right after; each weight's
@@ -13,20 +71,8 @@ export function scoreChannels(model: OnnxModel, analysis: ChannelAnalysis): Map<
   for (const source of analysis.scores) {
     const { tensor } = analysis.constants.get(source.tensor)!;
     const values = read(source.tensor);
-    const dims = tensor.dims;
-    const rows = dims[source.axis]!;
-    const inner = dims.slice(source.axis + 1).reduce((a, b) => a * b, 1);
-    const outer = dims.slice(0, source.axis).reduce((a, b) => a * b, 1);
-    const norms = new Float64Array(rows);
-    for (let o = 0; o < outer; o++) {
-      for (let r = 0; r < rows; r++) {
-        const base = (o * rows + r) * inner;
-        let sum = 0;
-        for (let i = 0; i < inner; i++) sum += values[base + i]! * values[base + i]!;
-        norms[r]! += sum;
-      }
-    }
-    for (let r = 0; r < rows; r++) norms[r] = Math.sqrt(norms[r]!);
+    const rows = tensor.dims[source.axis]!;
+    const norms = normsAlong(values, tensor.dims, source.axis);
     if (source.batchNorm) {
       const scale = read(source.batchNorm.scale);
       const variance = read(source.batchNorm.variance);

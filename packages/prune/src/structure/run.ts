@@ -7,20 +7,22 @@ import { openSession, randomSamples, withThreads, type Feeds } from '../runtime.
 import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
-import { allocateChannels, countMacs, scoreChannels, topChannels } from './choose.js';
+import { allocateChannels, countMacs, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
 export interface StructureReport {
   kind: 'channels';
-  /** How channels were ranked. */
-  criterion: 'weight-norm';
+  /** How channels were ranked (per group below): activation with input statistics, else weight-norm. */
+  criterion: 'activation' | 'weight-norm';
+  /** Dense consumers whose bias took the mean of the channels removed from their input. */
+  biasCompensated: number;
   /** Fraction of multiply-adds asked to keep, and kept. */
   targetFlops: number;
   channelMultiple: number;
   macs: { before: number; after: number };
   /** Elements of every constant tensor of the main graph. */
   params: { before: number; after: number };
-  groups: Array<{ channels: { before: number; after: number }; members: string[] }>;
+  groups: Array<{ channels: { before: number; after: number }; criterion: 'activation' | 'weight-norm'; members: string[] }>;
   intact: Array<{ channels: number; members: string[]; reason: string }>;
 }
 
@@ -61,11 +63,20 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
     throw new PruneInputError(`${error.message.replace(/\.$/, '')}; structured pruning needs to run the model.`);
   }
   const baseline: Feeds[] = [];
+  const stats = new Map<string, { mean: Float64Array; meanSquare: Float64Array }>();
+  let analysis: ChannelAnalysis | undefined;
   try {
     for (const [k, sample] of samples.entries()) {
       throwIfAborted(context.signal);
       const result = await session.run(sample);
-      if (k === 0) for (const name of names) if (result[name]) shapes.set(name, [...result[name].dims]);
+      if (k === 0) {
+        for (const name of names) if (result[name]) shapes.set(name, [...result[name].dims]);
+        analysis = analyzeChannels(onnx, shapes);
+      }
+      for (const consumer of analysis!.consumers) {
+        const tensor = result[consumer.input];
+        if (tensor?.type === 'float32') accumulate(stats, consumer.input, tensor.data as Float32Array, tensor.dims, consumer.kind === 'Conv' ? 1 : tensor.dims.length - 1, samples.length);
+      }
       baseline.push(Object.fromEntries(onnx.graph.outputs.map((name) => [name, result[name]!])));
     }
   } catch (error) {
@@ -75,26 +86,27 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
     await session.release();
   }
 
-  const analysis = analyzeChannels(onnx, shapes);
+  if (!analysis) throw new Error('structured pruning: no sample was run; this is a bug.');
   const unknownMacs = analysis.macNodes.filter((m) => m.macs === undefined);
   const paramsBefore = countParams(onnx);
   const macsBefore = countMacs(analysis, new Map());
   const { kept } = allocateChannels(analysis, structure.flops, structure.channelMultiple);
-  const scores = scoreChannels(onnx, analysis);
+  const { scores, scored } = scoreChannelsByActivity(onnx, analysis, stats);
   const keep = new Map<number, Int32Array>();
   for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
-  applyChannelPruning(onnx, analysis, keep);
+  const { compensated } = applyChannelPruning(onnx, analysis, keep, stats);
   const macsAfter = countMacs(analysis, kept);
   let bytes = serializeForRuntime(onnx);
   const shrunk = parseModel(bytes, { label });
   const report: StructureReport = {
     kind: structure.kind,
-    criterion: 'weight-norm',
+    criterion: scored.size ? 'activation' : 'weight-norm',
+    biasCompensated: compensated,
     targetFlops: structure.flops,
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
-    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, members: g.members })),
+    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: scored.has(g.id) ? ('activation' as const) : ('weight-norm' as const), members: g.members })),
     intact: analysis.groups.filter((g) => g.intact).map((g) => ({ channels: g.channels, members: g.members, reason: g.intact! })),
   };
   const removed = report.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
@@ -159,6 +171,30 @@ async function checkShapes(runtime: PruneContext['runtime'], bytes: Uint8Array, 
     throw new Error(`the structurally pruned model does not load, run or keep its output shapes (${String((error as Error).message).split('\n')[0]}); this is a bug: please report it.`);
   } finally {
     await session?.release();
+  }
+}
+
+/** Adds one sample's per-feature mean and mean square along `axis` (weighted 1 / samples) into `stats`. */
+function accumulate(stats: Map<string, { mean: Float64Array; meanSquare: Float64Array }>, name: string, data: Float32Array, dims: readonly number[], axis: number, samples: number): void {
+  const features = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  let entry = stats.get(name);
+  if (!entry) stats.set(name, (entry = { mean: new Float64Array(features), meanSquare: new Float64Array(features) }));
+  const weight = 1 / (samples * outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let f = 0; f < features; f++) {
+      const base = (o * features + f) * inner;
+      let sum = 0;
+      let squares = 0;
+      for (let i = 0; i < inner; i++) {
+        const v = data[base + i]!;
+        sum += v;
+        squares += v * v;
+      }
+      entry.mean[f]! += sum * weight;
+      entry.meanSquare[f]! += squares * weight;
+    }
   }
 }
 
