@@ -47,7 +47,8 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
   if (!feeds && plan.problem) {
     throw new PruneInputError(`${label}: ${plan.problem.replace(/\.$/, '')}. Structured pruning runs the model once to count its multiply-adds and to check the result, so every input needs a size (or give calibration samples).`);
   }
-  const samples: readonly Feeds[] = feeds ? feeds.slice(0, 8) : randomSamples(context.runtime, plan.specs!, o.seed, 'verify-inputs', CHECK_SAMPLES, o.value);
+  // Every calibration sample feeds the channel statistics (and the check); without, seeded random inputs.
+  const samples: readonly Feeds[] = feeds ? feeds.slice(0, o.calibrationSamples ?? feeds.length) : randomSamples(context.runtime, plan.specs!, o.seed, 'verify-inputs', CHECK_SAMPLES, o.value);
   const original = serializeForRuntime(onnx);
 
   // One run with every intermediate tensor as an output gives the shapes the multiply-adds are counted from.
