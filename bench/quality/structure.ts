@@ -2,13 +2,15 @@
  * Structured pruning (issue 16) on the two OCR tasks: for `prune --structure channels --flops F`, the task
  * accuracy (rendered lines, as `pnpm bench:quality`), the multiply-adds kept and the p50 latency in
  * onnxruntime-node (`specprune bench --target node --threads 1`, 50 runs x 3 sessions, medians). Prints a
- * markdown table per task. `tsx --conditions=specprune-source bench/quality/structure.ts [rec|cls]`;
+ * markdown table per task, data-free (random inputs for the channel statistics) and with 64 calibration samples
+ * (rendered lines, seed 7, disjoint from the evaluation lines). `tsx --conditions=specprune-source bench/quality/structure.ts [rec|cls]`;
  * SPECPRUNE_QUALITY_LINES=N scores N lines (default 100), SPECPRUNE_STRUCTURE_FLOPS=1,0.75,0.5 the targets.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../packages/cli/src/run.js';
+import { encodeNpy } from '../../packages/cli/src/eval/npy.js';
 import { CLS_MODEL, renderDirectionSamples, scoreDirection } from './direction-task.js';
 import { makeLines, REC_MODEL, renderLines, scoreRecognizer } from './ocr-task.js';
 
@@ -31,6 +33,8 @@ const tasks = [
     title: `PP-OCRv4 text-line recogniser, ${lines} rendered lines (exact-line / character accuracy); pruned and benchmarked at 1x3x48x320`,
     model: REC_MODEL,
     shape: 'x=1x3x48x320',
+    calibrate: async (dir: string) =>
+      (await renderLines(makeLines(64, 7))).forEach((image, k) => writeFileSync(path.join(dir, `line${String(k).padStart(3, '0')}.npy`), encodeNpy('float32', [1, 3, 48, image.width], image.data))),
     score: async () => {
       const images = await renderLines(makeLines(lines, 1001));
       return async (model: string) => {
@@ -44,6 +48,8 @@ const tasks = [
     title: `PaddleOCR text-direction classifier, ${lines} rendered lines, half turned 180° (accuracy); pruned and benchmarked at 1x3x48x192`,
     model: CLS_MODEL,
     shape: 'x=1x3x48x192',
+    calibrate: async (dir: string) =>
+      (await renderDirectionSamples(makeLines(64, 7))).forEach((sample, k) => writeFileSync(path.join(dir, `line${String(k).padStart(3, '0')}.npy`), encodeNpy('float32', [1, 3, 48, 192], sample.data))),
     score: async () => {
       const samples = await renderDirectionSamples(makeLines(lines, 1001));
       return async (model: string) => {
@@ -63,20 +69,25 @@ for (const task of tasks) {
   };
   const denseScore = await score(task.model);
   const denseP50 = await p50(task.model);
-  const rows = ['| --flops | multiply-adds kept | weights kept | task score | % of dense | p50 ms | speed-up | cosine (random inputs) |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
-  rows.push(`| dense | 100% | 100% | ${denseScore.text} | 100% | ${denseP50.toFixed(2)} | 1.00x | 1 |`);
-  for (const flops of targets) {
-    const out = path.join(work, `${task.name}-${flops}.onnx`);
-    const report = JSON.parse(await cli(['prune', task.model, '-o', out, '--shape', task.shape, '--structure', 'channels', '--flops', String(flops), '--threads', '1', '--no-sizes', '--json'])) as {
-      structure: { macs: { before: number; after: number }; params: { before: number; after: number } };
-      fidelity: { minCosine?: number };
-    };
-    const s = report.structure;
-    const [result, latency] = [await score(out), await p50(out)];
-    rows.push(
-      `| ${flops} | ${pct(s.macs.after / s.macs.before)} | ${pct(s.params.after / s.params.before)} | ${result.text} | ${((result.value / denseScore.value) * 100).toFixed(0)}% | ${latency.toFixed(2)} | ${(denseP50 / latency).toFixed(2)}x | ${report.fidelity.minCosine?.toFixed(3) ?? '-'} |`,
-    );
-    console.error(rows[rows.length - 1]);
+  const calibration = path.join(work, `${task.name}-calibration`);
+  mkdirSync(calibration);
+  await task.calibrate(calibration);
+  const rows = ['| statistics | --flops | multiply-adds kept | weights kept | task score | % of dense | p50 ms | speed-up | cosine (check inputs) |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
+  rows.push(`| - | dense | 100% | 100% | ${denseScore.text} | 100% | ${denseP50.toFixed(2)} | 1.00x | 1 |`);
+  for (const [label, inputs] of [['random inputs', ['--shape', task.shape]], ['64 calibration samples', ['--calibration', calibration]]] as const) {
+    for (const flops of targets) {
+      const out = path.join(work, `${task.name}-${flops}.onnx`);
+      const report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', '--flops', String(flops), '--threads', '1', '--no-sizes', '--json'])) as {
+        structure: { macs: { before: number; after: number }; params: { before: number; after: number } };
+        fidelity: { minCosine?: number };
+      };
+      const s = report.structure;
+      const [result, latency] = [await score(out), await p50(out)];
+      rows.push(
+        `| ${label} | ${flops} | ${pct(s.macs.after / s.macs.before)} | ${pct(s.params.after / s.params.before)} | ${result.text} | ${((result.value / denseScore.value) * 100).toFixed(0)}% | ${latency.toFixed(2)} | ${(denseP50 / latency).toFixed(2)}x | ${report.fidelity.minCosine?.toFixed(3) ?? '-'} |`,
+      );
+      console.error(rows[rows.length - 1]);
+    }
   }
   console.log(`${task.title}\n\n${rows.join('\n')}\n`);
 }

@@ -113,6 +113,26 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(report.fidelity.outputs[0]!.maxAbsError).toBeLessThan(1e-5);
   });
 
+  it('constant channels: removed by their zero spread, and exact only because their value goes into the consumers\' bias (Conv 1x1 without padding, Gemm)', async () => {
+    const original = load('constant_channels_zero');
+    const { model, report } = await prune(original, { structure: 'channels', flops: 0.3, shape: shapeOf('constant_channels') }, { runtime });
+    const s = report.structure!;
+    expect(s.criterion).toBe('activation');
+    expect(s.groups.find((g) => g.members.includes('c1'))?.channels).toEqual({ before: 16, after: 8 });
+    expect(s.biasCompensated).toBe(2);
+    check(model, 'constant-channels');
+    const feeds = feedsFor('constant_channels', 7);
+    const [before, after] = [await run(original, feeds), await run(model, feeds)];
+    for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-5);
+    // The same channels removed without the bias change move the outputs: the compensation is what makes it exact.
+    const plain = parseModel(original);
+    const analysis = analyzeChannels(plain);
+    const group = analysis.groups.find((g) => g.members.includes('c1'))!;
+    applyChannelPruning(plain, analysis, new Map([[group.id, Int32Array.from({ length: 8 }, (_, i) => 2 * i)]]));
+    const uncompensated = await run(serializeForRuntime(plain), feeds);
+    expect(maxAbsDiff(before[0]!.data, uncompensated[0]!.data)).toBeGreaterThan(1e-3);
+  });
+
   it('at flops 1 the model is unchanged, byte for byte', async () => {
     const original = load('residual');
     const { model, report } = await prune(original, { structure: 'channels', flops: 1, shape: shapeOf('residual') }, { runtime });
