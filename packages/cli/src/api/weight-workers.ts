@@ -86,7 +86,12 @@ export function createWeightWorkers(size: number): WeightWorkers & { close(): Pr
           lane.pending.clear();
           if (worker) {
             worker.removeAllListeners('exit');
-            await worker.terminate();
+            // A worker stopped while it is still loading may never report that it stopped (seen with a
+            // module loader in the worker): wait for it at most a moment, on a timer that keeps the
+            // process alive meanwhile.
+            let timer: NodeJS.Timeout | undefined;
+            await Promise.race([worker.terminate(), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+            clearTimeout(timer);
           }
         }),
       );
