@@ -98,7 +98,7 @@ const load = os.loadavg()[0].toFixed(2);
 console.log(
   `### Default prune speed (issue 14): \`prune MODEL -o OUT --sparsity 0.5 --json\`, data-free\n\n` +
     `Goals: wall <= 120 s (ResNet-50-shaped) / 60 s (MiniLM-shaped) / 45 s (OCR recogniser); peak RSS <= ${RSS_GOAL}x file; ` +
-    `CPU / wall >= ${CPU_GOAL} (both cores busy). Each a child process of the built CLI (`node packages/cli/dist/bin.js`, as users run it; built first), timed by /usr/bin/time -v; ` +
+    `CPU / wall >= ${CPU_GOAL} (both cores busy). Each a child process of the built CLI (\`node packages/cli/dist/bin.js\`, as users run it; built first), timed by /usr/bin/time -v; ` +
     `phases from the JSON's \`timings\` ("other" = wall - phases: start-up, read, serialise, write). Load average at the end: ${load}.\n`,
 );
 console.log('| model | weights pruned | file | wall (goal) | CPU user+sys | CPU / wall | peak RSS (x file) | statistics | scan | prune | check | other | minCosine | goals met |');
