@@ -14,7 +14,7 @@ describe('prune --structure channels (CLI)', () => {
     expect(report.sparsity).toBe(0);
     expect(report.structure.macs.after).toBeLessThan(report.structure.macs.before * 0.55);
     expect(report.structure.params.after).toBeLessThan(report.structure.params.before);
-    expect(report.output.bytes).toBeLessThan(report.input.bytes * 0.6);
+    expect(report.output.bytes).toBeLessThan(report.input.bytes * 0.75);
     expect(report.structure.intact.map((g) => g.reason)).toContain('Shape node p2o.Shape.0 takes it (Shape is not followed by structured pruning)');
     const session = await ort.InferenceSession.create(out);
     const x = new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]);

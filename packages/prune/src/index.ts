@@ -31,4 +31,4 @@ export { collectInputStats, planInputStats, type StatsPlan, type CollectedStats 
 export { deriveSeed } from '@specprune/core';
 export { SCAN_GRID, createScanner, scanSensitivity, type Scanner } from './sensitivity.js';
 export { doWeightWork, type WeightWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
-export { analyzeChannels, scoreChannels, countMacs, allocateChannels, uniformCounts, topChannels, applyChannelPruning, type ChannelAnalysis, type ChannelGroup, type StructureReport } from './structure/index.js';
+export { analyzeChannels, scoreChannels, countMacs, allocateChannels, allocateChannelsGreedy, uniformCounts, topChannels, applyChannelPruning, type ChannelAnalysis, type ChannelGroup, type StructureReport } from './structure/index.js';

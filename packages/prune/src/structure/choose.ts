@@ -141,3 +141,39 @@ export function topChannels(scores: Float64Array, count: number): Int32Array {
   const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
   return Int32Array.from(order.slice(0, count)).sort();
 }
+
+/**
+ * Greedy allocation by score per multiply-add saved: starting from every channel kept, repeatedly removes
+ * the `multiple` lowest-scored remaining channels of the group where they cost least (their scores over the
+ * group's mean score) per multiply-add they save, until the model is within `flops`. A group keeps at least
+ * one multiple; groups of at most one multiple stay whole.
+ */
+export function allocateChannelsGreedy(analysis: ChannelAnalysis, flops: number, multiple: number, scores: ReadonlyMap<number, Float64Array>): { kept: Map<number, number>; macsFraction: number } {
+  const prunable = analysis.groups.filter((g) => !g.intact);
+  const kept = new Map(prunable.map((g) => [g.id, g.channels]));
+  const full = countMacs(analysis, new Map());
+  if (flops >= 1 || full === 0) return { kept, macsFraction: 1 };
+  const sorted = new Map(prunable.map((g) => [g.id, Float64Array.from(scores.get(g.id)!).sort()]));
+  const means = new Map(prunable.map((g) => [g.id, scores.get(g.id)!.reduce((a, b) => a + b, 0) / g.channels || 1]));
+  let macs = full;
+  while (macs > flops * full) {
+    let best: { id: number; cost: number; macs: number } | undefined;
+    for (const g of prunable) {
+      const now = kept.get(g.id)!;
+      if (now - multiple < Math.min(g.channels, multiple) || now <= multiple) continue;
+      const removed = g.channels - now;
+      const lowest = sorted.get(g.id)!.subarray(removed, removed + multiple);
+      const cost = lowest.reduce((a, b) => a + b, 0) / means.get(g.id)!;
+      kept.set(g.id, now - multiple);
+      const after = countMacs(analysis, kept);
+      kept.set(g.id, now);
+      const saved = macs - after;
+      if (saved <= 0) continue;
+      if (!best || cost / saved < best.cost / (macs - best.macs)) best = { id: g.id, cost, macs: after };
+    }
+    if (!best) break;
+    kept.set(best.id, kept.get(best.id)! - multiple);
+    macs = best.macs;
+  }
+  return { kept, macsFraction: macs / full };
+}

@@ -7,7 +7,7 @@ import { openSession, randomSamples, withThreads, type Feeds } from '../runtime.
 import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
-import { allocateChannels, countMacs, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
+import { allocateChannelsGreedy, countMacs, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
 export interface StructureReport {
@@ -16,8 +16,10 @@ export interface StructureReport {
   criterion: 'activation' | 'weight-norm';
   /** Dense consumers whose bias took the mean of the channels removed from their input. */
   biasCompensated: number;
-  /** Fraction of multiply-adds asked to keep, and kept. */
+  /** Fraction of multiply-adds asked to keep. */
   targetFlops: number;
+  /** How channel counts were chosen: greedy by score per multiply-add saved. */
+  allocation: 'greedy';
   channelMultiple: number;
   macs: { before: number; after: number };
   /** Elements of every constant tensor of the main graph. */
@@ -91,8 +93,8 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
   const unknownMacs = analysis.macNodes.filter((m) => m.macs === undefined);
   const paramsBefore = countParams(onnx);
   const macsBefore = countMacs(analysis, new Map());
-  const { kept } = allocateChannels(analysis, structure.flops, structure.channelMultiple);
   const { scores, scored } = scoreChannelsByActivity(onnx, analysis, stats);
+  const { kept } = allocateChannelsGreedy(analysis, structure.flops, structure.channelMultiple, scores);
   const keep = new Map<number, Int32Array>();
   for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
   const { compensated } = applyChannelPruning(onnx, analysis, keep, stats);
@@ -103,6 +105,7 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
     kind: structure.kind,
     criterion: scored.size ? 'activation' : 'weight-norm',
     biasCompensated: compensated,
+    allocation: 'greedy',
     targetFlops: structure.flops,
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
@@ -118,7 +121,7 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
   const warnings: string[] = [];
   if (unknownMacs.length) warnings.push(`${unknownMacs.length} node(s) have no measured output shape, so their multiply-adds are not counted: ${unknownMacs.slice(0, 3).map((m) => m.node).join(', ')}.`);
   if (macsAfter > structure.flops * macsBefore * 1.001) {
-    warnings.push(`flops ${structure.flops} is not reached: ${((macsAfter / Math.max(1, macsBefore)) * 100).toFixed(1)}% of the multiply-adds are kept (groups left intact and channel multiples of ${structure.channelMultiple} bound it).`);
+    warnings.push(`flops ${structure.flops} is not reached: ${((macsAfter / Math.max(1, macsBefore)) * 100).toFixed(1)}% of the multiply-adds are kept (groups left intact and channel multiples of ${structure.channelMultiple} bound it; every prunable group keeps at least ${structure.channelMultiple} channels).`);
   }
   for (const w of warnings) context.onLog?.(`warning: ${w}`);
 
