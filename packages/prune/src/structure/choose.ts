@@ -144,8 +144,9 @@ export function topChannels(scores: Float64Array, count: number): Int32Array {
 
 /**
  * Greedy allocation by score per multiply-add saved: starting from every channel kept, repeatedly removes
- * the `multiple` lowest-scored remaining channels of the group where they cost least (their scores over the
- * group's mean score) per multiply-add they save, until the model is within `flops`. A group keeps at least
+ * the `multiple` lowest-scored remaining channels of the group where they cost least (their share of the
+ * group's remaining score, so thinning a group costs more each time) per multiply-add they save, until the
+ * model is within `flops`. A group keeps at least
  * one multiple; groups of at most one multiple stay whole.
  */
 export function allocateChannelsGreedy(analysis: ChannelAnalysis, flops: number, multiple: number, scores: ReadonlyMap<number, Float64Array>): { kept: Map<number, number>; macsFraction: number } {
@@ -154,7 +155,6 @@ export function allocateChannelsGreedy(analysis: ChannelAnalysis, flops: number,
   const full = countMacs(analysis, new Map());
   if (flops >= 1 || full === 0) return { kept, macsFraction: 1 };
   const sorted = new Map(prunable.map((g) => [g.id, Float64Array.from(scores.get(g.id)!).sort()]));
-  const means = new Map(prunable.map((g) => [g.id, scores.get(g.id)!.reduce((a, b) => a + b, 0) / g.channels || 1]));
   let macs = full;
   while (macs > flops * full) {
     let best: { id: number; cost: number; macs: number } | undefined;
@@ -163,7 +163,9 @@ export function allocateChannelsGreedy(analysis: ChannelAnalysis, flops: number,
       if (now - multiple < Math.min(g.channels, multiple) || now <= multiple) continue;
       const removed = g.channels - now;
       const lowest = sorted.get(g.id)!.subarray(removed, removed + multiple);
-      const cost = lowest.reduce((a, b) => a + b, 0) / means.get(g.id)!;
+      // The share of the group's remaining importance these channels carry: thinning a group costs more each time.
+      const remaining = sorted.get(g.id)!.subarray(removed).reduce((a, b) => a + b, 0);
+      const cost = remaining > 0 ? lowest.reduce((a, b) => a + b, 0) / remaining : 0;
       kept.set(g.id, now - multiple);
       const after = countMacs(analysis, kept);
       kept.set(g.id, now);
