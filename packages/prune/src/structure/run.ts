@@ -7,7 +7,7 @@ import { openSession, randomSamples, withThreads, type Feeds } from '../runtime.
 import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
-import { allocateChannelsGreedy, countMacs, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
+import { allocateChannels, allocateChannelsGreedy, countMacs, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
 export interface StructureReport {
@@ -18,8 +18,10 @@ export interface StructureReport {
   biasCompensated: number;
   /** Fraction of multiply-adds asked to keep. */
   targetFlops: number;
-  /** How channel counts were chosen: greedy by score per multiply-add saved. */
-  allocation: 'greedy';
+  /** How channel counts were chosen: greedy by score per multiply-add saved, or one keep fraction per group (uniform). */
+  allocation: 'greedy' | 'uniform';
+  /** Both allocations as built: multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
+  allocations: Array<{ allocation: 'greedy' | 'uniform'; macs: number; minCosine: number | null }>;
   channelMultiple: number;
   macs: { before: number; after: number };
   /** Elements of every constant tensor of the main graph. */
@@ -93,19 +95,44 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
   const unknownMacs = analysis.macNodes.filter((m) => m.macs === undefined);
   const paramsBefore = countParams(onnx);
   const macsBefore = countMacs(analysis, new Map());
-  const { scores, scored } = scoreChannelsByActivity(onnx, analysis, stats);
-  const { kept } = allocateChannelsGreedy(analysis, structure.flops, structure.channelMultiple, scores);
-  const keep = new Map<number, Int32Array>();
-  for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
-  const { compensated } = applyChannelPruning(onnx, analysis, keep, stats);
-  const macsAfter = countMacs(analysis, kept);
-  let bytes = serializeForRuntime(onnx);
+  // Two allocations, each built on its own copy of the model; the one whose outputs stay closer to the
+  // original's on the check inputs is kept (greedy wins ties). Neither wins on every model: on the OCR
+  // recogniser greedy keeps far more lines, on the text-direction classifier one fraction per group does.
+  const build = (allocation: 'greedy' | 'uniform') => {
+    const copy = parseModel(original, { label });
+    const own = analyzeChannels(copy, shapes);
+    const { scores, scored } = scoreChannelsByActivity(copy, own, stats);
+    const { kept } = allocation === 'greedy' ? allocateChannelsGreedy(own, structure.flops, structure.channelMultiple, scores) : allocateChannels(own, structure.flops, structure.channelMultiple);
+    const keep = new Map<number, Int32Array>();
+    for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
+    const { compensated } = applyChannelPruning(copy, own, keep, stats);
+    return { allocation, analysis: own, kept, scored, compensated, macsAfter: countMacs(own, kept), bytes: serializeForRuntime(copy) };
+  };
+  const candidates = [build('greedy')];
+  if (structure.flops < 1) candidates.push(build('uniform'));
+  const measured: Array<{ allocation: 'greedy' | 'uniform'; macs: number; minCosine: number }> = [];
+  for (const candidate of candidates) {
+    let minCosine = Number.NEGATIVE_INFINITY;
+    if (candidates.length > 1) {
+      try {
+        minCosine = (await measureFidelity(context.runtime, candidate.bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random')).minCosine;
+      } catch {
+        // A candidate that does not run is never chosen (the check below would report it as the bug it is).
+      }
+    }
+    measured.push({ allocation: candidate.allocation, macs: Math.round(candidate.macsAfter), minCosine });
+  }
+  const best = candidates[measured.reduce((b, m, i) => (m.minCosine > measured[b]!.minCosine ? i : b), 0)]!;
+  const { kept, scored, compensated, macsAfter } = best;
+  analysis = best.analysis;
+  let bytes = best.bytes;
   const shrunk = parseModel(bytes, { label });
   const report: StructureReport = {
     kind: structure.kind,
     criterion: scored.size ? 'activation' : 'weight-norm',
     biasCompensated: compensated,
-    allocation: 'greedy',
+    allocation: best.allocation,
+    allocations: measured.map((m) => ({ ...m, minCosine: Number.isFinite(m.minCosine) ? m.minCosine : null })),
     targetFlops: structure.flops,
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
