@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,52 @@ describe('hostile bitmask parts', () => {
     for (const read of [() => readWeight(model, w1), () => countNonzero(model, w1)]) {
       expect(read).toThrow(expect.objectContaining({ name: 'OnnxInputError', message: expect.stringMatching(/bitmask weight w1 has a mask of 12 bytes and 44 values/) }));
     }
+  });
+
+  it('a model written with the first decode (int32 Div/Mod) is still read, and re-encoded with the uint8 one', async () => {
+    // Rebuilds every weight's decode the way the first version wrote it.
+    const file = edited(
+      'first-decode',
+      `from onnx import helper as h, TensorProto as T
+names = [t.name[:-len('__mask')] for t in m.graph.initializer if t.name.endswith('__mask')]
+for name in names:
+    p = name + '__bitmask'
+    dims = nh.to_array(init[p + '_shape'])
+    nnz = int(nh.to_array(init[name + '__values']).size - 1)
+    keep = [t for t in m.graph.initializer if not t.name.startswith(p + '_') or t.name == p + '_shape']
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(keep)
+    for k, v in [('column', np.array([-1, 1], np.int64)), ('powers', np.array([1, 2, 4, 8, 16, 32, 64, 128], np.int32)), ('two', np.array(2, np.int32)), ('flat', np.array([-1], np.int64)), ('start', np.array([0], np.int64)), ('numel', np.array([int(np.prod(dims))], np.int64)), ('axis', np.array(0, np.int32)), ('nnz', np.array(nnz, np.int32))]:
+        m.graph.initializer.append(nh.from_array(v, p + '_' + k))
+    c = lambda s: p + '_' + s
+    o = lambda s: p + '/' + s
+    old = [h.make_node('Cast', [name + '__mask'], [o('bytes')], to=T.INT32, name=o('cast_bytes')), h.make_node('Reshape', [o('bytes'), c('column')], [o('column')], name=o('reshape_column')),
+        h.make_node('Div', [o('column'), c('powers')], [o('shifted')], name=o('div')), h.make_node('Mod', [o('shifted'), c('two')], [o('bit_matrix')], name=o('mod')),
+        h.make_node('Reshape', [o('bit_matrix'), c('flat')], [o('padded_bits')], name=o('reshape_flat')), h.make_node('Slice', [o('padded_bits'), c('start'), c('numel')], [o('bits')], name=o('slice')),
+        h.make_node('Cast', [o('bits')], [o('kept')], to=T.BOOL, name=o('cast_kept')), h.make_node('CumSum', [o('bits'), c('axis')], [o('position')], exclusive=1, name=o('cumsum')),
+        h.make_node('Where', [o('kept'), o('position'), c('nnz')], [o('index')], name=o('where')), h.make_node('Gather', [name + '__values', o('index')], [o('dense')], axis=0, name=o('gather')),
+        h.make_node('Reshape', [o('dense'), p + '_shape'], [name], name=o('reshape'))]
+    rest = [n for n in m.graph.node if not n.name.startswith(p + '/')]
+    del m.graph.node[:]
+    m.graph.node.extend(old + rest)
+onnx.checker.check_model(m, full_check=True)`,
+    );
+    const current = write(path.join(dir, 'f32.onnx'), 'bitmask', 'current-decode');
+    const feeds = await feedsFor(path.join(dir, 'f32.onnx'));
+    const expected = await runModel(current, feeds);
+    expect(maxAbsDiff(expected, await runModel(file, feeds))).toBeLessThanOrEqual(1e-6);
+    const [model, currentModel] = [readModel(file), readModel(current)];
+    const weights = findWeights(model);
+    expect(weights.filter((w) => w.location === 'bitmask').map((w) => w.name).sort()).toEqual(['w1', 'w2', 'w3']);
+    for (const weight of weights) expect(readWeight(model, weight)).toEqual(readWeight(currentModel, findWeights(currentModel).find((w) => w.name === weight.name)!));
+    for (const weight of weights) updateWeight(model, weight, readWeight(model, weight), 'bitmask');
+    const again = path.join(dir, 'f32-first-decode-again.onnx');
+    writeFileSync(again, serializeModel(model));
+    checker(again);
+    const ops = parseModel(readFileSync(again)).graph.nodes.map((n) => n.opType);
+    expect(ops).not.toContain('Mod');
+    expect(ops.filter((op) => op === 'BitShift')).toHaveLength(6);
+    expect(maxAbsDiff(expected, await runModel(again, feeds))).toBeLessThanOrEqual(1e-6);
   });
 
   it('a shape that disagrees with the mask (or is negative) is not taken for a weight', () => {
