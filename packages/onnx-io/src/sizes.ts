@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { constants, createBrotliCompress, createGzip } from 'node:zlib';
-import type { Transform } from 'node:stream';
+import { once } from 'node:events';
+import { addAbortSignal, type Transform } from 'node:stream';
 
 export interface ModelSizes {
   bytes: number;
@@ -10,8 +11,13 @@ export interface ModelSizes {
   brotliBytes: number;
 }
 
-/** Raw, gzip and brotli sizes of a file, streamed so memory stays flat for large models. */
-export async function measureSizes(file: string): Promise<ModelSizes> {
+/**
+ * Raw, gzip and brotli sizes of a file, streamed with backpressure so memory stays flat for large models
+ * (compression runs on libuv's threads, so the caller's own work can go on meanwhile). `signal` stops it
+ * (the promise rejects and the file is closed).
+ */
+export async function measureSizes(file: string, options: { signal?: AbortSignal } = {}): Promise<ModelSizes> {
+  const { signal } = options;
   const count = (stream: Transform) =>
     new Promise<number>((resolve, reject) => {
       let total = 0;
@@ -21,22 +27,24 @@ export async function measureSizes(file: string): Promise<ModelSizes> {
     });
   const gzip = createGzip({ level: 6 });
   const brotli = createBrotliCompress({ params: { [constants.BROTLI_PARAM_QUALITY]: 5 } });
-  const gzipDone = count(gzip);
-  const brotliDone = count(brotli);
+  const compressors = [gzip, brotli];
+  const counted = Promise.all(compressors.map(count));
+  counted.catch(() => undefined);
+  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (signal) addAbortSignal(signal, input);
   let bytes = 0;
-  await new Promise<void>((resolve, reject) => {
-    const input = createReadStream(file);
-    input.on('data', (chunk) => {
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
       bytes += chunk.length;
-      gzip.write(chunk);
-      brotli.write(chunk);
-    });
-    input.on('end', () => {
-      gzip.end();
-      brotli.end();
-      resolve();
-    });
-    input.on('error', reject);
-  });
-  return { bytes, gzipBytes: await gzipDone, brotliBytes: await brotliDone };
+      const full = compressors.filter((z) => !z.write(chunk));
+      await Promise.all(full.map((z) => once(z, 'drain', signal ? { signal } : {})));
+    }
+    for (const z of compressors) z.end();
+    const [gzipBytes, brotliBytes] = await counted;
+    return { bytes, gzipBytes: gzipBytes!, brotliBytes: brotliBytes! };
+  } catch (error) {
+    input.destroy();
+    for (const z of compressors) z.destroy();
+    throw error;
+  }
 }
