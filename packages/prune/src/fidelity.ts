@@ -51,7 +51,12 @@ export async function compareOutputs(
     const result = await session.run(samples[k]!);
     for (const [name, reference] of Object.entries(baseline[k]!)) {
       const candidate = result[name];
-      if (!candidate || (reference.type !== 'float32' && reference.type !== 'float64' && reference.type !== 'float16')) continue;
+      // A model that computes something of another shape is broken, however close the numbers it gives.
+      if (!candidate) throw new Error(`output ${name} is missing from the pruned model's outputs`);
+      if (candidate.dims.length !== reference.dims.length || candidate.dims.some((d, i) => d !== reference.dims[i])) {
+        throw new Error(`output ${name} has shape [${candidate.dims.join(', ')}] where the original's is [${reference.dims.join(', ')}]`);
+      }
+      if (reference.type !== 'float32' && reference.type !== 'float64' && reference.type !== 'float16') continue;
       if (!agreements.has(name)) {
         const last = reference.dims[reference.dims.length - 1];
         const classes = reference.dims.length === 2 && typeof last === 'number' && last >= 2 ? last : undefined;
