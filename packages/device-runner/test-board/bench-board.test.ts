@@ -72,6 +72,27 @@ describe.skipIf(unavailable !== undefined)(`specprune bench ssh:// on an emulate
     await expectBoardClean();
   });
 
+  it('runs what prune writes: a structurally pruned CNN (channels removed) and bitmask storage (its decode folded by the board runtime)', async () => {
+    // Pruned here, benchmarked there: the written models must load and run on ARM64 under node 18 too.
+    const dir = tempDir('board-pruned');
+    const structured = path.join(dir, 'cls-channels.onnx');
+    const pruned = await runCli(['prune', MODELS.cnn, '-o', structured, '--structure', 'channels', '--flops', '0.75', '--shape', 'x=1x3x48x192', '--json'], { env });
+    expect(pruned.code, pruned.stderr).toBe(0);
+    const report = pruned.json();
+    expect(report.structure.macs.after).toBeLessThan(report.structure.macs.before);
+    const bitmask = path.join(dir, 'gemm-bitmask.onnx');
+    const encoded = await runCli(['prune', MODELS.gemm, '-o', bitmask, '--storage', 'bitmask', '--sparsity', '0.5', '--json'], { env });
+    expect(encoded.code, encoded.stderr).toBe(0);
+    expect(encoded.json().weights.map((w: { storage: string }) => w.storage)).toContain('bitmask');
+    for (const [model, extra] of [[structured, ['--shape', 'x=1x3x48x192']], [bitmask, []]] as const) {
+      const outcome = await runCli(['bench', model, ...sshArgs(), ...extra, '--runs', '3', '--warmup', '1', '--json'], { env });
+      expect(outcome.code, outcome.stderr).toBe(0);
+      expectBenchSchema(outcome.json(), target(), 3);
+      expect(outcome.json().device).toMatchObject({ arch: 'arm64', engine: 'node v18.20.4' });
+    }
+    await expectBoardClean();
+  });
+
   it('board check: reports arch, OS, node, free disk and memory, and the cached runtime', async () => {
     const outcome = await runCli(['board', 'check', target(), '--ssh-key', board.userKey, '--known-hosts', board.knownHosts, '--json'], { env });
     expect(outcome.code, outcome.stderr).toBe(0);
