@@ -4,7 +4,9 @@ import { OnnxInputError } from './errors.js';
 import { byteLength, INLINE, lenField, type RenderContext } from './message.js';
 import type { GraphInfo, NodeInfo, OnnxModel, TensorInfo } from './model.js';
 import { AttributeField, GraphField, NodeField } from './onnx-fields.js';
-import { readTensorBytes } from './tensor-data.js';
+import { intAttribute } from './matrix-view.js';
+import { decodeFloat32, readTensorBytes } from './tensor-data.js';
+import { dequantizeInt8, type ValueForm } from './values.js';
 
 /**
  * Bitmask storage: a weight's nonzero values (plus one trailing zero) as `<name>__values` [nnz + 1] in the
@@ -34,8 +36,13 @@ const PREFIX = '__bitmask';
 
 /** The parts of a bitmask-stored weight in its graph. */
 export interface BitmaskParts {
+  /** Nonzero values (+ trailing zero) in the weight's dtype, or float16 / int8 (`--values`). */
   values: TensorInfo;
   mask: TensorInfo;
+  /** int8 values: one scale per output channel, in the weight's dtype and shape with other axes of size 1. */
+  scale?: TensorInfo;
+  /** The dtype the decode gives (the weight's). */
+  dtype: FloatDTypeName;
   /** The decode's small constant initializers (shape, numel, ...). */
   constants: TensorInfo[];
   nodes: NodeInfo[];
@@ -81,45 +88,102 @@ export function bitmaskModelUnsupported(model: OnnxModel): string | undefined {
 /**
  * Bytes bitmask storage adds to the model for `nnz` nonzeros: values + trailing zero, mask, and the decode's
  * nodes, constants and headers (rendered once per name and shape, so the figure is exact; about 1.4 kB).
+ * `values` int8 adds one scale per output channel (`axis`).
  */
-export function bitmaskBytes(name: string, dims: readonly number[], dtype: FloatDTypeName, nnz: number): number {
+export function bitmaskBytes(name: string, dims: readonly number[], dtype: FloatDTypeName, nnz: number, values: ValueForm = 'float32', axis = 0): number {
   const numel = dims.reduce((a, b) => a * b, 1);
-  const key = `${dtype}:${dims.join(',')}:${name}`;
+  const stored = storedDtype(dtype, values);
+  const key = `${dtype}:${stored}:${values === 'int8' ? axis : ''}:${dims.join(',')}:${name}`;
   let overhead = overheads.get(key);
   if (overhead === undefined) {
-    const empty = bitmaskFields(name, dims, dtype, { values: new Uint8Array(0), mask: new Uint8Array(0), nnz: 0 });
+    const scale = values === 'int8' ? { bytes: new Uint8Array(0), dims: dims.map((d, k) => (k === axis ? d : 1)) } : undefined;
+    const empty = bitmaskFields(name, dims, dtype, { values: new Uint8Array(0), mask: new Uint8Array(0), nnz: 0 }, { stored, ...(scale ? { scale } : {}) });
     overhead = byteLength([...empty.initializers.flatMap((i) => i.render(INLINE)), ...empty.nodes.flat()]);
     if (overheads.size > 10_000) overheads.clear();
     overheads.set(key, overhead);
   }
-  return (nnz + 1) * dtypeOf(dtypeCode(dtype))!.bytes + Math.ceil(numel / 8) + overhead;
+  const scaleBytes = values === 'int8' ? (dims[axis] ?? 1) * dtypeOf(dtypeCode(scaleDtype(dtype)))!.bytes : 0;
+  return (nnz + 1) * dtypeOf(dtypeCode(stored))!.bytes + Math.ceil(numel / 8) + scaleBytes + overhead;
+}
+
+/**
+ * The dtype int8 values are scaled in: the weight's, except float16, which onnxruntime cannot multiply on
+ * the CPU at session creation (it would not fold the decode), so float16 weights scale in float32 and cast.
+ */
+export function scaleDtype(dtype: FloatDTypeName): FloatDTypeName {
+  return dtype === 'float16' ? 'float32' : dtype;
+}
+
+/** The dtype the values of a `dtype` weight are stored in under `values`. */
+export function storedDtype(dtype: FloatDTypeName, values: ValueForm): 'int8' | FloatDTypeName {
+  return values === 'int8' ? 'int8' : values === 'float16' ? 'float16' : dtype;
 }
 const overheads = new Map<string, number>();
 
 /**
- * The bitmask parts of the weight `name` if `node` is the last node of its decode (a Reshape named
- * `<name>__bitmask/reshape` in `graph`, with the values, mask and shape initializers beside it).
+ * The bitmask parts of the weight `name` if `node` is the last node of its decode: a Reshape named
+ * `<name>__bitmask/reshape` (values in the weight's dtype), a Cast named `<name>__bitmask/cast_values`
+ * (float16 values), a Mul named `<name>__bitmask/scale` (int8 values times per-channel scales) or, for a
+ * float16 weight with int8 values, a Cast named `<name>__bitmask/cast_weight` after that Mul, in `graph`,
+ * with the values, mask and shape initializers beside it.
  */
 export function recogniseBitmask(model: OnnxModel, graph: GraphInfo, node: NodeInfo): BitmaskParts | undefined {
   const name = node.outputs[0];
-  if (!name || node.opType !== 'Reshape' || node.name !== `${name}${PREFIX}/reshape` || graph.path !== 'main') return undefined;
+  if (!name || graph.path !== 'main' || !node.name.startsWith(name + PREFIX + '/')) return undefined;
+  const kind = node.name.slice(name.length + PREFIX.length + 1);
+  if (!((kind === 'reshape' && node.opType === 'Reshape') || (kind === 'cast_values' && node.opType === 'Cast') || (kind === 'scale' && node.opType === 'Mul') || (kind === 'cast_weight' && node.opType === 'Cast'))) return undefined;
   const byName = (n: string) => graph.initializers.find((t) => t.name === n);
   const values = byName(name + VALUES);
   const mask = byName(name + MASK);
   const shape = byName(`${name}${PREFIX}_shape`);
+  const scale = kind === 'scale' || kind === 'cast_weight' ? byName(`${name}${PREFIX}_scale`) : undefined;
   if (!values || !mask || !shape || shape.dataType !== dtypeCode('int64')) return undefined;
-  if (shape.dims.length !== 1 || mask.dataType !== dtypeCode('uint8') || mask.dims.length !== 1 || !dtypeOf(values.dataType)?.isFloat) return undefined;
+  if (shape.dims.length !== 1 || mask.dataType !== dtypeCode('uint8') || mask.dims.length !== 1) return undefined;
+  const valuesType = dtypeOf(values.dataType);
+  let dtype: FloatDTypeName | undefined;
+  if (kind === 'reshape') dtype = valuesType?.isFloat ? (valuesType.name as FloatDTypeName) : undefined;
+  else if (kind === 'cast_values') dtype = valuesType?.name === 'float16' ? castTarget(node) : undefined;
+  else if (valuesType?.name === 'int8' && scale && dtypeOf(scale.dataType)?.isFloat) {
+    const scaled = dtypeOf(scale.dataType)!.name as FloatDTypeName;
+    dtype = kind === 'scale' ? scaled : castTarget(node);
+    if (dtype && scaleDtype(dtype) !== scaled) dtype = undefined;
+  }
+  if (!dtype || !BITMASK_DTYPES.includes(dtype)) return undefined;
   const dims = Array.from(new BigInt64Array(new Uint8Array(readTensorBytes(model, shape)).buffer), Number);
   // Only a decode whose parts agree is a weight; anything else stays an ordinary node output.
   const numel = dims.reduce((a, b) => a * b, 1);
   if (dims.length < 1 || dims.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(numel) || mask.numel !== Math.ceil(numel / 8)) return undefined;
+  if (scale && (scale.dims.length !== dims.length || scale.dims.filter((d, k) => d !== 1 || dims[k] === 1).length > 1 || scale.dims.some((d, k) => d !== 1 && d !== dims[k]))) return undefined;
   return {
     values,
     mask,
+    ...(scale ? { scale } : {}),
+    dtype,
     constants: graph.initializers.filter((t) => t.name.startsWith(name + PREFIX + '_')),
     nodes: graph.nodes.filter((n) => n.name.startsWith(name + PREFIX + '/')),
     dims,
   };
+}
+
+/** The dtype a Cast node converts to, if it is a float dtype bitmask storage decodes to. */
+function castTarget(node: NodeInfo): FloatDTypeName | undefined {
+  const to = dtypeOf(intAttribute(node, 'to', 0));
+  return to?.isFloat ? (to.name as FloatDTypeName) : undefined;
+}
+
+/** The weight a bitmask decodes to, as float32 values (int8 values times their channel's scale, rounded to the weight's dtype). */
+export function decodeBitmaskFloat32(model: OnnxModel, name: string, parts: BitmaskParts): Float32Array {
+  const bytes = decodeBitmaskBytes(model, name, parts);
+  const stored = dtypeOf(parts.values.dataType)!.name;
+  if (stored !== 'int8') {
+    // float16 values of a float32/float64 weight: the Cast back is exact.
+    return decodeFloat32(bytes, stored as FloatDTypeName);
+  }
+  const scales = decodeFloat32(readTensorBytes(model, parts.scale!), dtypeOf(parts.scale!.dataType)!.name as FloatDTypeName);
+  const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // One scale for everything when the channel axis has size 1 (every scale dim is 1).
+  const axis = parts.scale!.dims.findIndex((d) => d !== 1);
+  return axis < 0 ? dequantizeInt8(q, scales, [1, q.length], 0, parts.dtype) : dequantizeInt8(q, scales, parts.dims, axis, parts.dtype);
 }
 
 /** The dense bytes (in the values' dtype) a bitmask weight decodes to; throws OnnxInputError when its parts disagree. */
@@ -155,6 +219,7 @@ export function encodeBitmask(dense: Uint8Array, numel: number, size: number): {
     let nonzero: boolean;
     if (size === 4) nonzero = (view.getUint32(4 * i, true) & 0x7fffffff) !== 0;
     else if (size === 2) nonzero = (view.getUint16(2 * i, true) & 0x7fff) !== 0;
+    else if (size === 1) nonzero = dense[i] !== 0;
     else nonzero = ((view.getUint32(8 * i + 4, true) & 0x7fffffff) | view.getUint32(8 * i, true)) !== 0;
     if (nonzero) {
       mask[i >> 3]! |= 1 << (i & 7);
@@ -172,7 +237,14 @@ export function encodeBitmask(dense: Uint8Array, numel: number, size: number): {
 type Renderer = { render(context: RenderContext): Uint8Array[] };
 
 /** The initializers (as GraphProto fields) and nodes (NodeProto fields) that store and decode one weight. */
-export function bitmaskFields(name: string, dims: readonly number[], dtype: FloatDTypeName, encoded: { values: Uint8Array; mask: Uint8Array; nnz: number }): { initializers: Renderer[]; nodes: Uint8Array[][] } {
+export function bitmaskFields(
+  name: string,
+  dims: readonly number[],
+  dtype: FloatDTypeName,
+  encoded: { values: Uint8Array; mask: Uint8Array; nnz: number },
+  form: { stored?: 'int8' | FloatDTypeName; scale?: { bytes: Uint8Array; dims: readonly number[] } } = {},
+): { initializers: Renderer[]; nodes: Uint8Array[][] } {
+  const stored = form.stored ?? dtype;
   const numel = dims.reduce((a, b) => a * b, 1);
   const p = (s: string) => `${name}${PREFIX}_${s}`;
   const t = (s: string) => `${name}${PREFIX}/${s}`;
@@ -187,7 +259,8 @@ export function bitmaskFields(name: string, dims: readonly number[], dtype: Floa
   // The mask's last byte has bits past numel only when numel is not a multiple of 8.
   const padded = numel % 8 !== 0;
   const initializers = [
-    tensor(name + VALUES, [encoded.nnz + 1], dtypeCode(dtype), encoded.values),
+    tensor(name + VALUES, [encoded.nnz + 1], dtypeCode(stored), encoded.values),
+    ...(form.scale ? [tensor(p('scale'), form.scale.dims, dtypeCode(scaleDtype(dtype)), form.scale.bytes)] : []),
     tensor(name + MASK, [encoded.mask.length], dtypeCode('uint8'), encoded.mask),
     tensor(p('column'), [2], I64, int64s([-1, 1])),
     tensor(p('left'), [8], U8, Uint8Array.from([7, 6, 5, 4, 3, 2, 1, 0])),
@@ -221,7 +294,17 @@ export function bitmaskFields(name: string, dims: readonly number[], dtype: Floa
     node('CumSum', [t('bits32'), p('axis')], t('position'), [intAttribute('exclusive', 1)]),
     node('Where', [t('kept'), t('position'), p('nnz')], t('index')),
     node('Gather', [name + VALUES, t('index')], t('dense'), [intAttribute('axis', 0)]),
-    node('Reshape', [t('dense'), p('shape')], name, [], t('reshape')),
+    // Values stored in the weight's dtype end here; float16 values are cast back, int8 ones scaled.
+    node('Reshape', [t('dense'), p('shape')], stored === dtype ? name : t('stored'), [], t('reshape')),
+    ...(stored === dtype
+      ? []
+      : stored === 'int8'
+        ? [
+            node('Cast', [t('stored')], t('unscaled'), [intAttribute('to', dtypeCode(scaleDtype(dtype)))], t('cast_values')),
+            node('Mul', [t('unscaled'), p('scale')], scaleDtype(dtype) === dtype ? name : t('scaled'), [], t('scale')),
+            ...(scaleDtype(dtype) === dtype ? [] : [node('Cast', [t('scaled')], name, [intAttribute('to', dtypeCode(dtype))], t('cast_weight'))]),
+          ]
+        : [node('Cast', [t('stored')], name, [intAttribute('to', dtypeCode(dtype))], t('cast_values'))]),
   ];
   return { initializers, nodes };
 }

@@ -1,4 +1,4 @@
-import { bitmaskBytes, bitmaskFields, bitmaskUnsupported, encodeBitmask, prependNodes, removeNode } from './bitmask.js';
+import { bitmaskBytes, bitmaskFields, bitmaskUnsupported, encodeBitmask, prependNodes, removeNode, scaleDtype, storedDtype } from './bitmask.js';
 import { dtypeCode, dtypeOf } from './dtypes.js';
 import {
   constantAttribute,
@@ -20,6 +20,7 @@ import type { OnnxModel } from './model.js';
 import { GraphField, ModelField, NodeField, StringStringField, TensorField } from './onnx-fields.js';
 import { markRewritten, tensorHeaderVerbatim } from './serialize.js';
 import { encodeFloat32 } from './tensor-data.js';
+import { channelAxis, quantizeInt8, type ValueForm } from './values.js';
 import { readString } from './wire.js';
 
 export type Storage = 'dense' | 'sparse' | 'bitmask';
@@ -27,6 +28,11 @@ export type Storage = 'dense' | 'sparse' | 'bitmask';
 /** How sparse storage is written (see SparseIndexMode; the default is what the ONNX spec allows). */
 export interface StorageOptions {
   indices?: SparseIndexMode;
+  /**
+   * Precision of the stored values under bitmask storage (default `float32`: the weight's own dtype); float16
+   * or int8 (per-channel scales) are decoded back to the weight's dtype in the model (see values.ts).
+   */
+  values?: ValueForm;
 }
 
 /** Constant takes a `sparse_value` attribute from opset 11 of the default domain on. */
@@ -67,8 +73,14 @@ export function storageBytes(weight: WeightRef, nnz: number, options: StorageOpt
   const elementBytes = dtypeOf(dtypeCode(weight.dtype))!.bytes;
   const indexType = sparseIndexType(weight.numel, weight.storageGraph.path !== 'main', options.indices);
   const indexBytes = indexType === 'int16' ? 2 : indexType === 'int32' ? 4 : 8;
+  const values = options.values ?? 'float32';
   // ~40 bytes of extra headers for the values and indices tensors.
-  return { dense: weight.numel * elementBytes, sparse: nnz * (elementBytes + indexBytes) + 40, bitmask: bitmaskBytes(weight.name, weight.shape, weight.dtype, nnz), indexType };
+  return {
+    dense: weight.numel * elementBytes,
+    sparse: nnz * (elementBytes + indexBytes) + 40,
+    bitmask: bitmaskBytes(weight.name, weight.shape, weight.dtype, nnz, values, values === 'int8' ? channelAxis(weight) : 0),
+    indexType,
+  };
 }
 
 /**
@@ -80,13 +92,14 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
   if (values.length !== weight.numel) {
     throw new RangeError(`weight ${weight.name} has ${weight.numel} elements; got ${values.length} values`);
   }
+  if ((options.values ?? 'float32') !== 'float32' && storage !== 'bitmask') throw new RangeError(`weight ${weight.name}: ${options.values} values need bitmask storage`);
   const unsupported = storage === 'sparse' ? sparseStorageUnsupported(model, weight) : storage === 'bitmask' ? bitmaskUnsupported(model, weight) : undefined;
   if (unsupported) throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} ${storage === 'bitmask' ? 'as a bitmask' : 'sparse'}: ${unsupported}; store it dense.`);
   const dense = encodeFloat32(values, weight.dtype);
   const s = weight.storage;
   const graph = weight.storageGraph.message;
   if (storage === 'bitmask' || s.kind === 'bitmask') {
-    updateBitmaskStorage(model, weight, dense, storage, options);
+    updateBitmaskStorage(model, weight, values, dense, storage, options);
     return;
   }
   if (storage === 'dense') {
@@ -135,7 +148,7 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
 }
 
 /** Writes a weight that is or becomes bitmask-stored: its old storage (and decode) is removed, the new one added. */
-function updateBitmaskStorage(model: OnnxModel, weight: WeightRef, dense: Uint8Array, storage: Storage, options: StorageOptions): void {
+function updateBitmaskStorage(model: OnnxModel, weight: WeightRef, floats: Float32Array, dense: Uint8Array, storage: Storage, options: StorageOptions): void {
   const s = weight.storage;
   const graphInfo = weight.storageGraph;
   const graph = graphInfo.message;
@@ -152,8 +165,17 @@ function updateBitmaskStorage(model: OnnxModel, weight: WeightRef, dense: Uint8A
     throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} as a bitmask: it is not an initializer of the main graph; store it dense.`);
   }
   if (storage === 'bitmask') {
-    const size = dtypeOf(dtypeCode(weight.dtype))!.bytes;
-    const fields = bitmaskFields(weight.name, weight.shape, weight.dtype, encodeBitmask(dense, weight.numel, size));
+    const form = options.values ?? 'float32';
+    const stored = storedDtype(weight.dtype, form);
+    let bytes = dense;
+    let scale: { bytes: Uint8Array; dims: number[] } | undefined;
+    if (stored === 'int8') {
+      const quantized = quantizeInt8(floats, weight.shape, channelAxis(weight), weight.dtype);
+      bytes = new Uint8Array(quantized.q.buffer);
+      scale = { bytes: encodeFloat32(quantized.scales, scaleDtype(weight.dtype)), dims: quantized.scaleDims };
+    } else if (stored !== weight.dtype) bytes = encodeFloat32(floats, stored);
+    const size = dtypeOf(dtypeCode(stored))!.bytes;
+    const fields = bitmaskFields(weight.name, weight.shape, weight.dtype, encodeBitmask(bytes, weight.numel, size), { stored, ...(scale ? { scale } : {}) });
     for (const initializer of fields.initializers) graph.appendField(initializer);
     prependNodes(graphInfo, fields.nodes);
   } else if (storage === 'dense') {

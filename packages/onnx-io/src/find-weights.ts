@@ -1,5 +1,5 @@
-import { decodeBitmaskBytes, recogniseBitmask, type BitmaskParts } from './bitmask.js';
-import { dtypeOf, type FloatDTypeName } from './dtypes.js';
+import { decodeBitmaskBytes, decodeBitmaskFloat32, recogniseBitmask, type BitmaskParts } from './bitmask.js';
+import { dtypeCode, dtypeOf, type FloatDTypeName } from './dtypes.js';
 import type { AttributeInfo, GraphInfo, NodeInfo, OnnxModel, SparseTensorInfo, TensorInfo } from './model.js';
 import { OnnxInputError } from './errors.js';
 import { AttributeField } from './onnx-fields.js';
@@ -60,6 +60,8 @@ export interface WeightRef {
    * but pruning it has no effect on runs that feed that input.
    */
   overridable?: boolean;
+  /** Bitmask storage with values of lower precision than the weight (`--values`): their dtype (float16, int8). */
+  storedValues?: 'float16' | 'int8';
 }
 
 interface Binding {
@@ -186,6 +188,10 @@ function recordUse(binding: Binding, node: NodeInfo, slot: number, found: Map<ob
       uses: [],
     };
     if (binding.overridable) weight.overridable = true;
+    if (binding.storage.kind === 'bitmask') {
+      const stored = dtypeOf(binding.storage.parts.values.dataType)?.name;
+      if (stored !== dtype && (stored === 'float16' || stored === 'int8')) weight.storedValues = stored;
+    }
     found.set(key, weight);
   }
   weight.uses.push({ op: node.opType, inputIndex: slot, node, graph: node.graph.path, viaIdentity: binding.viaIdentity });
@@ -194,7 +200,7 @@ function recordUse(binding: Binding, node: NodeInfo, slot: number, found: Map<ob
 function tensorHeader(storage: WeightStorage): { dataType: number; dims: number[]; numel: number; external: boolean } {
   if (storage.kind === 'bitmask') {
     const { values, mask, dims } = storage.parts;
-    return { dataType: values.dataType, dims, numel: dims.reduce((a, b) => a * b, 1), external: !!(values.external || mask.external) };
+    return { dataType: dtypeCode(storage.parts.dtype), dims, numel: dims.reduce((a, b) => a * b, 1), external: !!(values.external || mask.external) };
   }
   const sparse = storage.kind === 'sparse_initializer' ? storage.sparse : storage.kind === 'constant' ? storage.sparse : undefined;
   if (sparse) return { dataType: sparse.values.dataType, dims: sparse.dims, numel: sparse.numel, external: !!(sparse.values.external || sparse.indices.external) };
@@ -224,9 +230,9 @@ export function denseTensorOf(weight: WeightRef): TensorInfo | undefined {
   return s.kind === 'initializer' ? s.tensor : s.kind === 'constant' ? s.tensor : undefined;
 }
 
-/** The dense bytes of a bitmask-stored weight (undefined for other storages). */
-export function bitmaskBytesOf(model: OnnxModel, weight: WeightRef): Uint8Array | undefined {
-  return weight.storage.kind === 'bitmask' ? decodeBitmaskBytes(model, weight.name, weight.storage.parts) : undefined;
+/** The values of a bitmask-stored weight, decoded as its decode subgraph does (undefined for other storages). */
+export function bitmaskValuesOf(model: OnnxModel, weight: WeightRef): Float32Array | undefined {
+  return weight.storage.kind === 'bitmask' ? decodeBitmaskFloat32(model, weight.name, weight.storage.parts) : undefined;
 }
 
 export { floatDTypeName };

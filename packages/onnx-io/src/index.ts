@@ -19,6 +19,7 @@ export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type 
 export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
 export { densifySparse, readSparseIndices } from './sparse-data.js';
 export { bitmaskModelUnsupported, bitmaskUnsupported, BITMASK_MIN_OPSET } from './bitmask.js';
+export { VALUE_FORMS, channelAxis, roundTripValues, valueBytes, type ValueForm } from './values.js';
 export { liftable, liftWeightsToInputs } from './lift-inputs.js';
 export { constantTensors, replaceConstantTensor, setIntAttribute, removeValueInfo, addInitializer, appendNodeInput, type ConstantTensor } from './resize-tensors.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
@@ -30,13 +31,13 @@ export type { OnnxModel, GraphInfo, NodeInfo, TensorInfo, SparseTensorInfo, Attr
 import type { WeightRef } from './find-weights.js';
 import type { OnnxModel } from './model.js';
 import { densifySparse } from './sparse-data.js';
-import { bitmaskBytesOf, denseTensorOf, sparseOf } from './find-weights.js';
-import { decodeFloat32, readTensorFloat32 } from './tensor-data.js';
+import { bitmaskValuesOf, denseTensorOf, sparseOf } from './find-weights.js';
+import { readTensorFloat32 } from './tensor-data.js';
 
 /** A weight's values as a new dense Float32Array (row-major in its ONNX shape), whatever its storage. */
 export function readWeight(model: OnnxModel, weight: WeightRef): Float32Array {
-  const bitmask = bitmaskBytesOf(model, weight);
-  if (bitmask) return decodeFloat32(bitmask, weight.dtype);
+  const bitmask = bitmaskValuesOf(model, weight);
+  if (bitmask) return bitmask;
   const sparse = sparseOf(weight);
   return sparse ? densifySparse(model, sparse) : readTensorFloat32(model, denseTensorOf(weight)!);
 }

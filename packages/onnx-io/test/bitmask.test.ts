@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
-import { bitmaskUnsupported, floatToHalf, countNonzero, findWeights, parseModel, readWeight, serializeModel, storageBytes, updateWeight, type Storage } from '../src/index.js';
+import { bitmaskUnsupported, channelAxis, floatToHalf, countNonzero, roundTripValues, findWeights, parseModel, readWeight, serializeModel, storageBytes, updateWeight, type Storage } from '../src/index.js';
 import { readModel } from '../src/node.js';
 import { makeFeeds, PYTHON, runModel, tempDir } from './helpers.js';
 
@@ -92,6 +92,62 @@ describe.each(['f32', 'f16', 'f32x8'])('bitmask storage of %s weights', (name) =
       checker(file, storage !== 'sparse');
       expect(findWeights(readModel(file)).map((w) => w.location)).toEqual(findWeights(readModel(file)).map(() => (storage === 'sparse' ? 'sparse_initializer' : storage === 'dense' ? 'initializer' : 'bitmask')));
       expect(maxAbsDiff(expected, await runModel(file, feeds)), storage).toBeLessThanOrEqual(1e-6);
+    }
+  });
+});
+
+describe.each(['f32', 'f16', 'f32x8'])('bitmask storage of %s weights with float16 and int8 values', (name) => {
+  it.each(['float16', 'int8'] as const)('%s values: the decode gives exactly roundTripValues (outputs equal the same values stored dense), checker passes, reads back, re-encodes', async (form) => {
+    const source = path.join(dir, `${name}.onnx`);
+    const model = readModel(source);
+    const denseTwin = readModel(source);
+    for (const weight of findWeights(model)) {
+      const values = pruned(readWeight(model, weight), weight.name);
+      updateWeight(model, weight, values, 'bitmask', { values: form });
+      const twin = findWeights(denseTwin).find((w) => w.name === weight.name)!;
+      updateWeight(denseTwin, twin, roundTripValues(values, weight, form), 'dense');
+    }
+    const [file, denseFile] = [path.join(dir, `${name}-${form}-values.onnx`), path.join(dir, `${name}-${form}-dense.onnx`)];
+    writeFileSync(file, serializeModel(model));
+    writeFileSync(denseFile, serializeModel(denseTwin));
+    checker(file);
+    const feeds = await feedsFor(source);
+    const expected = await runModel(denseFile, feeds);
+    expect(maxAbsDiff(expected, await runModel(file, feeds))).toBe(0);
+
+    const written = readModel(file);
+    const twins = findWeights(readModel(denseFile));
+    for (const weight of findWeights(written)) {
+      const twin = twins.find((w) => w.name === weight.name)!;
+      expect([weight.location, weight.dtype, weight.shape]).toEqual(['bitmask', twin.dtype, twin.shape]);
+      // float16 values of a float16 weight are the weight's own dtype: nothing lower to report.
+      expect(weight.storedValues).toBe(form === 'float16' && weight.dtype === 'float16' ? undefined : form);
+      expect(readWeight(written, weight)).toEqual(readWeight(readModel(denseFile), twin));
+      expect(countNonzero(written, weight)).toBe(countNonzero(readModel(denseFile), twin));
+    }
+    // Encoded again (the values are already on the int8/float16 grid, so nothing moves), or back to dense.
+    for (const [storage, again] of [['bitmask', form], ['dense', 'float32']] as const) {
+      const copy = readModel(file);
+      for (const weight of findWeights(copy)) updateWeight(copy, weight, readWeight(copy, weight), storage, { values: again });
+      const out = path.join(dir, `${name}-${form}-again-${storage}.onnx`);
+      writeFileSync(out, serializeModel(copy));
+      checker(out);
+      expect(maxAbsDiff(expected, await runModel(out, feeds)), storage).toBe(0);
+    }
+  });
+
+  it('int8 values of a float32 weight: one scale per output channel, and the values within half a step of the originals', () => {
+    if (name !== 'f32') return;
+    const model = readModel(path.join(dir, 'f32.onnx'));
+    const w1 = findWeights(model).find((w) => w.name === 'w1')!;
+    // MatMul B [13, 7]: output channels are the 7 columns.
+    expect(channelAxis(w1)).toBe(1);
+    const values = readWeight(model, w1);
+    const back = roundTripValues(values, w1, 'int8');
+    for (let c = 0; c < 7; c++) {
+      let max = 0;
+      for (let r = 0; r < 13; r++) max = Math.max(max, Math.abs(values[r * 7 + c]!));
+      for (let r = 0; r < 13; r++) expect(Math.abs(back[r * 7 + c]! - values[r * 7 + c]!)).toBeLessThanOrEqual((max / 127) * 0.5 + 1e-7);
     }
   });
 });

@@ -1,0 +1,95 @@
+import type { FloatDTypeName } from './dtypes.js';
+import type { WeightRef } from './find-weights.js';
+import { floatToHalf, halfToFloat } from './float16.js';
+import { intAttribute } from './matrix-view.js';
+
+/**
+ * Value precision of a stored weight (`--values`): the kept values as they are (`float32`, meaning the weight's
+ * own dtype), rounded to float16, or int8 with one symmetric scale per output channel. The decode in the model
+ * (Cast, and Mul by the scales for int8) gives back exactly what {@link roundTripValues} computes here.
+ */
+export const VALUE_FORMS = ['float32', 'float16', 'int8'] as const;
+export type ValueForm = (typeof VALUE_FORMS)[number];
+
+/** Bytes per stored value of each form for a weight of `dtype` (`float32` keeps the weight's own dtype). */
+export function valueBytes(form: ValueForm, dtype: FloatDTypeName): number {
+  if (form === 'int8') return 1;
+  if (form === 'float16') return 2;
+  return dtype === 'float64' ? 8 : dtype === 'float32' ? 4 : 2;
+}
+
+/**
+ * The tensor axis of a weight's output channels (the rows of its matrix view), along which int8 scales vary:
+ * Conv [out, ...] 0; ConvTranspose [in, out/groups, ...] 1; MatMul B [..., K, N] the last, A [..., M, K] the
+ * one before; Gemm by transA/transB; LSTM/GRU/RNN [directions, gates * hidden, ...] 1; otherwise 0.
+ */
+export function channelAxis(weight: Pick<WeightRef, 'shape' | 'uses'>): number {
+  const use = weight.uses[0];
+  const rank = weight.shape.length;
+  switch (use?.op) {
+    case 'ConvTranspose':
+    case 'LSTM':
+    case 'GRU':
+    case 'RNN':
+      return 1;
+    case 'MatMul':
+      return use.inputIndex === 1 ? rank - 1 : rank - 2;
+    case 'Gemm':
+      return use.inputIndex === 1 ? (intAttribute(use.node, 'transB', 0) ? 0 : 1) : intAttribute(use.node, 'transA', 0) ? 1 : 0;
+    default:
+      return 0;
+  }
+}
+
+/** Rounds like a value of `dtype` (the precision the runtime multiplies in). */
+function rounder(dtype: FloatDTypeName): (x: number) => number {
+  if (dtype === 'float16') return (x) => halfToFloat(floatToHalf(x));
+  if (dtype === 'float64') return (x) => x;
+  return Math.fround;
+}
+
+/**
+ * Symmetric int8 per output channel: scale_c = max|w_c| / 127 in the weight's dtype (1 for an all-zero
+ * channel), q = round(w / scale_c) in [-127, 127]. Scales are laid out in the weight's shape with every axis
+ * but `axis` of size 1, so the decode's Mul broadcasts them.
+ */
+export function quantizeInt8(values: Float32Array, dims: readonly number[], axis: number, dtype: FloatDTypeName): { q: Int8Array; scales: Float32Array; scaleDims: number[] } {
+  const channels = dims[axis] ?? 1;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const round = rounder(dtype);
+  const maxAbs = new Float64Array(channels);
+  for (let i = 0; i < values.length; i++) {
+    const c = Math.floor(i / inner) % channels;
+    const a = Math.abs(values[i]!);
+    if (a > maxAbs[c]!) maxAbs[c] = a;
+  }
+  const scales = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) scales[c] = maxAbs[c]! > 0 && Number.isFinite(maxAbs[c]!) ? round(maxAbs[c]! / 127) || 1 : 1;
+  const q = new Int8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const s = scales[Math.floor(i / inner) % channels]!;
+    q[i] = Math.max(-127, Math.min(127, Math.round(values[i]! / s)));
+  }
+  return { q, scales, scaleDims: dims.map((d, k) => (k === axis ? d : 1)) };
+}
+
+/** q * scale, rounded like the weight's dtype: what Cast + Mul compute in the runtime. */
+export function dequantizeInt8(q: Int8Array, scales: Float32Array, dims: readonly number[], axis: number, dtype: FloatDTypeName): Float32Array {
+  const channels = dims[axis] ?? 1;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const round = rounder(dtype);
+  const out = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = round(q[i]! * scales[Math.floor(i / inner) % channels]!);
+  return out;
+}
+
+/** The values a weight computes with once stored in `form` and decoded (a new array; float32 form: a copy). */
+export function roundTripValues(values: Float32Array, weight: Pick<WeightRef, 'shape' | 'uses' | 'dtype'>, form: ValueForm): Float32Array {
+  if (form === 'int8') {
+    const axis = channelAxis(weight);
+    const { q, scales } = quantizeInt8(values, weight.shape, axis, weight.dtype);
+    return dequantizeInt8(q, scales, weight.shape, axis, weight.dtype);
+  }
+  if (form === 'float16') return values.map((v) => halfToFloat(floatToHalf(v)));
+  return values.slice();
+}
