@@ -1,6 +1,6 @@
 import type { Granularity, MethodName } from '@specprune/core';
 import { parseGranularity } from '@specprune/core';
-import type { SparseIndexMode } from '@specprune/onnx-io';
+import { VALUE_FORMS, type SparseIndexMode, type ValueForm } from '@specprune/onnx-io';
 import { PruneOptionError } from './errors.js';
 import type { DataAwareMethod } from './engine.js';
 
@@ -40,8 +40,10 @@ export interface PruneOptions {
   exclude?: ReadonlyArray<string | RegExp> | string;
   /** Weights with fewer elements are left untouched. Default 256. */
   minParams?: number;
-  /** auto (default), dense or sparse. */
+  /** auto (default), dense, sparse or bitmask. */
   storage?: string;
+  /** Precision of the kept values under bitmask storage: float32 (default: the weight's own), float16 or int8. */
+  values?: string;
   /** int16/int32 sparse indices that onnxruntime loads but the ONNX spec rejects. Default false (int64). */
   ortOnlySparseIndices?: boolean;
   /** Every random choice derives from it. Default 0. */
@@ -81,6 +83,7 @@ export interface ResolvedPruneOptions {
   exclude: RegExp[];
   minParams: number;
   storage: StorageChoice;
+  values: ValueForm;
   indices: SparseIndexMode;
   seed: number;
   /** Whether calibration samples are given (they travel in the context, not the options). */
@@ -116,6 +119,11 @@ export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean
   if (!ALLOCATIONS.includes(allocation)) fail('allocation', (n) => `${n('allocation')} ${input.allocation} is not known; use one of ${ALLOCATIONS.join(', ')}.`);
   const storage = (input.storage ?? 'auto') as StorageChoice;
   if (!STORAGES.includes(storage)) fail('storage', (n) => `${n('storage')} ${input.storage} is not known; use one of ${STORAGES.join(', ')}.`);
+  const values = (input.values ?? 'float32') as ValueForm;
+  if (!VALUE_FORMS.includes(values)) fail('values', (n) => `${n('values')} ${input.values} is not known; use one of ${VALUE_FORMS.join(', ')}.`);
+  if (values !== 'float32' && (storage === 'dense' || storage === 'sparse')) {
+    fail('values', (n) => `${n('values')} ${values} needs bitmask storage (the lower-precision values are decoded with the mask); use ${n('storage')} bitmask or auto.`);
+  }
   const granularityText = input.granularity ?? 'unstructured';
   let granularity: Granularity;
   try {
@@ -193,6 +201,7 @@ export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean
     exclude,
     minParams,
     storage,
+    values,
     indices: input.ortOnlySparseIndices ? 'ort-narrow' : 'int64',
     seed,
     calibration: hasCalibration,

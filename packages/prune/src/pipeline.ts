@@ -1,4 +1,5 @@
 import type { InputStats, MethodName } from '@specprune/core';
+import { countNonzero as countNonzeroFloats } from '@specprune/core';
 import {
   bitmaskModelUnsupported,
   bitmaskUnsupported,
@@ -10,11 +11,13 @@ import {
   matrixView,
   parseModel,
   readWeight,
+  roundTripValues,
   serializeForRuntime,
   setMetadata,
   sparseStorageUnsupported,
   storageBytes,
   updateWeight,
+  type ValueForm,
   type MatrixView,
   type OnnxModel,
   type Storage,
@@ -79,6 +82,11 @@ export interface WeightReport {
   frobeniusError: number;
   reconstructionError?: number | null;
   storage: 'dense' | 'sparse' | 'bitmask';
+  /**
+   * Precision of the stored values (`--values`): float32 means the weight's own dtype; float16 or int8 under
+   * bitmask storage, where the measured output distortion allowed it (see valuesBasis).
+   */
+  values: ValueForm;
 }
 
 export interface CalibrationSummary {
@@ -193,6 +201,10 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   if (o.storage === 'bitmask') {
     const blocked = bitmaskModelUnsupported(onnx);
     if (blocked) throw new PruneOptionError('storage', (n) => `${n('storage')} bitmask cannot be used for ${label}: ${blocked}; use ${n('storage')} auto or dense.`);
+  }
+  if (o.values !== 'float32') {
+    const blocked = bitmaskModelUnsupported(onnx);
+    if (blocked) throw new PruneOptionError('values', (n) => `${n('values')} ${o.values} needs bitmask storage, which ${label} cannot take: ${blocked}; leave ${n('values')} at float32.`);
   }
   const storageOf = (weight: WeightRef, nnz: number) => chooseStorage(onnx, weight, nnz, o, sparseBlocked);
   const bitmaskFallbacks: string[] = [];
@@ -327,6 +339,31 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const checkByOutput = scanner !== undefined && chooseByOutput;
   const synthetic = calibrationSummary?.source === 'synthetic';
   const methodBasis: PruneReport['methodBasis'] = o.method === 'spectral' && !o.calibration ? (checkByOutput ? 'output' : 'spectral') : undefined;
+  const valuesKeptHigher: string[] = [];
+  let valuesUnmeasured = 0;
+  /**
+   * The lowest precision at or above `--values` whose output distortion (this weight alone replaced, on the
+   * scan's inputs) stays within VALUES_TOLERANCE of the pruned float values' own; float32 when none does.
+   * Without a scanner (unmeasured choices) the asked precision is taken as is, and the summary says so.
+   */
+  const chooseValues = async (weight: WeightRef, key: string, pruned: Float32Array, nnz: number): Promise<{ form: ValueForm; nnz: number }> => {
+    const forms = (o.values === 'int8' ? (['int8', 'float16'] as const) : (['float16'] as const)).filter((f) => !(f === 'float16' && weight.dtype === 'float16'));
+    if (!forms.length) return { form: 'float32', nnz };
+    if (!scanner) {
+      valuesUnmeasured++;
+      return { form: forms[0]!, nnz: countNonzeroFloats(roundTripValues(pruned, weight, forms[0]!)) };
+    }
+    const own = await scanner.distortion([{ key, values: pruned }]);
+    for (const form of forms) {
+      const rounded = roundTripValues(pruned, weight, form);
+      if ((await scanner.distortion([{ key, values: rounded }])) <= own * VALUES_TOLERANCE.relative + VALUES_TOLERANCE.absolute) {
+        if (form !== o.values) valuesKeptHigher.push(`${weight.name} (${form})`);
+        return { form, nnz: countNonzeroFloats(rounded) };
+      }
+    }
+    valuesKeptHigher.push(`${weight.name} (float32)`);
+    return { form: 'float32', nnz };
+  };
   const pruneStarted = now();
   const details: WeightDetail[] = [];
   // Fast path for huge models: unstructured magnitude without spectral measurement prunes each weight's
@@ -367,19 +404,23 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     items[idx]!.values = undefined;
     const storage = storageOf(s.weight, result.nnz);
     if (o.storage === 'bitmask' && storage !== 'bitmask') bitmaskFallbacks.push(`${s.weight.name} (${bitmaskUnsupported(onnx, s.weight)})`);
-    updateWeight(onnx, s.weight, result.values, storage, { indices: o.indices });
+    // Lower-precision values are chosen per weight on what they do to the outputs; the encoder rounds the
+    // pruned values exactly as the measured round trip did.
+    const kept = o.values !== 'float32' && storage === 'bitmask' ? await chooseValues(s.weight, s.key, result.values, result.nnz) : { form: 'float32' as const, nnz: result.nnz };
+    updateWeight(onnx, s.weight, result.values, storage, { indices: o.indices, values: kept.form });
     details.push({
       name: s.weight.name,
       graph: s.weight.graph,
       shape: s.weight.shape,
-      sparsity: s.weight.numel ? 1 - result.nnz / s.weight.numel : 0,
+      sparsity: s.weight.numel ? 1 - kept.nnz / s.weight.numel : 0,
       method: result.method,
       spectralError: !o.spectralError || Number.isNaN(result.spectralError) ? null : result.spectralError,
       frobeniusError: result.frobeniusError,
       ...(calibrationSummary ? { reconstructionError: result.reconstructionError ?? null } : {}),
       storage,
+      values: kept.form,
       numel: s.weight.numel,
-      nnz: result.nnz,
+      nnz: kept.nnz,
       view: items[idx]!.view,
       ...(allocation.curves
         ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis?.startsWith('sensitivity-scan') ? ('output distortion' as const) : ('spectral error' as const) }
@@ -391,6 +432,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   }
   timings.prune = seconds(pruneStarted);
   await scanner?.release();
+  if (valuesKeptHigher.length) log(`values: ${valuesKeptHigher.length} weight(s) kept a higher precision than ${o.values} because ${o.values} moved the outputs more than the pruning itself: ${valuesKeptHigher.slice(0, 5).join('; ')}${valuesKeptHigher.length > 5 ? '; ...' : ''}`);
+  if (valuesUnmeasured) warn(`${o.values} values were not measured per weight (${valuesUnmeasured} weight(s)): the choices of this run are not measured in the runtime; check the result on your own data.`);
   if (bitmaskFallbacks.length) warn(`${bitmaskFallbacks.length} weight(s) are stored dense or sparse (whichever is smaller) because bitmask storage does not cover them: ${bitmaskFallbacks.slice(0, 5).join('; ')}${bitmaskFallbacks.length > 5 ? '; ...' : ''}.`);
   if (context.metadata) setMetadata(onnx, context.metadata);
 
@@ -587,7 +630,7 @@ function chooseSparsityForBytes(
 ): number {
   const target = o.targetBytes!;
   const originalBytes = model.bytes.byteLength;
-  const rules = { indices: o.indices };
+  const rules = { indices: o.indices, values: o.values };
   // What each weight takes now (a second prune may start from bitmask storage).
   const denseNow = selected.map((s) => (s.weight.location === 'bitmask' ? storageBytes(s.weight, countNonzero(model, s.weight), rules).bitmask : storageBytes(s.weight, s.weight.numel, rules).dense));
   const predict = (sparsity: number) => {
@@ -623,7 +666,7 @@ function chooseSparsityForBytes(
  */
 function chooseStorage(model: OnnxModel, weight: WeightRef, nnz: number, o: ResolvedPruneOptions, sparseBlocked: (weight: WeightRef) => string | undefined): Storage {
   if (o.storage === 'dense' || o.storage === 'sparse') return o.storage;
-  const sizes = storageBytes(weight, nnz, { indices: o.indices });
+  const sizes = storageBytes(weight, nnz, { indices: o.indices, values: o.values });
   const candidates: Storage[] = ['dense'];
   if (!sparseBlocked(weight)) candidates.push('sparse');
   if (o.storage === 'bitmask' && !bitmaskUnsupported(model, weight)) return 'bitmask';
@@ -638,3 +681,9 @@ function now(): number {
 function seconds(since: number): number {
   return Math.round((now() - since) / 10) / 100;
 }
+
+/**
+ * Lower-precision values are kept when the outputs move at most this much more than with the pruned
+ * float values: distortion <= relative x own + absolute (distortion = ||y' - y|| / ||y||, see the scanner).
+ */
+export const VALUES_TOLERANCE = { relative: 1.1, absolute: 1e-3 } as const;

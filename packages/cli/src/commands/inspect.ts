@@ -43,7 +43,9 @@ async function inspect(args: InspectArgs, io: Io): Promise<number> {
     if (w.external) entry.external = true;
     // Also a graph input: the value is a default the caller may replace at run time (onnx-io README).
     if (w.overridable) entry.overridable = true;
-    return entry as { name: string; graph: string; op: string; location: string; shape: number[]; dtype: string; numel: number; nnz: number; external?: boolean; overridable?: boolean };
+    // Bitmask storage with float16/int8 values (prune --values): decoded to `dtype` in the model.
+    if (w.storedValues) entry.values = w.storedValues;
+    return entry as { name: string; graph: string; op: string; location: string; shape: number[]; dtype: string; numel: number; nnz: number; external?: boolean; overridable?: boolean; values?: string };
   });
   const totals = {
     count: weights.length,
@@ -91,7 +93,7 @@ async function inspect(args: InspectArgs, io: Io): Promise<number> {
     w.graph,
     w.op,
     w.location + (w.external ? ' (external)' : '') + (w.overridable ? ' (overridable input)' : ''),
-    w.dtype,
+    w.dtype + (w.values ? ` (${w.values} values)` : ''),
     w.shape.join('x'),
     formatCount(w.numel),
     formatCount(w.nnz),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ALLOCATIONS, DEFAULT_CHANNEL_MULTIPLE, DEFAULT_SYNTHETIC_SAMPLES, METHODS, PruneOptionError, STORAGES, STRUCTURES } from '@specprune/prune';
+import { VALUE_FORMS } from '@specprune/onnx-io';
 import { pruneFile, type PruneFileOptions, type PruneFileResult } from '../api/prune-files.js';
 import { parseSize } from '../check/units.js';
 import { preflightBudgets } from '../check/budget.js';
@@ -23,6 +24,7 @@ export interface PruneArgs {
   exclude?: string[];
   minParams?: number;
   storage?: string;
+  values?: string;
   calibration?: string;
   calibrationSamples?: number;
   calibrationMemory?: string;
@@ -67,6 +69,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('exclude', { type: 'string', array: true, describe: 'leave weights whose name matches this regular expression untouched (repeatable)' })
       .option('min-params', { type: 'number', default: 256, describe: 'leave weights with fewer elements untouched' })
       .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer with int64 indices, as the ONNX spec requires), bitmask (nonzero values + packed mask + a decode subgraph onnxruntime folds at load), or auto: per weight, whichever is smallest' })
+      .option('values', { type: 'string', choices: VALUE_FORMS as unknown as string[], default: 'float32', describe: 'precision of the kept values under bitmask storage: float32 (the weight\'s own), float16, or int8 with one scale per output channel; each weight keeps a higher precision where the lower one moves the outputs more than its pruning did' })
       .option('ort-only-sparse-indices', {
         type: 'boolean',
         describe: 'onnxruntime-only: store sparse indices as int16/int32 where they fit (smaller files that onnxruntime loads, but the ONNX spec and onnx.checker reject)',
@@ -149,6 +152,7 @@ function toOptions(args: PruneArgs, io: Io): PruneFileOptions {
     exclude: args.exclude,
     minParams: args.minParams,
     storage: args.storage,
+    values: args.values,
     ortOnlySparseIndices: args.ortOnlySparseIndices,
     seed: args.seed,
     calibrationSamples: args.calibrationSamples,

@@ -1,0 +1,82 @@
+/** prune --values: float16 and int8 values under bitmask storage, chosen per weight by measured output distortion. */
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MODELS, ROOT, runCli, tempDir } from './helpers.js';
+
+interface PruneJson {
+  output: { bytes: number };
+  weights: Array<{ name: string; storage: string; values: string; sparsity: number }>;
+  fidelity: { measured: boolean; minCosine: number };
+}
+
+let dir: string;
+const mlp = () => path.join(dir, 'mlp.onnx');
+
+beforeAll(() => {
+  dir = tempDir('specprune-values-');
+  // 4 layers of 256x256 float32, opset 13.
+  execFileSync('/usr/bin/python3', [path.join(ROOT, 'bench/make_large_model.py'), mlp(), '4', '256'], { stdio: 'pipe' });
+});
+
+describe('prune --values', () => {
+  it('float16 and int8 values shrink the bitmask model (about 0.29x and 0.17x of the dense file at 50%), are reported per weight and read back by inspect, eval and a second prune', async () => {
+    const sizes: Record<string, number> = {};
+    for (const values of ['float32', 'float16', 'int8']) {
+      const out = path.join(dir, `mlp.${values}.onnx`);
+      const result = await runCli(['prune', mlp(), '-o', out, '--values', values, '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      const doc = result.json<PruneJson>();
+      expect(doc.weights.map((w) => w.storage)).toEqual(doc.weights.map(() => 'bitmask'));
+      // The default measured choice: each weight at the asked precision or a higher one, never lower.
+      const order = ['int8', 'float16', 'float32'];
+      for (const w of doc.weights) expect(order.indexOf(w.values), w.name).toBeGreaterThanOrEqual(order.indexOf(values));
+      expect(doc.weights.some((w) => w.values === values)).toBe(true);
+      expect(doc.fidelity.measured).toBe(true);
+      sizes[values] = statSync(out).size;
+
+      const inspect = await runCli(['inspect', out, '--json']);
+      expect(inspect.code, inspect.stderr).toBe(0);
+      const listed = inspect.json<{ weights: Array<{ name: string; dtype: string; values?: string }> }>().weights;
+      for (const w of doc.weights) {
+        const seen = listed.find((l) => l.name === w.name)!;
+        expect(seen.dtype).toBe('float32');
+        expect(seen.values).toBe(w.values === 'float32' ? undefined : w.values);
+      }
+    }
+    const dense = statSync(mlp()).size;
+    expect(sizes.float32! / dense).toBeLessThan(0.56);
+    expect(sizes.float16! / dense).toBeLessThan(0.3);
+    expect(sizes.int8! / dense).toBeLessThan(0.18);
+
+    // eval compares the int8 model with the original in onnxruntime-node; a second prune re-encodes it.
+    const int8 = path.join(dir, 'mlp.int8.onnx');
+    const evaluated = await runCli(['eval', mlp(), int8, '--json']);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    const again = await runCli(['prune', int8, '-o', path.join(dir, 'mlp.int8.again.onnx'), '--values', 'int8', '--sparsity', '0.6', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json<PruneJson>().fidelity.measured).toBe(true);
+    expect(again.json<PruneJson>().fidelity.minCosine).toBeGreaterThan(0.5);
+  });
+
+  it('with dense or sparse storage is exit 2 naming --values and what to use', async () => {
+    for (const storage of ['dense', 'sparse']) {
+      const result = await runCli(['prune', mlp(), '-o', path.join(dir, `refused-${storage}.onnx`), '--values', 'int8', '--storage', storage]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/--values int8 needs bitmask storage .*use --storage bitmask or auto/);
+    }
+  });
+
+  it('on a model bitmask storage cannot take (opset 9) is exit 2 naming --values and the opset', async () => {
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', path.join(dir, 'cls.onnx'), '--values', 'float16', '--shape', 'x=1x3x48x192']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--values float16 needs bitmask storage, which .* cannot take: the model imports opset 9/);
+  });
+
+  it('an unknown precision is exit 2 listing the known ones', async () => {
+    const result = await runCli(['prune', mlp(), '-o', path.join(dir, 'x.onnx'), '--values', 'int4']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/float32.*float16.*int8/);
+  });
+});
