@@ -1,9 +1,9 @@
 import { dtypeCode, dtypeOf, type FloatDTypeName } from './dtypes.js';
-import { renderTensorPayload, stringField, tensorHeader, varintField } from './encode.js';
+import { initializerField, intAttributeField, nodeField, stringAttributeField, type GraphFieldRenderer } from './encode.js';
 import { OnnxInputError } from './errors.js';
-import { byteLength, INLINE, lenField, type RenderContext } from './message.js';
+import { byteLength, INLINE, lenField } from './message.js';
 import type { GraphInfo, NodeInfo, OnnxModel, TensorInfo } from './model.js';
-import { AttributeField, GraphField, NodeField } from './onnx-fields.js';
+import { GraphField } from './onnx-fields.js';
 import { intAttribute } from './matrix-view.js';
 import { decodeFloat32, readTensorBytes } from './tensor-data.js';
 import { dequantizeInt8, type ValueForm } from './values.js';
@@ -234,7 +234,7 @@ export function encodeBitmask(dense: Uint8Array, numel: number, size: number): {
   return { values, mask, nnz };
 }
 
-type Renderer = { render(context: RenderContext): Uint8Array[] };
+type Renderer = GraphFieldRenderer;
 
 /** The initializers (as GraphProto fields) and nodes (NodeProto fields) that store and decode one weight. */
 export function bitmaskFields(
@@ -250,9 +250,7 @@ export function bitmaskFields(
   const t = (s: string) => `${name}${PREFIX}/${s}`;
   const int64s = (values: number[]) => new Uint8Array(BigInt64Array.from(values, BigInt).buffer);
   const int32s = (values: number[]) => new Uint8Array(Int32Array.from(values).buffer);
-  const tensor = (tensorName: string, tensorDims: readonly number[], type: number, data: Uint8Array): Renderer => ({
-    render: (context) => lenField(GraphField.initializer, renderTensorPayload(tensorHeader(tensorName, tensorDims, type), data, context)),
-  });
+  const tensor = initializerField;
   const I64 = dtypeCode('int64');
   const I32 = dtypeCode('int32');
   const U8 = dtypeCode('uint8');
@@ -271,18 +269,9 @@ export function bitmaskFields(
     tensor(p('nnz'), [], I32, int32s([encoded.nnz])),
     tensor(p('shape'), [dims.length], I64, int64s([...dims])),
   ];
-  const intAttribute = (attr: string, value: number) =>
-    lenField(NodeField.attribute, [...stringField(AttributeField.name, attr), ...varintField(AttributeField.i, value), ...varintField(AttributeField.type, 2)]);
-  const directionAttribute = (value: string) =>
-    lenField(NodeField.attribute, [...stringField(AttributeField.name, 'direction'), ...stringField(AttributeField.s, value), ...varintField(AttributeField.type, 3)]);
-  const node = (op: string, inputs: string[], output: string, attributes: Uint8Array[][] = [], nodeName = t(op.toLowerCase())) =>
-    lenField(GraphField.node, [
-      ...inputs.flatMap((i) => stringField(NodeField.input, i)),
-      ...stringField(NodeField.output, output),
-      ...stringField(NodeField.name, nodeName),
-      ...stringField(NodeField.opType, op),
-      ...attributes.flat(),
-    ]);
+  const intAttribute = intAttributeField;
+  const directionAttribute = (value: string) => stringAttributeField('direction', value);
+  const node = (op: string, inputs: string[], output: string, attributes: Uint8Array[][] = [], nodeName = t(op.toLowerCase())) => nodeField(op, inputs, output, nodeName, attributes);
   const nodes = [
     node('Reshape', [name + MASK, p('column')], t('column'), [], t('reshape_column')),
     node('BitShift', [t('column'), p('left')], t('shifted'), [directionAttribute('LEFT')], t('shift_left')),

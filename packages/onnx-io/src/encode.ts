@@ -1,6 +1,6 @@
 import { dtypeCode, type FloatDTypeName } from './dtypes.js';
 import { INLINE, lenField, type RenderContext } from './message.js';
-import { AttributeField, AttributeType, DataLocation, SparseTensorField, StringStringField, TensorField } from './onnx-fields.js';
+import { AttributeField, AttributeType, DataLocation, GraphField, NodeField, SparseTensorField, StringStringField, TensorField } from './onnx-fields.js';
 import { encodeTag, encodeVarint, newWriter, WireType } from './wire.js';
 
 const utf8 = new TextEncoder();
@@ -135,3 +135,38 @@ export function constantAttribute(kind: 'value' | 'sparse_value', payload: (cont
 }
 
 export { encodeVarint };
+
+/** Something rendered into a graph: an initializer or a node, as GraphProto fields. */
+export type GraphFieldRenderer = { render(context: RenderContext): Uint8Array[] };
+
+/** An initializer (GraphProto field) holding `data` (already encoded little-endian in `dataType`). */
+export function initializerField(name: string, dims: readonly number[], dataType: number, data: Uint8Array): GraphFieldRenderer {
+  return { render: (context) => lenField(GraphField.initializer, renderTensorPayload(tensorHeader(name, dims, dataType), data, context)) };
+}
+
+/** An INT attribute (NodeProto field). */
+export function intAttributeField(name: string, value: number): Uint8Array[] {
+  return lenField(NodeField.attribute, [...stringField(AttributeField.name, name), ...varintField(AttributeField.i, value), ...varintField(AttributeField.type, 2)]);
+}
+
+/** A STRING attribute (NodeProto field). */
+export function stringAttributeField(name: string, value: string): Uint8Array[] {
+  return lenField(NodeField.attribute, [...stringField(AttributeField.name, name), ...stringField(AttributeField.s, value), ...varintField(AttributeField.type, 3)]);
+}
+
+/** A node of the default domain (GraphProto field) with one output. */
+export function nodeField(op: string, inputs: readonly string[], output: string, name: string, attributes: readonly Uint8Array[][] = []): Uint8Array[] {
+  return lenField(GraphField.node, [
+    ...inputs.flatMap((i) => stringField(NodeField.input, i)),
+    ...stringField(NodeField.output, output),
+    ...stringField(NodeField.name, name),
+    ...stringField(NodeField.opType, op),
+    ...attributes.flat(),
+  ]);
+}
+
+/** A Constant node (GraphProto field) whose `value` is a dense tensor named `output`. */
+export function constantNodeField(output: string, name: string, dims: readonly number[], dataType: number, data: Uint8Array): Uint8Array[] {
+  const attribute = constantAttribute('value', (context) => renderTensorPayload(tensorHeader(output, dims, dataType), data, context));
+  return lenField(GraphField.node, [...stringField(NodeField.output, output), ...stringField(NodeField.name, name), ...stringField(NodeField.opType, 'Constant'), ...lenField(NodeField.attribute, attribute.render(INLINE))]);
+}
