@@ -6,7 +6,9 @@ import type { GraphInfo, NodeInfo, OnnxModel, TensorInfo } from './model.js';
 import { GraphField } from './onnx-fields.js';
 import { intAttribute } from './matrix-view.js';
 import { decodeFloat32, readTensorBytes } from './tensor-data.js';
-import { dequantizeInt8, type ValueForm } from './values.js';
+import { dequantizeByScaleDims, int8ScaleDtype, type ValueForm } from './values.js';
+
+const scaleDtype = int8ScaleDtype;
 
 /**
  * Bitmask storage: a weight's nonzero values (plus one trailing zero) as `<name>__values` [nnz + 1] in the
@@ -62,7 +64,7 @@ export function bitmaskUnsupported(
 ): string | undefined {
   const modelReason = bitmaskModelUnsupported(model);
   if (modelReason) return modelReason;
-  if (weight.graph !== 'main' || (weight.location !== 'initializer' && weight.location !== 'bitmask')) {
+  if (weight.graph !== 'main' || (weight.location !== 'initializer' && weight.location !== 'bitmask' && weight.location !== 'quantized')) {
     return `weight ${weight.name} is not an initializer of the main graph (bitmask storage covers only those for now)`;
   }
   if (!BITMASK_DTYPES.includes(weight.dtype)) return `weight ${weight.name} is ${weight.dtype} and bitmask storage supports ${BITMASK_DTYPES.join(', ')}`;
@@ -104,14 +106,6 @@ export function bitmaskBytes(name: string, dims: readonly number[], dtype: Float
   }
   const scaleBytes = values === 'int8' ? (dims[axis] ?? 1) * dtypeOf(dtypeCode(scaleDtype(dtype)))!.bytes : 0;
   return (nnz + 1) * dtypeOf(dtypeCode(stored))!.bytes + Math.ceil(numel / 8) + scaleBytes + overhead;
-}
-
-/**
- * The dtype int8 values are scaled in: the weight's, except float16, which onnxruntime cannot multiply on
- * the CPU at session creation (it would not fold the decode), so float16 weights scale in float32 and cast.
- */
-export function scaleDtype(dtype: FloatDTypeName): FloatDTypeName {
-  return dtype === 'float16' ? 'float32' : dtype;
 }
 
 /** The dtype the values of a `dtype` weight are stored in under `values`. */
@@ -180,10 +174,7 @@ export function decodeBitmaskFloat32(model: OnnxModel, name: string, parts: Bitm
     return decodeFloat32(bytes, stored as FloatDTypeName);
   }
   const scales = decodeFloat32(readTensorBytes(model, parts.scale!), dtypeOf(parts.scale!.dataType)!.name as FloatDTypeName);
-  const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // One scale for everything when the channel axis has size 1 (every scale dim is 1).
-  const axis = parts.scale!.dims.findIndex((d) => d !== 1);
-  return axis < 0 ? dequantizeInt8(q, scales, [1, q.length], 0, parts.dtype) : dequantizeInt8(q, scales, parts.dims, axis, parts.dtype);
+  return dequantizeByScaleDims(new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), scales, parts.scale!.dims, parts.dims, parts.dtype);
 }
 
 /** The dense bytes (in the values' dtype) a bitmask weight decodes to; throws OnnxInputError when its parts disagree. */

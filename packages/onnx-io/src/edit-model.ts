@@ -1,7 +1,9 @@
-import { bitmaskBytes, bitmaskFields, bitmaskUnsupported, encodeBitmask, prependNodes, removeNode, scaleDtype, storedDtype } from './bitmask.js';
+import { bitmaskBytes, bitmaskFields, bitmaskUnsupported, encodeBitmask, prependNodes, removeNode, storedDtype } from './bitmask.js';
 import { dtypeCode, dtypeOf } from './dtypes.js';
 import {
   constantAttribute,
+  constantNodeField,
+  initializerField,
   encodeIndices,
   renderTensorPayload,
   sparseIndexType,
@@ -16,11 +18,12 @@ import {
 import { OnnxInputError } from './errors.js';
 import type { WeightRef } from './find-weights.js';
 import { lenField, type RenderContext } from './message.js';
-import type { OnnxModel } from './model.js';
+import type { GraphInfo, OnnxModel } from './model.js';
 import { GraphField, ModelField, NodeField, StringStringField, TensorField } from './onnx-fields.js';
 import { markRewritten, tensorHeaderVerbatim } from './serialize.js';
 import { encodeFloat32 } from './tensor-data.js';
-import { channelAxis, quantizeInt8, type ValueForm } from './values.js';
+import { quantizedBytes, quantizedFields, quantizedUnsupported } from './quantized.js';
+import { channelAxis, int8ScaleDtype, quantizeInt8, type ValueForm } from './values.js';
 import { readString } from './wire.js';
 
 export type Storage = 'dense' | 'sparse' | 'bitmask';
@@ -75,8 +78,10 @@ export function storageBytes(weight: WeightRef, nnz: number, options: StorageOpt
   const indexBytes = indexType === 'int16' ? 2 : indexType === 'int32' ? 4 : 8;
   const values = options.values ?? 'float32';
   // ~40 bytes of extra headers for the values and indices tensors.
+  // Lower-precision values apply to float32/float64 weights, and int8 also to float16 ones.
+  const lower = values !== 'float32' && weight.dtype !== 'bfloat16' && !(values === 'float16' && weight.dtype === 'float16');
   return {
-    dense: weight.numel * elementBytes,
+    dense: lower ? quantizedBytes(weight.name, weight.shape, weight.dtype, values, channelAxis(weight)) : weight.numel * elementBytes,
     sparse: nnz * (elementBytes + indexBytes) + 40,
     bitmask: bitmaskBytes(weight.name, weight.shape, weight.dtype, nnz, values, values === 'int8' ? channelAxis(weight) : 0),
     indexType,
@@ -92,12 +97,18 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
   if (values.length !== weight.numel) {
     throw new RangeError(`weight ${weight.name} has ${weight.numel} elements; got ${values.length} values`);
   }
-  if ((options.values ?? 'float32') !== 'float32' && storage !== 'bitmask') throw new RangeError(`weight ${weight.name}: ${options.values} values need bitmask storage`);
-  const unsupported = storage === 'sparse' ? sparseStorageUnsupported(model, weight) : storage === 'bitmask' ? bitmaskUnsupported(model, weight) : undefined;
-  if (unsupported) throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} ${storage === 'bitmask' ? 'as a bitmask' : 'sparse'}: ${unsupported}; store it dense.`);
+  const form = options.values ?? 'float32';
+  if (form !== 'float32' && storage === 'sparse') throw new RangeError(`weight ${weight.name}: ${form} values need dense or bitmask storage`);
+  const unsupported =
+    storage === 'sparse' ? sparseStorageUnsupported(model, weight) : storage === 'bitmask' ? bitmaskUnsupported(model, weight) : quantizedUnsupported(model, weight, form);
+  if (unsupported) throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} ${storage === 'bitmask' ? 'as a bitmask' : storage === 'sparse' ? 'sparse' : `with ${form} values`}: ${unsupported}; store it dense.`);
   const dense = encodeFloat32(values, weight.dtype);
   const s = weight.storage;
   const graph = weight.storageGraph.message;
+  if (s.kind === 'quantized' || (storage === 'dense' && form !== 'float32')) {
+    replaceStorage(model, weight, values, dense, storage, options);
+    return;
+  }
   if (storage === 'bitmask' || s.kind === 'bitmask') {
     updateBitmaskStorage(model, weight, values, dense, storage, options);
     return;
@@ -139,11 +150,58 @@ export function updateWeight(model: OnnxModel, weight: WeightRef, values: Float3
   } else if (s.kind === 'sparse_initializer') {
     graph.replaceField(s.sparse.field, { render: (context) => lenField(GraphField.sparseInitializer, sparse.render(context)) });
     markRewritten(model, s.sparse);
-  } else {
+  } else if (s.kind === 'constant') {
     s.node.message.replaceField(s.attribute.field, {
       render: (context) => lenField(NodeField.attribute, constantAttribute('sparse_value', (c) => sparse.render(c)).render(context)),
     });
     markRewritten(model, s.attribute);
+  }
+}
+
+/**
+ * Writes a weight whose storage changes form (to or from dense with lower-precision values): its current
+ * parts are removed and the new ones added to its graph. A weight that lived in a Constant node (or whose
+ * parts did) keeps its values in Constant nodes, so opset-9 exporters' models stay as they were made.
+ */
+function replaceStorage(model: OnnxModel, weight: WeightRef, floats: Float32Array, dense: Uint8Array, storage: Storage, options: StorageOptions): void {
+  const s = weight.storage;
+  const graphInfo = weight.storageGraph;
+  const graph = graphInfo.message;
+  let asConstant = false;
+  if (s.kind === 'quantized') {
+    for (const tensor of s.parts.initializers) {
+      graph.replaceField(tensor.field, null);
+      markRewritten(model, tensor);
+    }
+    for (const node of s.parts.nodes) removeNode(graphInfo, node);
+    asConstant = s.parts.initializers.length === 0;
+  } else if (s.kind === 'constant') {
+    removeNode(graphInfo, s.node);
+    asConstant = true;
+  } else if (s.kind === 'bitmask') {
+    for (const tensor of [s.parts.values, s.parts.mask, ...s.parts.constants]) {
+      graph.replaceField(tensor.field, null);
+      markRewritten(model, tensor);
+    }
+    for (const node of s.parts.nodes) removeNode(graphInfo, node);
+  } else {
+    const tensor = s.kind === 'initializer' ? s.tensor : s.sparse;
+    graph.replaceField(tensor.field, null);
+    markRewritten(model, tensor);
+  }
+  const form = options.values ?? 'float32';
+  if (storage === 'bitmask') {
+    addBitmask(graphInfo, weight, floats, dense, form);
+  } else if (storage === 'dense' && form !== 'float32') {
+    const fields = quantizedFields(weight.name, weight.shape, weight.dtype, form, floats, channelAxis(weight), asConstant);
+    for (const initializer of fields.initializers) graph.appendField(initializer);
+    prependNodes(graphInfo, fields.nodes);
+  } else if (storage === 'dense') {
+    if (asConstant) prependNodes(graphInfo, [constantNodeField(weight.name, `${weight.name}__value`, weight.shape, dtypeCode(weight.dtype), dense)]);
+    else graph.appendField(initializerField(weight.name, weight.shape, dtypeCode(weight.dtype), dense));
+  } else {
+    const sparse = toSparse(dense, weight, options.indices);
+    graph.appendField({ render: (context) => lenField(GraphField.sparseInitializer, sparse.render(context)) });
   }
 }
 
@@ -165,19 +223,7 @@ function updateBitmaskStorage(model: OnnxModel, weight: WeightRef, floats: Float
     throw new OnnxInputError(`${model.path ?? 'the model'} cannot store weight ${weight.name} as a bitmask: it is not an initializer of the main graph; store it dense.`);
   }
   if (storage === 'bitmask') {
-    const form = options.values ?? 'float32';
-    const stored = storedDtype(weight.dtype, form);
-    let bytes = dense;
-    let scale: { bytes: Uint8Array; dims: number[] } | undefined;
-    if (stored === 'int8') {
-      const quantized = quantizeInt8(floats, weight.shape, channelAxis(weight), weight.dtype);
-      bytes = new Uint8Array(quantized.q.buffer);
-      scale = { bytes: encodeFloat32(quantized.scales, scaleDtype(weight.dtype)), dims: quantized.scaleDims };
-    } else if (stored !== weight.dtype) bytes = encodeFloat32(floats, stored);
-    const size = dtypeOf(dtypeCode(stored))!.bytes;
-    const fields = bitmaskFields(weight.name, weight.shape, weight.dtype, encodeBitmask(bytes, weight.numel, size), { stored, ...(scale ? { scale } : {}) });
-    for (const initializer of fields.initializers) graph.appendField(initializer);
-    prependNodes(graphInfo, fields.nodes);
+    addBitmask(graphInfo, weight, floats, dense, options.values ?? 'float32');
   } else if (storage === 'dense') {
     const header = tensorHeader(weight.name, weight.shape, dtypeCode(weight.dtype));
     graph.appendField({ render: (context) => lenField(GraphField.initializer, renderTensorPayload(header, dense, context)) });
@@ -185,6 +231,22 @@ function updateBitmaskStorage(model: OnnxModel, weight: WeightRef, floats: Float
     const sparse = toSparse(dense, weight, options.indices);
     graph.appendField({ render: (context) => lenField(GraphField.sparseInitializer, sparse.render(context)) });
   }
+}
+
+/** Adds a weight's bitmask parts (values in `form`) to its graph; the decode goes before the graph's first node. */
+function addBitmask(graphInfo: GraphInfo, weight: WeightRef, floats: Float32Array, dense: Uint8Array, form: ValueForm): void {
+  const stored = storedDtype(weight.dtype, form);
+  let bytes = dense;
+  let scale: { bytes: Uint8Array; dims: number[] } | undefined;
+  if (stored === 'int8') {
+    const quantized = quantizeInt8(floats, weight.shape, channelAxis(weight), weight.dtype);
+    bytes = new Uint8Array(quantized.q.buffer);
+    scale = { bytes: encodeFloat32(quantized.scales, int8ScaleDtype(weight.dtype)), dims: quantized.scaleDims };
+  } else if (stored !== weight.dtype) bytes = encodeFloat32(floats, stored);
+  const size = dtypeOf(dtypeCode(stored))!.bytes;
+  const fields = bitmaskFields(weight.name, weight.shape, weight.dtype, encodeBitmask(bytes, weight.numel, size), { stored, ...(scale ? { scale } : {}) });
+  for (const initializer of fields.initializers) graphInfo.message.appendField(initializer);
+  prependNodes(graphInfo, fields.nodes);
 }
 
 function toSparse(dense: Uint8Array, weight: WeightRef, indices: SparseIndexMode | undefined): { render(context: RenderContext): Uint8Array[] } {

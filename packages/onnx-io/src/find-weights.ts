@@ -1,5 +1,6 @@
 import { decodeBitmaskBytes, decodeBitmaskFloat32, recogniseBitmask, type BitmaskParts } from './bitmask.js';
 import { dtypeCode, dtypeOf, type FloatDTypeName } from './dtypes.js';
+import { decodeQuantizedFloat32, recogniseQuantized, type QuantizedParts } from './quantized.js';
 import type { AttributeInfo, GraphInfo, NodeInfo, OnnxModel, SparseTensorInfo, TensorInfo } from './model.js';
 import { OnnxInputError } from './errors.js';
 import { AttributeField } from './onnx-fields.js';
@@ -18,7 +19,7 @@ export const WEIGHT_SLOTS: Readonly<Record<string, readonly number[]>> = {
   RNN: [1, 2],
 };
 
-export type WeightLocation = 'initializer' | 'sparse_initializer' | 'constant' | 'bitmask';
+export type WeightLocation = 'initializer' | 'sparse_initializer' | 'constant' | 'bitmask' | 'quantized';
 
 /** How one node uses a weight. */
 export interface WeightUse {
@@ -38,6 +39,8 @@ export type WeightStorage =
   | { kind: 'sparse_initializer'; sparse: SparseTensorInfo }
   /** Nonzero values + packed mask + the decode subgraph that rebuilds it (see bitmask.ts). */
   | { kind: 'bitmask'; node: NodeInfo; parts: BitmaskParts }
+  /** Dense with float16 or int8 values and a Cast/Mul decode (see quantized.ts). */
+  | { kind: 'quantized'; node: NodeInfo; parts: QuantizedParts }
   | { kind: 'constant'; node: NodeInfo; attribute: AttributeInfo; tensor?: TensorInfo; sparse?: SparseTensorInfo };
 
 /** A weight: a float tensor of rank >= 2 feeding a weight slot, counted once in the graph that stores it. */
@@ -122,6 +125,7 @@ function storageKey(storage: WeightStorage): object {
     case 'constant':
       return storage.attribute;
     case 'bitmask':
+    case 'quantized':
       return storage.node;
   }
 }
@@ -156,6 +160,8 @@ function visitGraph(model: OnnxModel, graph: GraphInfo, outer: Scope, found: Map
     if (identitySource && node.outputs[0]) scope.set(node.outputs[0], { ...identitySource, viaIdentity: true });
     const bitmask = recogniseBitmask(model, graph, node);
     if (bitmask) scope.set(node.outputs[0]!, { storage: { kind: 'bitmask', node, parts: bitmask }, graph, name: node.outputs[0]!, viaIdentity: false });
+    const quantized = recogniseQuantized(graph, node);
+    if (quantized) scope.set(node.outputs[0]!, { storage: { kind: 'quantized', node, parts: quantized }, graph, name: node.outputs[0]!, viaIdentity: false });
     if (node.opType === 'Constant' && (node.domain === '' || node.domain === 'ai.onnx') && node.outputs[0]) {
       const attribute = node.attributes.find((a) => (a.name === 'value' && a.tensor) || (a.name === 'sparse_value' && a.sparseTensor));
       if (attribute) {
@@ -188,8 +194,8 @@ function recordUse(binding: Binding, node: NodeInfo, slot: number, found: Map<ob
       uses: [],
     };
     if (binding.overridable) weight.overridable = true;
-    if (binding.storage.kind === 'bitmask') {
-      const stored = dtypeOf(binding.storage.parts.values.dataType)?.name;
+    if (binding.storage.kind === 'bitmask' || binding.storage.kind === 'quantized') {
+      const stored = dtypeOf((binding.storage.kind === 'bitmask' ? binding.storage.parts.values : binding.storage.parts.stored).dataType)?.name;
       if (stored !== dtype && (stored === 'float16' || stored === 'int8')) weight.storedValues = stored;
     }
     found.set(key, weight);
@@ -198,6 +204,10 @@ function recordUse(binding: Binding, node: NodeInfo, slot: number, found: Map<ob
 }
 
 function tensorHeader(storage: WeightStorage): { dataType: number; dims: number[]; numel: number; external: boolean } {
+  if (storage.kind === 'quantized') {
+    const { stored, scale, dims, dtype } = storage.parts;
+    return { dataType: dtypeCode(dtype), dims, numel: dims.reduce((a, b) => a * b, 1), external: !!(stored.external || scale?.external) };
+  }
   if (storage.kind === 'bitmask') {
     const { values, mask, dims } = storage.parts;
     return { dataType: dtypeCode(storage.parts.dtype), dims, numel: dims.reduce((a, b) => a * b, 1), external: !!(values.external || mask.external) };
@@ -211,6 +221,10 @@ function tensorHeader(storage: WeightStorage): { dataType: number; dims: number[
 /** Number of nonzero elements of a weight (reads its data; external data is read from disk). */
 export function countNonzero(model: OnnxModel, weight: WeightRef): number {
   // Decoding validates the parts (mask size, one value per set bit), so a count is never reported for a broken weight.
+  if (weight.storage.kind === 'quantized') {
+    const stored = weight.storage.parts.stored;
+    return countNonzeroBytes(readTensorBytes(model, stored), dtypeOf(stored.dataType)!.bytes);
+  }
   if (weight.storage.kind === 'bitmask') return countNonzeroBytes(decodeBitmaskBytes(model, weight.name, weight.storage.parts), dtypeOf(weight.storage.parts.values.dataType)!.bytes);
   const sparse = sparseOf(weight);
   // Reading the indices validates them (range, order), so a count is never reported for a broken tensor.
@@ -230,8 +244,9 @@ export function denseTensorOf(weight: WeightRef): TensorInfo | undefined {
   return s.kind === 'initializer' ? s.tensor : s.kind === 'constant' ? s.tensor : undefined;
 }
 
-/** The values of a bitmask-stored weight, decoded as its decode subgraph does (undefined for other storages). */
-export function bitmaskValuesOf(model: OnnxModel, weight: WeightRef): Float32Array | undefined {
+/** The values of a bitmask- or quantized-stored weight, decoded as its decode nodes do (undefined for other storages). */
+export function decodedValuesOf(model: OnnxModel, weight: WeightRef): Float32Array | undefined {
+  if (weight.storage.kind === 'quantized') return decodeQuantizedFloat32(model, weight.storage.parts);
   return weight.storage.kind === 'bitmask' ? decodeBitmaskFloat32(model, weight.name, weight.storage.parts) : undefined;
 }
 

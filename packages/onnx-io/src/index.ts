@@ -20,6 +20,7 @@ export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, count
 export { densifySparse, readSparseIndices } from './sparse-data.js';
 export { bitmaskModelUnsupported, bitmaskUnsupported, BITMASK_MIN_OPSET } from './bitmask.js';
 export { VALUE_FORMS, channelAxis, roundTripValues, valueBytes, type ValueForm } from './values.js';
+export { quantizedUnsupported, QUANTIZED_MIN_OPSET } from './quantized.js';
 export { liftable, liftWeightsToInputs } from './lift-inputs.js';
 export { constantTensors, replaceConstantTensor, setIntAttribute, removeValueInfo, addInitializer, appendNodeInput, type ConstantTensor } from './resize-tensors.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
@@ -31,13 +32,13 @@ export type { OnnxModel, GraphInfo, NodeInfo, TensorInfo, SparseTensorInfo, Attr
 import type { WeightRef } from './find-weights.js';
 import type { OnnxModel } from './model.js';
 import { densifySparse } from './sparse-data.js';
-import { bitmaskValuesOf, denseTensorOf, sparseOf } from './find-weights.js';
+import { decodedValuesOf, denseTensorOf, sparseOf } from './find-weights.js';
 import { readTensorFloat32 } from './tensor-data.js';
 
 /** A weight's values as a new dense Float32Array (row-major in its ONNX shape), whatever its storage. */
 export function readWeight(model: OnnxModel, weight: WeightRef): Float32Array {
-  const bitmask = bitmaskValuesOf(model, weight);
-  if (bitmask) return bitmask;
+  const decoded = decodedValuesOf(model, weight);
+  if (decoded) return decoded;
   const sparse = sparseOf(weight);
   return sparse ? densifySparse(model, sparse) : readTensorFloat32(model, denseTensorOf(weight)!);
 }

@@ -93,3 +93,19 @@ export function roundTripValues(values: Float32Array, weight: Pick<WeightRef, 's
   if (form === 'float16') return values.map((v) => halfToFloat(floatToHalf(v)));
   return values.slice();
 }
+
+/**
+ * The dtype int8 values of a `dtype` weight are scaled in: the weight's, except float16, which onnxruntime
+ * cannot multiply on the CPU at session creation (it would not fold the decode), so float16 weights scale in
+ * float32 and cast (the product is exact in float32, so the result is the same).
+ */
+export function int8ScaleDtype(dtype: FloatDTypeName): FloatDTypeName {
+  return dtype === 'float16' ? 'float32' : dtype;
+}
+
+/** dequantizeInt8 with the channel axis read from the scale tensor's dims (all 1 but the channel axis). */
+export function dequantizeByScaleDims(q: Int8Array, scales: Float32Array, scaleDims: readonly number[], dims: readonly number[], dtype: FloatDTypeName): Float32Array {
+  const axis = scaleDims.findIndex((d) => d !== 1);
+  // One scale for everything when the channel axis has size 1.
+  return axis < 0 ? dequantizeInt8(q, scales, [1, q.length], 0, dtype) : dequantizeInt8(q, scales, dims, axis, dtype);
+}

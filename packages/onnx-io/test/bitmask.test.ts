@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
 import { bitmaskUnsupported, channelAxis, floatToHalf, countNonzero, roundTripValues, findWeights, parseModel, readWeight, serializeModel, storageBytes, updateWeight, type Storage } from '../src/index.js';
 import { readModel } from '../src/node.js';
-import { makeFeeds, PYTHON, runModel, tempDir } from './helpers.js';
+import { makeFeeds, PYTHON, REAL_MODELS, runModel, tempDir } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let dir: string;
@@ -148,6 +148,55 @@ describe.each(['f32', 'f16', 'f32x8'])('bitmask storage of %s weights with float
       let max = 0;
       for (let r = 0; r < 13; r++) max = Math.max(max, Math.abs(values[r * 7 + c]!));
       for (let r = 0; r < 13; r++) expect(Math.abs(back[r * 7 + c]! - values[r * 7 + c]!)).toBeLessThanOrEqual((max / 127) * 0.5 + 1e-7);
+    }
+  });
+});
+
+describe('dense storage with float16 and int8 values (Cast/Mul decode)', () => {
+  const cases = [...['f32', 'f16', 'f32x8'].map((name) => ({ label: name, source: () => path.join(dir, `${name}.onnx`) })), { label: 'paddle2onnx classifier (opset 9, every weight in a Constant node)', source: () => REAL_MODELS.paddleCls }];
+  it.each(cases.flatMap((c) => (['float16', 'int8'] as const).map((form) => ({ ...c, form }))))('$label, $form values: exactly roundTripValues, checker passes, reads back, converts to bitmask/dense/sparse and back', async ({ source, form }) => {
+    const file0 = source();
+    const model = readModel(file0);
+    const denseTwin = readModel(file0);
+    let encoded = 0;
+    for (const weight of findWeights(model)) {
+      const values = pruned(readWeight(model, weight), weight.name);
+      const lower = !(form === 'float16' && weight.dtype === 'float16');
+      updateWeight(model, weight, values, 'dense', { values: lower ? form : 'float32' });
+      if (lower) encoded++;
+      const twin = findWeights(denseTwin).find((w) => w.name === weight.name)!;
+      updateWeight(denseTwin, twin, lower ? roundTripValues(values, weight, form) : values, 'dense');
+    }
+    const tag = path.basename(file0, '.onnx');
+    const [file, denseFile] = [path.join(dir, `${tag}-${form}-qdense.onnx`), path.join(dir, `${tag}-${form}-qdense-twin.onnx`)];
+    writeFileSync(file, serializeModel(model));
+    writeFileSync(denseFile, serializeModel(denseTwin));
+    checker(file);
+    const feeds = await feedsFor(file0);
+    const expected = await runModel(denseFile, feeds);
+    expect(maxAbsDiff(expected, await runModel(file, feeds))).toBe(0);
+
+    const written = readModel(file);
+    const twins = findWeights(readModel(denseFile));
+    const weights = findWeights(written);
+    expect(weights.map((w) => w.name).sort()).toEqual(twins.map((w) => w.name).sort());
+    expect(weights.filter((w) => w.location === 'quantized')).toHaveLength(encoded);
+    for (const weight of weights) {
+      const twin = twins.find((w) => w.name === weight.name)!;
+      expect([weight.dtype, weight.shape]).toEqual([twin.dtype, twin.shape]);
+      if (weight.location === 'quantized') expect(weight.storedValues).toBe(form);
+      expect(readWeight(written, weight)).toEqual(readWeight(readModel(denseFile), twin));
+    }
+    // Written again in every storage the model allows, from the quantized form.
+    const storages = file0 === REAL_MODELS.paddleCls ? (['dense'] as const) : (['bitmask', 'dense', 'sparse'] as const);
+    for (const storage of storages) {
+      const copy = readModel(file);
+      for (const weight of findWeights(copy)) updateWeight(copy, weight, readWeight(copy, weight), storage);
+      const out = path.join(dir, `${tag}-${form}-qdense-${storage}.onnx`);
+      writeFileSync(out, serializeModel(copy));
+      checker(out, storage !== 'sparse');
+      expect(findWeights(readModel(out)).some((w) => w.location === 'quantized'), storage).toBe(false);
+      expect(maxAbsDiff(expected, await runModel(out, feeds)), storage).toBe(0);
     }
   });
 });
