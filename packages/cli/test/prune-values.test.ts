@@ -60,18 +60,31 @@ describe('prune --values', () => {
     expect(again.json<PruneJson>().fidelity.minCosine).toBeGreaterThan(0.5);
   });
 
-  it('with dense or sparse storage is exit 2 naming --values and what to use', async () => {
-    for (const storage of ['dense', 'sparse']) {
-      const result = await runCli(['prune', mlp(), '-o', path.join(dir, `refused-${storage}.onnx`), '--values', 'int8', '--storage', storage]);
-      expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/--values int8 needs bitmask storage .*use --storage bitmask or auto/);
-    }
+  it('with sparse storage, or with --structure, is exit 2 naming --values and what to do', async () => {
+    const sparse = await runCli(['prune', mlp(), '-o', path.join(dir, 'refused-sparse.onnx'), '--values', 'int8', '--storage', 'sparse']);
+    expect(sparse.code).toBe(2);
+    expect(sparse.stderr).toMatch(/--values int8 needs dense or bitmask storage .*use --storage auto, dense or bitmask/);
+    const structured = await runCli(['prune', mlp(), '-o', path.join(dir, 'refused-structure.onnx'), '--values', 'int8', '--structure', 'channels', '--flops', '0.8']);
+    expect(structured.code).toBe(2);
+    expect(structured.stderr).toMatch(/--values int8 does not combine with --structure yet; prune the structured model a second time with --sparsity 0 --values int8/);
   });
 
-  it('on a model bitmask storage cannot take (opset 9) is exit 2 naming --values and the opset', async () => {
-    const result = await runCli(['prune', MODELS.paddleCls, '-o', path.join(dir, 'cls.onnx'), '--values', 'float16', '--shape', 'x=1x3x48x192']);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/--values float16 needs bitmask storage, which .* cannot take: the model imports opset 9/);
+  it('an opset-9 model with every weight in a Constant node (paddle2onnx) gets dense int8 values with a Cast/Mul decode: smaller, read back by inspect, close to the original', async () => {
+    const out = path.join(dir, 'cls.int8.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--values', 'int8', '--shape', 'x=1x3x48x192', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = result.json<PruneJson>();
+    expect(doc.weights.map((w) => w.storage)).toEqual(doc.weights.map(() => 'dense'));
+    expect(doc.weights.filter((w) => w.values === 'int8').length).toBeGreaterThan(doc.weights.length / 2);
+    expect(statSync(out).size).toBeLessThan(0.5 * statSync(MODELS.paddleCls).size);
+    expect(doc.fidelity.measured).toBe(true);
+    expect(doc.fidelity.minCosine).toBeGreaterThan(0.9);
+    const listed = (await runCli(['inspect', out, '--json'])).json<{ weights: Array<{ name: string; location: string; values?: string }> }>().weights;
+    for (const w of doc.weights) {
+      const seen = listed.find((l) => l.name === w.name)!;
+      expect(seen.location).toBe(w.values === 'float32' ? 'constant' : 'quantized');
+      expect(seen.values).toBe(w.values === 'float32' ? undefined : w.values);
+    }
   });
 
   it('an unknown precision is exit 2 listing the known ones', async () => {

@@ -11,6 +11,7 @@ import {
   matrixView,
   parseModel,
   readWeight,
+  quantizedUnsupported,
   roundTripValues,
   serializeForRuntime,
   setMetadata,
@@ -202,10 +203,6 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     const blocked = bitmaskModelUnsupported(onnx);
     if (blocked) throw new PruneOptionError('storage', (n) => `${n('storage')} bitmask cannot be used for ${label}: ${blocked}; use ${n('storage')} auto or dense.`);
   }
-  if (o.values !== 'float32') {
-    const blocked = bitmaskModelUnsupported(onnx);
-    if (blocked) throw new PruneOptionError('values', (n) => `${n('values')} ${o.values} needs bitmask storage, which ${label} cannot take: ${blocked}; leave ${n('values')} at float32.`);
-  }
   const storageOf = (weight: WeightRef, nnz: number) => chooseStorage(onnx, weight, nnz, o, sparseBlocked);
   const bitmaskFallbacks: string[] = [];
   const plan = planInputs(onnx, label, o.shape);
@@ -340,6 +337,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const synthetic = calibrationSummary?.source === 'synthetic';
   const methodBasis: PruneReport['methodBasis'] = o.method === 'spectral' && !o.calibration ? (checkByOutput ? 'output' : 'spectral') : undefined;
   const valuesKeptHigher: string[] = [];
+  const valuesBlocked: string[] = [];
   let valuesUnmeasured = 0;
   /**
    * The lowest precision at or above `--values` whose output distortion (this weight alone replaced, on the
@@ -406,7 +404,9 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     if (o.storage === 'bitmask' && storage !== 'bitmask') bitmaskFallbacks.push(`${s.weight.name} (${bitmaskUnsupported(onnx, s.weight)})`);
     // Lower-precision values are chosen per weight on what they do to the outputs; the encoder rounds the
     // pruned values exactly as the measured round trip did.
-    const kept = o.values !== 'float32' && storage === 'bitmask' ? await chooseValues(s.weight, s.key, result.values, result.nnz) : { form: 'float32' as const, nnz: result.nnz };
+    const lowerBlocked = o.values === 'float32' || storage === 'sparse' ? undefined : storage === 'bitmask' ? undefined : quantizedUnsupported(onnx, s.weight, o.values);
+    if (lowerBlocked) valuesBlocked.push(`${s.weight.name} (${lowerBlocked})`);
+    const kept = o.values !== 'float32' && storage !== 'sparse' && !lowerBlocked ? await chooseValues(s.weight, s.key, result.values, result.nnz) : { form: 'float32' as const, nnz: result.nnz };
     updateWeight(onnx, s.weight, result.values, storage, { indices: o.indices, values: kept.form });
     details.push({
       name: s.weight.name,
@@ -433,6 +433,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   timings.prune = seconds(pruneStarted);
   await scanner?.release();
   if (valuesKeptHigher.length) log(`values: ${valuesKeptHigher.length} weight(s) kept a higher precision than ${o.values} because ${o.values} moved the outputs more than the pruning itself: ${valuesKeptHigher.slice(0, 5).join('; ')}${valuesKeptHigher.length > 5 ? '; ...' : ''}`);
+  if (valuesBlocked.length) warn(`${valuesBlocked.length} weight(s) keep their own precision because ${o.values} values do not cover them: ${valuesBlocked.slice(0, 5).join('; ')}${valuesBlocked.length > 5 ? '; ...' : ''}.`);
   if (valuesUnmeasured) warn(`${o.values} values were not measured per weight (${valuesUnmeasured} weight(s)): the choices of this run are not measured in the runtime; check the result on your own data.`);
   if (bitmaskFallbacks.length) warn(`${bitmaskFallbacks.length} weight(s) are stored dense or sparse (whichever is smaller) because bitmask storage does not cover them: ${bitmaskFallbacks.slice(0, 5).join('; ')}${bitmaskFallbacks.length > 5 ? '; ...' : ''}.`);
   if (context.metadata) setMetadata(onnx, context.metadata);
@@ -630,7 +631,7 @@ function chooseSparsityForBytes(
 ): number {
   const target = o.targetBytes!;
   const originalBytes = model.bytes.byteLength;
-  const rules = { indices: o.indices, values: o.values };
+  const rules = { indices: o.indices };
   // What each weight takes now (a second prune may start from bitmask storage).
   const denseNow = selected.map((s) => (s.weight.location === 'bitmask' ? storageBytes(s.weight, countNonzero(model, s.weight), rules).bitmask : storageBytes(s.weight, s.weight.numel, rules).dense));
   const predict = (sparsity: number) => {
@@ -638,7 +639,7 @@ function chooseSparsityForBytes(
     let size = originalBytes;
     selected.forEach((s, i) => {
       const nnz = s.weight.numel - zeros[i]!;
-      size += storageBytes(s.weight, nnz, rules)[storageOf(s.weight, nnz)] - denseNow[i]!;
+      size += predictedBytes(model, s.weight, nnz, o)[storageOf(s.weight, nnz)] - denseNow[i]!;
     });
     return size;
   };
@@ -664,9 +665,20 @@ function chooseSparsityForBytes(
  * not cover (a Constant node, a subgraph) gets the smaller of dense and sparse; a weight sparse storage
  * cannot hold (below IR 6) is dense.
  */
+/**
+ * Bytes of each storage for `nnz` kept values: dense and bitmask at the precision `--values` asks where the
+ * weight can take it (the final choice per weight may keep a higher one), sparse at the weight's own.
+ */
+function predictedBytes(model: OnnxModel, weight: WeightRef, nnz: number, o: ResolvedPruneOptions): { dense: number; sparse: number; bitmask: number } {
+  const plain = storageBytes(weight, nnz, { indices: o.indices });
+  if (o.values === 'float32') return plain;
+  const lower = storageBytes(weight, nnz, { indices: o.indices, values: o.values });
+  return { dense: quantizedUnsupported(model, weight, o.values) ? plain.dense : lower.dense, sparse: plain.sparse, bitmask: lower.bitmask };
+}
+
 function chooseStorage(model: OnnxModel, weight: WeightRef, nnz: number, o: ResolvedPruneOptions, sparseBlocked: (weight: WeightRef) => string | undefined): Storage {
   if (o.storage === 'dense' || o.storage === 'sparse') return o.storage;
-  const sizes = storageBytes(weight, nnz, { indices: o.indices, values: o.values });
+  const sizes = predictedBytes(model, weight, nnz, o);
   const candidates: Storage[] = ['dense'];
   if (!sparseBlocked(weight)) candidates.push('sparse');
   if (o.storage === 'bitmask' && !bitmaskUnsupported(model, weight)) return 'bitmask';

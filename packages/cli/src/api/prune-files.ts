@@ -129,7 +129,7 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
     // Large models in the simplest configuration stream weight by weight into the output (byte-identical
     // result, never the whole model in memory).
     const streamable =
-      input && output && !reportFile && resolved.method === 'magnitude' && resolved.granularity.kind === 'unstructured' && !resolved.spectralError && resolved.allocation === 'uniform' && resolved.targetBytes === undefined && !resolved.structure && options.stream !== false;
+      input && output && !reportFile && resolved.method === 'magnitude' && resolved.granularity.kind === 'unstructured' && !resolved.spectralError && resolved.allocation === 'uniform' && resolved.targetBytes === undefined && !resolved.structure && resolved.values === 'float32' && options.stream !== false;
     if (streamable) {
       // The original's outputs are taken before anything is written (in place replaces the input).
       const reference = await referenceOnFile(input, label, resolved);
