@@ -114,3 +114,13 @@ if (want('speed')) {
   if (r.status !== 0) throw new Error(`bench/prune-speed.mjs exited ${r.status}`);
   console.log(r.stdout.trim(), '\n');
 }
+
+if (want('bytes')) {
+  // Issue 15: raw/gzip/brotli of the ResNet-50-shaped model at 50% per storage and value precision.
+  console.error('bench: bytes per storage and value precision (builds the packages first) ...');
+  execFileSync('pnpm', ['-s', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log('### Bytes that match the sparsity: storage and value precision (goals: bitmask <= 0.56x raw with float32 values, <= 0.30x with float16, <= 0.18x with int8)\n');
+  const r = spawnSync('node', ['bench/values-bytes.mjs'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`bench/values-bytes.mjs exited ${r.status}`);
+  console.log(r.stdout.trim(), '\n');
+}

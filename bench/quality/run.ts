@@ -7,9 +7,10 @@
  * calibration samples, plus the data-aware methods alone. Calibration (seed 7) and evaluation (seed 1001)
  * lines are disjoint. Prints markdown tables; `tsx bench/quality/run.ts rec` or `cls` runs one task,
  * SPECPRUNE_QUALITY_POLICIES=wanda,refit only the rows whose label contains one of these, and
- * SPECPRUNE_QUALITY_LINES=N scores N evaluation lines instead of 200.
+ * SPECPRUNE_QUALITY_LINES=N scores N evaluation lines instead of 200, SPECPRUNE_QUALITY_SPARSITIES=0.5 prunes at
+ * those sparsities only (default 0.3,0.5,0.7). Each cell also gives the written file's size against the original.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../packages/cli/src/run.js';
@@ -33,6 +34,7 @@ const only = process.argv.slice(2).filter((a) => a !== '--');
 /** SPECPRUNE_QUALITY_POLICIES=wanda,refit runs only the rows whose label contains one of these. */
 const policies = (process.env.SPECPRUNE_QUALITY_POLICIES ?? '').split(',').filter(Boolean);
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const sparsities = (process.env.SPECPRUNE_QUALITY_SPARSITIES ?? '0.3,0.5,0.7').split(',').map(Number);
 
 function recTask(): Task {
   let evaluation: Awaited<ReturnType<typeof renderLines>> = [];
@@ -95,19 +97,24 @@ for (const task of [recTask(), clsTask()].filter((t) => only.length === 0 || onl
     { label: '**specprune defaults + `--calibration` (64 samples)**', args: ['--calibration', calibration] },
     { label: '`--method wanda --allocation uniform` (64 samples)', args: ['--calibration', calibration, '--method', 'wanda', '--allocation', 'uniform'] },
     { label: '`--method refit --allocation uniform` (64 samples)', args: ['--calibration', calibration, '--method', 'refit', '--allocation', 'uniform'] },
+    { label: 'defaults data-free, `--values float16`', args: [...task.shape, '--values', 'float16'] },
+    { label: 'defaults data-free, `--values int8`', args: [...task.shape, '--values', 'int8'] },
+    { label: 'defaults + `--calibration` (64 samples), `--values float16`', args: ['--calibration', calibration, '--values', 'float16'] },
+    { label: '**defaults + `--calibration` (64 samples), `--values int8`**', args: ['--calibration', calibration, '--values', 'int8'] },
   ].filter((c) => policies.length === 0 || policies.some((p) => c.label.includes(p)));
   const dense = await task.score(task.model);
-  const rows = [`| policy | 0% | 30% | 50% | 70% |`, `| --- | --- | --- | --- | --- |`];
+  const rows = [`| policy | 0% | ${sparsities.map((x) => `${x * 100}%`).join(' | ')} |`, `| --- | --- | ${sparsities.map(() => '---').join(' | ')} |`];
   for (const config of configs) {
     const cells = [dense.text];
-    for (const sparsity of [0.3, 0.5, 0.7]) {
+    for (const sparsity of sparsities) {
       const out = path.join(work, 'pruned.onnx');
       console.error(`quality: ${task.name}: ${config.label} at ${sparsity * 100}% ...`);
       const started = Date.now();
       await cli(['prune', task.model, '-o', out, '--sparsity', String(sparsity), '--no-sizes', '--no-spectral-error', ...config.args]);
       const seconds = (Date.now() - started) / 1000;
       const score = await task.score(out);
-      cells.push(`${score.text} (${((score.value / dense.value) * 100).toFixed(0)}% of dense; ${seconds.toFixed(0)} s)`);
+      const size = statSync(out).size / statSync(task.model).size;
+      cells.push(`${score.text} (${((score.value / dense.value) * 100).toFixed(0)}% of dense; ${size.toFixed(2)}x file; ${seconds.toFixed(0)} s)`);
     }
     rows.push(`| ${config.label} | ${cells.join(' | ')} |`);
     console.error(rows[rows.length - 1]);
