@@ -133,6 +133,32 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(maxAbsDiff(before[0]!.data, uncompensated[0]!.data)).toBeGreaterThan(1e-3);
   });
 
+  it('least-squares re-fit: when the kept channels span the removed ones, the Conv consumer (with padding) is re-fit to the same outputs; dropping alone is not; the Gemm after pooling (4 vectors) is not re-fit', async () => {
+    const original = load('redundant_channels_zero');
+    const options = { structure: 'channels' as const, flops: 0.5, channelMultiple: 8, shape: shapeOf('redundant_channels') };
+    const { model, report } = await prune(original, options, { runtime });
+    const s = report.structure!;
+    expect(s.refit).toBe(true);
+    expect(s.allocations.some((a) => !a.refit)).toBe(true);
+    const group = s.groups.find((g) => g.members.includes('c1'))!;
+    expect(group.channels).toEqual({ before: 16, after: 8 });
+    expect(group.refit!.consumers).toBe(1);
+    expect(group.refit!.error).toBeLessThan(1e-3);
+    expect(group.refit!.errorWithout).toBeGreaterThan(0.1);
+    check(model, 'redundant-channels');
+    // On inputs the statistics never saw: the re-fit is exact on the span, not fitted to the samples.
+    const feeds = feedsFor('redundant_channels', 11);
+    const [before, after] = [await run(original, feeds), await run(model, feeds)];
+    for (let k = 0; k < before.length; k++) expect(after[k]!.dims).toEqual(before[k]!.dims);
+    const scale = Math.max(...before[0]!.data.map(Math.abs));
+    expect(maxAbsDiff(before[0]!.data, after[0]!.data) / scale).toBeLessThan(2e-3);
+    // The full-rank variant cannot be reproduced from 8 channels: the reported re-fit error says so.
+    const full = await prune(load('redundant_channels'), options, { runtime });
+    const fullGroup = full.report.structure!.groups.find((g) => g.members.includes('c1'))!;
+    if (fullGroup.refit) expect(fullGroup.refit.error).toBeGreaterThan(0.05);
+    check(full.model, 'redundant-channels-full');
+  });
+
   it('at flops 1 the model is unchanged, byte for byte', async () => {
     const original = load('residual');
     const { model, report } = await prune(original, { structure: 'channels', flops: 1, shape: shapeOf('residual') }, { runtime });

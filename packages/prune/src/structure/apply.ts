@@ -1,14 +1,17 @@
 import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, type OnnxModel } from '@specprune/onnx-io';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
 import type { ChannelStats } from './choose.js';
+import { refitConsumers, type ConsumerGram, type RefitOutcome } from './refit.js';
 
 /**
  * Removes channels from the model in place: every constant the analysis recorded is sliced along its
  * channel axes, Reshape shape constants and depthwise `group` attributes follow the kept counts, and
  * value_info entries of tensors whose channel count changed are dropped. `keep` maps a root group to the
- * indices of its kept channels (ascending); groups not in it keep all.
+ * indices of its kept channels (ascending); groups not in it keep all. With `grams`, the consumers they
+ * cover are re-fit by least squares on the kept channels first (see refit.ts); the others take the
+ * removed channels' means into their bias (with `stats`).
  */
-export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis, keep: ReadonlyMap<number, Int32Array>, stats?: ChannelStats): { compensated: number } {
+export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis, keep: ReadonlyMap<number, Int32Array>, stats?: ChannelStats, grams?: readonly ConsumerGram[]): { compensated: number; refits: RefitOutcome[] } {
   const changed = (segments: readonly Segment[]) => segments.some((s) => (keep.get(analysis.root(s.group))?.length ?? s.count) !== s.count);
   const indices = (segments: readonly Segment[], block: number): Int32Array => {
     const out: number[] = [];
@@ -25,10 +28,12 @@ export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis,
 
   // Bias compensation: a removed input channel's mean times the consumer's weight goes into its bias.
   const overrides = new Map<string, Uint8Array>();
+  const refits = grams ? refitConsumers(model, analysis, grams, keep, (name, _dims, data) => overrides.set(name, data)) : [];
+  const refitted = new Set(refits.map((r) => r.consumer));
   let compensated = 0;
   if (stats) {
     for (const consumer of analysis.consumers) {
-      if (!changed(consumer.segments)) continue;
+      if (!changed(consumer.segments) || refitted.has(consumer)) continue;
       const delta = compensation(model, analysis, consumer, indices(consumer.segments, consumer.block), stats);
       if (!delta) continue;
       compensated++;
@@ -82,7 +87,7 @@ export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis,
   const stale = new Set<string>();
   for (const [name, segments] of analysis.tensors) if (changed(segments)) stale.add(name);
   removeValueInfo(model, stale);
-  return { compensated };
+  return { compensated, refits };
 }
 
 /**

@@ -7,6 +7,7 @@ import { openSession, randomSamples, withThreads, type Feeds } from '../runtime.
 import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
+import { accumulateConsumerGrams, planConsumerGrams, type ConsumerGram, type RefitOutcome } from './refit.js';
 import { allocateChannels, allocateChannelsGreedy, countMacs, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
@@ -21,12 +22,24 @@ export interface StructureReport {
   /** How channel counts were chosen: greedy by score per multiply-add saved, or one keep fraction per group (uniform). */
   allocation: 'greedy' | 'uniform';
   /** Both allocations as built: multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
-  allocations: Array<{ allocation: 'greedy' | 'uniform'; macs: number; minCosine: number | null }>;
+  allocations: Array<{ allocation: 'greedy' | 'uniform'; refit: boolean; macs: number; minCosine: number | null }>;
+  /** Whether the kept candidate re-fit the consumers of removed channels by least squares on their inputs. */
+  refit: boolean;
   channelMultiple: number;
   macs: { before: number; after: number };
   /** Elements of every constant tensor of the main graph. */
   params: { before: number; after: number };
-  groups: Array<{ channels: { before: number; after: number }; criterion: 'activation' | 'weight-norm'; members: string[] }>;
+  groups: Array<{
+    channels: { before: number; after: number };
+    criterion: 'activation' | 'weight-norm';
+    members: string[];
+    /**
+     * The group's consumers' output reconstruction error on the statistics' inputs, ‖W X − W' X‖ / ‖W X‖ over
+     * the consumers re-fit (`consumers`), with the re-fit (`error`) and without (`errorWithout`: removed
+     * columns dropped, means into the bias); null when none was re-fit.
+     */
+    refit: { consumers: number; error: number; errorWithout: number } | null;
+  }>;
   intact: Array<{ channels: number; members: string[]; reason: string }>;
 }
 
@@ -36,9 +49,16 @@ const CHECK_SAMPLES = 4;
 /**
  * Structured pruning, then (with a sparsity) unstructured pruning of what remains by `pruneRest` (the
  * pipeline). The written model is checked against the original's outputs on the same inputs: it must
- * load, run and give outputs of the same shapes.
+ * load, run and give outputs of the same shapes. `variants.refit` lists the candidates built per allocation
+ * (without and with the least-squares re-fit by default; benchmarks compare them one at a time).
  */
-export async function pruneStructured(model: Uint8Array | OnnxModel, options: PruneOptions, given: PruneContext, pruneRest: (model: Uint8Array, options: PruneOptions, context: PruneContext) => Promise<PruneResult>): Promise<PruneResult> {
+export async function pruneStructured(
+  model: Uint8Array | OnnxModel,
+  options: PruneOptions,
+  given: PruneContext,
+  pruneRest: (model: Uint8Array, options: PruneOptions, context: PruneContext) => Promise<PruneResult>,
+  variants: { refit: readonly boolean[] } = { refit: [false, true] },
+): Promise<PruneResult> {
   const started = now();
   const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
   const label = context.label ?? 'the model';
@@ -70,6 +90,7 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
   const baseline: Feeds[] = [];
   const stats = new Map<string, { mean: Float64Array; meanSquare: Float64Array }>();
   let analysis: ChannelAnalysis | undefined;
+  let grams: ConsumerGram[] = [];
   try {
     for (const [k, sample] of samples.entries()) {
       throwIfAborted(context.signal);
@@ -77,7 +98,9 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
       if (k === 0) {
         for (const name of names) if (result[name]) shapes.set(name, [...result[name].dims]);
         analysis = analyzeChannels(onnx, shapes);
+        grams = planConsumerGrams(onnx, analysis, shapes);
       }
+      accumulateConsumerGrams(grams, result);
       for (const consumer of analysis!.consumers) {
         const tensor = result[consumer.input];
         if (tensor?.type === 'float32') accumulate(stats, consumer.input, tensor.data as Float32Array, tensor.dims, consumer.kind === 'Conv' ? 1 : tensor.dims.length - 1, samples.length);
@@ -98,19 +121,20 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
   // Two allocations, each built on its own copy of the model; the one whose outputs stay closer to the
   // original's on the check inputs is kept (greedy wins ties). Neither wins on every model: on the OCR
   // recogniser greedy keeps far more lines, on the text-direction classifier one fraction per group does.
-  const build = (allocation: 'greedy' | 'uniform') => {
+  const build = (allocation: 'greedy' | 'uniform', refit: boolean) => {
     const copy = parseModel(original, { label });
     const own = analyzeChannels(copy, shapes);
     const { scores, scored } = scoreChannelsByActivity(copy, own, stats);
     const { kept } = allocation === 'greedy' ? allocateChannelsGreedy(own, structure.flops, structure.channelMultiple, scores) : allocateChannels(own, structure.flops, structure.channelMultiple);
     const keep = new Map<number, Int32Array>();
     for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
-    const { compensated } = applyChannelPruning(copy, own, keep, stats);
-    return { allocation, analysis: own, kept, scored, compensated, macsAfter: countMacs(own, kept), bytes: serializeForRuntime(copy) };
+    const { compensated, refits } = applyChannelPruning(copy, own, keep, stats, refit ? grams : undefined);
+    return { allocation, refit: refits.length > 0, refits, analysis: own, kept, scored, compensated, macsAfter: countMacs(own, kept), bytes: serializeForRuntime(copy) };
   };
-  const candidates = [build('greedy')];
-  if (structure.flops < 1) candidates.push(build('uniform'));
-  const measured: Array<{ allocation: 'greedy' | 'uniform'; macs: number; minCosine: number }> = [];
+  // Each allocation with and without the least-squares re-fit of the consumers (when any can be re-fit).
+  const refitModes = structure.flops < 1 && grams.length ? variants.refit : variants.refit.filter((r) => !r);
+  const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => (structure.flops < 1 ? (['greedy', 'uniform'] as const) : (['greedy'] as const)).map((allocation) => build(allocation, refit)));
+  const measured: Array<{ allocation: 'greedy' | 'uniform'; refit: boolean; macs: number; minCosine: number }> = [];
   for (const candidate of candidates) {
     let minCosine = Number.NEGATIVE_INFINITY;
     if (candidates.length > 1) {
@@ -120,10 +144,10 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
         // A candidate that does not run is never chosen (the check below would report it as the bug it is).
       }
     }
-    measured.push({ allocation: candidate.allocation, macs: Math.round(candidate.macsAfter), minCosine });
+    measured.push({ allocation: candidate.allocation, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
   }
   const best = candidates[measured.reduce((b, m, i) => (m.minCosine > measured[b]!.minCosine ? i : b), 0)]!;
-  const { kept, scored, compensated, macsAfter } = best;
+  const { kept, scored, compensated, macsAfter, refits } = best;
   analysis = best.analysis;
   let bytes = best.bytes;
   const shrunk = parseModel(bytes, { label });
@@ -132,12 +156,13 @@ export async function pruneStructured(model: Uint8Array | OnnxModel, options: Pr
     criterion: scored.size ? 'activation' : 'weight-norm',
     biasCompensated: compensated,
     allocation: best.allocation,
+    refit: best.refit,
     allocations: measured.map((m) => ({ ...m, minCosine: Number.isFinite(m.minCosine) ? m.minCosine : null })),
     targetFlops: structure.flops,
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
-    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: scored.has(g.id) ? ('activation' as const) : ('weight-norm' as const), members: g.members })),
+    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: scored.has(g.id) ? ('activation' as const) : ('weight-norm' as const), members: g.members, refit: refitOf(analysis!, g.id, refits) })),
     intact: analysis.groups.filter((g) => g.intact).map((g) => ({ channels: g.channels, members: g.members, reason: g.intact! })),
   };
   const removed = report.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
@@ -227,6 +252,19 @@ function accumulate(stats: Map<string, { mean: Float64Array; meanSquare: Float64
       entry.meanSquare[f]! += squares * weight;
     }
   }
+}
+
+/** The re-fit errors of the consumers that read group `root`'s channels, as relative errors over their sum. */
+function refitOf(analysis: ChannelAnalysis, root: number, refits: readonly RefitOutcome[]): StructureReport['groups'][number]['refit'] {
+  const mine = refits.filter((r) => r.consumer.segments.some((s) => analysis.root(s.group) === root));
+  if (!mine.length) return null;
+  const total = mine.reduce((sum, r) => sum + r.total, 0);
+  const relative = (key: 'error' | 'errorWithout') => (total > 0 ? round(Math.sqrt(mine.reduce((sum, r) => sum + r[key], 0) / total)) : 0);
+  return { consumers: mine.length, error: relative('error'), errorWithout: relative('errorWithout') };
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
 }
 
 function countParams(model: OnnxModel): number {
