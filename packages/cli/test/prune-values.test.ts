@@ -60,6 +60,20 @@ describe('prune --values', () => {
     expect(again.json<PruneJson>().fidelity.minCosine).toBeGreaterThan(0.5);
   });
 
+  it('with --target-bytes: sizes are predicted at the asked precision, every weight keeps it, the target holds at a lower sparsity than with float32 values', async () => {
+    const target = 150_000;
+    const results: Record<string, PruneJson & { sparsity: number }> = {};
+    for (const values of ['float32', 'int8']) {
+      const out = path.join(dir, `mlp.target.${values}.onnx`);
+      const result = await runCli(['prune', mlp(), '-o', out, '--target-bytes', String(target), '--values', values, '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(statSync(out).size).toBeLessThanOrEqual(target);
+      results[values] = result.json<PruneJson & { sparsity: number }>();
+    }
+    expect(results.int8!.weights.map((w) => w.values)).toEqual(results.int8!.weights.map(() => 'int8'));
+    expect(results.int8!.sparsity).toBeLessThan(results.float32!.sparsity - 0.2);
+  });
+
   it('with sparse storage, or with --structure, is exit 2 naming --values and what to do', async () => {
     const sparse = await runCli(['prune', mlp(), '-o', path.join(dir, 'refused-sparse.onnx'), '--values', 'int8', '--storage', 'sparse']);
     expect(sparse.code).toBe(2);

@@ -347,7 +347,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const chooseValues = async (weight: WeightRef, key: string, pruned: Float32Array, nnz: number): Promise<{ form: ValueForm; nnz: number }> => {
     const forms = (o.values === 'int8' ? (['int8', 'float16'] as const) : (['float16'] as const)).filter((f) => !(f === 'float16' && weight.dtype === 'float16'));
     if (!forms.length) return { form: 'float32', nnz };
-    if (!scanner) {
+    // With a byte target the sizes were predicted at the asked precision: keeping a higher one could miss it.
+    if (!scanner || o.targetBytes !== undefined) {
       valuesUnmeasured++;
       return { form: forms[0]!, nnz: countNonzeroFloats(roundTripValues(pruned, weight, forms[0]!)) };
     }
@@ -434,7 +435,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   await scanner?.release();
   if (valuesKeptHigher.length) log(`values: ${valuesKeptHigher.length} weight(s) kept a higher precision than ${o.values} because ${o.values} moved the outputs more than the pruning itself: ${valuesKeptHigher.slice(0, 5).join('; ')}${valuesKeptHigher.length > 5 ? '; ...' : ''}`);
   if (valuesBlocked.length) warn(`${valuesBlocked.length} weight(s) keep their own precision because ${o.values} values do not cover them: ${valuesBlocked.slice(0, 5).join('; ')}${valuesBlocked.length > 5 ? '; ...' : ''}.`);
-  if (valuesUnmeasured) warn(`${o.values} values were not measured per weight (${valuesUnmeasured} weight(s)): the choices of this run are not measured in the runtime; check the result on your own data.`);
+  if (valuesUnmeasured && o.targetBytes !== undefined) log(`values: ${o.values} for every weight that can take it (${valuesUnmeasured}), as the size for --target-bytes was predicted with them`);
+  else if (valuesUnmeasured) warn(`${o.values} values were not measured per weight (${valuesUnmeasured} weight(s)): the choices of this run are not measured in the runtime; check the result on your own data.`);
   if (bitmaskFallbacks.length) warn(`${bitmaskFallbacks.length} weight(s) are stored dense or sparse (whichever is smaller) because bitmask storage does not cover them: ${bitmaskFallbacks.slice(0, 5).join('; ')}${bitmaskFallbacks.length > 5 ? '; ...' : ''}.`);
   if (context.metadata) setMetadata(onnx, context.metadata);
 
