@@ -74,13 +74,26 @@ describe('prune --values', () => {
     expect(results.int8!.sparsity).toBeLessThan(results.float32!.sparsity - 0.2);
   });
 
-  it('with sparse storage, or with --structure, is exit 2 naming --values and what to do', async () => {
+  it('with sparse storage is exit 2 naming --values and what to use', async () => {
     const sparse = await runCli(['prune', mlp(), '-o', path.join(dir, 'refused-sparse.onnx'), '--values', 'int8', '--storage', 'sparse']);
     expect(sparse.code).toBe(2);
     expect(sparse.stderr).toMatch(/--values int8 needs dense or bitmask storage .*use --storage auto, dense or bitmask/);
-    const structured = await runCli(['prune', mlp(), '-o', path.join(dir, 'refused-structure.onnx'), '--values', 'int8', '--structure', 'channels', '--flops', '0.8']);
-    expect(structured.code).toBe(2);
-    expect(structured.stderr).toMatch(/--values int8 does not combine with --structure yet; prune the structured model a second time with --sparsity 0 --values int8/);
+  });
+
+  it('with --structure channels: the smaller dense model gets lower-precision values too (channels removed, then values per weight)', async () => {
+    const [plain, int8] = [path.join(dir, 'mlp.channels.onnx'), path.join(dir, 'mlp.channels.int8.onnx')];
+    const structured = await runCli(['prune', mlp(), '-o', plain, '--structure', 'channels', '--flops', '0.6', '--json']);
+    expect(structured.code, structured.stderr).toBe(0);
+    const both = await runCli(['prune', mlp(), '-o', int8, '--structure', 'channels', '--flops', '0.6', '--values', 'int8', '--json']);
+    expect(both.code, both.stderr).toBe(0);
+    const doc = both.json<PruneJson & { structure: { macs: { before: number; after: number } } }>();
+    expect(doc.structure.macs.after).toBeLessThan(doc.structure.macs.before);
+    expect(doc.structure.macs.after).toBe(structured.json<{ structure: { macs: { after: number } } }>().structure.macs.after);
+    // At sparsity 0 the pruning moves nothing, so only the absolute tolerance lets int8 in: each weight takes
+    // int8 or float16 (measured), never float32, and the file shrinks accordingly.
+    for (const w of doc.weights) expect(['int8', 'float16'], w.name).toContain(w.values);
+    expect(statSync(int8).size).toBeLessThan(0.55 * statSync(plain).size);
+    expect(doc.fidelity.measured).toBe(true);
   });
 
   it('an opset-9 model with every weight in a Constant node (paddle2onnx) gets dense int8 values with a Cast/Mul decode: smaller, read back by inspect, close to the original', async () => {

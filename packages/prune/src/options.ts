@@ -121,9 +121,6 @@ export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean
   if (!STORAGES.includes(storage)) fail('storage', (n) => `${n('storage')} ${input.storage} is not known; use one of ${STORAGES.join(', ')}.`);
   const values = (input.values ?? 'float32') as ValueForm;
   if (!VALUE_FORMS.includes(values)) fail('values', (n) => `${n('values')} ${input.values} is not known; use one of ${VALUE_FORMS.join(', ')}.`);
-  if (values !== 'float32' && input.structure !== undefined) {
-    fail('values', (n) => `${n('values')} ${values} does not combine with ${n('structure')} yet; prune the structured model a second time with ${n('sparsity')} 0 ${n('values')} ${values}.`);
-  }
   if (values !== 'float32' && storage === 'sparse') {
     fail('values', (n) => `${n('values')} ${values} needs dense or bitmask storage (sparse tensors keep the weight's own dtype); use ${n('storage')} auto, dense or bitmask.`);
   }

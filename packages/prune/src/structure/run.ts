@@ -178,7 +178,8 @@ export async function pruneStructured(
   for (const w of warnings) context.onLog?.(`warning: ${w}`);
 
   let result: PruneResult;
-  if (o.sparsity > 0) {
+  // Unstructured pruning of what remains, and lower-precision values (--values), run on the smaller model.
+  if (o.sparsity > 0 || o.values !== 'float32') {
     const { structure: _s, flops: _f, channelMultiple: _c, ...rest } = options;
     result = await pruneRest(bytes, { ...rest, sparsity: o.sparsity }, given);
     bytes = result.model;
