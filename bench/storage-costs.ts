@@ -32,6 +32,8 @@ const variants: Array<{ label: string; flags: string[] }> = [
     ? [
         { label: 'bitmask, float16 values', flags: ['--storage', 'bitmask', '--values', 'float16'] },
         { label: 'bitmask, int8 values', flags: ['--storage', 'bitmask', '--values', 'int8'] },
+        { label: 'dense, float16 values (Cast decode)', flags: ['--storage', 'dense', '--values', 'float16'] },
+        { label: 'dense, int8 values (Cast/Mul decode)', flags: ['--storage', 'dense', '--values', 'int8'] },
       ]
     : []),
 ];
