@@ -86,7 +86,8 @@ describe('docs/cli.md documents every flag in code, and only those', () => {
     const rows = section('## Contract additions not implemented yet')
       .split('\n')
       .filter((line) => line.startsWith('| `prune --'));
-    expect(rows.length).toBeGreaterThan(0);
+    // An empty list says so in words (every addition implemented).
+    if (rows.length === 0) expect(section('## Contract additions not implemented yet')).toMatch(/^None/m);
     const prune = codeFlags(commands.find((c) => c.command.startsWith('prune '))!);
     for (const row of rows) {
       const [, flag, value] = /^\| `prune --([\w-]+)(?: (\w+))?/.exec(row)!;

@@ -31,9 +31,20 @@ describe('prune --structure channels (CLI)', () => {
     expect(result.stdout).toContain('No unstructured pruning (give --sparsity for it)');
   });
 
+  it('--speedup a classifier cannot reach is exit 2 naming the measured latencies, and no output file', async () => {
+    const out = path.join(tempDir(), 'never.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--shape', 'x=1x3x48x192', '--structure', 'channels', '--speedup', '100', '--threads', '1']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/^specprune: --speedup 100 cannot be reached for .*: with every prunable group at its smallest \(\d+\.\d% of the multiply-adds\) the measured p50 latency goes from [\d.]+ to [\d.]+ ms \([\d.]+x\); ask for less, or give --flops F\.$/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it.each([
     [['--flops', '0.5'], '--flops sets how much --structure channels removes; add --structure channels or drop --flops.'],
-    [['--structure', 'channels'], '--structure channels needs a target: add --flops F, the fraction of multiply-adds to keep (e.g. --flops 0.5).'],
+    [['--structure', 'channels'], '--structure channels needs a target: add --flops F, the fraction of multiply-adds to keep (e.g. --flops 0.5), or --speedup X, how many times lower the p50 latency must be (e.g. --speedup 1.5).'],
+    [['--speedup', '1.5'], '--speedup sets how much faster --structure channels makes the model; add --structure channels or drop --speedup.'],
+    [['--structure', 'channels', '--speedup', '1'], '--speedup 1 is out of range; use a number in (1, 100], e.g. --speedup 1.5 for a p50 latency 1.5 times lower.'],
+    [['--structure', 'channels', '--speedup', '1.5', '--flops', '0.5'], '--speedup and --flops are two targets for the same thing; give one of them.'],
     [['--structure', 'channels', '--flops', '0'], '--flops 0 is out of range; use a number in (0, 1], e.g. --flops 0.5.'],
     [['--structure', 'channels', '--flops', '0.5', '--channel-multiple', '0'], '--channel-multiple 0 must be a whole number in [1, 1024], e.g. 8.'],
   ])('%j is exit 2 with one sentence and no output file', async (flags, message) => {

@@ -70,6 +70,12 @@ export interface PruneOptions {
   flops?: number;
   /** With structure: kept channel counts are multiples of this. Default 8. */
   channelMultiple?: number;
+  /**
+   * With structure, instead of flops: p50 latency in the runtime passed in (onnxruntime-node for the CLI)
+   * at least this many times lower than the original's, found by a search over the multiply-add fraction
+   * with measured latencies. > 1.
+   */
+  speedup?: number;
 }
 
 /** Options with defaults filled and every rule checked. */
@@ -96,7 +102,8 @@ export interface ResolvedPruneOptions {
   shape: Record<string, number[]>;
   value: Record<string, number>;
   scanSamples?: number;
-  structure?: { kind: Structure; flops: number; channelMultiple: number };
+  /** flops is 1 (a placeholder the search replaces) when speedup is given. */
+  structure?: { kind: Structure; flops: number; channelMultiple: number; speedup?: number };
 }
 
 const fail = (option: string, render: (name: (option: string) => string) => string): never => {
@@ -224,15 +231,22 @@ function resolveStructure(input: PruneOptions): ResolvedPruneOptions['structure'
   if (input.structure === undefined) {
     if (input.flops !== undefined) fail('flops', (n) => `${n('flops')} sets how much ${n('structure')} channels removes; add ${n('structure')} channels or drop ${n('flops')}.`);
     if (input.channelMultiple !== undefined) fail('channelMultiple', (n) => `${n('channelMultiple')} applies to ${n('structure')} channels; add it or drop ${n('channelMultiple')}.`);
+    if (input.speedup !== undefined) fail('speedup', (n) => `${n('speedup')} sets how much faster ${n('structure')} channels makes the model; add ${n('structure')} channels or drop ${n('speedup')}.`);
     return undefined;
   }
   const kind = input.structure as Structure;
   if (!STRUCTURES.includes(kind)) fail('structure', (n) => `${n('structure')} ${input.structure} is not known; use ${STRUCTURES.join(', ')}.`);
-  if (input.flops === undefined) fail('flops', (n) => `${n('structure')} channels needs a target: add ${n('flops')} F, the fraction of multiply-adds to keep (e.g. ${n('flops')} 0.5).`);
-  const flops = input.flops!;
+  const speedup = input.speedup;
+  if (speedup !== undefined) {
+    if (input.flops !== undefined) fail('speedup', (n) => `${n('speedup')} and ${n('flops')} are two targets for the same thing; give one of them.`);
+    if (typeof speedup !== 'number' || !Number.isFinite(speedup) || speedup <= 1 || speedup > 100) fail('speedup', (n) => `${n('speedup')} ${input.speedup} is out of range; use a number in (1, 100], e.g. ${n('speedup')} 1.5 for a p50 latency 1.5 times lower.`);
+  } else if (input.flops === undefined) {
+    fail('flops', (n) => `${n('structure')} channels needs a target: add ${n('flops')} F, the fraction of multiply-adds to keep (e.g. ${n('flops')} 0.5), or ${n('speedup')} X, how many times lower the p50 latency must be (e.g. ${n('speedup')} 1.5).`);
+  }
+  const flops = input.flops ?? 1;
   if (typeof flops !== 'number' || !Number.isFinite(flops) || flops <= 0 || flops > 1) fail('flops', (n) => `${n('flops')} ${input.flops} is out of range; use a number in (0, 1], e.g. ${n('flops')} 0.5.`);
   const channelMultiple = input.channelMultiple ?? DEFAULT_CHANNEL_MULTIPLE;
   if (!Number.isInteger(channelMultiple) || channelMultiple < 1 || channelMultiple > 1024) fail('channelMultiple', (n) => `${n('channelMultiple')} ${input.channelMultiple} must be a whole number in [1, 1024], e.g. 8.`);
   if (input.targetBytes !== undefined) fail('targetBytes', (n) => `${n('targetBytes')} cannot be combined with ${n('structure')}; give ${n('flops')} for the channels and ${n('sparsity')} for the rest.`);
-  return { kind, flops, channelMultiple };
+  return speedup !== undefined ? { kind, flops, channelMultiple, speedup } : { kind, flops, channelMultiple };
 }

@@ -159,6 +159,24 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(full.model, 'redundant-channels-full');
   });
 
+  it('speedup: the multiply-add fraction is searched with measured latencies; the report holds them and the kept model meets the target on its own measurement', async () => {
+    const shape = { x: [1, 3, 96, 96] };
+    const { model, report } = await prune(load('chain96'), { structure: 'channels', speedup: 1.3, shape }, { runtime, threads: 1 });
+    const s = report.structure!;
+    const speed = s.speedup!;
+    expect(speed.target).toBe(1.3);
+    expect(speed.steps.length).toBeGreaterThan(1);
+    expect(speed.achieved).toBeGreaterThanOrEqual(1.3);
+    expect(speed.achieved).toBeCloseTo(speed.p50BeforeMs / speed.p50AfterMs, 2);
+    // The kept fraction is one of the measured steps, the largest that met the target.
+    const met = speed.steps.filter((step) => speed.p50BeforeMs / step.p50Ms >= 1.3).map((step) => step.flops);
+    expect(s.targetFlops).toBe(Math.max(...met));
+    expect(s.macs.after).toBeLessThan(s.macs.before);
+    check(model, 'chain-speedup');
+    const after = await run(model, randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x }] as never, 3, {}));
+    expect(after[0]!.dims).toEqual([1, 4]);
+  });
+
   it('at flops 1 the model is unchanged, byte for byte', async () => {
     const original = load('residual');
     const { model, report } = await prune(original, { structure: 'channels', flops: 1, shape: shapeOf('residual') }, { runtime });

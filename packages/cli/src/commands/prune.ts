@@ -46,6 +46,7 @@ export interface PruneArgs {
   structure?: string;
   flops?: number;
   channelMultiple?: number;
+  speedup?: number;
 }
 
 export const pruneCommand = defineCommand<PruneArgs>({
@@ -104,9 +105,13 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('structure', {
         type: 'string',
         choices: STRUCTURES as unknown as string[],
-        describe: 'channels: remove whole output channels of Conv and neurons of Gemm/MatMul with the matching inputs of every consumer, so the written model is a smaller dense model that runs faster (needs --flops; channel groups that cannot be proven safe are left intact and reported)',
+        describe: 'channels: remove whole output channels of Conv and neurons of Gemm/MatMul with the matching inputs of every consumer, so the written model is a smaller dense model that runs faster (needs --flops or --speedup; channel groups that cannot be proven safe are left intact and reported)',
       })
       .option('flops', { type: 'number', describe: 'with --structure channels: fraction of multiply-adds to keep, in (0, 1]' })
+      .option('speedup', {
+        type: 'number',
+        describe: 'with --structure channels, instead of --flops: make the p50 latency in onnxruntime-node (at --threads) at least X times lower than the original\'s; the multiply-add fraction is searched with measured latencies, exit 2 if even the smallest model is not that fast',
+      })
       .option('channel-multiple', { type: 'number', describe: `with --structure channels: kept channel counts are multiples of N (default ${DEFAULT_CHANNEL_MULTIPLE})` })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
       .example('$0 prune model.onnx -o model.pruned.onnx --shape x=1x3x224x224', '50% sparsity, spectral method and allocation (`specprune inspect` prints the --shape a model needs)')
@@ -115,7 +120,8 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .example('$0 prune model.onnx -o small.onnx --shape x=1x3x224x224 --target-bytes 300000', 'prune until the file fits in 300 kB')
       .example('$0 prune vad.onnx -o vad.pruned.onnx --shape input=1x512 --value sr=16000', 'an audio model: a 512-sample frame, the sample rate a constant')
       .example('$0 prune model.onnx -o small.onnx --calibration samples/ --sparsity 0.5', 'data-aware: re-fit kept weights on your own sample inputs (they size the inputs)')
-      .example('$0 prune model.onnx -o fast.onnx --shape x=1x3x224x224 --structure channels --flops 0.5', 'remove channels: half the multiply-adds, a smaller dense model'),
+      .example('$0 prune model.onnx -o fast.onnx --shape x=1x3x224x224 --structure channels --flops 0.5', 'remove channels: half the multiply-adds, a smaller dense model')
+      .example('$0 prune model.onnx -o fast.onnx --calibration samples/ --structure channels --speedup 1.5', 'remove channels until the measured p50 latency is 1.5x lower'),
   run: async (args, io) => prune(args, io),
 });
 
@@ -167,6 +173,7 @@ function toOptions(args: PruneArgs, io: Io): PruneFileOptions {
     structure: args.structure,
     flops: args.flops,
     channelMultiple: args.channelMultiple,
+    speedup: args.speedup,
   });
 }
 

@@ -55,5 +55,5 @@ function optionalBytes(bytes: number | null): string {
 function describeStructure(s: StructureReport): string {
   const removed = s.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
   const kept = (a: number, b: number) => (b ? `${((a / b) * 100).toFixed(1)}%` : '-');
-  return `Structured pruning removed ${formatCount(removed)} channels in ${s.groups.length} group(s) (${s.intact.length} left intact, see --json); multiply-adds ${formatCount(s.macs.before)} -> ${formatCount(s.macs.after)} (${kept(s.macs.after, s.macs.before)}), weight parameters ${formatCount(s.params.before)} -> ${formatCount(s.params.after)}.`;
+  return `Structured pruning removed ${formatCount(removed)} channels in ${s.groups.length} group(s) (${s.intact.length} left intact, see --json); multiply-adds ${formatCount(s.macs.before)} -> ${formatCount(s.macs.after)} (${kept(s.macs.after, s.macs.before)}), weight parameters ${formatCount(s.params.before)} -> ${formatCount(s.params.after)}.${s.speedup ? ` Measured p50 latency ${s.speedup.p50BeforeMs.toFixed(2)} -> ${s.speedup.p50AfterMs.toFixed(2)} ms (${s.speedup.achieved.toFixed(2)}x, target ${s.speedup.target}x).` : ''}`;
 }

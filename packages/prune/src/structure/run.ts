@@ -1,5 +1,6 @@
 import { addGraphOutputs, countNonzero, findWeights, parseModel, serializeForRuntime, setMetadata, type OnnxModel } from '@specprune/onnx-io';
-import { isInputError, PruneInputError, throwIfAborted } from '../errors.js';
+import { median } from '@specprune/device-runner/stats';
+import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from '../errors.js';
 import { measureFidelity } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
@@ -8,7 +9,7 @@ import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
 import { accumulateConsumerGrams, planConsumerGrams, type ConsumerGram, type RefitOutcome } from './refit.js';
-import { allocateChannels, allocateChannelsGreedy, countMacs, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
+import { allocateChannels, allocateChannelsGreedy, countMacs, uniformCounts, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
 export interface StructureReport {
@@ -17,8 +18,13 @@ export interface StructureReport {
   criterion: 'activation' | 'weight-norm';
   /** Dense consumers whose bias took the mean of the channels removed from their input. */
   biasCompensated: number;
-  /** Fraction of multiply-adds asked to keep. */
+  /** Fraction of multiply-adds asked to keep (with a speedup target: the fraction the search settled on). */
   targetFlops: number;
+  /**
+   * With a speedup target: the p50 latencies (ms) in the runtime passed in, on the first check input, of the
+   * original and the kept model, the speed-up achieved, and every step of the search over the fraction.
+   */
+  speedup?: { target: number; p50BeforeMs: number; p50AfterMs: number; achieved: number; steps: Array<{ flops: number; macs: number; p50Ms: number; minCosine: number | null }> };
   /** How channel counts were chosen: greedy by score per multiply-add saved, or one keep fraction per group (uniform). */
   allocation: 'greedy' | 'uniform';
   /** Both allocations as built: multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
@@ -45,6 +51,14 @@ export interface StructureReport {
 
 /** Random inputs the result is checked on (the pipeline's count). */
 const CHECK_SAMPLES = 4;
+/** Bisection steps of the search for a speedup target (after the smallest model). */
+const SPEEDUP_STEPS = 5;
+/** Timed runs per latency measurement (after WARMUP_RUNS), cut short after TIME_BUDGET_MS. */
+const TIMED_RUNS = 25;
+const WARMUP_RUNS = 3;
+const TIME_BUDGET_MS = 3000;
+/** Output cosine on the check inputs below which a speedup result is flagged (the OCR tasks collapse below ~0.9). */
+const COLLAPSE_COSINE = 0.9;
 
 /**
  * Structured pruning, then (with a sparsity) unstructured pruning of what remains by `pruneRest` (the
@@ -121,32 +135,73 @@ export async function pruneStructured(
   // Two allocations, each built on its own copy of the model; the one whose outputs stay closer to the
   // original's on the check inputs is kept (greedy wins ties). Neither wins on every model: on the OCR
   // recogniser greedy keeps far more lines, on the text-direction classifier one fraction per group does.
-  const build = (allocation: 'greedy' | 'uniform', refit: boolean) => {
+  const build = (flops: number, allocation: 'greedy' | 'uniform', refit: boolean) => {
     const copy = parseModel(original, { label });
     const own = analyzeChannels(copy, shapes);
     const { scores, scored } = scoreChannelsByActivity(copy, own, stats);
-    const { kept } = allocation === 'greedy' ? allocateChannelsGreedy(own, structure.flops, structure.channelMultiple, scores) : allocateChannels(own, structure.flops, structure.channelMultiple);
+    const { kept } = allocation === 'greedy' ? allocateChannelsGreedy(own, flops, structure.channelMultiple, scores) : allocateChannels(own, flops, structure.channelMultiple);
     const keep = new Map<number, Int32Array>();
     for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
     const { compensated, refits } = applyChannelPruning(copy, own, keep, stats, refit ? grams : undefined);
     return { allocation, refit: refits.length > 0, refits, analysis: own, kept, scored, compensated, macsAfter: countMacs(own, kept), bytes: serializeForRuntime(copy) };
   };
   // Each allocation with and without the least-squares re-fit of the consumers (when any can be re-fit).
-  const refitModes = structure.flops < 1 && grams.length ? variants.refit : variants.refit.filter((r) => !r);
-  const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => (structure.flops < 1 ? (['greedy', 'uniform'] as const) : (['greedy'] as const)).map((allocation) => build(allocation, refit)));
-  const measured: Array<{ allocation: 'greedy' | 'uniform'; refit: boolean; macs: number; minCosine: number }> = [];
-  for (const candidate of candidates) {
-    let minCosine = Number.NEGATIVE_INFINITY;
-    if (candidates.length > 1) {
-      try {
-        minCosine = (await measureFidelity(context.runtime, candidate.bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random')).minCosine;
-      } catch {
-        // A candidate that does not run is never chosen (the check below would report it as the bug it is).
+  const chooseAt = async (flops: number) => {
+    const refitModes = flops < 1 && grams.length ? variants.refit : variants.refit.filter((r) => !r);
+    const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => (flops < 1 ? (['greedy', 'uniform'] as const) : (['greedy'] as const)).map((allocation) => build(flops, allocation, refit)));
+    const measured: Array<{ allocation: 'greedy' | 'uniform'; refit: boolean; macs: number; minCosine: number }> = [];
+    for (const candidate of candidates) {
+      let minCosine = Number.NEGATIVE_INFINITY;
+      if (candidates.length > 1) {
+        try {
+          minCosine = (await measureFidelity(context.runtime, candidate.bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random')).minCosine;
+        } catch {
+          // A candidate that does not run is never chosen (the check below would report it as the bug it is).
+        }
       }
+      measured.push({ allocation: candidate.allocation, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
     }
-    measured.push({ allocation: candidate.allocation, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
+    const best = candidates[measured.reduce((b, m, i) => (m.minCosine > measured[b]!.minCosine ? i : b), 0)]!;
+    return { best, measured, minCosine: Math.max(...measured.map((m) => m.minCosine)) };
+  };
+
+  let flops = structure.flops;
+  let chosen: Awaited<ReturnType<typeof chooseAt>>;
+  let speedup: StructureReport['speedup'];
+  if (structure.speedup === undefined) chosen = await chooseAt(flops);
+  else {
+    // Bisection over the multiply-add fraction with measured p50 latencies: the largest fraction found whose
+    // model is at least `speedup` times faster than the original, on the first check input.
+    const target = structure.speedup;
+    const p50 = (bytes: Uint8Array, what: string) => measureP50(context.runtime, bytes, what, samples[0]!, context.signal);
+    const p50Before = await p50(original, label);
+    const steps: NonNullable<StructureReport['speedup']>['steps'] = [];
+    const attempt = async (f: number) => {
+      const at = await chooseAt(f);
+      const latency = await p50(at.best.bytes, `the pruned ${label}`);
+      steps.push({ flops: round(f), macs: Math.round(at.best.macsAfter), p50Ms: round(latency), minCosine: Number.isFinite(at.minCosine) ? round(at.minCosine) : null });
+      return { at, latency, flops: f };
+    };
+    const floor = Math.min(1, countMacs(analysis, uniformCounts(analysis, 0, structure.channelMultiple)) / Math.max(1, macsBefore) + 1e-9);
+    let found = await attempt(floor);
+    if (p50Before / found.latency < target) {
+      throw new PruneOptionError('speedup', (n) => `${n('speedup')} ${target} cannot be reached for ${label}: with every prunable group at its smallest (${((found.at.best.macsAfter / Math.max(1, macsBefore)) * 100).toFixed(1)}% of the multiply-adds) the measured p50 latency goes from ${p50Before.toFixed(2)} to ${found.latency.toFixed(2)} ms (${(p50Before / found.latency).toFixed(2)}x); ask for less, or give ${n('flops')} F.`);
+    }
+    let [lo, hi] = [floor, 1];
+    for (let step = 0; step < SPEEDUP_STEPS; step++) {
+      throwIfAborted(context.signal);
+      const next = await attempt((lo + hi) / 2);
+      if (p50Before / next.latency >= target) [found, lo] = [next, next.flops];
+      else hi = next.flops;
+    }
+    chosen = found.at;
+    flops = found.flops;
+    speedup = { target, p50BeforeMs: round(p50Before), p50AfterMs: round(found.latency), achieved: round(p50Before / found.latency), steps };
+    if (found.at.minCosine < COLLAPSE_COSINE) {
+      context.onLog?.(`warning: the ${target}x faster ${label} keeps an output cosine of only ${found.at.minCosine.toFixed(3)} on the check inputs; measure its task accuracy before using it.`);
+    }
   }
-  const best = candidates[measured.reduce((b, m, i) => (m.minCosine > measured[b]!.minCosine ? i : b), 0)]!;
+  const { best, measured } = chosen;
   const { kept, scored, compensated, macsAfter, refits } = best;
   analysis = best.analysis;
   let bytes = best.bytes;
@@ -158,7 +213,8 @@ export async function pruneStructured(
     allocation: best.allocation,
     refit: best.refit,
     allocations: measured.map((m) => ({ ...m, minCosine: Number.isFinite(m.minCosine) ? m.minCosine : null })),
-    targetFlops: structure.flops,
+    targetFlops: round(flops),
+    ...(speedup ? { speedup } : {}),
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
@@ -172,7 +228,7 @@ export async function pruneStructured(
 
   const warnings: string[] = [];
   if (unknownMacs.length) warnings.push(`${unknownMacs.length} node(s) have no measured output shape, so their multiply-adds are not counted: ${unknownMacs.slice(0, 3).map((m) => m.node).join(', ')}.`);
-  if (macsAfter > structure.flops * macsBefore * 1.001) {
+  if (structure.speedup === undefined && macsAfter > structure.flops * macsBefore * 1.001) {
     warnings.push(`flops ${structure.flops} is not reached: ${((macsAfter / Math.max(1, macsBefore)) * 100).toFixed(1)}% of the multiply-adds are kept (groups left intact and channel multiples of ${structure.channelMultiple} bound it; every prunable group keeps at least ${structure.channelMultiple} channels).`);
   }
   for (const w of warnings) context.onLog?.(`warning: ${w}`);
@@ -180,7 +236,7 @@ export async function pruneStructured(
   let result: PruneResult;
   // Unstructured pruning of what remains, and lower-precision values (--values), run on the smaller model.
   if (o.sparsity > 0 || o.values !== 'float32') {
-    const { structure: _s, flops: _f, channelMultiple: _c, ...rest } = options;
+    const { structure: _s, flops: _f, channelMultiple: _c, speedup: _x, ...rest } = options;
     result = await pruneRest(bytes, { ...rest, sparsity: o.sparsity }, given);
     bytes = result.model;
   } else {
@@ -212,6 +268,25 @@ export async function pruneStructured(
   const timings = { ...result.report.timings, structure: seconds(started), check: seconds(checkStarted) };
   const full: PruneReport = { ...result.report, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings };
   return { get model() { return result.model; }, onnx: result.onnx, report: full, details: result.details };
+}
+
+/** Median wall time (ms) of runs of `bytes` on one input, after warm-up runs. */
+async function measureP50(runtime: PruneContext['runtime'], bytes: Uint8Array, label: string, feeds: Feeds, signal?: AbortSignal): Promise<number> {
+  const session = await openSession(runtime, bytes, label);
+  try {
+    for (let i = 0; i < WARMUP_RUNS; i++) await session.run(feeds);
+    const times: number[] = [];
+    const started = now();
+    while (times.length < TIMED_RUNS && (times.length < 5 || now() - started < TIME_BUDGET_MS)) {
+      throwIfAborted(signal);
+      const t = now();
+      await session.run(feeds);
+      times.push(now() - t);
+    }
+    return median(times);
+  } finally {
+    await session.release();
+  }
 }
 
 /** A pruned model must load, run, and give outputs of the original's shapes: anything else is a bug. */
