@@ -42,6 +42,13 @@ describe.each(['bitmask', 'dense'])('an int8-values model (%s storage)', (storag
     expect(doc.weights.map((w) => w.sparsity)).toEqual(floats.json<PruneJson>().weights.map((w) => w.sparsity));
 
     const forms = Object.fromEntries(doc.weights.map((w) => [w.name, w.values]));
+    // The text table says the same per weight, in its storage column.
+    const text = await runCli(['prune', ...common.filter((a) => a !== '--json'), '--storage', storage, '-o', file(`${storage}.text.onnx`), '--values', 'int8']);
+    expect(text.code, text.stderr).toBe(0);
+    for (const w of doc.weights) {
+      const row = text.stdout.split('\n').find((line) => line.startsWith(`${w.name} `))!;
+      expect(row.trimEnd().endsWith(w.values === 'float32' ? ` ${storage}` : ` ${storage}, ${w.values} values`), row).toBe(true);
+    }
     execFileSync('/usr/bin/python3', [ORACLE, 'round', file(`${storage}.f32.onnx`), JSON.stringify(forms), file(`${storage}.numpy.onnx`)], { stdio: 'pipe' });
     const spectrum = await runCli(['spectrum', file(`${storage}.numpy.onnx`), file(`${storage}.int8.onnx`), '--json']);
     expect(spectrum.code, spectrum.stderr).toBe(0);

@@ -2,6 +2,7 @@ import { topSingularValues } from '@specprune/core';
 import { commitStaged, extractBlock, stageFile, type MatrixView, type StagedWrite } from '@specprune/onnx-io/node';
 import { formatBytes, formatPercent } from '../format.js';
 import { escapeXml, linePlot } from './svg.js';
+import { storageCell } from './prune-text.js';
 import { RANDOM_INPUT_CAVEAT, type Fidelity } from '@specprune/prune';
 
 export interface ReportWeight {
@@ -15,6 +16,8 @@ export interface ReportWeight {
   spectralError: number | null;
   frobeniusError: number;
   storage: string;
+  /** Precision of the stored values (`--values`); float32 means the weight's own dtype. */
+  values?: string;
   view: string;
   /** [sparsity, relative spectral error] of magnitude pruning, if measured. */
   curve?: Array<[number, number]>;
@@ -85,7 +88,7 @@ export function stageHtmlReport(file: string, data: ReportData): StagedWrite {
   const rows = data.weights
     .map(
       (w) =>
-        `<tr><td>${escapeXml(w.name)}</td><td>${escapeXml(w.graph)}</td><td>${w.shape.join('×')}</td><td>${formatPercent(w.sparsity)}</td><td>${escapeXml(w.method)}</td><td>${w.spectralError === null ? '–' : w.spectralError.toFixed(4)}</td><td>${w.frobeniusError.toFixed(4)}</td><td>${w.storage}</td></tr>`,
+        `<tr><td>${escapeXml(w.name)}</td><td>${escapeXml(w.graph)}</td><td>${w.shape.join('×')}</td><td>${formatPercent(w.sparsity)}</td><td>${escapeXml(w.method)}</td><td>${w.spectralError === null ? '–' : w.spectralError.toFixed(4)}</td><td>${w.frobeniusError.toFixed(4)}</td><td>${escapeXml(storageCell(w))}</td></tr>`,
     )
     .join('\n');
   const plots = data.weights

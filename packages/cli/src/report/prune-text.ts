@@ -16,7 +16,7 @@ export function renderPruneText(result: Pick<PruneFileResult, 'report' | 'detail
     r.method,
     r.spectralError === null ? '-' : r.spectralError.toFixed(4),
     r.frobeniusError.toFixed(4),
-    r.storage,
+    storageCell(r),
   ]);
   const { input: before, output: after } = report;
   const sizes = renderTable(
@@ -41,6 +41,11 @@ export function renderPruneText(result: Pick<PruneFileResult, 'report' | 'detail
   if (report.fidelity.measured && report.fidelity.inputs === 'random') lines.push(RANDOM_INPUT_CAVEAT);
   if (report.warnings.length) lines.push(`${report.warnings.length} warning(s): see above${files.report ? ` and in ${files.report}` : ''}.`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The storage, and the value precision where it is lower than the weight's own (`--values`). */
+export function storageCell(w: { storage: string; values?: string }): string {
+  return w.values && w.values !== 'float32' ? `${w.storage}, ${w.values} values` : w.storage;
 }
 
 function ratio(after: number | null, before: number | null): string {
