@@ -74,6 +74,24 @@ describe('prune --values', () => {
     expect(results.int8!.sparsity).toBeLessThan(results.float32!.sparsity - 0.2);
   });
 
+  it('--target-bytes without --values chooses the precision too: each that fits is tried (magnitude trial, outputs compared) and the closest wins', async () => {
+    const target = 150_000;
+    const out = path.join(dir, 'mlp.target.auto.onnx');
+    const result = await runCli(['prune', mlp(), '-o', out, '--target-bytes', String(target), '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(statSync(out).size).toBeLessThanOrEqual(target);
+    const doc = result.json<PruneJson & { sparsity: number; precision: { values: string; sparsity: number; candidates: Array<{ values: string; sparsity: number; minCosine: number }> } }>();
+    expect(doc.precision.candidates.map((c) => c.values)).toEqual(['float32', 'float16', 'int8']);
+    // Lower precision fits at lower sparsity.
+    const [f32, f16, i8] = doc.precision.candidates;
+    expect(f16!.sparsity).toBeLessThan(f32!.sparsity);
+    expect(i8!.sparsity).toBeLessThan(f16!.sparsity);
+    const best = doc.precision.candidates.reduce((a, b) => (b.minCosine >= a.minCosine ? b : a));
+    expect(doc.precision.values).toBe(best.values);
+    expect(doc.weights.map((w) => w.values)).toEqual(doc.weights.map(() => best.values));
+    expect(result.stderr).toMatch(/target bytes: \w+ values at [\d.]+% sparsity, of float32 at/);
+  });
+
   it('with sparse storage is exit 2 naming --values and what to use', async () => {
     const sparse = await runCli(['prune', mlp(), '-o', path.join(dir, 'refused-sparse.onnx'), '--values', 'int8', '--storage', 'sparse']);
     expect(sparse.code).toBe(2);

@@ -90,6 +90,8 @@ export interface ResolvedPruneOptions {
   minParams: number;
   storage: StorageChoice;
   values: ValueForm;
+  /** --target-bytes without --values: the precision is chosen with the sparsity (target-bytes.ts). */
+  valuesFromTarget: boolean;
   indices: SparseIndexMode;
   seed: number;
   /** Whether calibration samples are given (they travel in the context, not the options). */
@@ -209,6 +211,7 @@ export function resolvePruneOptions(input: PruneOptions, hasCalibration: boolean
     minParams,
     storage,
     values,
+    valuesFromTarget: input.targetBytes !== undefined && input.values === undefined,
     indices: input.ortOnlySparseIndices ? 'ort-narrow' : 'int64',
     seed,
     calibration: hasCalibration,

@@ -35,6 +35,7 @@ import { openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } 
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
 import { pruneStructured, type StructureReport } from './structure/run.js';
+import { choosePrecisionForBytes, type PrecisionChoice } from './target-bytes.js';
 
 /** A long phase's progress: `done` of `total` steps, `item` naming the current weight where there is one. */
 export interface PruneProgress {
@@ -125,6 +126,8 @@ export interface PruneReport {
   timings: Record<string, number>;
   /** With structure: the channels removed (structure/run.ts). */
   structure?: StructureReport;
+  /** --target-bytes without --values: the value precision chosen with the sparsity, and the candidates tried. */
+  precision?: PrecisionChoice;
 }
 
 /** A weight's details for plots (HTML report): its matrix view, and with keepMatrices its values and curve. */
@@ -192,7 +195,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     warnings.push(message);
     log(`warning: ${message}`);
   };
-  const o = resolved;
+  let o = resolved;
   const all = findWeights(onnx);
   const sparseBlocked = (weight: WeightRef) => sparseStorageUnsupported(onnx, weight);
   if (o.storage === 'sparse') {
@@ -216,7 +219,31 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   }
   if (selected.length === 0) log(`no weight of ${label} is selected (${all.length} found; check exclude and minParams).`);
   const items = selected.map((s) => ({ key: s.key, numel: s.weight.numel, view: matrixView(s.weight), ...(s.values ? { values: s.values } : {}) }));
-  const sparsity = o.targetBytes !== undefined ? chooseSparsityForBytes(onnx, selected, items, o, storageOf) : o.sparsity;
+  let sparsity: number;
+  let precisionChoice: PrecisionChoice | undefined;
+  if (o.targetBytes !== undefined && o.valuesFromTarget) {
+    // The byte target over sparsity x storage x value precision: each precision's sparsity, tried and measured.
+    const base = o;
+    const calibrationFeeds = context.calibration?.slice(0, 8);
+    precisionChoice = await choosePrecisionForBytes({
+      model: onnx,
+      selected,
+      items,
+      sparsityFor: (values) => chooseSparsityForBytes(onnx, selected, items, { ...base, values }, (w, nnz) => chooseStorage(onnx, w, nnz, { ...base, values }, sparseBlocked)),
+      granularity: o.granularity,
+      seed: o.seed,
+      runtime: context.runtime,
+      label,
+      samples: calibrationFeeds?.length ? calibrationFeeds : plan.problem ? undefined : randomSamples(context.runtime, plan.specs!, o.seed, 'verify-inputs', CHECK_SAMPLES, o.value),
+      ...(plan.problem ? { unmeasurable: plan.problem.replace(/\.$/, '') } : {}),
+      ...(context.signal ? { signal: context.signal } : {}),
+    });
+    o = { ...o, values: precisionChoice.values };
+    sparsity = precisionChoice.sparsity;
+    const tried = precisionChoice.candidates.map((c) => `${c.values} at ${(c.sparsity * 100).toFixed(1)}%${c.minCosine === null ? '' : ` (cosine ${c.minCosine.toFixed(4)})`}`).join(', ');
+    log(`target bytes: ${precisionChoice.values} values at ${(sparsity * 100).toFixed(1)}% sparsity, of ${tried}`);
+    if (precisionChoice.unmeasured) warn(`the value precision for --target-bytes was not measured (${precisionChoice.unmeasured}): the lowest that fits was taken.`);
+  } else sparsity = o.targetBytes !== undefined ? chooseSparsityForBytes(onnx, selected, items, o, storageOf) : o.sparsity;
 
   const dataAware = o.method === 'spectral' || DATA_AWARE_METHODS.includes(o.method);
   const scanAllocation = o.allocation === 'spectral' && o.granularity.kind !== 'nm' && selected.length > 1;
@@ -461,6 +488,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     allocation: o.allocation,
     ...(allocationBasis ? { allocationBasis } : {}),
     ...(methodBasis ? { methodBasis } : {}),
+    ...(precisionChoice ? { precision: precisionChoice } : {}),
     ...(calibrationSummary ? { calibration: calibrationSummary } : {}),
     granularity: o.granularityText,
     seed: o.seed,

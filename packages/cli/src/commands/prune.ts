@@ -70,7 +70,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('exclude', { type: 'string', array: true, describe: 'leave weights whose name matches this regular expression untouched (repeatable)' })
       .option('min-params', { type: 'number', default: 256, describe: 'leave weights with fewer elements untouched' })
       .option('storage', { type: 'string', choices: STORAGES as unknown as string[], default: 'auto', describe: 'dense, sparse (ONNX sparse_initializer with int64 indices, as the ONNX spec requires), bitmask (nonzero values + packed mask + a decode subgraph onnxruntime folds at load), or auto: per weight, whichever is smallest' })
-      .option('values', { type: 'string', choices: VALUE_FORMS as unknown as string[], default: 'float32', describe: 'precision of the kept values under bitmask storage: float32 (the weight\'s own), float16, or int8 with one scale per output channel; each weight keeps a higher precision where the lower one moves the outputs more than its pruning did' })
+      .option('values', { type: 'string', choices: VALUE_FORMS as unknown as string[], describe: 'precision of the kept values: float32 (the weight\'s own; the default), float16, or int8 with one scale per output channel; each weight keeps a higher precision where the lower one moves the outputs more than its pruning did. With --target-bytes and no --values, the precision is chosen with the sparsity (each tried, the closest outputs win)' })
       .option('ort-only-sparse-indices', {
         type: 'boolean',
         describe: 'onnxruntime-only: store sparse indices as int16/int32 where they fit (smaller files that onnxruntime loads, but the ONNX spec and onnx.checker reject)',
