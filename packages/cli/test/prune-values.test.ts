@@ -92,6 +92,21 @@ describe('prune --values', () => {
     expect(result.stderr).toMatch(/target bytes: \w+ values at [\d.]+% sparsity, of float32 at/);
   });
 
+  it('with --granularity 2:4 and --calibration: the pattern holds after rounding (rounding only adds zeros) and the values are reported per weight', async () => {
+    const samples = path.join(dir, 'samples');
+    execFileSync('/usr/bin/python3', ['-c', `import numpy as np, os, sys\nos.makedirs(sys.argv[1], exist_ok=True)\nr = np.random.default_rng(3)\nfor k in range(8): np.save(os.path.join(sys.argv[1], f"s{k}.npy"), r.standard_normal((1, 256)).astype(np.float32))`, samples]);
+    const out = path.join(dir, 'mlp.24.int8.onnx');
+    const result = await runCli(['prune', mlp(), '-o', out, '--granularity', '2:4', '--calibration', samples, '--values', 'int8', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const doc = result.json<PruneJson>();
+    for (const w of doc.weights) expect(w.sparsity, w.name).toBeGreaterThanOrEqual(0.5);
+    expect(doc.weights.some((w) => w.values === 'int8')).toBe(true);
+    const check = execFileSync('/usr/bin/python3', ['-c', `import onnx, sys, numpy as np\nfrom onnx import numpy_helper as nh\nm = onnx.load(sys.argv[1])\nI = {t.name: nh.to_array(t) for t in m.graph.initializer}\nbad = 0\nfor name in [n for n in I if n.endswith('__mask')]:\n    w = name[:-6]\n    bits = np.unpackbits(I[name], bitorder='little')[:int(np.prod(I[w + '__bitmask_shape']))].reshape(I[w + '__bitmask_shape'])\n    # MatMul B [K, N]: groups of 4 run along K (the input dimension) for each output column.\n    bad += int((bits.T.reshape(bits.shape[1], -1, 4).sum(axis=2) > 2).sum())\nprint(bad, len([n for n in I if n.endswith('__mask')]))`, out], { encoding: 'utf8' });
+    const [violations, masks] = check.trim().split(' ').map(Number);
+    expect(masks).toBe(doc.weights.length);
+    expect(violations).toBe(0);
+  });
+
   it('with sparse storage is exit 2 naming --values and what to use', async () => {
     const sparse = await runCli(['prune', mlp(), '-o', path.join(dir, 'refused-sparse.onnx'), '--values', 'int8', '--storage', 'sparse']);
     expect(sparse.code).toBe(2);
