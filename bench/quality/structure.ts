@@ -4,7 +4,8 @@
  * onnxruntime-node (`specprune bench --target node --threads 1`, 50 runs x 3 sessions, medians). Prints a
  * markdown table per task, data-free (random inputs for the channel statistics) and with 64 calibration samples
  * (rendered lines, seed 7, disjoint from the evaluation lines). `tsx --conditions=specprune-source bench/quality/structure.ts [rec|cls]`;
- * SPECPRUNE_QUALITY_LINES=N scores N lines (default 100), SPECPRUNE_STRUCTURE_FLOPS=1,0.75,0.5 the targets.
+ * SPECPRUNE_QUALITY_LINES=N scores N lines (default 100), SPECPRUNE_STRUCTURE_FLOPS=1,0.75,0.5 the targets,
+ * SPECPRUNE_STRUCTURE_SPEEDUP=1.25,1.5,2 adds `--speedup X` targets (latency searched in this process).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,10 @@ import { CLS_MODEL, renderDirectionSamples, scoreDirection } from './direction-t
 import { makeLines, REC_MODEL, renderLines, scoreRecognizer } from './ocr-task.js';
 
 const lines = Number(process.env.SPECPRUNE_QUALITY_LINES ?? 100);
-const targets = (process.env.SPECPRUNE_STRUCTURE_FLOPS ?? '1,0.75,0.5').split(',').map(Number);
+const targets = [
+  ...(process.env.SPECPRUNE_STRUCTURE_FLOPS ?? '1,0.75,0.5').split(',').filter(Boolean).map((x) => ['--flops', x] as const),
+  ...(process.env.SPECPRUNE_STRUCTURE_SPEEDUP ?? '').split(',').filter(Boolean).map((x) => ['--speedup', x] as const),
+];
 const only = process.argv.slice(2).filter((a) => a !== '--');
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
@@ -72,19 +76,19 @@ for (const task of tasks) {
   const calibration = path.join(work, `${task.name}-calibration`);
   mkdirSync(calibration);
   await task.calibrate(calibration);
-  const rows = ['| statistics | --flops | multiply-adds kept | weights kept | task score | % of dense | p50 ms | speed-up | cosine (check inputs) |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
+  const rows = ['| statistics | target | multiply-adds kept | weights kept | task score | % of dense | p50 ms | speed-up | cosine (check inputs) |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
   rows.push(`| - | dense | 100% | 100% | ${denseScore.text} | 100% | ${denseP50.toFixed(2)} | 1.00x | 1 |`);
   for (const [label, inputs] of [['random inputs', ['--shape', task.shape]], ['64 calibration samples', ['--calibration', calibration]]] as const) {
-    for (const flops of targets) {
-      const out = path.join(work, `${task.name}-${flops}.onnx`);
-      const report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', '--flops', String(flops), '--threads', '1', '--no-sizes', '--json'])) as {
+    for (const [flag, value] of targets) {
+      const out = path.join(work, `${task.name}-${flag.slice(2)}-${value}.onnx`);
+      const report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', flag, value, '--threads', '1', '--no-sizes', '--json'])) as {
         structure: { macs: { before: number; after: number }; params: { before: number; after: number } };
         fidelity: { minCosine?: number };
       };
       const s = report.structure;
       const [result, latency] = [await score(out), await p50(out)];
       rows.push(
-        `| ${label} | ${flops} | ${pct(s.macs.after / s.macs.before)} | ${pct(s.params.after / s.params.before)} | ${result.text} | ${((result.value / denseScore.value) * 100).toFixed(0)}% | ${latency.toFixed(2)} | ${(denseP50 / latency).toFixed(2)}x | ${report.fidelity.minCosine?.toFixed(3) ?? '-'} |`,
+        `| ${label} | ${flag} ${value} | ${pct(s.macs.after / s.macs.before)} | ${pct(s.params.after / s.params.before)} | ${result.text} | ${((result.value / denseScore.value) * 100).toFixed(0)}% | ${latency.toFixed(2)} | ${(denseP50 / latency).toFixed(2)}x | ${report.fidelity.minCosine?.toFixed(3) ?? '-'} |`,
       );
       console.error(rows[rows.length - 1]);
     }
