@@ -12,7 +12,7 @@ import { ROOT, runCli, tempDir } from './helpers.js';
 const ORACLE = path.join(ROOT, 'packages/onnx-io/test/fixtures/values_oracle.py');
 
 interface PruneJson {
-  weights: Array<{ name: string; storage: string; values: string; sparsity: number }>;
+  weights: Array<{ name: string; storage: string; values: string; sparsity: number; frobeniusError: number }>;
 }
 interface SpectrumJson {
   weights: Array<{ name: string; sparsity: number; spectralError: number; frobeniusError: number }>;
@@ -58,6 +58,15 @@ describe.each(['bitmask', 'dense'])('an int8-values model (%s storage)', (storag
       expect(row.frobeniusError, row.name).toBe(0);
       expect(row.sparsity, row.name).toBe(doc.weights.find((w) => w.name === row.name)!.sparsity);
     }
+    // The errors prune reports are those of the weights as stored (pruning and rounding), as spectrum measures
+    // them against the source; also from the in-place magnitude path (no spectral error), which adds them up.
+    const stored = (await runCli(['spectrum', file('source.onnx'), file(`${storage}.int8.onnx`), '--json'])).json<SpectrumJson>().weights;
+    for (const w of doc.weights) expect(w.frobeniusError, w.name).toBeCloseTo(stored.find((r) => r.name === w.name)!.frobeniusError, 9);
+    const inPlace = await runCli(['prune', ...common, '--no-spectral-error', '--storage', storage, '-o', file(`${storage}.inplace.onnx`), '--values', 'int8']);
+    expect(inPlace.code, inPlace.stderr).toBe(0);
+    const inPlaceStored = (await runCli(['spectrum', file('source.onnx'), file(`${storage}.inplace.onnx`), '--json'])).json<SpectrumJson>().weights;
+    for (const w of inPlace.json<PruneJson>().weights) expect(w.frobeniusError, w.name).toBeCloseTo(inPlaceStored.find((r) => r.name === w.name)!.frobeniusError, 9);
+    expect(inPlace.json<PruneJson>().weights.some((w) => w.values !== 'float32' && w.frobeniusError > 0)).toBe(true);
     // Against the original, int8 rounding shows as error on the int8 weights.
     const moved = (await runCli(['spectrum', file(`${storage}.f32.onnx`), file(`${storage}.int8.onnx`), '--json'])).json<SpectrumJson>().weights;
     for (const w of doc.weights.filter((x) => x.values === 'int8' && x.name !== 'wt')) expect(moved.find((r) => r.name === w.name)!.frobeniusError, w.name).toBeGreaterThan(0);

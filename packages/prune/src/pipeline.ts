@@ -1,5 +1,5 @@
 import type { InputStats, MethodName } from '@specprune/core';
-import { countNonzero as countNonzeroFloats } from '@specprune/core';
+import { countNonzero as countNonzeroFloats, frobeniusDistance, frobeniusNorm } from '@specprune/core';
 import {
   bitmaskModelUnsupported,
   bitmaskUnsupported,
@@ -371,20 +371,21 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
    * scan's inputs) stays within VALUES_TOLERANCE of the pruned float values' own; float32 when none does.
    * Without a scanner (unmeasured choices) the asked precision is taken as is, and the summary says so.
    */
-  const chooseValues = async (weight: WeightRef, key: string, pruned: Float32Array, nnz: number): Promise<{ form: ValueForm; nnz: number }> => {
+  const chooseValues = async (weight: WeightRef, key: string, pruned: Float32Array, nnz: number): Promise<{ form: ValueForm; nnz: number; rounded?: Float32Array }> => {
     const forms = (o.values === 'int8' ? (['int8', 'float16'] as const) : (['float16'] as const)).filter((f) => !(f === 'float16' && weight.dtype === 'float16'));
     if (!forms.length) return { form: 'float32', nnz };
     // With a byte target the sizes were predicted at the asked precision: keeping a higher one could miss it.
     if (!scanner || o.targetBytes !== undefined) {
       valuesUnmeasured++;
-      return { form: forms[0]!, nnz: countNonzeroFloats(roundTripValues(pruned, weight, forms[0]!)) };
+      const rounded = roundTripValues(pruned, weight, forms[0]!);
+      return { form: forms[0]!, nnz: countNonzeroFloats(rounded), rounded };
     }
     const own = await scanner.distortion([{ key, values: pruned }]);
     for (const form of forms) {
       const rounded = roundTripValues(pruned, weight, form);
       if ((await scanner.distortion([{ key, values: rounded }])) <= own * VALUES_TOLERANCE.relative + VALUES_TOLERANCE.absolute) {
         if (form !== o.values) valuesKeptHigher.push(`${weight.name} (${form})`);
-        return { form, nnz: countNonzeroFloats(rounded) };
+        return { form, nnz: countNonzeroFloats(rounded), rounded };
       }
     }
     valuesKeptHigher.push(`${weight.name} (float32)`);
@@ -436,14 +437,15 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     if (lowerBlocked) valuesBlocked.push(`${s.weight.name} (${lowerBlocked})`);
     const kept = o.values !== 'float32' && storage !== 'sparse' && !lowerBlocked ? await chooseValues(s.weight, s.key, result.values, result.nnz) : { form: 'float32' as const, nnz: result.nnz };
     updateWeight(onnx, s.weight, result.values, storage, { indices: o.indices, values: kept.form });
+    const errors = kept.rounded ? storedErrors(original, result, kept.rounded, items[idx]!.view, o.spectralError) : result;
     details.push({
       name: s.weight.name,
       graph: s.weight.graph,
       shape: s.weight.shape,
       sparsity: s.weight.numel ? 1 - kept.nnz / s.weight.numel : 0,
       method: result.method,
-      spectralError: !o.spectralError || Number.isNaN(result.spectralError) ? null : result.spectralError,
-      frobeniusError: result.frobeniusError,
+      spectralError: !o.spectralError || Number.isNaN(errors.spectralError) ? null : errors.spectralError,
+      frobeniusError: errors.frobeniusError,
       ...(calibrationSummary ? { reconstructionError: result.reconstructionError ?? null } : {}),
       storage,
       values: kept.form,
@@ -722,6 +724,19 @@ function now(): number {
 
 function seconds(since: number): number {
   return Math.round((now() - since) / 10) / 100;
+}
+
+/**
+ * The errors of a weight as stored with lower-precision values (`rounded`, the decode's values) against the
+ * original. Pruning error sits on the zeroed elements and rounding error on the kept ones, so the squared
+ * Frobenius errors add: ||W - R||^2 = ||W - P||^2 + ||P - R||^2 with ||W||^2 = ||P||^2 + ||W - P||^2, which
+ * needs no copy of W where it was pruned in place; the spectral error is measured again when W is at hand.
+ */
+function storedErrors(original: Float32Array, pruned: { values: Float32Array; frobeniusError: number; spectralError: number }, rounded: Float32Array, view: MatrixView, spectral: boolean): { frobeniusError: number; spectralError: number } {
+  if (original !== pruned.values) return measurePruned(original, rounded, view, spectral);
+  const [p, moved] = [frobeniusNorm(pruned.values), frobeniusDistance(pruned.values, rounded)];
+  const f = pruned.frobeniusError;
+  return { frobeniusError: p ? Math.sqrt(f * f + (1 - f * f) * (moved / p) ** 2) : f, spectralError: pruned.spectralError };
 }
 
 /**
