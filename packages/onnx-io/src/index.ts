@@ -21,7 +21,7 @@ export { densifySparse, readSparseIndices } from './sparse-data.js';
 export { bitmaskModelUnsupported, bitmaskUnsupported, BITMASK_MIN_OPSET } from './bitmask.js';
 export { VALUE_FORMS, channelAxis, roundTripValues, valueBytes, type ValueForm } from './values.js';
 export { quantizedUnsupported, QUANTIZED_MIN_OPSET } from './quantized.js';
-export { liftable, liftWeightsToInputs } from './lift-inputs.js';
+export { cutModelBefore, cutTensors, liftable, liftWeightsToInputs } from './lift-inputs.js';
 export { constantTensors, replaceConstantTensor, setIntAttribute, removeValueInfo, addInitializer, appendNodeInput, type ConstantTensor } from './resize-tensors.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
 export { OnnxInputError } from './errors.js';

@@ -1,5 +1,5 @@
 import { lenField } from './message.js';
-import type { OnnxModel } from './model.js';
+import type { GraphInfo, OnnxModel } from './model.js';
 import { stringField, varintField } from './encode.js';
 import type { WeightRef } from './find-weights.js';
 import { GraphField } from './onnx-fields.js';
@@ -37,16 +37,43 @@ export function liftWeightsToInputs(model: OnnxModel, weights: readonly WeightRe
     // Below IR 4 every initializer is also declared as an input already.
     if (!inputs.has(weight.name)) {
       inputs.add(weight.name);
-      model.graph.message.appendField(lenField(GraphField.input, valueInfo(weight.name, weight.shape)));
+      model.graph.message.appendField(lenField(GraphField.input, valueInfo(weight.name, weight.shape, FLOAT)));
     }
     lifted.push(weight);
   }
   return lifted;
 }
 
-/** A ValueInfoProto for a float tensor of fixed shape. */
-function valueInfo(name: string, shape: readonly number[]): Uint8Array[] {
+/**
+ * The tensors that cross a cut of the main graph just before node `at` (in file order, which ONNX requires
+ * to be topological): produced by a node before it and read by it or a later node. Undefined where a model
+ * cut there cannot stand alone: a node from `at` on has subgraphs (they read outer names implicitly), or a
+ * graph output is produced before the cut.
+ */
+export function cutTensors(graph: GraphInfo, at: number): string[] | undefined {
+  const produced = new Set(graph.nodes.slice(0, at).flatMap((n) => n.outputs));
+  if (graph.outputs.some((name) => produced.has(name))) return undefined;
+  const crossing = new Set<string>();
+  for (const node of graph.nodes.slice(at)) {
+    if (node.attributes.some((a) => a.graphs.length > 0)) return undefined;
+    for (const name of node.inputs) if (produced.has(name)) crossing.add(name);
+  }
+  return [...crossing];
+}
+
+/**
+ * Keeps only the main-graph nodes from `at` on (see {@link cutTensors}) and declares the tensors crossing
+ * the cut as graph inputs, so a runtime can run the rest of the model from captured activations. Meant for a
+ * temporary copy used in measurements, never for a written model.
+ */
+export function cutModelBefore(model: OnnxModel, at: number, inputs: ReadonlyArray<{ name: string; dataType: number; dims: readonly number[] }>): void {
+  for (const node of model.graph.nodes.slice(0, at)) removeNode(model.graph, node);
+  for (const input of inputs) model.graph.message.appendField(lenField(GraphField.input, valueInfo(input.name, input.dims, input.dataType)));
+}
+
+/** A ValueInfoProto for a tensor of fixed shape. */
+function valueInfo(name: string, shape: readonly number[], dataType: number): Uint8Array[] {
   const dims = shape.flatMap((d) => lenField(1, varintField(1, d)));
-  const tensorType = [...varintField(1, FLOAT), ...lenField(2, dims)];
+  const tensorType = [...varintField(1, dataType), ...lenField(2, dims)];
   return [...stringField(1, name), ...lenField(2, lenField(1, tensorType))];
 }

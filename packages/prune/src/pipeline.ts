@@ -319,7 +319,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       const count = (scanAllocation ? selected.length * (SCAN_GRID.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
       const each = scanner.secondsPerMeasurement;
       log(
-        `measurements: ${scanner.samples.length} inputs each, ${scanner.mode}; up to ${count} to run` +
+        `measurements: ${scanner.samples.length} inputs each, ${scanner.mode}${scanner.held ? ` (${scanner.held})` : ''}; up to ${count} to run` +
           (each !== undefined ? ` (${each.toFixed(3)} s each: about ${Math.ceil(count * each)} s of inference, plus the per-weight work)` : ''),
       );
     } catch (error) {

@@ -1,5 +1,5 @@
 import type { Granularity } from '@specprune/core';
-import { findWeights, halfToFloat, liftable, liftWeightsToInputs, parseModel, readWeight, serializeModel, updateWeight, type MatrixView } from '@specprune/onnx-io';
+import { addGraphOutputs, cutModelBefore, cutTensors, dtypeCode, findWeights, halfToFloat, liftable, liftWeightsToInputs, parseModel, readWeight, serializeModel, updateWeight, type DTypeName, type MatrixView } from '@specprune/onnx-io';
 import type { ResolvedInput } from '@specprune/device-runner/inputs';
 import { pruneWeight } from './engine.js';
 import { PruneInputError, throwIfAborted } from './errors.js';
@@ -27,6 +27,8 @@ export interface ScannerOptions {
   feeds?: ReadonlyArray<Feeds>;
   /** The weights (by graph/name key) measurements will replace: fed as inputs of one session where possible. */
   keys?: readonly string[];
+  /** Measure each weight downstream of a cut before its first consumer (default true; false: the whole model each time). */
+  cuts?: boolean;
 }
 
 /** Runs the model with some weights replaced and measures how far its outputs move. */
@@ -43,6 +45,10 @@ export interface Scanner {
   readonly mode: 'one session, samples batched' | 'one session' | 'a session per measurement';
   /** Seconds one measurement takes in the shared session (timed on the scan inputs), when there is one. */
   readonly secondsPerMeasurement?: number;
+  /** What the measurements hold besides the model: the activations captured at cuts, when there are any. */
+  readonly held?: string;
+  /** Measurements so far that ran only the nodes downstream of the changed weights (from captured activations). */
+  readonly fromCuts: number;
   /** Frees the shared session. */
   release(): Promise<void>;
 }
@@ -89,7 +95,15 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
     }
   };
   const shared = await openLiftedSession(runtime, modelBytes, label, options.keys ?? [], samples, baseline, outputs);
+  const suffixes = shared && options.cuts !== false ? await openSuffixes(runtime, modelBytes, label, shared, samples, outputs) : undefined;
+  let fromCuts = 0;
   return {
+    ...(suffixes
+      ? { held: `each weight measured downstream of its first consumer, from activations at ${suffixes.cuts} cuts (${(suffixes.heldBytes / 1e6).toFixed(0)} MB held)` }
+      : {}),
+    get fromCuts() {
+      return fromCuts;
+    },
     samples,
     baseline,
     mode: shared ? (shared.batch ? 'one session, samples batched' : 'one session') : 'a session per measurement',
@@ -102,6 +116,11 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
         const original = shared.feeds.get(key)!;
         extra[original.name] = new runtime.Tensor('float32', values, original.tensor.dims);
       }
+      const fromCut = await suffixes?.distortion(replacements.map((r) => r.key), extra);
+      if (fromCut !== undefined) {
+        fromCuts++;
+        return fromCut;
+      }
       if (!shared.batch) return measure(shared.session, shared.baseline, { ...shared.weightFeeds, ...extra });
       const outs = splitBatch(await shared.session.run({ ...shared.batch, ...shared.weightFeeds, ...extra }), samples.length)!;
       let total = 0;
@@ -109,6 +128,7 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
       return roundMeasurement(total / samples.length);
     },
     async release() {
+      await suffixes?.release();
       await shared?.session.release();
     },
   };
@@ -212,6 +232,137 @@ async function openLiftedSession(
   }
   await session.release();
   return undefined;
+}
+
+/** Runs the part of the model downstream of the changed weights, from activations captured once. */
+interface Suffixes {
+  /** Cuts with a tensor crossing them, and the bytes of the captured activations held for them. */
+  cuts: number;
+  heldBytes: number;
+  /** The distortion with the given weights (keys) fed the `extra` values, or undefined where no cut applies. */
+  distortion(keys: readonly string[], extra: Feeds): Promise<number | undefined>;
+  release(): Promise<void>;
+}
+
+/** Suffix sessions kept open at once (the scan measures one weight after another, each with its own cut). */
+const SUFFIX_SESSIONS = 2;
+
+/**
+ * Measurements that run only the nodes a changed weight can affect: the activations crossing the cut just
+ * before the weight's first consumer are captured once per sample (original weights), and a copy of the
+ * model without the nodes before the cut, those activations as inputs, runs in its own session, built once
+ * per cut. Nothing upstream of the cut changes, so the outputs are those of the whole model; each cut's
+ * session is checked against the whole model's outputs on the original weights (like the lifted copy) and
+ * a cut that does not answer like it is measured on the whole model instead. Undefined where no cut helps.
+ */
+async function openSuffixes(
+  runtime: OrtRuntime,
+  modelBytes: Uint8Array,
+  label: string,
+  shared: LiftedSession,
+  samples: readonly Feeds[],
+  outputs: readonly string[],
+): Promise<Suffixes | undefined> {
+  const lifted = parseModel(modelBytes, { label });
+  const names = new Set([...shared.feeds.values()].map((f) => f.name));
+  liftWeightsToInputs(lifted, findWeights(lifted).filter((w) => names.has(w.name) && liftable(w)));
+  const liftedBytes = serializeModel(lifted);
+  const graph = parseModel(liftedBytes, { label }).graph;
+  // The first node reading each measured weight (a weight only read inside subgraphs has none).
+  const firstConsumer = new Map<string, number>();
+  for (const [key, { name }] of shared.feeds) {
+    const at = graph.nodes.findIndex((n) => n.inputs.includes(name));
+    if (at > 0) firstConsumer.set(key, at);
+  }
+  const cuts = new Map<number, string[]>();
+  for (const at of new Set(firstConsumer.values())) {
+    const crossing = cutTensors(graph, at);
+    if (crossing && crossing.length > 0) cuts.set(at, crossing);
+  }
+  if (cuts.size === 0) return undefined;
+  const runs: Feeds[] = shared.batch ? [shared.batch] : [...samples];
+  // One run of a copy that also outputs every crossing tensor captures them all.
+  const captured: Feeds[] = runs.map(() => ({}));
+  try {
+    const capture = parseModel(liftedBytes, { label });
+    addGraphOutputs(capture, [...new Set([...cuts.values()].flat())]);
+    // onnxruntime-node 1.x crashes (SIGSEGV) running a ResNet-50 with its Conv activations as outputs at
+    // level 'all' (the NCHWc layout pass); 'extended' runs it, and every cut is checked against the model anyway.
+    const session = await runtime.InferenceSession.create(serializeModel(capture), { ...SESSION_OPTIONS, graphOptimizationLevel: 'extended' });
+    try {
+      for (const [r, feeds] of runs.entries()) {
+        const result = await session.run({ ...feeds, ...shared.weightFeeds });
+        for (const name of new Set([...cuts.values()].flat())) captured[r]![name] = result[name]!;
+      }
+    } finally {
+      await session.release();
+    }
+  } catch {
+    return undefined;
+  }
+  const open = new Map<number, InferenceSession | null>();
+  const pick = (session: InferenceSession, r: number, extra: Feeds): Feeds => {
+    const all: Feeds = { ...runs[r]!, ...shared.weightFeeds, ...extra, ...captured[r]! };
+    return Object.fromEntries(session.inputNames.map((n) => [n, all[n]!]));
+  };
+  const measure = async (session: InferenceSession, extra: Feeds): Promise<number[] | undefined> => {
+    const distances: number[] = [];
+    for (let r = 0; r < runs.length; r++) {
+      const result = await session.run(pick(session, r, extra));
+      const outs = shared.batch ? splitBatch(result, samples.length) : [result];
+      if (!outs || !outs.every((out) => outputs.every((name) => out[name]))) return undefined;
+      for (const out of outs) distances.push(relativeDistance(shared.baseline[distances.length]!, out, outputs));
+    }
+    return distances;
+  };
+  const sessionAt = async (at: number): Promise<InferenceSession | null> => {
+    if (open.has(at)) return open.get(at)!;
+    let session: InferenceSession | null = null;
+    try {
+      const model = parseModel(liftedBytes, { label });
+      const first = captured[0]!;
+      const inputs = cuts.get(at)!.map((name) => ({ name, dataType: Number(dtypeCode(first[name]!.type as DTypeName)), dims: first[name]!.dims }));
+      cutModelBefore(model, at, inputs);
+      session = await runtime.InferenceSession.create(serializeModel(model), SESSION_OPTIONS);
+      const own = await measure(session, {});
+      if (!own || own.some((d) => !(d <= LIFT_TOLERANCE))) {
+        await session.release();
+        session = null;
+      }
+    } catch {
+      if (session) await session.release();
+      session = null;
+    }
+    // Only a few sessions stay open; a cut that failed its check stays marked (null) so it is not rebuilt.
+    const live = [...open.entries()].filter(([, s]) => s !== null);
+    if (session && live.length >= SUFFIX_SESSIONS) {
+      const [oldest, old] = live[0]!;
+      open.delete(oldest);
+      await old!.release();
+    }
+    open.set(at, session);
+    return session;
+  };
+  const heldBytes = captured.reduce((acc, feeds) => acc + Object.values(feeds).reduce((a, t) => a + (t.data as ArrayLike<number> & { byteLength: number }).byteLength, 0), 0);
+  return {
+    cuts: cuts.size,
+    heldBytes,
+    async distortion(keys, extra) {
+      const ats = keys.map((k) => firstConsumer.get(k));
+      if (ats.some((at) => at === undefined)) return undefined;
+      const at = Math.min(...(ats as number[]));
+      if (!cuts.has(at)) return undefined;
+      const session = await sessionAt(at);
+      if (!session) return undefined;
+      const distances = await measure(session, extra);
+      if (!distances) return undefined;
+      return roundMeasurement(distances.reduce((a, b) => a + b, 0) / distances.length);
+    },
+    async release() {
+      for (const session of open.values()) await session?.release();
+      open.clear();
+    },
+  };
 }
 
 /** Samples whose every input has a leading dim of 1, concatenated along it; undefined when they cannot be. */
