@@ -41,22 +41,25 @@ export function channelAxis(weight: Pick<WeightRef, 'shape' | 'uses'>): number {
   }
 }
 
-/** Rounds like a value of `dtype` (the precision the runtime multiplies in). */
+/**
+ * The decode's product q * scale as the runtime computes it: in float64 for float64 weights, in float32 for
+ * float32 ones, and in float32 then cast for float16 ones (see int8ScaleDtype).
+ */
 function rounder(dtype: FloatDTypeName): (x: number) => number {
-  if (dtype === 'float16') return (x) => halfToFloat(floatToHalf(x));
+  if (dtype === 'float16') return (x) => halfToFloat(floatToHalf(Math.fround(x)));
   if (dtype === 'float64') return (x) => x;
   return Math.fround;
 }
 
 /**
- * Symmetric int8 per output channel: scale_c = max|w_c| / 127 in the weight's dtype (1 for an all-zero
- * channel), q = round(w / scale_c) in [-127, 127]. Scales are laid out in the weight's shape with every axis
+ * Symmetric int8 per output channel: scale_c = max|w_c| / 127 as a float32 number, whatever the weight's dtype
+ * (1 for an all-zero channel; a float16 scale would lose precision below 2^-14 and vanish below 2^-25, so small
+ * channels of float16 weights would be coarser or zeroed), q = round(w / scale_c) in [-127, 127]. Scales are laid out in the weight's shape with every axis
  * but `axis` of size 1, so the decode's Mul broadcasts them.
  */
 export function quantizeInt8(values: Float32Array, dims: readonly number[], axis: number, dtype: FloatDTypeName): { q: Int8Array; scales: Float32Array; scaleDims: number[] } {
   const channels = dims[axis] ?? 1;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const round = rounder(dtype);
   const maxAbs = new Float64Array(channels);
   for (let i = 0; i < values.length; i++) {
     const c = Math.floor(i / inner) % channels;
@@ -64,7 +67,7 @@ export function quantizeInt8(values: Float32Array, dims: readonly number[], axis
     if (a > maxAbs[c]!) maxAbs[c] = a;
   }
   const scales = new Float32Array(channels);
-  for (let c = 0; c < channels; c++) scales[c] = maxAbs[c]! > 0 && Number.isFinite(maxAbs[c]!) ? round(maxAbs[c]! / 127) || 1 : 1;
+  for (let c = 0; c < channels; c++) scales[c] = maxAbs[c]! > 0 && Number.isFinite(maxAbs[c]!) ? Math.fround(maxAbs[c]! / 127) || 1 : 1;
   const q = new Int8Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const s = scales[Math.floor(i / inner) % channels]!;
@@ -73,7 +76,7 @@ export function quantizeInt8(values: Float32Array, dims: readonly number[], axis
   return { q, scales, scaleDims: dims.map((d, k) => (k === axis ? d : 1)) };
 }
 
-/** q * scale, rounded like the weight's dtype: what Cast + Mul compute in the runtime. */
+/** q * scale, rounded as the runtime's Cast + Mul (+ Cast for float16 weights) compute it. */
 export function dequantizeInt8(q: Int8Array, scales: Float32Array, dims: readonly number[], axis: number, dtype: FloatDTypeName): Float32Array {
   const channels = dims[axis] ?? 1;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -97,7 +100,7 @@ export function roundTripValues(values: Float32Array, weight: Pick<WeightRef, 's
 /**
  * The dtype int8 values of a `dtype` weight are scaled in: the weight's, except float16, which onnxruntime
  * cannot multiply on the CPU at session creation (it would not fold the decode), so float16 weights scale in
- * float32 and cast (the product is exact in float32, so the result is the same).
+ * float32 and cast the product to float16.
  */
 export function int8ScaleDtype(dtype: FloatDTypeName): FloatDTypeName {
   return dtype === 'float16' ? 'float32' : dtype;
