@@ -180,9 +180,12 @@ export async function pruneStructured(
     const p50 = (bytes: Uint8Array, what: string) => measureP50(context.runtime, bytes, what, samples[0]!, context.signal);
     const p50Before = await p50(original, label);
     const steps: NonNullable<StructureReport['speedup']>['steps'] = [];
+    // Each step times the original right before the candidate and compares the two (load on a shared machine
+    // drifts over minutes; back-to-back measurements see about the same load).
     const attempt = async (f: number) => {
       const at = await chooseAt(f);
-      const latency = await p50(at.best.bytes, `the pruned ${label}`);
+      const reference = await p50(original, label);
+      const latency = (await p50(at.best.bytes, `the pruned ${label}`)) * (p50Before / reference);
       steps.push({ flops: round(f), macs: Math.round(at.best.macsAfter), p50Ms: round(latency), minCosine: Number.isFinite(at.minCosine) ? round(at.minCosine) : null });
       return { at, latency, flops: f };
     };
