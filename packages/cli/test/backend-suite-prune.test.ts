@@ -1,31 +1,14 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { findWeights, readModel } from '@specprune/onnx-io/node';
 import { describe, expect, it } from 'vitest';
+import { BACKEND_DATA, backendModelsWithWeights } from './backend-models.js';
 import { runCli, tempDir } from './helpers.js';
 
-const DATA = '/usr/share/libonnx-testdata/data';
-
-/** ONNX's own backend test models (Debian libonnx-testdata) that hold at least one weight. */
-function modelsWithWeights(): string[] {
-  const out: string[] = [];
-  for (const suite of readdirSync(DATA)) {
-    for (const test of readdirSync(path.join(DATA, suite))) {
-      const file = path.join(DATA, suite, test, 'model.onnx');
-      if (!existsSync(file)) continue;
-      try {
-        if (findWeights(readModel(file)).length > 0) out.push(file);
-      } catch {
-        // Models onnx-io refuses are covered by the inspect test of the suite.
-      }
-    }
-  }
-  return out.sort();
-}
+const DATA = BACKEND_DATA;
 
 describe("ONNX's backend test models through prune", () => {
   it('prunes every model that holds a weight: exit 0 (written model loads, checked by onnx.checker after the file) or 2 with a reason, never an internal error', async () => {
-    const models = modelsWithWeights();
+    const models = backendModelsWithWeights();
     expect(models.length).toBeGreaterThan(25);
     const dir = tempDir();
     const outcomes: Record<number, string[]> = {};
