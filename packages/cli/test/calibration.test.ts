@@ -143,7 +143,8 @@ describe('prune --calibration (data-aware)', () => {
     const target = Math.round(original * 0.7);
     const out = path.join(dir, 'bytes.onnx');
     const wakeSamples = writeSamples(path.join(dir, 'wake-calib'), 8, [1, 25, 96], 3);
-    const result = await runCli(['prune', MODELS.wakeword, '-o', out, '--target-bytes', String(target), '--calibration', wakeSamples, '--method', 'refit', '--allocation', 'uniform', '--json']);
+    // float32 values: without --values the byte target may be met by float16 values alone, with no zeros to re-fit.
+    const result = await runCli(['prune', MODELS.wakeword, '-o', out, '--target-bytes', String(target), '--values', 'float32', '--calibration', wakeSamples, '--method', 'refit', '--allocation', 'uniform', '--json']);
     expect(result.code, result.stderr).toBe(0);
     const doc = result.json<PruneJson & { output: { bytes: number } }>();
     expect(statSync(out).size).toBe(doc.output.bytes);
