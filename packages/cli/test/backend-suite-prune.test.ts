@@ -4,8 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { BACKEND_DATA, backendModelsWithWeights } from './backend-models.js';
 import { runCli, tempDir } from './helpers.js';
 
-const DATA = BACKEND_DATA;
-
 describe("ONNX's backend test models through prune", () => {
   it('prunes every model that holds a weight: exit 0 (written model loads, checked by onnx.checker after the file) or 2 with a reason, never an internal error', async () => {
     const models = backendModelsWithWeights();
@@ -15,7 +13,7 @@ describe("ONNX's backend test models through prune", () => {
     for (const [i, model] of models.entries()) {
       const out = path.join(dir, `${i}.onnx`);
       const result = await runCli(['prune', model, '-o', out, '--sparsity', '0.5', '--min-params', '0', '--method', 'magnitude', '--allocation', 'uniform', '--json']);
-      (outcomes[result.code] ??= []).push(`${path.relative(DATA, model)}: ${result.stderr.trim().split('\n').at(-1)}`);
+      (outcomes[result.code] ??= []).push(`${path.relative(BACKEND_DATA, model)}: ${result.stderr.trim().split('\n').at(-1)}`);
       if (result.code === 0) {
         expect(existsSync(out), model).toBe(true);
         const doc = result.json<{ fidelity: { measured: boolean; minCosine?: number } }>();

@@ -5,8 +5,6 @@ import { describe, expect, it } from 'vitest';
 import { BACKEND_DATA, backendModelsWithWeights } from './backend-models.js';
 import { runCli, tempDir } from './helpers.js';
 
-const DATA = BACKEND_DATA;
-
 /** Output names of a model as onnxruntime-node loads it. */
 async function outputsOf(file: string): Promise<string[]> {
   const session = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
@@ -27,7 +25,7 @@ describe("ONNX's backend test models through structured pruning", () => {
     for (const [i, model] of models.entries()) {
       const out = path.join(dir, `${i}.onnx`);
       const result = await runCli(['prune', model, '-o', out, '--structure', 'channels', '--flops', '0.75', '--min-params', '0', '--json']);
-      (outcomes[result.code] ??= []).push(`${path.relative(DATA, model)}: ${result.stderr.trim().split('\n').at(-1)}`);
+      (outcomes[result.code] ??= []).push(`${path.relative(BACKEND_DATA, model)}: ${result.stderr.trim().split('\n').at(-1)}`);
       if (result.code !== 0) {
         expect(existsSync(out), model).toBe(false);
         continue;

@@ -23,7 +23,7 @@ import { GraphField, ModelField, NodeField, StringStringField, TensorField } fro
 import { markRewritten, tensorHeaderVerbatim } from './serialize.js';
 import { encodeFloat32 } from './tensor-data.js';
 import { quantizedBytes, quantizedFields, quantizedUnsupported } from './quantized.js';
-import { channelAxis, int8ScaleDtype, quantizeInt8, type ValueForm } from './values.js';
+import { channelAxis, int8ScaleDtype, lowersPrecision, quantizeInt8, type ValueForm } from './values.js';
 import { readString } from './wire.js';
 
 export type Storage = 'dense' | 'sparse' | 'bitmask';
@@ -79,7 +79,7 @@ export function storageBytes(weight: WeightRef, nnz: number, options: StorageOpt
   const values = options.values ?? 'float32';
   // ~40 bytes of extra headers for the values and indices tensors.
   // Lower-precision values apply to float32/float64 weights, and int8 also to float16 ones.
-  const lower = values !== 'float32' && weight.dtype !== 'bfloat16' && !(values === 'float16' && weight.dtype === 'float16');
+  const lower = lowersPrecision(values, weight.dtype);
   return {
     dense: lower ? quantizedBytes(weight.name, weight.shape, weight.dtype, values, channelAxis(weight)) : weight.numel * elementBytes,
     sparse: nnz * (elementBytes + indexBytes) + 40,

@@ -19,7 +19,7 @@ export { findWeights, countNonzero, denseTensorOf, sparseOf, WEIGHT_SLOTS, type 
 export { readTensorBytes, readTensorFloat32, decodeFloat32, encodeFloat32, countNonzeroBytes, floatDTypeName } from './tensor-data.js';
 export { densifySparse, readSparseIndices } from './sparse-data.js';
 export { bitmaskModelUnsupported, bitmaskUnsupported, BITMASK_MIN_OPSET } from './bitmask.js';
-export { VALUE_FORMS, channelAxis, roundTripValues, valueBytes, type ValueForm } from './values.js';
+export { VALUE_FORMS, channelAxis, lowersPrecision, roundTripValues, type ValueForm } from './values.js';
 export { quantizedUnsupported, QUANTIZED_MIN_OPSET } from './quantized.js';
 export { cutModelBefore, cutTensors, liftable, liftWeightsToInputs } from './lift-inputs.js';
 export { constantTensors, replaceConstantTensor, setIntAttribute, removeValueInfo, addInitializer, appendNodeInput, type ConstantTensor } from './resize-tensors.js';

@@ -11,11 +11,12 @@ import { intAttribute } from './matrix-view.js';
 export const VALUE_FORMS = ['float32', 'float16', 'int8'] as const;
 export type ValueForm = (typeof VALUE_FORMS)[number];
 
-/** Bytes per stored value of each form for a weight of `dtype` (`float32` keeps the weight's own dtype). */
-export function valueBytes(form: ValueForm, dtype: FloatDTypeName): number {
-  if (form === 'int8') return 1;
-  if (form === 'float16') return 2;
-  return dtype === 'float64' ? 8 : dtype === 'float32' ? 4 : 2;
+/**
+ * Whether `form` stores a `dtype` weight's values in lower precision than its own: float16 and int8 for float32
+ * and float64 weights, int8 for float16 ones; never for bfloat16 (no CPU kernels to fold its decode).
+ */
+export function lowersPrecision(form: ValueForm, dtype: FloatDTypeName): boolean {
+  return form !== 'float32' && dtype !== 'bfloat16' && !(form === 'float16' && dtype === 'float16');
 }
 
 /**

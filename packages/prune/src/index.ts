@@ -21,7 +21,7 @@ export {
   type StorageChoice,
 } from './options.js';
 export { PruneInputError, PruneOptionError, PruneAbortedError, isInputError, throwIfAborted } from './errors.js';
-export { openSession, randomFeeds, randomSamples, type OrtRuntime, type Feeds, type InferenceSession, type Tensor } from './runtime.js';
+export { CHECK_SAMPLES, openSession, randomFeeds, randomSamples, type OrtRuntime, type Feeds, type InferenceSession, type Tensor } from './runtime.js';
 export { describeFidelity, measureFidelity, compareOutputs, RANDOM_INPUT_CAVEAT, type Fidelity, type OutputFidelity } from './fidelity.js';
 export { planInputs, describeShape, shapeExample, type InputPlan } from './model-inputs.js';
 export { OutputAgreement } from './compare.js';

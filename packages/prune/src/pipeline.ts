@@ -11,6 +11,7 @@ import {
   matrixView,
   parseModel,
   readWeight,
+  lowersPrecision,
   quantizedUnsupported,
   roundTripValues,
   serializeForRuntime,
@@ -31,7 +32,7 @@ import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from 
 import { measureFidelity, type Fidelity } from './fidelity.js';
 import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
-import { openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
+import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
 import { pruneStructured, type StructureReport } from './structure/run.js';
@@ -161,7 +162,6 @@ const SAMPLER_MARGIN = 0.9;
 /** A re-fit on random inputs is kept when it moves the outputs on other random inputs no more than magnitude does. */
 const REFIT_MARGIN = 1;
 /** Random inputs the written model is checked on, from their own seed stream. */
-const CHECK_SAMPLES = 4;
 /** The runtime cannot run what the defaults measure: stop, naming what would work (options named as the caller spells them). */
 function unmeasurable(error: Error): PruneOptionError {
   const reason = error.message.replace(/\.$/, '');
@@ -235,6 +235,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       runtime: context.runtime,
       label,
       samples: calibrationFeeds?.length ? calibrationFeeds : plan.problem ? undefined : randomSamples(context.runtime, plan.specs!, o.seed, 'verify-inputs', CHECK_SAMPLES, o.value),
+      inputs: calibrationFeeds?.length ? 'calibration' : 'random',
       ...(plan.problem ? { unmeasurable: plan.problem.replace(/\.$/, '') } : {}),
       ...(context.signal ? { signal: context.signal } : {}),
     });
@@ -372,7 +373,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
    * Without a scanner (unmeasured choices) the asked precision is taken as is, and the summary says so.
    */
   const chooseValues = async (weight: WeightRef, key: string, pruned: Float32Array, nnz: number): Promise<{ form: ValueForm; nnz: number; rounded?: Float32Array }> => {
-    const forms = (o.values === 'int8' ? (['int8', 'float16'] as const) : (['float16'] as const)).filter((f) => !(f === 'float16' && weight.dtype === 'float16'));
+    const forms = (o.values === 'int8' ? (['int8', 'float16'] as const) : (['float16'] as const)).filter((f) => lowersPrecision(f, weight.dtype));
     if (!forms.length) return { form: 'float32', nnz };
     // With a byte target the sizes were predicted at the asked precision: keeping a higher one could miss it.
     if (!scanner || o.targetBytes !== undefined) {

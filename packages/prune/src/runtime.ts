@@ -20,6 +20,9 @@ export type Feeds = Record<string, Tensor>;
  */
 export const SESSION_OPTIONS: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 4 };
 
+/** Seeded random inputs a written model is checked on when no calibration samples are given. */
+export const CHECK_SAMPLES = 4;
+
 /** A session on model bytes; a model the runtime refuses is the caller's input error, named by `label`. */
 export async function openSession(runtime: OrtRuntime, bytes: Uint8Array, label: string): Promise<InferenceSession> {
   try {

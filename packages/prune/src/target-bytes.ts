@@ -1,10 +1,9 @@
-import { findWeights, parseModel, readWeight, roundTripValues, serializeForRuntime, updateWeight, type OnnxModel, type ValueForm, type WeightRef } from '@specprune/onnx-io';
 import type { Granularity } from '@specprune/core';
+import { findWeights, lowersPrecision, parseModel, readWeight, roundTripValues, serializeForRuntime, updateWeight, type MatrixView, type OnnxModel, type ValueForm, type WeightRef } from '@specprune/onnx-io';
 import { PruneOptionError, throwIfAborted } from './errors.js';
 import { measureFidelity } from './fidelity.js';
 import { openSession, type Feeds, type OrtRuntime } from './runtime.js';
 import { magnitudeAt } from './sensitivity.js';
-import type { MatrixView } from '@specprune/onnx-io';
 
 /** What `--target-bytes` without `--values` chose, and what each precision would have given. */
 export interface PrecisionChoice {
@@ -34,6 +33,8 @@ export async function choosePrecisionForBytes(args: {
   label: string;
   /** Inputs to compare outputs on (calibration samples or seeded random ones); undefined when none can be made. */
   samples: readonly Feeds[] | undefined;
+  /** Where the samples come from (as the JSON fidelity names it). */
+  inputs: 'random' | 'calibration';
   unmeasurable?: string;
   signal?: AbortSignal;
 }): Promise<PrecisionChoice> {
@@ -70,10 +71,9 @@ export async function choosePrecisionForBytes(args: {
       const weight = byKey.get(s.key);
       if (!weight) return;
       const pruned = magnitudeAt({ ...args.items[i]!, values: readWeight(copy, weight) }, fit.sparsity, args.granularity, args.seed);
-      const lower = fit.values !== 'float32' && weight.dtype !== 'bfloat16' && !(fit.values === 'float16' && weight.dtype === 'float16');
-      updateWeight(copy, weight, lower ? roundTripValues(pruned, weight, fit.values) : pruned, 'dense');
+      updateWeight(copy, weight, lowersPrecision(fit.values, weight.dtype) ? roundTripValues(pruned, weight, fit.values) : pruned, 'dense');
     });
-    const fidelity = await measureFidelity(args.runtime, serializeForRuntime(copy), `the ${fit.values} trial of ${args.label}`, args.samples, baseline, 'random');
+    const fidelity = await measureFidelity(args.runtime, serializeForRuntime(copy), `the ${fit.values} trial of ${args.label}`, args.samples, baseline, args.inputs);
     candidates.push({ ...fit, minCosine: fidelity.minCosine });
   }
   // Highest cosine; a later (lower) precision wins ties, as it needs fewer zeros.

@@ -1,4 +1,4 @@
-import { compareOutputs, planInputs, randomSamples, type Feeds, type Fidelity, type OrtRuntime, type ResolvedPruneOptions } from '@specprune/prune';
+import { CHECK_SAMPLES, compareOutputs, planInputs, randomSamples, type Feeds, type Fidelity, type OrtRuntime, type ResolvedPruneOptions } from '@specprune/prune';
 import { readModelHollow } from '@specprune/onnx-io/node';
 import { isUserError } from '../errors.js';
 import { createSession, inputSpecs, loadOrt } from '../eval/inputs.js';
@@ -8,8 +8,6 @@ export type FileReference =
   | { samples: readonly Feeds[]; baseline: readonly Feeds[]; inputs: 'random' | 'calibration' }
   | { reason: string; originalLoads: boolean };
 
-/** Random inputs the written model is checked on (the pipeline's rule: their own seed stream). */
-const CHECK_SAMPLES = 4;
 
 /**
  * The streaming path's reference: the original model, loaded from its file by onnxruntime-node, run on

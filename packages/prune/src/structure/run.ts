@@ -4,7 +4,7 @@ import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from 
 import { measureFidelity } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
-import { openSession, randomSamples, withThreads, type Feeds } from '../runtime.js';
+import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds } from '../runtime.js';
 import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
@@ -50,8 +50,6 @@ export interface StructureReport {
   intact: Array<{ channels: number; members: string[]; reason: string }>;
 }
 
-/** Random inputs the result is checked on (the pipeline's count). */
-const CHECK_SAMPLES = 4;
 /** Bisection steps of the search for a speedup target (after the smallest model). */
 const SPEEDUP_STEPS = 5;
 /** Timed runs per latency measurement (after WARMUP_RUNS), cut short after TIME_BUDGET_MS. */
