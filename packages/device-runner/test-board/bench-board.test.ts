@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,8 @@ describe.skipIf(unavailable !== undefined)(`specprune bench ssh:// on an emulate
     const encoded = await runCli(['prune', MODELS.gemm, '-o', bitmask, '--storage', 'bitmask', '--sparsity', '0.5', '--json'], { env });
     expect(encoded.code, encoded.stderr).toBe(0);
     expect(encoded.json().weights.map((w: { storage: string }) => w.storage)).toContain('bitmask');
+    // Valid ONNX, as every model the CLI tests write (throws with the checker's message otherwise).
+    for (const file of [structured, bitmask]) execFileSync('/usr/bin/python3', ['-c', 'import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', file], { stdio: 'pipe' });
     for (const [model, extra] of [[structured, ['--shape', 'x=1x3x48x192']], [bitmask, []]] as const) {
       const outcome = await runCli(['bench', model, ...sshArgs(), ...extra, '--runs', '3', '--warmup', '1', '--json'], { env });
       expect(outcome.code, outcome.stderr).toBe(0);
