@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
-import { bitmaskUnsupported, channelAxis, floatToHalf, countNonzero, roundTripValues, findWeights, parseModel, readWeight, serializeModel, storageBytes, updateWeight, type Storage } from '../src/index.js';
+import { bitmaskUnsupported, channelAxis, floatToHalf, countNonzero, lowersPrecision, roundTripValues, findWeights, parseModel, readWeight, serializeModel, storageBytes, updateWeight, type Storage } from '../src/index.js';
 import { readModel } from '../src/node.js';
 import { makeFeeds, PYTHON, REAL_MODELS, runModel, tempDir } from './helpers.js';
 
@@ -96,24 +96,36 @@ describe.each(['f32', 'f16', 'f32x8'])('bitmask storage of %s weights', (name) =
   });
 });
 
+/**
+ * Every weight of `source` pruned and written in `storage` with `form` values, and a twin with the same values
+ * rounded by roundTripValues stored dense; both pass the checker's full check and compute exactly the same.
+ * Returns the two files and the outputs. Weights that cannot take `form` keep their own precision in both.
+ */
+async function encodeWithTwin(source: string, storage: 'bitmask' | 'dense', form: 'float16' | 'int8', tag: string) {
+  const model = readModel(source);
+  const denseTwin = readModel(source);
+  let encoded = 0;
+  for (const weight of findWeights(model)) {
+    const values = pruned(readWeight(model, weight), weight.name);
+    const lower = lowersPrecision(form, weight.dtype);
+    if (lower) encoded++;
+    updateWeight(model, weight, values, storage, { values: lower ? form : 'float32' });
+    const twin = findWeights(denseTwin).find((w) => w.name === weight.name)!;
+    updateWeight(denseTwin, twin, lower ? roundTripValues(values, weight, form) : values, 'dense');
+  }
+  const [file, denseFile] = [path.join(dir, `${tag}.onnx`), path.join(dir, `${tag}-twin.onnx`)];
+  writeFileSync(file, serializeModel(model));
+  writeFileSync(denseFile, serializeModel(denseTwin));
+  checker(file);
+  const feeds = await feedsFor(source);
+  const expected = await runModel(denseFile, feeds);
+  expect(maxAbsDiff(expected, await runModel(file, feeds))).toBe(0);
+  return { file, denseFile, feeds, expected, encoded };
+}
+
 describe.each(['f32', 'f16', 'f32x8'])('bitmask storage of %s weights with float16 and int8 values', (name) => {
   it.each(['float16', 'int8'] as const)('%s values: the decode gives exactly roundTripValues (outputs equal the same values stored dense), checker passes, reads back, re-encodes', async (form) => {
-    const source = path.join(dir, `${name}.onnx`);
-    const model = readModel(source);
-    const denseTwin = readModel(source);
-    for (const weight of findWeights(model)) {
-      const values = pruned(readWeight(model, weight), weight.name);
-      updateWeight(model, weight, values, 'bitmask', { values: form });
-      const twin = findWeights(denseTwin).find((w) => w.name === weight.name)!;
-      updateWeight(denseTwin, twin, roundTripValues(values, weight, form), 'dense');
-    }
-    const [file, denseFile] = [path.join(dir, `${name}-${form}-values.onnx`), path.join(dir, `${name}-${form}-dense.onnx`)];
-    writeFileSync(file, serializeModel(model));
-    writeFileSync(denseFile, serializeModel(denseTwin));
-    checker(file);
-    const feeds = await feedsFor(source);
-    const expected = await runModel(denseFile, feeds);
-    expect(maxAbsDiff(expected, await runModel(file, feeds))).toBe(0);
+    const { file, denseFile, feeds, expected } = await encodeWithTwin(path.join(dir, `${name}.onnx`), 'bitmask', form, `${name}-${form}-values`);
 
     const written = readModel(file);
     const twins = findWeights(readModel(denseFile));
@@ -156,25 +168,8 @@ describe('dense storage with float16 and int8 values (Cast/Mul decode)', () => {
   const cases = [...['f32', 'f16', 'f32x8'].map((name) => ({ label: name, source: () => path.join(dir, `${name}.onnx`) })), { label: 'paddle2onnx classifier (opset 9, every weight in a Constant node)', source: () => REAL_MODELS.paddleCls }];
   it.each(cases.flatMap((c) => (['float16', 'int8'] as const).map((form) => ({ ...c, form }))))('$label, $form values: exactly roundTripValues, checker passes, reads back, converts to bitmask/dense/sparse and back', async ({ source, form }) => {
     const file0 = source();
-    const model = readModel(file0);
-    const denseTwin = readModel(file0);
-    let encoded = 0;
-    for (const weight of findWeights(model)) {
-      const values = pruned(readWeight(model, weight), weight.name);
-      const lower = !(form === 'float16' && weight.dtype === 'float16');
-      updateWeight(model, weight, values, 'dense', { values: lower ? form : 'float32' });
-      if (lower) encoded++;
-      const twin = findWeights(denseTwin).find((w) => w.name === weight.name)!;
-      updateWeight(denseTwin, twin, lower ? roundTripValues(values, weight, form) : values, 'dense');
-    }
     const tag = path.basename(file0, '.onnx');
-    const [file, denseFile] = [path.join(dir, `${tag}-${form}-qdense.onnx`), path.join(dir, `${tag}-${form}-qdense-twin.onnx`)];
-    writeFileSync(file, serializeModel(model));
-    writeFileSync(denseFile, serializeModel(denseTwin));
-    checker(file);
-    const feeds = await feedsFor(file0);
-    const expected = await runModel(denseFile, feeds);
-    expect(maxAbsDiff(expected, await runModel(file, feeds))).toBe(0);
+    const { file, denseFile, feeds, expected, encoded } = await encodeWithTwin(file0, 'dense', form, `${tag}-${form}-qdense`);
 
     const written = readModel(file);
     const twins = findWeights(readModel(denseFile));
