@@ -1,6 +1,7 @@
 /**
- * The re-fit's windowed updates and the four-rows-at-a-time / nonzeros-only reconstruction energy are
- * rearrangements for speed: they must give exactly the numbers of the plain loops below (bit for bit).
+ * The re-fit's windowed updates (in the WebAssembly kernel) and the batched / nonzeros-only reconstruction
+ * energy are rearrangements for speed: they must give the numbers of the plain loops below, up to the
+ * rounding of a different summation order (1e-9 relative), with the same pruning masks.
  */
 import { describe, expect, it } from 'vitest';
 import { reconstructionEnergy, refitFactor, refitPrune, type Matrix } from '../src/index.js';
@@ -73,19 +74,28 @@ describe('re-fit kernels are the plain loops, rearranged', () => {
     [21, 130],
     [40, 300],
   ] as const) {
-    it(`${rows}x${cols}: re-fit and reconstruction energy equal the plain loops bit for bit`, () => {
+    it(`${rows}x${cols}: re-fit and reconstruction energy equal the plain loops (1e-9)`, () => {
       const w = gaussianMatrix(rows, cols, rows * 1000 + cols);
       const gram = gramOf(cols, cols);
       for (const fraction of [0.2, 0.5, 0.9]) {
         const zeros = Math.round(fraction * rows * cols);
         const refit = refitPrune(w, gram, { zeros }).data;
-        expect(Buffer.from(refit.buffer).equals(Buffer.from(plainRefit(w, gram, zeros).buffer))).toBe(true);
+        const plain = plainRefit(w, gram, zeros);
+        const scale = Math.max(...plain.map(Math.abs));
+        let worst = 0;
+        for (let i = 0; i < plain.length; i++) {
+          expect(refit[i] === 0, `mask at ${i}`).toBe(plain[i] === 0);
+          worst = Math.max(worst, Math.abs(refit[i]! - plain[i]!));
+        }
+        // float64 results 1e-9 apart round to the same float32 or to neighbours: one float32 step at most.
+        expect(worst).toBeLessThanOrEqual(scale * 2 ** -23);
         const cut = Float32Array.from(w.data, Math.abs).sort()[Math.floor(fraction * w.data.length)]!;
         const magnitude = w.data.map((v) => (Math.abs(v) < cut ? 0 : v));
         for (const pruned of [refit, magnitude]) {
           const fast = reconstructionEnergy(w, pruned, gram);
           const plain = plainEnergy(w, pruned, gram);
-          expect(Object.is(fast.error, plain.error) && Object.is(fast.total, plain.total), `${fast.error} vs ${plain.error}`).toBe(true);
+          expect(Math.abs(fast.error - plain.error)).toBeLessThanOrEqual(1e-12 * plain.total);
+          expect(Math.abs(fast.total - plain.total)).toBeLessThanOrEqual(1e-12 * plain.total);
         }
       }
     });

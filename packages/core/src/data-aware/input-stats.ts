@@ -1,3 +1,5 @@
+import { gemmNT, kernelArrays, releaseKernelArrays } from '../kernels/index.js';
+
 /**
  * Statistics of the inputs a weight matrix sees, accumulated over calibration samples.
  * A weight viewed as W [rows, cols] maps input vectors x (length cols) to W x; a grouped convolution has
@@ -35,7 +37,7 @@ export function createInputStats(cols: number, groups: number, withGram: boolean
 }
 
 /** Vectors buffered per group before they are folded into the Gram matrix (one pass over it per batch). */
-const BATCH = 128;
+const BATCH = 256;
 
 interface Pending {
   /** Column-major batch: input dim i of vector v at i * BATCH + v. */
@@ -47,8 +49,8 @@ const pendingOf = new WeakMap<InputStats, Pending[]>();
 
 /**
  * Adds `count` input vectors of group `group`, stored as the rows of `vectors` (count x cols, row-major).
- * Norms are updated at once; Gram updates are batched ({@link BATCH} vectors per pass over the matrix, as
- * dot products over contiguous columns), so call {@link finishInputStats} before reading `gram`.
+ * Norms are updated at once; Gram updates are batched ({@link BATCH} vectors per pass over the matrix), so
+ * call {@link finishInputStats} before reading `gram`.
  */
 export function accumulateInputs(stats: InputStats, group: number, vectors: Float32Array, count: number): void {
   const { cols } = stats;
@@ -73,83 +75,26 @@ export function accumulateInputs(stats: InputStats, group: number, vectors: Floa
 }
 
 /**
- * Folds a batch into the upper triangle of the group's Gram matrix: G[i][j] += Σ_v x_v[i] x_v[j], in 2×4
- * tiles (six loads per eight products; about twice the speed of one row at a time). Tiles on the diagonal
- * also add to a few entries below it, which {@link finishInputStats} overwrites with their mirror.
+ * Folds a batch into the upper triangle of the group's Gram matrix, G += Xᵀ X, with the WebAssembly kernel
+ * (the batch's columns are the kernel's rows, so both operands stream in order). Tiles on the diagonal also
+ * add to a few entries below it, which {@link finishInputStats} overwrites with their mirror.
  */
 function flush(stats: InputStats, group: number, batch: Pending): void {
   const { cols } = stats;
   const gram = stats.gram!;
   const base = group * cols * cols;
-  const x = batch.columns;
   const n = batch.count;
-  let i = 0;
-  for (; i + 2 <= cols; i += 2) {
-    const a0 = i * BATCH;
-    const a1 = a0 + BATCH;
-    const r0 = base + i * cols;
-    const r1 = r0 + cols;
-    let j = i;
-    for (; j + 4 <= cols; j += 4) {
-      const b0 = j * BATCH;
-      const b1 = b0 + BATCH;
-      const b2 = b1 + BATCH;
-      const b3 = b2 + BATCH;
-      let s00 = 0;
-      let s01 = 0;
-      let s02 = 0;
-      let s03 = 0;
-      let s10 = 0;
-      let s11 = 0;
-      let s12 = 0;
-      let s13 = 0;
-      for (let v = 0; v < n; v++) {
-        const p = x[a0 + v];
-        const q = x[a1 + v];
-        const c0 = x[b0 + v];
-        const c1 = x[b1 + v];
-        const c2 = x[b2 + v];
-        const c3 = x[b3 + v];
-        s00 += p * c0;
-        s01 += p * c1;
-        s02 += p * c2;
-        s03 += p * c3;
-        s10 += q * c0;
-        s11 += q * c1;
-        s12 += q * c2;
-        s13 += q * c3;
-      }
-      gram[r0 + j] += s00;
-      gram[r0 + j + 1] += s01;
-      gram[r0 + j + 2] += s02;
-      gram[r0 + j + 3] += s03;
-      gram[r1 + j] += s10;
-      gram[r1 + j + 1] += s11;
-      gram[r1 + j + 2] += s12;
-      gram[r1 + j + 3] += s13;
-    }
-    for (; j < cols; j++) {
-      const b0 = j * BATCH;
-      let s0 = 0;
-      let s1 = 0;
-      for (let v = 0; v < n; v++) {
-        const c = x[b0 + v];
-        s0 += x[a0 + v] * c;
-        s1 += x[a1 + v] * c;
-      }
-      gram[r0 + j] += s0;
-      gram[r1 + j] += s1;
-    }
+  const [x, g] = kernelArrays(cols * n, cols * cols);
+  for (let i = 0; i < cols; i++) for (let v = 0; v < n; v++) x[i * n + v] = batch.columns[i * BATCH + v];
+  // Only the upper triangle (from each row's even column at or left of the diagonal) goes in and out.
+  for (let i = 0; i < cols; i++) {
+    const from = i & ~1;
+    g.set(gram.subarray(base + i * cols + from, base + (i + 1) * cols), i * cols + from);
   }
-  for (; i < cols; i++) {
-    const a0 = i * BATCH;
-    const r0 = base + i * cols;
-    for (let j = i; j < cols; j++) {
-      const b0 = j * BATCH;
-      let s0 = 0;
-      for (let v = 0; v < n; v++) s0 += x[a0 + v] * x[b0 + v];
-      gram[r0 + j] += s0;
-    }
+  gemmNT('add', cols, cols, n, x, 0, n, x, 0, n, g, 0, cols, 'upper');
+  for (let i = 0; i < cols; i++) {
+    const from = i & ~1;
+    gram.set(g.subarray(i * cols + from, (i + 1) * cols), base + i * cols + from);
   }
   batch.count = 0;
 }
@@ -162,6 +107,7 @@ export function finishInputStats(stats: InputStats): void {
   if (pending) {
     pending.forEach((batch, g) => batch.count > 0 && flush(stats, g, batch));
     pendingOf.delete(stats);
+    releaseKernelArrays();
   }
   for (let g = 0; g < groups; g++) {
     const base = g * cols * cols;

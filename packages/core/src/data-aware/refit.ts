@@ -1,3 +1,4 @@
+import { gemmNT, kernelArrays, releaseKernelArrays } from '../kernels/index.js';
 import { groupKeep, type Granularity } from '../granularity.js';
 import type { Matrix } from '../matrix.js';
 import { sparsifyMagnitude } from '../sparsify/magnitude.js';
@@ -59,7 +60,10 @@ export function refitPrune(w: Matrix, gram: Float64Array, options: RefitOptions)
   const granularity = options.granularity ?? { kind: 'unstructured' };
   const { u: factor, dampening } = options.factor ?? refitFactor(gram, cols, options.dampening);
 
-  const work = Float64Array.from(w.data);
+  // The matrix being pruned and the factor's transpose live in the kernels' memory for the deferred updates.
+  const [work, factorT, pending] = kernelArrays(rows * cols, cols * cols, rows * UPDATE_WINDOW);
+  for (let i = 0; i < work.length; i++) work[i] = w.data[i];
+  for (let i = 0; i < cols; i++) for (let k = i; k < cols; k++) factorT[k * cols + i] = factor[i * cols + k];
   const pruned = new Uint8Array(rows * cols);
   const diagonal = new Float64Array(cols);
   for (let j = 0; j < cols; j++) diagonal[j] = factor[j * cols + j];
@@ -70,26 +74,13 @@ export function refitPrune(w: Matrix, gram: Float64Array, options: RefitOptions)
   const err = new Float64Array(rows);
   // Each pruned entry's error updates the not-yet-processed columns of its row. Columns inside a window of
   // UPDATE_WINDOW columns are updated at once; columns beyond it get the window's updates together when it
-  // closes, each row's updates applied while the row is in cache (SparseGPT's lazy batch updates). Every
-  // entry still receives the same subtractions in the same order, so the result is bit-identical to
-  // updating every column at once.
-  const pending = new Float64Array(rows * UPDATE_WINDOW);
+  // closes (SparseGPT's lazy batch updates): work[:, end:] -= E · U[window, end:], one kernel call.
   let windowStart = 0;
   let windowEnd = Math.min(cols, UPDATE_WINDOW);
+  pending.fill(0);
   const flush = () => {
     const width = windowEnd - windowStart;
-    if (windowEnd < cols) {
-      for (let r = 0; r < rows; r++) {
-        const row = r * cols;
-        const errors = r * UPDATE_WINDOW;
-        for (let t = 0; t < width; t++) {
-          const e = pending[errors + t];
-          if (e === 0) continue;
-          const u = (windowStart + t) * cols;
-          for (let k = windowEnd; k < cols; k++) work[row + k] -= e * factor[u + k];
-        }
-      }
-    }
+    if (windowEnd < cols) gemmNT('sub', rows, cols - windowEnd, width, pending, 0, UPDATE_WINDOW, factorT, windowEnd * cols + windowStart, cols, work, windowEnd, cols);
     pending.fill(0);
   };
   for (let j = 0; j < cols; j++) {
@@ -136,6 +127,7 @@ export function refitPrune(w: Matrix, gram: Float64Array, options: RefitOptions)
   }
   const data = new Float32Array(rows * cols);
   for (let i = 0; i < data.length; i++) data[i] = pruned[i] ? 0 : work[i];
+  releaseKernelArrays();
   return { data, dampening };
 }
 
@@ -202,70 +194,114 @@ function chooseBlocks(
   return dropped;
 }
 
+/** Rows and columns of the blocks the Cholesky factor and its inverse are computed in. */
+const FACTOR_BLOCK = 64;
+
 /**
  * U, upper triangular, with H⁻¹ = Uᵀ U for H = gram + λ·mean(diag)·I (zero diagonal entries, inputs
- * that were always zero, are set to 1 first). Computed as the inverse of the "reverse" Cholesky factor
- * Ũ (H = Ũ Ũᵀ, Ũ upper): about K³/2 flops instead of the K³ of inverting H and factoring again.
+ * that were always zero, are set to 1 first). With P the reversal permutation, P H P = L Lᵀ (L lower, the
+ * Cholesky factor) gives H = Ũ Ũᵀ for the upper Ũ = P L P, so U = Ũ⁻¹ = P L⁻¹ P: a blocked Cholesky
+ * factorisation and a blocked triangular inverse, each about n³/3 flops, almost all in the WebAssembly
+ * kernel (trailing updates and off-diagonal blocks); the small diagonal blocks in JavaScript.
  * Returns undefined when H is not numerically positive definite.
  */
 export function inverseUpperCholesky(gram: Float64Array, n: number, dampening: number): Float64Array | undefined {
-  const h = Float64Array.from(gram.subarray(0, n * n));
   let mean = 0;
-  for (let i = 0; i < n; i++) {
-    if (h[i * n + i] === 0) h[i * n + i] = 1;
-    mean += h[i * n + i];
-  }
+  for (let i = 0; i < n; i++) mean += gram[i * n + i] === 0 ? 1 : gram[i * n + i];
   mean /= n;
   if (!Number.isFinite(mean)) return undefined;
-  for (let i = 0; i < n; i++) h[i * n + i] += dampening * mean;
-  // Ũ[i][j] for i <= j, from the last column backwards; rows of Ũ are contiguous tails for the dot products.
-  const t = new Float64Array(n * n);
-  for (let j = n - 1; j >= 0; j--) {
-    const rj = j * n;
-    let s = h[rj + j];
-    for (let k = j + 1; k < n; k++) s -= t[rj + k] * t[rj + k];
-    if (!(s > 0) || !Number.isFinite(s)) return undefined;
-    const pivot = Math.sqrt(s);
-    t[rj + j] = pivot;
-    let i = 0;
-    // Two rows per sweep share each load of row j's tail.
-    for (; i + 2 <= j; i += 2) {
-      const r0 = i * n;
-      const r1 = r0 + n;
-      let v0 = h[r0 + j];
-      let v1 = h[r1 + j];
-      for (let k = j + 1; k < n; k++) {
-        const b = t[rj + k];
-        v0 -= t[r0 + k] * b;
-        v1 -= t[r1 + k] * b;
+  const [l, xt, t] = kernelArrays(n * n, n * n, FACTOR_BLOCK * FACTOR_BLOCK);
+  try {
+    // L starts as P H P (lower triangle used), dampened.
+    for (let i = 0; i < n; i++) {
+      const src = (n - 1 - i) * n + n - 1;
+      for (let j = 0; j <= i; j++) l[i * n + j] = gram[src - j];
+      const d = gram[(n - 1 - i) * (n + 1)];
+      l[i * n + i] = (d === 0 ? 1 : d) + dampening * mean;
+    }
+    if (!choleskyInPlace(l, n)) return undefined;
+    invertLowerTransposed(l, xt, t, n);
+    // U[i][j] = L⁻¹[n-1-i][n-1-j] = Xᵀ[n-1-j][n-1-i], for j >= i.
+    const u = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = xt[(n - 1 - j) * n + n - 1 - i];
+    return u;
+  } finally {
+    releaseKernelArrays();
+  }
+}
+
+/** Lower Cholesky factor of the lower triangle of `a` (n x n, row-major, in kernel memory), in place; false if not positive definite. */
+function choleskyInPlace(a: Float64Array, n: number): boolean {
+  for (let kb = 0; kb < n; kb += FACTOR_BLOCK) {
+    const end = Math.min(n, kb + FACTOR_BLOCK);
+    // The diagonal block (already updated by every block before it).
+    for (let j = kb; j < end; j++) {
+      const rj = j * n;
+      let s = a[rj + j];
+      for (let p = kb; p < j; p++) s -= a[rj + p] * a[rj + p];
+      if (!(s > 0) || !Number.isFinite(s)) return false;
+      const pivot = Math.sqrt(s);
+      a[rj + j] = pivot;
+      for (let i = j + 1; i < end; i++) {
+        const ri = i * n;
+        let v = a[ri + j];
+        for (let p = kb; p < j; p++) v -= a[ri + p] * a[rj + p];
+        a[ri + j] = v / pivot;
       }
-      t[r0 + j] = v0 / pivot;
-      t[r1 + j] = v1 / pivot;
     }
-    for (; i < j; i++) {
+    if (end === n) break;
+    // The panel below it: L21 = A21 L11⁻ᵀ, row by row.
+    for (let i = end; i < n; i++) {
       const ri = i * n;
-      let v = h[ri + j];
-      for (let k = j + 1; k < n; k++) v -= t[ri + k] * t[rj + k];
-      t[ri + j] = v / pivot;
+      for (let j = kb; j < end; j++) {
+        const rj = j * n;
+        let v = a[ri + j];
+        for (let p = kb; p < j; p++) v -= a[ri + p] * a[rj + p];
+        a[ri + j] = v / a[rj + j];
+      }
+    }
+    // The trailing matrix: A22 -= L21 L21ᵀ (lower triangle).
+    const m = n - end;
+    gemmNT('sub', m, m, end - kb, a, end * n + kb, n, a, end * n + kb, n, a, end * n + end, n, 'lower');
+  }
+  return true;
+}
+
+/**
+ * X = L⁻¹ for the lower factor in `l`, stored transposed into `xt` (xt[c*n + k] = X[k][c]), block row by
+ * block row: X[I,J] = −L[I,I]⁻¹ · L[I, J..I) · X[J..I), J), the product in the kernel (both operands are
+ * rows: L's row and X's column = xt's row). `t` is scratch for one block.
+ */
+function invertLowerTransposed(l: Float64Array, xt: Float64Array, t: Float64Array, n: number): void {
+  xt.fill(0);
+  const B = FACTOR_BLOCK;
+  for (let ib = 0; ib < n; ib += B) {
+    const iEnd = Math.min(n, ib + B);
+    const nb = iEnd - ib;
+    // The diagonal block's inverse by forward substitution: X[i][c] for c <= i within the block.
+    for (let c = ib; c < iEnd; c++) {
+      xt[c * n + c] = 1 / l[c * n + c];
+      for (let i = c + 1; i < iEnd; i++) {
+        let v = 0;
+        for (let k = c; k < i; k++) v -= l[i * n + k] * xt[c * n + k];
+        xt[c * n + i] = v / l[i * n + i];
+      }
+    }
+    for (let jb = 0; jb < ib; jb += B) {
+      const jEnd = Math.min(n, jb + B);
+      // T = L[I, jb..ib) · X[jb..ib, J] (T[r][c] in t[r*B + c]).
+      t.fill(0);
+      gemmNT('add', nb, jEnd - jb, ib - jb, l, ib * n + jb, n, xt, jb * n + jb, n, t, 0, B);
+      // X[I, J] = −X[I, I] · T, X[I, I] lower.
+      for (let c = 0; c < jEnd - jb; c++) {
+        for (let r = 0; r < nb; r++) {
+          let v = 0;
+          for (let q = 0; q <= r; q++) v -= xt[(ib + q) * n + ib + r] * t[q * B + c];
+          xt[(jb + c) * n + ib + r] = v;
+        }
+      }
     }
   }
-  // U = Ũ⁻¹, row by row from the bottom: U[i, :] = -(1/Ũᵢᵢ) Σ_{k>i} Ũᵢₖ U[k, :], U[i][i] = 1/Ũᵢᵢ.
-  const u = new Float64Array(n * n);
-  const acc = new Float64Array(n);
-  for (let i = n - 1; i >= 0; i--) {
-    acc.fill(0, i);
-    const ri = i * n;
-    for (let k = i + 1; k < n; k++) {
-      const a = t[ri + k];
-      if (a === 0) continue;
-      const rk = k * n;
-      for (let j = k; j < n; j++) acc[j] += a * u[rk + j];
-    }
-    const inv = 1 / t[ri + i];
-    u[ri + i] = inv;
-    for (let j = i + 1; j < n; j++) u[ri + j] = -acc[j] * inv;
-  }
-  return u;
 }
 
 /**
@@ -317,40 +353,52 @@ export function reconstructionError(w: Matrix, pruned: Float32Array, gram: Float
  */
 export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Float64Array, withTotal = true): { error: number; total: number } {
   const { rows, cols } = w;
-  let num = 0;
-  let den = 0;
-  // Four rows at a time share each pass over the Gram matrix; a chunk with a row whose change is mostly
-  // zeros (kept entries unchanged: magnitude, Wanda) sums each row over its nonzeros only. Terms left out
-  // are exact zeros and every sum runs in the same order, so the result is bit-identical to the plain loop.
-  const x = new Float64Array(4 * cols);
-  const forms = new Float64Array(4);
+  // Rows whose change is mostly zeros (kept entries unchanged: magnitude, Wanda) sum over their nonzeros
+  // only; the others go in batches through the kernel: S = Δ G, then each row's Σ_j δ_j s_j.
+  const [g, x, s] = kernelArrays(cols * cols, FORM_BATCH * cols, FORM_BATCH * cols);
+  g.set(gram.subarray(0, cols * cols));
   const nonzeros = new Int32Array(cols);
-  const formsOf = (first: number, count: number, delta: boolean) => {
-    let sparse = false;
-    for (let q = 0; q < count; q++) {
-      const r = first + q;
+  const one = new Float64Array(cols);
+  const energy = (delta: boolean): number => {
+    let sum = 0;
+    let batch = 0;
+    const flush = () => {
+      if (batch === 0) return;
+      s.fill(0, 0, batch * cols);
+      gemmNT('add', batch, cols, cols, x, 0, cols, g, 0, cols, s, 0, cols);
+      for (let q = 0; q < batch; q++) {
+        let form = 0;
+        for (let j = 0; j < cols; j++) form += x[q * cols + j] * s[q * cols + j];
+        sum += form;
+      }
+      batch = 0;
+    };
+    for (let r = 0; r < rows; r++) {
       let nnz = 0;
       for (let j = 0; j < cols; j++) {
         const v = delta ? w.data[r * cols + j] - pruned[r * cols + j] : w.data[r * cols + j];
-        x[q * cols + j] = v;
+        one[j] = v;
         if (v !== 0) nnz++;
       }
-      if (nnz <= cols / 2) sparse = true;
+      if (nnz === 0) continue;
+      if (nnz <= cols / 2) sum += sparseQuadraticForm(gram, one, 0, cols, nonzeros);
+      else {
+        x.set(one, batch * cols);
+        if (++batch === FORM_BATCH) flush();
+      }
     }
-    if (sparse || count < 4) for (let q = 0; q < count; q++) forms[q] = sparseQuadraticForm(gram, x, q * cols, cols, nonzeros);
-    else quadraticForms(gram, x, cols, forms);
+    flush();
+    return sum;
   };
-  for (let r = 0; r < rows; r += 4) {
-    const count = Math.min(4, rows - r);
-    formsOf(r, count, true);
-    for (let q = 0; q < count; q++) num += forms[q];
-    if (withTotal) {
-      formsOf(r, count, false);
-      for (let q = 0; q < count; q++) den += forms[q];
-    }
+  try {
+    return { error: energy(true), total: withTotal ? energy(false) : Number.NaN };
+  } finally {
+    releaseKernelArrays();
   }
-  return { error: num, total: withTotal ? den : Number.NaN };
 }
+
+/** Rows whose quadratic forms one kernel call computes. */
+const FORM_BATCH = 32;
 
 /** xᵀ G x for the vector at x[offset, offset + n), over its nonzero entries only. */
 function sparseQuadraticForm(g: Float64Array, x: Float64Array, offset: number, n: number, nonzeros: Int32Array): number {
@@ -368,33 +416,4 @@ function sparseQuadraticForm(g: Float64Array, x: Float64Array, offset: number, n
     total += x[offset + i] * s;
   }
   return total;
-}
-
-/** xᵀ G x for four vectors stored one after another in `x`, into `out`; entries where x is 0 are skipped. */
-function quadraticForms(g: Float64Array, x: Float64Array, n: number, out: Float64Array): void {
-  out.fill(0);
-  const [o1, o2, o3] = [n, 2 * n, 3 * n];
-  for (let i = 0; i < n; i++) {
-    const x0 = x[i];
-    const x1 = x[o1 + i];
-    const x2 = x[o2 + i];
-    const x3 = x[o3 + i];
-    if (x0 === 0 && x1 === 0 && x2 === 0 && x3 === 0) continue;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    const gi = i * n;
-    for (let j = 0; j < n; j++) {
-      const v = g[gi + j];
-      s0 += v * x[j];
-      s1 += v * x[o1 + j];
-      s2 += v * x[o2 + j];
-      s3 += v * x[o3 + j];
-    }
-    if (x0 !== 0) out[0] += x0 * s0;
-    if (x1 !== 0) out[1] += x1 * s1;
-    if (x2 !== 0) out[2] += x2 * s2;
-    if (x3 !== 0) out[3] += x3 * s3;
-  }
 }
