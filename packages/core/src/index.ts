@@ -2,7 +2,7 @@ export { assertMatrix, countNonzero, frobeniusDistance, frobeniusNorm, multiplyT
 export type { Matrix } from './matrix.js';
 export { createRandom, deriveSeed, gaussianArray } from './random.js';
 export type { Random } from './random.js';
-export { applyMagnitudeThreshold, magnitudeThreshold, selectLargestInRange } from './select.js';
+export { applyMagnitudeThreshold, magnitudeThreshold, nthSmallest, selectLargestInRange } from './select.js';
 export type { MagnitudeThreshold } from './select.js';
 export { matrixOperator } from './spectrum/operator.js';
 export type { LinearOperator } from './spectrum/operator.js';

@@ -175,3 +175,51 @@ export function selectLargestInRange(
     selected[best] = 1;
   }
 }
+
+/**
+ * The value of rank `n` (0-based) among `values` in ascending order, NaN above every number (the order of
+ * Float64Array.prototype.sort), in expected linear time: quickselect with median-of-three pivots. `values`
+ * is reordered.
+ * @param n an integer in [0, values.length)
+ */
+export function nthSmallest(values: Float64Array, n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n >= values.length) throw new RangeError(`rank ${n} is out of range; use an integer in [0, ${values.length}).`);
+  // NaNs to the end.
+  let numbers = values.length;
+  for (let i = 0; i < numbers; ) {
+    if (values[i] !== values[i]) {
+      values[i] = values[--numbers];
+      values[numbers] = Number.NaN;
+    } else i++;
+  }
+  if (n >= numbers) return Number.NaN;
+  let lo = 0;
+  let hi = numbers - 1;
+  while (hi - lo > 16) {
+    const mid = (lo + hi) >>> 1;
+    const [a, b, c] = [values[lo], values[mid], values[hi]];
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) i++;
+      while (values[j] > pivot) j--;
+      if (i <= j) {
+        const t = values[i];
+        values[i++] = values[j];
+        values[j--] = t;
+      }
+    }
+    if (n <= j) hi = j;
+    else if (n >= i) lo = i;
+    else return values[n];
+  }
+  // A short range: insertion sort.
+  for (let i = lo + 1; i <= hi; i++) {
+    const v = values[i];
+    let j = i - 1;
+    while (j >= lo && values[j] > v) values[j + 1] = values[j--];
+    values[j + 1] = v;
+  }
+  return values[n];
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyMagnitudeThreshold, createRandom, gaussianArray, magnitudeThreshold } from '../src/index.js';
+import { applyMagnitudeThreshold, createRandom, gaussianArray, magnitudeThreshold, nthSmallest } from '../src/index.js';
 
 /** Reference: indices of the keep largest |w| by a full sort, ties to the earlier (array, index). */
 function referenceKept(arrays: Float32Array[], keep: number): Set<string> {
@@ -52,5 +52,23 @@ describe('magnitudeThreshold', () => {
     const out = new Float32Array(4);
     applyMagnitudeThreshold([data], magnitudeThreshold([data], 2), [out]);
     expect(Array.from(out)).toEqual([0, NaN, Infinity, 0]);
+  });
+});
+
+describe('nthSmallest', () => {
+  it('gives the value a sort gives at every rank, with duplicates, zeros of both signs and NaN last', () => {
+    const random = createRandom(3);
+    for (const length of [1, 2, 17, 100, 1000]) {
+      const values = Float64Array.from({ length }, (_, i) => (i % 7 === 0 ? Math.round(random.nextDouble() * 5) : i % 11 === 0 ? Number.NaN : i % 13 === 0 ? -0 : random.nextGaussian()));
+      const sorted = Float64Array.from(values).sort();
+      for (const n of [0, Math.floor(length / 3), Math.floor(length / 2), length - 1]) {
+        const got = nthSmallest(Float64Array.from(values), n);
+        if (Number.isNaN(sorted[n]!)) expect(got).toBeNaN();
+        // -0 and +0 share a rank, so either may come back where a sort has one of them.
+        else if (sorted[n] === 0) expect(got === 0).toBe(true);
+        else expect(got).toBe(sorted[n]);
+      }
+    }
+    expect(() => nthSmallest(new Float64Array(3), 3)).toThrow(/out of range/);
   });
 });

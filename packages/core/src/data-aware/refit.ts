@@ -1,6 +1,7 @@
 import { gemmNT, kernelArrays, releaseKernelArrays } from '../kernels/index.js';
 import { groupKeep, type Granularity } from '../granularity.js';
 import type { Matrix } from '../matrix.js';
+import { nthSmallest } from '../select.js';
 import { sparsifyMagnitude } from '../sparsify/magnitude.js';
 
 /** Columns whose mask is chosen together (SparseGPT's adaptive mask selection block). */
@@ -146,19 +147,24 @@ function chooseSmallest(
   if (n === 0) return 0;
   const scores = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) scores[r * width + c] = score(r, from + c);
-  // The n lowest scores, ties taken in index order (as a stable sort by score would): the n-th lowest
-  // score from a native numeric sort, then one pass.
-  const threshold = Float64Array.from(scores).sort()[n - 1];
+  markLowest(scores, n, (i) => (pruned[Math.floor(i / width) * stride + from + (i % width)] = 1));
+  return n;
+}
+
+/**
+ * Calls `mark` for the indices of the `n` lowest `scores` (NaN above every number), ties taken in index
+ * order: the choice of a stable sort by score, from the n-th lowest score (linear-time selection) and one pass.
+ */
+function markLowest(scores: Float64Array, n: number, mark: (index: number) => void): void {
+  if (n <= 0) return;
+  const threshold = nthSmallest(Float64Array.from(scores), n - 1);
   let below = 0;
   for (let i = 0; i < scores.length; i++) if (scores[i] < threshold) below++;
   let ties = n - below;
   for (let i = 0; i < scores.length; i++) {
     const v = scores[i];
-    if (v < threshold || (v === threshold && ties-- > 0) || (Number.isNaN(threshold) && Number.isNaN(v) && ties-- > 0)) {
-      pruned[Math.floor(i / width) * stride + from + (i % width)] = 1;
-    }
+    if (v < threshold || (v === threshold && ties-- > 0) || (Number.isNaN(threshold) && Number.isNaN(v) && ties-- > 0)) mark(i);
   }
-  return n;
 }
 
 /** Drops r x c tiles of columns [from, to) in increasing saliency until about `target` elements are dropped. */
@@ -321,15 +327,17 @@ export function wandaPrune(w: Matrix, norms: Float64Array, zeros: number, granul
   const out = new Float32Array(rows * cols);
   if (granularity.kind === 'unstructured') {
     const total = Math.min(rows * cols, Math.max(0, Math.round(zeros)));
-    const order = new Uint32Array(cols);
+    const scores = new Float64Array(cols);
     for (let r = 0; r < rows; r++) {
       // Largest-remainder split: row r gets the zeros between the cumulative targets of rows r and r + 1.
       const rowZeros = Math.round((total * (r + 1)) / rows) - Math.round((total * r) / rows);
       const base = r * cols;
-      for (let j = 0; j < cols; j++) order[j] = j;
+      for (let j = 0; j < cols; j++) {
+        scores[j] = Math.abs(scaled[base + j]);
+        out[base + j] = w.data[base + j];
+      }
       // Lowest score first, ties by column: the first rowZeros are dropped.
-      order.sort((a, b) => Math.abs(scaled[base + a]) - Math.abs(scaled[base + b]) || a - b);
-      for (let k = rowZeros; k < cols; k++) out[base + order[k]] = w.data[base + order[k]];
+      markLowest(scores, rowZeros, (j) => (out[base + j] = 0));
     }
     return out;
   }
@@ -353,8 +361,8 @@ export function reconstructionError(w: Matrix, pruned: Float32Array, gram: Float
  */
 export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Float64Array, withTotal = true): { error: number; total: number } {
   const { rows, cols } = w;
-  // Rows whose change is mostly zeros (kept entries unchanged: magnitude, Wanda) sum over their nonzeros
-  // only; the others go in batches through the kernel: S = Δ G, then each row's Σ_j δ_j s_j.
+  // Rows whose change is mostly zeros (few entries pruned) sum over their nonzeros only (nnz² scalar
+  // products cost more than the kernel's n² above n/4 or so); the others go in batches through the kernel: S = Δ G, then each row's Σ_j δ_j s_j.
   const [g, x, s] = kernelArrays(cols * cols, FORM_BATCH * cols, FORM_BATCH * cols);
   g.set(gram.subarray(0, cols * cols));
   const nonzeros = new Int32Array(cols);
@@ -381,7 +389,7 @@ export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Floa
         if (v !== 0) nnz++;
       }
       if (nnz === 0) continue;
-      if (nnz <= cols / 2) sum += sparseQuadraticForm(gram, one, 0, cols, nonzeros);
+      if (nnz <= cols / 4) sum += sparseQuadraticForm(gram, one, 0, cols, nonzeros);
       else {
         x.set(one, batch * cols);
         if (++batch === FORM_BATCH) flush();
