@@ -103,7 +103,30 @@ export interface CollectOptions {
    * Worker threads that build the statistics instead of this thread: each weight's on its lane, where
    * they stay for the pruning work (the objects returned here are then only placeholders).
    */
-  workers?: { pool: WeightWorkers; laneOf: (key: string) => number };
+  workers?: {
+    pool: WeightWorkers;
+    laneOf: (key: string) => number;
+    /** Told each weight's estimated statistics work (see {@link statsCost}) before the first is posted, to balance the lanes. */
+    balance?: (costs: ReadonlyMap<string, number>) => void;
+  };
+}
+
+/**
+ * Estimated cost of building one weight's statistics over `samples` samples like the first, in nanoseconds on
+ * the development machine: cutting the input vectors (im2col, norms, transposition: ~2 ns per element) and
+ * the Gram update (2 flops per multiply-add at ~20 GFLOP/s). Used only to spread weights over worker lanes,
+ * so it needs to be proportional, not exact.
+ */
+export function statsCost(plan: StatsPlan, dims: readonly number[], samples: number, withGram: boolean): number {
+  const elements = dims.reduce((a, b) => a * b, 1);
+  let vectors: number;
+  if (plan.kind === 'conv') {
+    const channels = dims[1] ?? 1;
+    const spatial = elements / Math.max(1, (dims[0] ?? 1) * channels);
+    vectors = (dims[0] ?? 1) * spatial * plan.groups;
+  } else vectors = elements / Math.max(1, plan.cols);
+  const cut = vectors * plan.cols;
+  return samples * (2 * cut + (withGram ? 0.1 * vectors * plan.cols * plan.cols : 0));
 }
 
 export interface CollectedStats {
@@ -169,6 +192,15 @@ export async function collectInputStats(
         }
         const s = stats.get(plan.key)!;
         const dims = tensor.dims.map(Number);
+        if (k === 0 && workers?.balance && plan === plans[0]) {
+          // Lanes are balanced once, from the first sample's activation sizes, before any weight is handed over.
+          const costs = new Map<string, number>();
+          for (const other of plans) {
+            const t = outputs[other.activation] ?? samples[0]![other.activation];
+            if (t) costs.set(other.key, statsCost(other, t.dims.map(Number), samples.length, stats.get(other.key)!.gram !== undefined));
+          }
+          workers.balance(costs);
+        }
         if (!workers) accumulateActivation(s, plan, data, dims);
         else {
           // The weight's worker builds (and keeps) its statistics while this thread runs the next sample.

@@ -277,18 +277,41 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   // lane, whose worker keeps its statistics from the first sample to the last use.
   const workers = context.workers;
   const laneIndex = new Map(selected.map((s, idx) => [s.key, idx]));
-  const laneOf = (key: string) => laneIndex.get(key)! % (workers?.size ?? 1);
+  const balanced = new Map<string, number>();
+  const laneOf = (key: string) => balanced.get(key) ?? laneIndex.get(key)! % (workers?.size ?? 1);
+  /**
+   * Spreads the weights with statistics over the lanes by estimated work (their statistics, then the re-fits,
+   * candidates and errors, ~numel x cols multiply-adds in the kernels): heaviest first, each to the least
+   * loaded lane. Alternating lanes put every depthwise conv of a MobileNet-like model on one worker and every
+   * pointwise conv on the other. Results do not depend on the lanes.
+   */
+  const balanceLanes = (costs: ReadonlyMap<string, number>) => {
+    const size = workers?.size ?? 1;
+    const load = new Array<number>(size).fill(0);
+    const cost = (idx: number) => {
+      const cols = items[idx]!.view.blocks[0]?.cols ?? 1;
+      return (costs.get(selected[idx]!.key) ?? 0) + 0.8 * items[idx]!.numel * cols;
+    };
+    const order = selected.map((_, idx) => idx).filter((idx) => costs.has(selected[idx]!.key));
+    order.sort((a, b) => cost(b) - cost(a) || a - b);
+    for (const idx of order) {
+      let lane = 0;
+      for (let l = 1; l < size; l++) if (load[l]! < load[lane]!) lane = l;
+      load[lane]! += cost(idx);
+      balanced.set(selected[idx]!.key, lane);
+    }
+  };
   let calibrationSummary: CalibrationSummary | undefined;
   const statsStarted = now();
   if (feeds && dataAware) {
     // Wanda needs only the per-column norms: no Gram matrices.
     const memory = o.method === 'wanda' ? undefined : o.calibrationMemory;
-    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, feeds, memory, stats, 'calibration', laneOf);
+    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, feeds, memory, stats, 'calibration', laneOf, balanceLanes);
   } else if (!feeds && o.method === 'spectral' && o.syntheticSamples > 0 && o.methodBasis !== 'spectral' && selected.length > 0) {
     // Data-free: the model's own response to random inputs says how large and how correlated each
     // layer's inputs are (what the layers before it do), which a matrix alone cannot.
     const synthetic = randomSamples(context.runtime, plan.specs!, o.seed, 'synthetic-inputs', o.syntheticSamples, o.value);
-    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, synthetic, o.calibrationMemory, stats, 'synthetic', laneOf);
+    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, synthetic, o.calibrationMemory, stats, 'synthetic', laneOf, balanceLanes);
   }
   if (calibrationSummary) timings.statistics = seconds(statsStarted);
   const valuesOf = (idx: number): Float32Array => items[idx]!.values ?? selected[idx]!.values ?? readWeight(onnx, selected[idx]!.weight);
@@ -596,6 +619,7 @@ async function gatherStats(
   into: Map<string, InputStats>,
   source: CalibrationSummary['source'],
   laneOf: (key: string) => number,
+  balance: (costs: ReadonlyMap<string, number>) => void,
 ): Promise<CalibrationSummary> {
   const { plans, unobservable } = planInputStats(selected.map((s) => ({ key: s.key, weight: s.weight })));
   const what = source === 'calibration' ? 'calibration' : 'input statistics (random inputs)';
@@ -605,7 +629,7 @@ async function gatherStats(
     onSample: (done, total) => context.onProgress?.({ phase: 'statistics', done, total }),
     ...(context.explainRunError ? { explainRunError: context.explainRunError } : {}),
     ...(context.signal ? { signal: context.signal } : {}),
-    ...(context.workers ? { workers: { pool: context.workers, laneOf } } : {}),
+    ...(context.workers ? { workers: { pool: context.workers, laneOf, balance } } : {}),
   });
   // Without Gram matrices by choice (method wanda), no weight lacks one for want of room.
   const withoutGram = memoryBytes === undefined ? [] : collected.withoutGram;

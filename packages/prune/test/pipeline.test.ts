@@ -121,3 +121,30 @@ describe('the pipeline as a library (bytes + options + runtime -> bytes + report
     expect(result.report.fidelity).toMatchObject({ measured: true, inputs: 'calibration' });
   });
 });
+
+describe('worker lanes', () => {
+  it('are balanced by estimated work (the heavy Gemm alone on one lane), and the bytes do not depend on them', async () => {
+    const { doWeightWork } = await import('../src/index.js');
+    // A pool that runs in place but keeps statistics per lane, as the worker threads do, and records the lanes.
+    const lanes = new Map<string, Set<number>>();
+    const held = [new Map(), new Map()];
+    const pool = {
+      size: 2,
+      async run(work: Parameters<typeof doWeightWork>[0], lane: number) {
+        (lanes.get(work.key) ?? lanes.set(work.key, new Set()).get(work.key)!).add(lane);
+        if (work.stats) held[lane]!.set(work.key, work.stats);
+        const stats = held[lane]!.get(work.key);
+        if (!stats) throw new Error(`no statistics for ${work.key} on lane ${lane}`);
+        return doWeightWork(work, stats);
+      },
+    };
+    const options = { sparsity: 0.5, minParams: 0 };
+    const pooled = await prune(bytes, options, { runtime, label: 'small.onnx', workers: pool });
+    const inPlace = await prune(bytes, options, { runtime, label: 'small.onnx' });
+    expect(Buffer.from(pooled.model).equals(Buffer.from(inPlace.model))).toBe(true);
+    // Every weight stays on one lane; the Gemm (32 x 800: most of the work) has its lane to itself.
+    for (const used of lanes.values()) expect(used.size).toBe(1);
+    const laneOf = (name: string) => [...lanes.get([...lanes.keys()].find((k) => k.endsWith(`/${name}`))!)!][0];
+    expect(['W1', 'W2', 'W4'].map(laneOf)).toEqual(Array(3).fill(1 - laneOf('W3')!));
+  });
+});
