@@ -159,6 +159,23 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(full.model, 'redundant-channels-full');
   });
 
+  it('re-fit on the pruned model\'s own inputs: a second pass on the kept candidate, listed with its cosine; with nothing pruned upstream of the consumer it reproduces the first pass', async () => {
+    const original = load('redundant_channels_zero');
+    const options = { structure: 'channels' as const, flops: 0.5, channelMultiple: 8, shape: shapeOf('redundant_channels') };
+    const { model, report } = await prune(original, options, { runtime });
+    const s = report.structure!;
+    const first = s.allocations.filter((a) => a.refit && !a.onPrunedInputs);
+    const second = s.allocations.filter((a) => a.onPrunedInputs);
+    expect(second).toHaveLength(1);
+    // The consumer's input in the pruned model is the kept channels, unchanged: the same statistics, the same fit.
+    const firstBest = Math.max(...first.map((a) => a.minCosine!));
+    expect(Math.abs(second[0]!.minCosine! - firstBest)).toBeLessThan(1e-4);
+    expect(s.refitInputs).toBe(second[0]!.minCosine! > firstBest ? 'pruned' : 'original');
+    // The written model is the best candidate: its fidelity on the check inputs is the highest listed.
+    expect(report.fidelity.measured && report.fidelity.minCosine).toBeCloseTo(Math.max(...s.allocations.map((a) => a.minCosine!)), 6);
+    check(model, 'redundant-channels-second-pass');
+  });
+
   it('speedup: the multiply-add fraction is searched with measured latencies; the report holds every step and the latencies measured again (met says whether they reach the target)', async () => {
     const shape = { x: [1, 3, 96, 96] };
     const { model, report } = await prune(load('chain96'), { structure: 'channels', speedup: 1.3, shape }, { runtime, threads: 1 });

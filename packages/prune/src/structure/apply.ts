@@ -1,7 +1,7 @@
 import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, type OnnxModel } from '@specprune/onnx-io';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
 import type { ChannelStats } from './choose.js';
-import { refitConsumers, type ConsumerGram, type RefitOutcome } from './refit.js';
+import { refitConsumers, type ConsumerGram, type PairedGram, type RefitOutcome } from './refit.js';
 
 /**
  * Removes channels from the model in place: every constant the analysis recorded is sliced along its
@@ -11,7 +11,14 @@ import { refitConsumers, type ConsumerGram, type RefitOutcome } from './refit.js
  * cover are re-fit by least squares on the kept channels first (see refit.ts); the others take the
  * removed channels' means into their bias (with `stats`).
  */
-export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis, keep: ReadonlyMap<number, Int32Array>, stats?: ChannelStats, grams?: readonly ConsumerGram[]): { compensated: number; refits: RefitOutcome[] } {
+export function applyChannelPruning(
+  model: OnnxModel,
+  analysis: ChannelAnalysis,
+  keep: ReadonlyMap<number, Int32Array>,
+  stats?: ChannelStats,
+  grams?: readonly ConsumerGram[],
+  paired?: ReadonlyMap<string, PairedGram>,
+): { compensated: number; refits: RefitOutcome[] } {
   const changed = (segments: readonly Segment[]) => segments.some((s) => (keep.get(analysis.root(s.group))?.length ?? s.count) !== s.count);
   const indices = (segments: readonly Segment[], block: number): Int32Array => {
     const out: number[] = [];
@@ -28,7 +35,7 @@ export function applyChannelPruning(model: OnnxModel, analysis: ChannelAnalysis,
 
   // Bias compensation: a removed input channel's mean times the consumer's weight goes into its bias.
   const overrides = new Map<string, Uint8Array>();
-  const refits = grams ? refitConsumers(model, analysis, grams, keep, (name, _dims, data) => overrides.set(name, data)) : [];
+  const refits = grams ? refitConsumers(model, analysis, grams, keep, (name, _dims, data) => overrides.set(name, data), paired) : [];
   const refitted = new Set(refits.map((r) => r.consumer));
   let compensated = 0;
   if (stats) {

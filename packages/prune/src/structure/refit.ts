@@ -95,6 +95,79 @@ export function accumulateConsumerGrams(grams: readonly ConsumerGram[], outputs:
   }
 }
 
+/**
+ * A consumer's input in the original model and in the pruned one, side by side: the Gram matrix of the
+ * extended vector [x_o; x_p; 1] holds X_o X_pᵀ and X_p X_pᵀ, from which the consumer is re-fit to give on the
+ * pruned model's own inputs (what upstream pruning left of them) what it gave on the original's:
+ * W' = W (X_o X_pᵀ) (X_p X_pᵀ + λI)⁻¹ (He et al. 2017 reconstruct from the pruned network's inputs too).
+ */
+export interface PairedGram {
+  gram: ConsumerGram;
+  /** Input features of the consumer in the pruned model (its kept features, in order). */
+  prunedFeatures: number;
+  stats: InputStats;
+  /** Column of the constant 1 in the paired vector, when the consumer has a bias. */
+  ones?: number;
+}
+
+/** The paired statistics of the consumers that were re-fit, within the same memory budget as the first pass. */
+export function planPairedGrams(grams: readonly ConsumerGram[], refitted: ReadonlySet<string>, prunedShapes: ReadonlyMap<string, readonly number[]>): PairedGram[] {
+  const out: PairedGram[] = [];
+  let bytes = 0;
+  for (const gram of grams) {
+    const shape = prunedShapes.get(gram.consumer.input);
+    if (!refitted.has(gram.consumer.weight) || !shape) continue;
+    const prunedFeatures = gram.geometry ? shape[1]! : shape[shape.length - 1]!;
+    const extra = gram.ones === undefined ? 0 : 1;
+    const cols = (gram.features + prunedFeatures + extra) * gram.taps;
+    const size = cols * cols * 8;
+    if (cols > 2 * MAX_COLS || bytes + size > MEMORY_BYTES) continue;
+    bytes += size;
+    const centre = gram.ones === undefined ? 0 : gram.ones - gram.features * gram.taps;
+    out.push({ gram, prunedFeatures, stats: createInputStats(cols, 1, true), ...(gram.ones !== undefined ? { ones: (gram.features + prunedFeatures) * gram.taps + centre } : {}) });
+  }
+  return out;
+}
+
+/** Adds one sample: the consumer inputs of the original's run and of the pruned model's run on the same sample. */
+export function accumulatePairedGrams(paired: readonly PairedGram[], original: Readonly<Record<string, Tensor>>, pruned: Readonly<Record<string, Tensor>>): void {
+  for (const p of paired) {
+    const name = p.gram.consumer.input;
+    const [a, b] = [original[name], pruned[name]];
+    if (a?.type !== 'float32' || b?.type !== 'float32') continue;
+    const axis = p.gram.geometry ? 1 : a.dims.length - 1;
+    const parts = [
+      { data: a.data as Float32Array, dims: [...a.dims] },
+      { data: b.data as Float32Array, dims: [...b.dims] },
+    ];
+    if (parts[1]!.dims.some((d, i) => i !== axis && d !== parts[0]!.dims[i])) continue;
+    const joined = concatAlong(parts, axis, p.ones !== undefined);
+    if (p.gram.geometry) accumulateConvInputs(p.stats, joined.data, joined.dims, p.gram.geometry);
+    else accumulateRowInputs(p.stats, joined.data);
+  }
+}
+
+/** Tensors of equal dims but along `axis` joined along it, with a slice of ones after them when asked. */
+function concatAlong(parts: ReadonlyArray<{ data: Float32Array; dims: number[] }>, axis: number, ones: boolean): { data: Float32Array; dims: number[] } {
+  const dims = parts[0]!.dims;
+  const outer = dims.slice(0, axis).reduce((x, y) => x * y, 1);
+  const inner = dims.slice(axis + 1).reduce((x, y) => x * y, 1);
+  const sizes = parts.map((p) => p.dims[axis]! * inner);
+  const block = sizes.reduce((x, y) => x + y, 0) + (ones ? inner : 0);
+  const data = new Float32Array(outer * block);
+  for (let o = 0; o < outer; o++) {
+    let at = o * block;
+    parts.forEach((p, i) => {
+      data.set(p.data.subarray(o * sizes[i]!, (o + 1) * sizes[i]!), at);
+      at += sizes[i]!;
+    });
+    if (ones) data.fill(1, at, at + inner);
+  }
+  const out = [...dims];
+  out[axis] = parts.reduce((sum, p) => sum + p.dims[axis]!, 0) + (ones ? 1 : 0);
+  return { data, dims: out };
+}
+
 /** `data` of `dims` with one more slice of ones appended along `axis`. */
 function withOnes(data: Float32Array, dims: readonly number[], axis: number): Float32Array {
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
@@ -116,6 +189,8 @@ export interface RefitOutcome {
   /** Squared reconstruction error without re-fit (removed columns dropped, their means into the bias when there is one). */
   errorWithout: number;
   total: number;
+  /** Fit and errors on the pruned model's own inputs (the paired statistics), rather than on the original's. */
+  onPrunedInputs?: boolean;
 }
 
 /**
@@ -125,7 +200,14 @@ export interface RefitOutcome {
  * {@link VECTORS_PER_COLUMN} input vectors per kept column, an intercept column that is not always 1) or
  * whose re-fit would not lower the error are left out: they keep the plain slice and bias compensation.
  */
-export function refitConsumers(model: OnnxModel, analysis: ChannelAnalysis, grams: readonly ConsumerGram[], keep: ReadonlyMap<number, Int32Array>, write: (name: string, dims: readonly number[], data: Uint8Array) => void): RefitOutcome[] {
+export function refitConsumers(
+  model: OnnxModel,
+  analysis: ChannelAnalysis,
+  grams: readonly ConsumerGram[],
+  keep: ReadonlyMap<number, Int32Array>,
+  write: (name: string, dims: readonly number[], data: Uint8Array) => void,
+  paired?: ReadonlyMap<string, PairedGram>,
+): RefitOutcome[] {
   const outcomes: RefitOutcome[] = [];
   const byWeight = new Map(analysis.consumers.map((c) => [c.weight, c]));
   for (const gram of grams) {
@@ -215,8 +297,20 @@ export function refitConsumers(model: OnnxModel, analysis: ChannelAnalysis, gram
     const matrix = { rows, cols, data: Float32Array.from(W) };
     const fitted = reconstructionEnergy(matrix, Float32Array.from(refit), G);
     const without = reconstructionEnergy(matrix, Float32Array.from(plain), G, false);
-    if (!Number.isFinite(fitted.error) || !(fitted.error <= without.error)) continue;
-    outcomes.push({ consumer, error: Math.max(0, fitted.error), errorWithout: Math.max(0, without.error), total: fitted.total });
+    const pair = paired?.get(consumer.weight);
+    if (pair) {
+      // On the pruned model's own inputs: the fit from the paired statistics, against the first pass and the
+      // plain slice measured the same way, ‖W x_o − V x_p‖²; the smallest is written.
+      const chosen = refitOnPrunedInputs(pair, W, rows, cols, K, [refit, plain]);
+      if (chosen) {
+        refit.set(chosen.values);
+        outcomes.push({ consumer, error: chosen.error, errorWithout: chosen.errorWithout, total: fitted.total, onPrunedInputs: true });
+      } else if (!Number.isFinite(fitted.error) || !(fitted.error <= without.error)) continue;
+      else outcomes.push({ consumer, error: Math.max(0, fitted.error), errorWithout: Math.max(0, without.error), total: fitted.total });
+    } else {
+      if (!Number.isFinite(fitted.error) || !(fitted.error <= without.error)) continue;
+      outcomes.push({ consumer, error: Math.max(0, fitted.error), errorWithout: Math.max(0, without.error), total: fitted.total });
+    }
 
     const next = new Float32Array(w.length);
     for (let m = 0; m < rows; m++) {
@@ -236,6 +330,84 @@ export function refitConsumers(model: OnnxModel, analysis: ChannelAnalysis, gram
     }
   }
   return outcomes;
+}
+
+/**
+ * The consumer re-fit on the pruned model's inputs from its paired statistics: V = W C (G_pp + λI)⁻¹ over the
+ * kept columns K, and the squared errors ‖W x_o − V x_p‖² (up to the constant ‖W x_o‖²) of it and of the
+ * `others` (full-width candidates, nonzero on K only). Returns the best as a full-width row-major array,
+ * with its error and the plain slice's (the last of `others`), or undefined when the statistics cannot say.
+ */
+function refitOnPrunedInputs(pair: PairedGram, W: Float64Array, rows: number, cols: number, K: readonly number[], others: readonly Float64Array[]): { values: Float64Array; error: number; errorWithout: number } | undefined {
+  const { gram, stats } = pair;
+  finishInputStats(stats);
+  const P = stats.gram!;
+  const pc = stats.cols;
+  const k = K.length;
+  const featureTaps = gram.features * gram.taps;
+  const keptTaps = k - (gram.ones === undefined ? 0 : 1);
+  if (keptTaps !== pair.prunedFeatures * gram.taps || stats.count < VECTORS_PER_COLUMN * k) return undefined;
+  if (pair.ones !== undefined && Math.abs(P[pair.ones * pc + pair.ones]! - stats.count) > 1e-6 * stats.count) return undefined;
+  // Original column j and pruned column a in the paired vector.
+  const o = (j: number) => (j === gram.ones ? pair.ones! : j);
+  const q = (a: number) => (a < keptTaps ? featureTaps + a : pair.ones!);
+  const H = new Float64Array(k * k);
+  for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) H[a * k + b] = P[q(a) * pc + q(b)]!;
+  let factor: Float64Array;
+  try {
+    factor = refitFactor(H, k, RIDGE).u;
+  } catch {
+    return undefined;
+  }
+  // B = W C (rows x k), C[j][a] = P[o(j)][q(a)]; then V = B H⁻¹ = (B Uᵀ) U.
+  const B = new Float64Array(rows * k);
+  const columns = Array.from({ length: cols }, (_, j) => o(j) * pc);
+  for (let m = 0; m < rows; m++) {
+    for (let j = 0; j < cols; j++) {
+      const v = W[m * cols + j]!;
+      if (v === 0) continue;
+      const row = columns[j]!;
+      for (let a = 0; a < k; a++) B[m * k + a]! += v * P[row + q(a)]!;
+    }
+  }
+  const V = new Float64Array(rows * k);
+  const t = new Float64Array(k);
+  for (let m = 0; m < rows; m++) {
+    for (let a = 0; a < k; a++) {
+      let s = 0;
+      for (let b = a; b < k; b++) s += B[m * k + b]! * factor[a * k + b]!;
+      t[a] = s;
+    }
+    for (let b = 0; b < k; b++) {
+      let s = 0;
+      for (let a = 0; a <= b; a++) s += t[a]! * factor[a * k + b]!;
+      V[m * k + b] = s;
+    }
+  }
+  // ‖W x_o − V x_p‖² − ‖W x_o‖² = V G_pp Vᵀ − 2 B·V (G_pp without the ridge).
+  for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) H[a * k + b] = P[q(a) * pc + q(b)]!;
+  const errorOf = (v: Float64Array) => {
+    const quadratic = reconstructionEnergy({ rows, cols: k, data: Float32Array.from(v) }, new Float32Array(rows * k), H, false).error;
+    let cross = 0;
+    for (let i = 0; i < v.length; i++) cross += B[i]! * v[i]!;
+    return quadratic - 2 * cross;
+  };
+  const restricted = others.map((full) => Float64Array.from({ length: rows * k }, (_, i) => full[Math.floor(i / k) * cols + K[i % k]!]!));
+  const candidates = [V, ...restricted].map((v) => ({ v, error: errorOf(v) }));
+  const best = candidates.reduce((x, y) => (y.error < x.error ? y : x));
+  if (!Number.isFinite(best.error)) return undefined;
+  const values = new Float64Array(rows * cols);
+  for (let m = 0; m < rows; m++) for (let a = 0; a < k; a++) values[m * cols + K[a]!] = best.v[m * k + a]!;
+  // Errors as ‖W x_o − V x_p‖², from the constant ‖W x_o‖² = W G_oo Wᵀ on the same (paired) samples.
+  const constant = pairedTotal(P, pc, W, rows, cols, o);
+  return { values, error: Math.max(0, constant + best.error), errorWithout: Math.max(0, constant + candidates[candidates.length - 1]!.error) };
+}
+
+/** Σ_m W_m G_oo W_mᵀ with G_oo read from the paired Gram (original columns mapped by `o`), in the kernel. */
+function pairedTotal(P: Float64Array, pc: number, W: Float64Array, rows: number, cols: number, o: (j: number) => number): number {
+  const G = new Float64Array(cols * cols);
+  for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) G[i * cols + j] = P[o(i) * pc + o(j)]!;
+  return reconstructionEnergy({ rows, cols, data: Float32Array.from(W) }, new Float32Array(rows * cols), G, false).error;
 }
 
 /** Indices of the kept input features of a consumer (each channel a block of `block` features). */
