@@ -182,6 +182,7 @@ describe('structured pruning through the pipeline (prune with structure channels
     const s = report.structure!;
     const speed = s.speedup!;
     expect(speed.target).toBe(1.3);
+    expect(speed.shapes).toEqual(shape);
     expect(speed.steps.length).toBeGreaterThan(1);
     expect(speed.achieved).toBeCloseTo(speed.p50BeforeMs / speed.p50AfterMs, 2);
     expect(speed.met).toBe(speed.achieved >= 1.3);
@@ -192,6 +193,13 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(model, 'chain-speedup');
     const after = await run(model, randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x }] as never, 3, {}));
     expect(after[0]!.dims).toEqual([1, 4]);
+  });
+
+  it('speedup with calibration samples of another size: timed at --shape when given, else at the first sample\'s', async () => {
+    const calibration = [0, 1].map((k) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: [1, 3, 64, 64] }] as never, 20 + k, {}));
+    const timed = async (shape?: Record<string, number[]>) => (await prune(load('chain_open'), { structure: 'channels', speedup: 1.1, ...(shape ? { shape } : {}) }, { runtime, threads: 1, calibration })).report.structure!.speedup!.shapes;
+    expect(await timed({ x: [1, 3, 96, 96] })).toEqual({ x: [1, 3, 96, 96] });
+    expect(await timed()).toEqual({ x: [1, 3, 64, 64] });
   });
 
   it('at flops 1 the model is unchanged, byte for byte', async () => {

@@ -110,7 +110,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('flops', { type: 'number', describe: 'with --structure channels: fraction of multiply-adds to keep, in (0, 1]' })
       .option('speedup', {
         type: 'number',
-        describe: 'with --structure channels, instead of --flops: make the p50 latency in onnxruntime-node (at --threads) at least X times lower than the original\'s; the multiply-add fraction is searched with measured latencies, exit 2 if even the smallest model is not that fast',
+        describe: 'with --structure channels, instead of --flops: make the p50 latency in onnxruntime-node (at --threads, timed at --shape when given, else on the first check input) at least X times lower than the original\'s; the multiply-add fraction is searched with measured latencies, exit 2 if even the smallest model is not that fast',
       })
       .option('channel-multiple', { type: 'number', describe: `with --structure channels: kept channel counts are multiples of N (default ${DEFAULT_CHANNEL_MULTIPLE})` })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })

@@ -21,11 +21,12 @@ export interface StructureReport {
   /** Fraction of multiply-adds asked to keep (with a speedup target: the fraction the search settled on). */
   targetFlops: number;
   /**
-   * With a speedup target: the p50 latencies (ms) in the runtime passed in, on the first check input, of the
+   * With a speedup target: the p50 latencies (ms) in the runtime passed in, at `shapes` (the `shape` option's
+   * when given, else the first check input's), of the
    * original and the kept model measured again after the search (medians of alternate rounds), the speed-up
    * achieved and whether it meets the target, and every step of the search over the fraction (p50 as measured then).
    */
-  speedup?: { target: number; p50BeforeMs: number; p50AfterMs: number; achieved: number; met: boolean; steps: Array<{ flops: number; macs: number; p50Ms: number; minCosine: number | null }> };
+  speedup?: { target: number; shapes: Record<string, number[]>; p50BeforeMs: number; p50AfterMs: number; achieved: number; met: boolean; steps: Array<{ flops: number; macs: number; p50Ms: number; minCosine: number | null }> };
   /** How channel counts were chosen: greedy by score per multiply-add saved, or one keep fraction per group (uniform). */
   allocation: 'greedy' | 'uniform';
   /** Both allocations as built: multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
@@ -235,7 +236,11 @@ export async function pruneStructured(
     // Bisection over the multiply-add fraction with measured p50 latencies: the largest fraction found whose
     // model is at least `speedup` times faster than the original, on the first check input.
     const target = structure.speedup;
-    const p50 = (bytes: Uint8Array, what: string) => measureP50(context.runtime, bytes, what, samples[0]!, context.signal);
+    // Timed at the shape the user runs at: `--shape` when given (a seeded random input of that shape), else the
+    // first check input (a calibration sample may have another size than the one deployed).
+    const timedOn = Object.keys(o.shape).length && plan.specs && !plan.problem ? randomSamples(context.runtime, plan.specs, o.seed, 'speedup-input', 1, o.value)[0]! : samples[0]!;
+    const timedShapes = Object.fromEntries(Object.entries(timedOn).map(([name, t]) => [name, [...t.dims]]));
+    const p50 = (bytes: Uint8Array, what: string) => measureP50(context.runtime, bytes, what, timedOn, context.signal);
     const p50Before = await p50(original, label);
     const steps: NonNullable<StructureReport['speedup']>['steps'] = [];
     // Each step times the original right before the candidate and compares the two (load on a shared machine
@@ -269,7 +274,7 @@ export async function pruneStructured(
       againAfter.push(await p50(found.at.best.bytes, `the pruned ${label}`));
     }
     const [before, after] = [median(again), median(againAfter)];
-    speedup = { target, p50BeforeMs: round(before), p50AfterMs: round(after), achieved: round(before / after), met: before / after >= target, steps };
+    speedup = { target, shapes: timedShapes, p50BeforeMs: round(before), p50AfterMs: round(after), achieved: round(before / after), met: before / after >= target, steps };
     if (before / after < target) {
       searchWarnings.push(`measured again, the kept ${label} is ${(before / after).toFixed(2)}x faster (${before.toFixed(2)} -> ${after.toFixed(2)} ms), short of ${target}x that it reached during the search (${(p50Before / found.latency).toFixed(2)}x); latencies on this machine vary: run specprune bench on both, or ask for a larger speedup.`);
     }
