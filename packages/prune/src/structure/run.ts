@@ -278,9 +278,6 @@ export async function pruneStructured(
     if (before / after < target) {
       searchWarnings.push(`measured again, the kept ${label} is ${(before / after).toFixed(2)}x faster (${before.toFixed(2)} -> ${after.toFixed(2)} ms), short of ${target}x that it reached during the search (${(p50Before / found.latency).toFixed(2)}x); latencies on this machine vary: run specprune bench on both, or ask for a larger speedup.`);
     }
-    if (found.at.minCosine < COLLAPSE_COSINE) {
-      searchWarnings.push(`the ${target}x faster ${label} keeps an output cosine of only ${found.at.minCosine.toFixed(3)} on the check inputs; measure its task accuracy before using it.`);
-    }
   }
   // The kept candidate's consumers re-fit on its own inputs, kept when its outputs are closer to the original's.
   if (chosen.best.refit && variants.refit.includes(true) && variants.ownInputs !== false) {
@@ -295,6 +292,9 @@ export async function pruneStructured(
       chosen.measured.push({ allocation: again.allocation, refit: true, onPrunedInputs: true, macs: Math.round(again.macsAfter), minCosine });
       if (minCosine > chosen.minCosine) chosen = { ...chosen, best: again, minCosine };
     }
+  }
+  if (speedup && chosen.minCosine < COLLAPSE_COSINE) {
+    searchWarnings.push(`the ${speedup.target}x faster ${label} keeps an output cosine of only ${chosen.minCosine.toFixed(3)} on the check inputs; measure its task accuracy before using it.`);
   }
   const { best, measured } = chosen;
   const { kept, scored, compensated, macsAfter, refits } = best;
