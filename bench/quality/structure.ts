@@ -2,10 +2,12 @@
  * Structured pruning (issue 16) on the two OCR tasks: for `prune --structure channels --flops F`, the task
  * accuracy (rendered lines, as `pnpm bench:quality`), the multiply-adds kept and the p50 latency in
  * onnxruntime-node (`specprune bench --target node --threads 1`, 50 runs x 3 sessions, medians). Prints a
- * markdown table per task, data-free (random inputs for the channel statistics) and with 64 calibration samples
+ * markdown table per task (p50 in onnxruntime-node and in onnxruntime-web in headless Chromium, `specprune bench
+ * --target browser`), data-free (random inputs for the channel statistics) and with 64 calibration samples
  * (rendered lines, seed 7, disjoint from the evaluation lines). `tsx --conditions=specprune-source bench/quality/structure.ts [rec|cls]`;
  * SPECPRUNE_QUALITY_LINES=N scores N lines (default 100), SPECPRUNE_STRUCTURE_FLOPS=1,0.75,0.5 the targets,
- * SPECPRUNE_STRUCTURE_SPEEDUP=1.25,1.5,2 adds `--speedup X` targets (latency searched in this process).
+ * SPECPRUNE_STRUCTURE_SPEEDUP=1.25,1.5,2 adds `--speedup X` targets (latency searched in this process, at the
+ * task's shape), SPECPRUNE_STRUCTURE_INPUTS=calibration (or random) runs only those rows.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,18 +69,27 @@ const tasks = [
 const work = mkdtempSync(path.join(tmpdir(), 'specprune-structure-'));
 for (const task of tasks) {
   const score = await task.score();
-  const p50 = async (model: string) => {
-    const report = JSON.parse(await cli(['bench', model, '--shape', task.shape, '--threads', '1', '--runs', '50', '--repetitions', '3', '--json'])) as { latencyMs: { p50: number } };
+  const p50 = async (model: string, target: 'node' | 'browser' = 'node') => {
+    const report = JSON.parse(await cli(['bench', model, '--target', target, '--shape', task.shape, '--threads', '1', '--runs', '50', '--repetitions', '3', '--json'])) as { latencyMs: { p50: number } };
     return report.latencyMs.p50;
   };
   const denseScore = await score(task.model);
   const denseP50 = await p50(task.model);
+  const denseBrowser = await p50(task.model, 'browser');
   const calibration = path.join(work, `${task.name}-calibration`);
   mkdirSync(calibration);
   await task.calibrate(calibration);
-  const rows = ['| statistics | target | multiply-adds kept | weights kept | task score | % of dense | p50 ms | speed-up | cosine (check inputs) |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
-  rows.push(`| - | dense | 100% | 100% | ${denseScore.text} | 100% | ${denseP50.toFixed(2)} | 1.00x | 1 |`);
-  for (const [label, inputs] of [['random inputs', ['--shape', task.shape]], ['64 calibration samples', ['--calibration', calibration]]] as const) {
+  const rows = [
+    '| statistics | target | multiply-adds kept | weights kept | task score | % of dense | node p50 ms | node speed-up | browser p50 ms | browser speed-up | cosine (check inputs) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  rows.push(`| - | dense | 100% | 100% | ${denseScore.text} | 100% | ${denseP50.toFixed(2)} | 1.00x | ${denseBrowser.toFixed(2)} | 1.00x | 1 |`);
+  const kinds = [
+    ['random inputs', ['--shape', task.shape]],
+    // --shape too, so that --speedup times at the deployed shape rather than at a calibration line's.
+    ['64 calibration samples', ['--calibration', calibration, '--shape', task.shape]],
+  ] as const;
+  for (const [label, inputs] of kinds.filter(([label]) => !process.env.SPECPRUNE_STRUCTURE_INPUTS || label.includes(process.env.SPECPRUNE_STRUCTURE_INPUTS))) {
     for (const [flag, value] of targets) {
       const out = path.join(work, `${task.name}-${flag.slice(2)}-${value}.onnx`);
       const report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', flag, value, '--threads', '1', '--no-sizes', '--json'])) as {
@@ -86,9 +97,9 @@ for (const task of tasks) {
         fidelity: { minCosine?: number };
       };
       const s = report.structure;
-      const [result, latency] = [await score(out), await p50(out)];
+      const [result, latency, browser] = [await score(out), await p50(out), await p50(out, 'browser')];
       rows.push(
-        `| ${label} | ${flag} ${value} | ${pct(s.macs.after / s.macs.before)} | ${pct(s.params.after / s.params.before)} | ${result.text} | ${((result.value / denseScore.value) * 100).toFixed(0)}% | ${latency.toFixed(2)} | ${(denseP50 / latency).toFixed(2)}x | ${report.fidelity.minCosine?.toFixed(3) ?? '-'} |`,
+        `| ${label} | ${flag} ${value} | ${pct(s.macs.after / s.macs.before)} | ${pct(s.params.after / s.params.before)} | ${result.text} | ${((result.value / denseScore.value) * 100).toFixed(0)}% | ${latency.toFixed(2)} | ${(denseP50 / latency).toFixed(2)}x | ${browser.toFixed(2)} | ${(denseBrowser / browser).toFixed(2)}x | ${report.fidelity.minCosine?.toFixed(3) ?? '-'} |`,
       );
       console.error(rows[rows.length - 1]);
     }
