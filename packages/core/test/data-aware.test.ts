@@ -73,6 +73,10 @@ describe('input statistics', () => {
     { title: 'stride 2, uneven pads, dilation 2', shape: [1, 4, 9, 8], wShape: [5, 4, 3, 2], geometry: { strides: [2, 1], pads: [0, 1, 2, 0], dilations: [2, 1], group: 1 } },
     { title: 'depthwise 5x5', shape: [1, 6, 8, 8], wShape: [6, 1, 5, 5], geometry: { strides: [1, 1], pads: [2, 2, 2, 2], dilations: [1, 1], group: 6 } },
     { title: 'two groups, 1x3', shape: [2, 4, 1, 11], wShape: [6, 2, 1, 3], geometry: { strides: [1, 2], pads: [0, 1, 0, 1], dilations: [1, 1], group: 2 } },
+    // 1x1 over every position: the planes are the vectors' columns (no im2col); batch 2, more positions than a batch.
+    { title: 'pointwise 1x1', shape: [2, 5, 17, 19], wShape: [7, 5, 1, 1], geometry: { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 } },
+    { title: 'pointwise 1x1, two groups', shape: [1, 6, 4, 5], wShape: [4, 3, 1, 1], geometry: { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 2 } },
+    { title: '1x1 with stride 2 (im2col path)', shape: [1, 3, 6, 6], wShape: [2, 3, 1, 1], geometry: { strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 } },
   ];
   for (const c of cases) {
     it(`conv patches reproduce ‖conv(X, W)‖² through the Gram matrix: ${c.title}`, () => {

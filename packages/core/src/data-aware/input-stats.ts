@@ -75,6 +75,41 @@ export function accumulateInputs(stats: InputStats, group: number, vectors: Floa
 }
 
 /**
+ * Adds `count` input vectors of group `group` stored as the columns of `columns` (cols x count, row-major: input
+ * dim i of vector v at i * count + v), e.g. a 1x1 convolution's input plane by plane. No im2col and no
+ * transposition: norms at once, the Gram matrix by the kernel in one call per chunk of vectors.
+ */
+export function accumulateInputColumns(stats: InputStats, group: number, columns: Float32Array, count: number): void {
+  const { cols } = stats;
+  if (columns.length < count * cols) throw new RangeError(`accumulateInputColumns: ${count} vectors of ${cols} need ${count * cols} values, got ${columns.length}.`);
+  const norms = stats.sumSquares;
+  for (let i = 0; i < cols; i++) {
+    let sum = 0;
+    for (let v = 0; v < count; v++) sum += columns[i * count + v] * columns[i * count + v];
+    norms[group * cols + i] += sum;
+  }
+  if (group === 0) stats.count += count;
+  if (!stats.gram || count === 0) return;
+  const gram = stats.gram;
+  const base = group * cols * cols;
+  const chunk = Math.max(BATCH, Math.min(count, Math.floor((16 << 20) / (8 * cols))));
+  const [x, g] = kernelArrays(cols * chunk, cols * cols);
+  for (let i = 0; i < cols; i++) {
+    const from = i & ~1;
+    g.set(gram.subarray(base + i * cols + from, base + (i + 1) * cols), i * cols + from);
+  }
+  for (let start = 0; start < count; start += chunk) {
+    const n = Math.min(chunk, count - start);
+    for (let i = 0; i < cols; i++) for (let v = 0; v < n; v++) x[i * n + v] = columns[i * count + start + v];
+    gemmNT('add', cols, cols, n, x, 0, n, x, 0, n, g, 0, cols, 'upper');
+  }
+  for (let i = 0; i < cols; i++) {
+    const from = i & ~1;
+    gram.set(g.subarray(i * cols + from, (i + 1) * cols), base + i * cols + from);
+  }
+}
+
+/**
  * Folds a batch into the upper triangle of the group's Gram matrix, G += Xᵀ X, with the WebAssembly kernel
  * (the batch's columns are the kernel's rows, so both operands stream in order). Tiles on the diagonal also
  * add to a few entries below it, which {@link finishInputStats} overwrites with their mirror.

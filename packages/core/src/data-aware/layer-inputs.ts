@@ -1,4 +1,4 @@
-import { accumulateInputs, type InputStats } from './input-stats.js';
+import { accumulateInputColumns, accumulateInputs, type InputStats } from './input-stats.js';
 
 /** Vectors handed to the accumulator at a time, so patch buffers stay small whatever the image size. */
 const CHUNK = 256;
@@ -49,6 +49,16 @@ export function accumulateConvInputs(stats: InputStats, x: Float32Array, shape: 
     throw new RangeError(`The convolution gives ${group} group(s) of ${cols}-element patches; the statistics expect ${stats.groups} of ${stats.cols}.`);
   }
   const positions = r.outH * r.outW;
+  if (r.kh === 1 && r.kw === 1 && r.sh === 1 && r.sw === 1 && r.top === 0 && r.left === 0 && r.outH === height && r.outW === width) {
+    // A 1x1 convolution over every position: each group's input planes already hold its vectors as columns.
+    for (let g = 0; g < group; g++) {
+      for (let n = 0; n < batch; n++) {
+        const image = (n * channels + g * perGroup) * height * width;
+        accumulateInputColumns(stats, g, x.subarray(image, image + perGroup * positions), positions);
+      }
+    }
+    return;
+  }
   const buffer = new Float32Array(CHUNK * cols);
   for (let g = 0; g < group; g++) {
     for (let n = 0; n < batch; n++) {
