@@ -270,17 +270,7 @@ export function refitConsumers(
         const g = j * cols;
         for (let a = 0; a < k; a++) B[a]! += v * G[g + K[a]!]!;
       }
-      // C = B Uᵀ (U upper triangular), then W'_K = C U.
-      for (let a = 0; a < k; a++) {
-        let s = 0;
-        for (let b = a; b < k; b++) s += B[b]! * factor[a * k + b]!;
-        C[a] = s;
-      }
-      for (let b = 0; b < k; b++) {
-        let s = 0;
-        for (let a = 0; a <= b; a++) s += C[a]! * factor[a * k + b]!;
-        refit[m * cols + K[b]!] = s;
-      }
+      solveRow(B, 0, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
     }
     // Without re-fit: the removed columns dropped, and their means into the bias when there is one.
     const plain = new Float64Array(rows * cols);
@@ -372,18 +362,7 @@ function refitOnPrunedInputs(pair: PairedGram, W: Float64Array, rows: number, co
   }
   const V = new Float64Array(rows * k);
   const t = new Float64Array(k);
-  for (let m = 0; m < rows; m++) {
-    for (let a = 0; a < k; a++) {
-      let s = 0;
-      for (let b = a; b < k; b++) s += B[m * k + b]! * factor[a * k + b]!;
-      t[a] = s;
-    }
-    for (let b = 0; b < k; b++) {
-      let s = 0;
-      for (let a = 0; a <= b; a++) s += t[a]! * factor[a * k + b]!;
-      V[m * k + b] = s;
-    }
-  }
+  for (let m = 0; m < rows; m++) solveRow(B, m * k, factor, k, t, (b, value) => (V[m * k + b] = value));
   // ‖W x_o − V x_p‖² − ‖W x_o‖² = V G_pp Vᵀ − 2 B·V (G_pp without the ridge).
   for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) H[a * k + b] = P[q(a) * pc + q(b)]!;
   const errorOf = (v: Float64Array) => {
@@ -408,6 +387,23 @@ function pairedTotal(P: Float64Array, pc: number, W: Float64Array, rows: number,
   const G = new Float64Array(cols * cols);
   for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) G[i * cols + j] = P[o(i) * pc + o(j)]!;
   return reconstructionEnergy({ rows, cols, data: Float32Array.from(W) }, new Float32Array(rows * cols), G, false).error;
+}
+
+/**
+ * One row of the least-squares solution x = b H⁻¹ with H⁻¹ = Uᵀ U (U upper triangular, from refitFactor):
+ * t = b Uᵀ, then x = t U. `b` is read at [offset, offset + k); `t` is scratch; `write(j, x_j)` takes the result.
+ */
+function solveRow(b: Float64Array, offset: number, factor: Float64Array, k: number, t: Float64Array, write: (j: number, value: number) => void): void {
+  for (let a = 0; a < k; a++) {
+    let s = 0;
+    for (let j = a; j < k; j++) s += b[offset + j]! * factor[a * k + j]!;
+    t[a] = s;
+  }
+  for (let j = 0; j < k; j++) {
+    let s = 0;
+    for (let a = 0; a <= j; a++) s += t[a]! * factor[a * k + j]!;
+    write(j, s);
+  }
 }
 
 /** Indices of the kept input features of a consumer (each channel a block of `block` features). */
