@@ -25,7 +25,7 @@ export { allocateByCurves, allocateGlobal, allocateUniform, magnitudeErrorCurve,
 export type { AllocationItem, AllocationOptions } from './allocate.js';
 export { interpolateCurve, measureErrorCurve } from './error-curve.js';
 export type { ErrorCurve, ErrorCurveOptions } from './error-curve.js';
-export { accumulateInputs, createInputStats, finishInputStats, gramBytes, groupGram, groupNorms } from './data-aware/input-stats.js';
+export { accumulateInputs, createInputStats, finishInputStats, gramBytes, groupGram, groupNorms, packInputStats } from './data-aware/input-stats.js';
 export type { InputStats } from './data-aware/input-stats.js';
 export { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs } from './data-aware/layer-inputs.js';
 export type { ConvGeometry } from './data-aware/layer-inputs.js';

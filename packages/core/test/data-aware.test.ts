@@ -11,6 +11,7 @@ import {
   groupGram,
   groupNorms,
   inverseUpperCholesky,
+  packInputStats,
   reconstructionError,
   refitPrune,
   sparsify,
@@ -118,6 +119,36 @@ describe('input statistics', () => {
     for (let i = 0; i < 5; i++) for (let j = 0; j < 5; j++) expect(groupGram(cols, 0)[i * 5 + j]).toBeCloseTo(xxt.get(i, j), 5);
     expect(rows.count).toBe(5);
     expect(cols.count).toBe(3);
+  });
+});
+
+describe('packed statistics', () => {
+  it('hold each group\'s upper triangle and give back the same Gram matrices, bit for bit', () => {
+    for (const [cols, groups] of [[1, 1], [7, 2], [130, 1], [33, 3]] as const) {
+      const stats = createInputStats(cols, groups, true);
+      for (let g = 0; g < groups; g++) accumulateInputs(stats, g, randomArray(300 * cols, cols + g), 300);
+      finishInputStats(stats);
+      const full = Array.from({ length: groups }, (_, g) => groupGram(stats, g).slice());
+      packInputStats(stats);
+      expect(stats.packed).toBe(true);
+      expect(stats.gram!.length).toBe((groups * cols * (cols + 1)) / 2);
+      for (let g = 0; g < groups; g++) expect(groupGram(stats, g)).toEqual(full[g]);
+      packInputStats(stats); // idempotent
+      finishInputStats(stats); // a no-op once packed
+      for (let g = 0; g < groups; g++) expect(groupGram(stats, g)).toEqual(full[g]);
+      expect(() => accumulateInputs(stats, 0, randomArray(cols, 1), 1)).toThrow(/packed/);
+    }
+  });
+
+  it('pack what is still buffered first', () => {
+    const x = randomArray(40 * 6, 5);
+    const a = createInputStats(6, 1, true);
+    const b = createInputStats(6, 1, true);
+    accumulateInputs(a, 0, x, 40);
+    accumulateInputs(b, 0, x, 40);
+    finishInputStats(a);
+    packInputStats(b);
+    expect(groupGram(b, 0)).toEqual(groupGram(a, 0).slice());
   });
 });
 

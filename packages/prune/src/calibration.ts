@@ -1,7 +1,7 @@
 import {
   createInputStats,
-  finishInputStats,
   gramBytes,
+  packInputStats,
   type ConvGeometry,
   type InputStats,
 } from '@specprune/core';
@@ -221,7 +221,7 @@ export async function collectInputStats(
     await session.release();
   }
   if (workers) await Promise.all(plans.map((plan) => workers.pool.run({ kind: 'finish', key: plan.key }, workers.laneOf(plan.key))));
-  else for (const s of stats.values()) finishInputStats(s);
+  else for (const s of stats.values()) packInputStats(s);
   return { stats, withoutGram, gramBytes: gramTotal, withGram };
 }
 

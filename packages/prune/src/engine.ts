@@ -137,14 +137,64 @@ interface Unit {
   group: number;
 }
 
-/** Factors are computed once per group and kept with the statistics (the scan re-fits at several sparsities). */
-const factors = new WeakMap<InputStats, Map<number, RefitFactor>>();
+/**
+ * Full Gram matrices (unpacked from packed statistics) and inverse factors are computed once per group and
+ * kept with the statistics while one piece of work uses them (the scan re-fits at several sparsities);
+ * {@link releaseFactors} drops them, or keeps the factors packed for the weight's next work.
+ */
+const working = new WeakMap<InputStats, { grams: Map<number, Float64Array>; factors: Map<number, RefitFactor> }>();
+/** Factors between two pieces of work on a weight: upper triangles, row by row (U is upper triangular). */
+const packedFactors = new WeakMap<InputStats, Map<number, { u: Float64Array; dampening: number }>>();
+
+/**
+ * Ends one piece of work on `stats`: the full Gram matrices and factors it used are dropped; with `keep`
+ * the factors stay, packed (half their size), for the next work on the weight, else they go too.
+ */
+export function releaseFactors(stats: InputStats, keep = false): void {
+  const held = working.get(stats);
+  working.delete(stats);
+  if (!keep) {
+    packedFactors.delete(stats);
+    return;
+  }
+  if (!held?.factors.size) return;
+  let packed = packedFactors.get(stats);
+  if (!packed) packedFactors.set(stats, (packed = new Map()));
+  const n = stats.cols;
+  for (const [group, { u, dampening }] of held.factors) {
+    if (packed.has(group)) continue;
+    const triangle = new Float64Array((n * (n + 1)) / 2);
+    for (let i = 0, at = 0; i < n; at += n - i, i++) triangle.set(u.subarray(i * n + i, (i + 1) * n), at);
+    packed.set(group, { u: triangle, dampening });
+  }
+}
+
+function workingOf(stats: InputStats): { grams: Map<number, Float64Array>; factors: Map<number, RefitFactor> } {
+  let held = working.get(stats);
+  if (!held) working.set(stats, (held = { grams: new Map(), factors: new Map() }));
+  return held;
+}
+
+function gramOf(stats: InputStats, group: number): Float64Array {
+  const { grams } = workingOf(stats);
+  let gram = grams.get(group);
+  if (!gram) grams.set(group, (gram = groupGram(stats, group)));
+  return gram;
+}
 
 function factorOf(stats: InputStats, group: number): RefitFactor {
-  let perGroup = factors.get(stats);
-  if (!perGroup) factors.set(stats, (perGroup = new Map()));
-  let factor = perGroup.get(group);
-  if (!factor) perGroup.set(group, (factor = refitFactor(groupGram(stats, group), stats.cols)));
+  const { factors } = workingOf(stats);
+  let factor = factors.get(group);
+  if (factor) return factor;
+  const kept = packedFactors.get(stats)?.get(group);
+  if (kept) {
+    // The lower triangle of U is exactly zero, so unpacking gives the factor computed before, bit for bit.
+    const n = stats.cols;
+    const u = new Float64Array(n * n);
+    for (let i = 0, at = 0; i < n; at += n - i, i++) u.set(kept.u.subarray(at, at + n - i), i * n + i);
+    factor = { u, dampening: kept.dampening };
+  } else factor = refitFactor(gramOf(stats, group), stats.cols);
+  factors.set(group, factor);
   return factor;
 }
 
@@ -198,7 +248,7 @@ export function pruneWeightWithStats(
       const unitZeros = zerosPerBlock(mine.map((u) => u.rows * block.cols), blockZeros[b]!);
       mine.forEach((u, k) => {
         const slice = { data: data.subarray(u.rowStart * block.cols, (u.rowStart + u.rows) * block.cols), rows: u.rows, cols: block.cols };
-        const gram = groupGram(stats, u.group);
+        const gram = gramOf(stats, u.group);
         pruned.set(refitPrune(slice, gram, { zeros: unitZeros[k]!, granularity, factor: factorOf(stats, u.group) }).data, u.rowStart * block.cols);
       });
     }
@@ -222,7 +272,7 @@ export function reconstructionErrorOf(original: Float32Array, values: Float32Arr
     for (const u of units) {
       if (u.block !== block) continue;
       const [from, to] = [u.rowStart * block.cols, (u.rowStart + u.rows) * block.cols];
-      const energy = reconstructionEnergy({ data: a.subarray(from, to), rows: u.rows, cols: block.cols }, p.subarray(from, to), groupGram(stats, u.group), !outputEnergy.has(stats));
+      const energy = reconstructionEnergy({ data: a.subarray(from, to), rows: u.rows, cols: block.cols }, p.subarray(from, to), gramOf(stats, u.group), !outputEnergy.has(stats));
       error += energy.error;
       total += energy.total;
     }

@@ -321,7 +321,10 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     const key = items[idx]!.key;
     const weightStats = stats.get(key);
     if (!weightStats) return undefined;
-    const full: PruneWork = { ...work, key, original: valuesOf(idx), view: items[idx]!.view, method: o.method, granularity: o.granularity, seed: o.seed };
+    // The final work is the weight's last: its statistics are dropped after it, here and in its worker.
+    const last = work.kind === 'final';
+    if (last) stats.delete(key);
+    const full: PruneWork = { ...work, key, original: valuesOf(idx), view: items[idx]!.view, method: o.method, granularity: o.granularity, seed: o.seed, ...(last ? { last } : {}) };
     return workers ? workers.run({ ...full, stats: weightStats }, laneOf(key)) : doWeightWork(full, weightStats);
   };
   const ahead = workers ? workers.size + 1 : 0;
@@ -339,6 +342,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         ...(context.signal ? { signal: context.signal } : {}),
         ...(feeds ? { feeds: feeds.slice(0, o.scanSamples ?? 8) } : {}),
         keys: selected.map((s) => s.key),
+        // The original values read for the allocation are fed as they are (one copy of the weights, not two).
+        valuesOf: (key) => selected[laneIndex.get(key)!]?.values,
       });
       const count = (scanAllocation ? selected.length * (SCAN_GRID.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
       const each = scanner.secondsPerMeasurement;
@@ -429,7 +434,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   };
   for (const [idx, s] of selected.entries()) {
     throwIfAborted(context.signal);
-    const view = inPlace && items[idx]!.view.blocks.length === 1 ? (denseFloat32View(onnx, s.weight) ?? s.values ?? readWeightReusing(onnx, s.weight, scratch)) : undefined;
+    // (s.values may be fed to the scanner, which measures with every other weight at its original values.)
+    const view = inPlace && items[idx]!.view.blocks.length === 1 ? (denseFloat32View(onnx, s.weight) ?? (scanner ? undefined : s.values) ?? readWeightReusing(onnx, s.weight, scratch)) : undefined;
     const original = view ?? s.values ?? readWeight(onnx, s.weight);
     items[idx]!.values = original;
     s.values = undefined;

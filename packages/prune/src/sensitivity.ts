@@ -29,6 +29,11 @@ export interface ScannerOptions {
   keys?: readonly string[];
   /** Measure each weight downstream of a cut before its first consumer (default true; false: the whole model each time). */
   cuts?: boolean;
+  /**
+   * The original values of a weight (by key) where the caller holds them already: the scanner feeds those
+   * arrays instead of decoding its own copy (never modified; the caller must not modify them either).
+   */
+  valuesOf?: (key: string) => Float32Array | undefined;
 }
 
 /** Runs the model with some weights replaced and measures how far its outputs move. */
@@ -94,7 +99,7 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
       await session.release();
     }
   };
-  const shared = await openLiftedSession(runtime, modelBytes, label, options.keys ?? [], samples, baseline, outputs);
+  const shared = await openLiftedSession(runtime, modelBytes, label, options.keys ?? [], samples, baseline, outputs, options.valuesOf);
   const suffixes = shared && options.cuts !== false ? await openSuffixes(runtime, modelBytes, label, shared, samples, outputs) : undefined;
   let fromCuts = 0;
   return {
@@ -187,6 +192,7 @@ async function openLiftedSession(
   samples: readonly Feeds[],
   baseline: readonly Feeds[],
   outputs: readonly string[],
+  valuesOf?: (key: string) => Float32Array | undefined,
 ): Promise<LiftedSession | undefined> {
   if (keys.length === 0 || samples.length === 0) return undefined;
   const model = parseModel(modelBytes, { label });
@@ -196,8 +202,10 @@ async function openLiftedSession(
   const feeds = new Map<string, { name: string; tensor: Tensor }>();
   const weightFeeds: Feeds = {};
   for (const weight of weights) {
-    const tensor = new runtime.Tensor('float32', readWeight(model, weight), weight.shape);
-    feeds.set(`${weight.graph}/${weight.name}`, { name: weight.name, tensor });
+    const key = `${weight.graph}/${weight.name}`;
+    const held = valuesOf?.(key);
+    const tensor = new runtime.Tensor('float32', held?.length === weight.numel ? held : readWeight(model, weight), weight.shape);
+    feeds.set(key, { name: weight.name, tensor });
     weightFeeds[weight.name] = tensor;
   }
   liftWeightsToInputs(model, weights);

@@ -1,6 +1,6 @@
-import { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs, finishInputStats, type ConvGeometry, type Granularity, type InputStats } from '@specprune/core';
+import { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs, packInputStats, type ConvGeometry, type Granularity, type InputStats } from '@specprune/core';
 import type { MatrixView } from '@specprune/onnx-io';
-import { measurePruned, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned } from './engine.js';
+import { measurePruned, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, releaseFactors, type DataAwarePruned } from './engine.js';
 import type { PruneMethod } from './options.js';
 
 /**
@@ -38,6 +38,8 @@ export interface PruneWork {
   withMagnitude?: boolean;
   /** The weight's input statistics; a worker keeps them by key, so they are sent once per worker. */
   stats?: InputStats;
+  /** The last work on this weight: whoever holds its statistics drops them afterwards. */
+  last?: boolean;
 }
 
 export interface WeightWorkResult {
@@ -47,9 +49,19 @@ export interface WeightWorkResult {
 
 /** Runs one piece of work with the weight's statistics. */
 export function doWeightWork(work: WeightWork, stats: InputStats): WeightWorkResult {
-  if (work.kind === 'scan' || work.kind === 'final') return pruneWork(work, stats);
+  if (work.kind === 'scan' || work.kind === 'final') {
+    try {
+      return pruneWork(work, stats);
+    } finally {
+      // Full Gram matrices and inverse factors live only while one piece of work uses them; between the
+      // scan and the final work the factors wait packed (held full for every weight at once, Gram
+      // matrices and factors took four times the memory).
+      releaseFactors(stats, work.kind === 'scan');
+    }
+  }
   const { plan, activation } = work as StatsWork;
-  if (work.kind === 'finish') finishInputStats(stats);
+  // Statistics wait for their uses packed (half the memory; the same numbers).
+  if (work.kind === 'finish') packInputStats(stats);
   else accumulateActivation(stats, plan!, activation!.data, activation!.dims);
   return { results: [] };
 }

@@ -135,9 +135,15 @@ describe('worker lanes', () => {
         if (work.stats) held[lane]!.set(work.key, work.stats);
         const stats = held[lane]!.get(work.key);
         if (!stats) throw new Error(`no statistics for ${work.key} on lane ${lane}`);
-        return doWeightWork(work, stats);
+        const result = doWeightWork(work, stats);
+        if ('last' in work && work.last) {
+          lasts.push(work.key);
+          held[lane]!.delete(work.key);
+        }
+        return result;
       },
     };
+    const lasts: string[] = [];
     const options = { sparsity: 0.5, minParams: 0 };
     const pooled = await prune(bytes, options, { runtime, label: 'small.onnx', workers: pool });
     const inPlace = await prune(bytes, options, { runtime, label: 'small.onnx' });
@@ -146,5 +152,33 @@ describe('worker lanes', () => {
     for (const used of lanes.values()) expect(used.size).toBe(1);
     const laneOf = (name: string) => [...lanes.get([...lanes.keys()].find((k) => k.endsWith(`/${name}`))!)!][0];
     expect(['W1', 'W2', 'W4'].map(laneOf)).toEqual(Array(3).fill(1 - laneOf('W3')!));
+    // Each weight's final work is marked as its last (once), and no statistics are held after the run.
+    expect(lasts.sort()).toEqual([...lanes.keys()].sort());
+    expect(held.map((m) => m.size)).toEqual([0, 0]);
+  });
+
+  it('keep a weight\'s factor packed between its scan and its final work: the same result as computed afresh', async () => {
+    const { doWeightWork } = await import('../src/index.js');
+    const { createInputStats, accumulateInputs, packInputStats, createRandom } = await import('@specprune/core');
+    const rows = 24;
+    const cols = 37;
+    const random = createRandom(5);
+    const original = Float32Array.from({ length: rows * cols }, () => random.nextGaussian());
+    const inputs = Float32Array.from({ length: 200 * cols }, (_, i) => random.nextGaussian() * (1 + (i % cols) / 10));
+    const statsOf = () => {
+      const stats = createInputStats(cols, 1, true);
+      accumulateInputs(stats, 0, inputs, 200);
+      packInputStats(stats);
+      return stats;
+    };
+    const view = { blocks: [{ offset: 0, rows, cols, rowStride: cols, colStride: 1 }] } as never;
+    const work = { key: 'main/W', original, view, method: 'spectral', granularity: { kind: 'unstructured' }, seed: 1, measureSpectralError: false } as const;
+    const reused = statsOf();
+    doWeightWork({ ...work, kind: 'scan', zeros: [100, 300] }, reused);
+    const after = doWeightWork({ ...work, kind: 'final', zeros: [400], last: true }, reused);
+    const fresh = doWeightWork({ ...work, kind: 'final', zeros: [400], last: true }, statsOf());
+    expect(after.results[0]!.method).toBe('refit');
+    expect(Buffer.from(after.results[0]!.values.buffer).equals(Buffer.from(fresh.results[0]!.values.buffer))).toBe(true);
+    expect(after.results[0]!.reconstructionError).toBe(fresh.results[0]!.reconstructionError);
   });
 });

@@ -14,6 +14,7 @@ parentPort!.on('message', ({ id, work }: { id: number; work: WeightWork }) => {
     const stats = statsByKey.get(work.key);
     if (!stats) throw new Error(`weight worker: no input statistics for ${work.key}`);
     const result = doWeightWork(work, stats);
+    if ('last' in work && work.last) statsByKey.delete(work.key);
     const buffers = new Set([...result.results, ...(result.magnitude ? [result.magnitude] : [])].map((r) => r.values.buffer as ArrayBuffer));
     parentPort!.postMessage({ id, result }, [...buffers]);
   } catch (error) {

@@ -72,6 +72,8 @@ export function createWeightWorkers(size: number): WeightWorkers & { close(): Pr
         // Statistics go once per weight, moved (the worker keeps them); later work refers to them by key.
         const first = work.stats !== undefined && !lane.holds.has(work.key);
         if (first) lane.holds.add(work.key);
+        // The worker drops the statistics after the weight's last work; a later use would send them again.
+        if ('last' in work && work.last) lane.holds.delete(work.key);
         const { stats, ...rest } = work;
         const gram = first ? stats?.gram : undefined;
         const transfer = [gram?.buffer, 'activation' in rest ? rest.activation?.data.buffer : undefined].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);

@@ -16,6 +16,11 @@ export interface InputStats {
   count: number;
   sumSquares: Float64Array;
   gram?: Float64Array;
+  /**
+   * True once {@link packInputStats} has stored each group's Gram matrix as its upper triangle, row by row
+   * (cols·(cols+1)/2 values per group): half the memory, the same numbers; {@link groupGram} unpacks.
+   */
+  packed?: boolean;
 }
 
 /** Bytes the Gram matrices of a weight with these dimensions take (float64). */
@@ -53,6 +58,7 @@ const pendingOf = new WeakMap<InputStats, Pending[]>();
  * call {@link finishInputStats} before reading `gram`.
  */
 export function accumulateInputs(stats: InputStats, group: number, vectors: Float32Array, count: number): void {
+  if (stats.packed) throw new RangeError('These input statistics are packed (finished): no inputs can be added.');
   const { cols } = stats;
   if (vectors.length < count * cols) throw new RangeError(`accumulateInputs: ${count} vectors of ${cols} need ${count * cols} values, got ${vectors.length}.`);
   const norms = stats.sumSquares;
@@ -80,6 +86,7 @@ export function accumulateInputs(stats: InputStats, group: number, vectors: Floa
  * transposition: norms at once, the Gram matrix by the kernel in one call per chunk of vectors.
  */
 export function accumulateInputColumns(stats: InputStats, group: number, columns: Float32Array, count: number): void {
+  if (stats.packed) throw new RangeError('These input statistics are packed (finished): no inputs can be added.');
   const { cols } = stats;
   if (columns.length < count * cols) throw new RangeError(`accumulateInputColumns: ${count} vectors of ${cols} need ${count * cols} values, got ${columns.length}.`);
   const norms = stats.sumSquares;
@@ -137,7 +144,7 @@ function flush(stats: InputStats, group: number, batch: Pending): void {
 /** Folds buffered vectors in and mirrors the upper triangles into full symmetric Gram matrices. Idempotent. */
 export function finishInputStats(stats: InputStats): void {
   const { gram, cols, groups } = stats;
-  if (!gram) return;
+  if (!gram || stats.packed) return;
   const pending = pendingOf.get(stats);
   if (pending) {
     pending.forEach((batch, g) => batch.count > 0 && flush(stats, g, batch));
@@ -150,11 +157,43 @@ export function finishInputStats(stats: InputStats): void {
   }
 }
 
-/** The Gram matrix of one group (a view, cols x cols). */
+/**
+ * Finishes the statistics and keeps only the upper triangle of each (symmetric) Gram matrix: statistics
+ * held between uses take half the memory. Idempotent.
+ */
+export function packInputStats(stats: InputStats): void {
+  const { gram, cols: n, groups } = stats;
+  if (!gram || stats.packed) return;
+  finishInputStats(stats);
+  const triangle = (n * (n + 1)) / 2;
+  const packed = new Float64Array(groups * triangle);
+  let at = 0;
+  for (let g = 0; g < groups; g++) {
+    const base = g * n * n;
+    for (let i = 0; i < n; i++) {
+      packed.set(gram.subarray(base + i * n + i, base + (i + 1) * n), at);
+      at += n - i;
+    }
+  }
+  stats.gram = packed;
+  stats.packed = true;
+}
+
+/** The Gram matrix of one group, cols x cols: a view, or a new full matrix when the statistics are packed. */
 export function groupGram(stats: InputStats, group: number): Float64Array {
   if (!stats.gram) throw new RangeError('These input statistics hold no Gram matrix.');
-  const size = stats.cols * stats.cols;
-  return stats.gram.subarray(group * size, (group + 1) * size);
+  const n = stats.cols;
+  if (!stats.packed) return stats.gram.subarray(group * n * n, (group + 1) * n * n);
+  const full = new Float64Array(n * n);
+  let at = (group * n * (n + 1)) / 2;
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      const v = stats.gram[at++]!;
+      full[i * n + j] = v;
+      full[j * n + i] = v;
+    }
+  }
+  return full;
 }
 
 /** Per-input-column norms ‖X_j‖ of one group. */
