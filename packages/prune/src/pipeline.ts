@@ -492,6 +492,10 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   }
   timings.prune = seconds(pruneStarted);
   await scanner?.release();
+  // What measured the original (its bytes for the runtime, the scan's samples and captured activations)
+  // is not needed by the check: let it go before the pruned model is serialised and loaded.
+  scanner = undefined;
+  runtimeBytesCache = undefined;
   if (valuesKeptHigher.length) log(`values: ${valuesKeptHigher.length} weight(s) kept a higher precision than ${o.values} because ${o.values} moved the outputs more than the pruning itself: ${valuesKeptHigher.slice(0, 5).join('; ')}${valuesKeptHigher.length > 5 ? '; ...' : ''}`);
   if (valuesBlocked.length) warn(`${valuesBlocked.length} weight(s) keep their own precision because ${o.values} values do not cover them: ${valuesBlocked.slice(0, 5).join('; ')}${valuesBlocked.length > 5 ? '; ...' : ''}.`);
   if (valuesUnmeasured && o.targetBytes !== undefined) log(`values: ${o.values} for every weight that can take it (${valuesUnmeasured}), as the size for --target-bytes was predicted with them`);

@@ -145,16 +145,20 @@ function flush(stats: InputStats, group: number, batch: Pending): void {
 export function finishInputStats(stats: InputStats): void {
   const { gram, cols, groups } = stats;
   if (!gram || stats.packed) return;
-  const pending = pendingOf.get(stats);
-  if (pending) {
-    pending.forEach((batch, g) => batch.count > 0 && flush(stats, g, batch));
-    pendingOf.delete(stats);
-    releaseKernelArrays();
-  }
+  flushPending(stats);
   for (let g = 0; g < groups; g++) {
     const base = g * cols * cols;
     for (let i = 0; i < cols; i++) for (let j = i + 1; j < cols; j++) gram[base + j * cols + i] = gram[base + i * cols + j];
   }
+}
+
+/** Folds the vectors still buffered into the upper triangles. */
+function flushPending(stats: InputStats): void {
+  const pending = pendingOf.get(stats);
+  if (!pending) return;
+  pending.forEach((batch, g) => batch.count > 0 && flush(stats, g, batch));
+  pendingOf.delete(stats);
+  releaseKernelArrays();
 }
 
 /**
@@ -164,7 +168,8 @@ export function finishInputStats(stats: InputStats): void {
 export function packInputStats(stats: InputStats): void {
   const { gram, cols: n, groups } = stats;
   if (!gram || stats.packed) return;
-  finishInputStats(stats);
+  // Only the upper triangles are read: the lower ones are not mirrored (nor their pages touched) first.
+  flushPending(stats);
   const triangle = (n * (n + 1)) / 2;
   const packed = new Float64Array(groups * triangle);
   let at = 0;
