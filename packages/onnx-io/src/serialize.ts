@@ -52,6 +52,18 @@ export function serializeModel(model: OnnxModel): Uint8Array {
 }
 
 /**
+ * The model's own bytes when serialising it would give exactly them (nothing edited, no external data): a
+ * view, not a copy; undefined otherwise. Whoever keeps them must not let dense writes rewrite them in
+ * place (`ownsBytes`).
+ */
+export function unchangedModelBytes(model: OnnxModel): Uint8Array | undefined {
+  const root = model.root;
+  if (root.isDirty || root.start !== 0 || root.end !== model.bytes.byteLength) return undefined;
+  if (allTensors(model).some((t) => t.external)) return undefined;
+  return model.bytes;
+}
+
+/**
  * The model as one self-contained buffer for a runtime that is given bytes (onnxruntime's
  * `InferenceSession.create(bytes)` cannot find external data files): tensors stored as external data
  * are read and inlined (which needs a model read by the Node entry, see readExternalBytes). Fails with

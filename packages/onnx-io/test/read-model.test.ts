@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { allTensors, countNonzero, findWeights, nodeExternalFiles, OnnxInputError, parseModel, readModel, readWeight, serializeForRuntime, serializeModel } from '../src/node.js';
+import { allTensors, countNonzero, findWeights, nodeExternalFiles, OnnxInputError, parseModel, readModel, readWeight, serializeForRuntime, serializeModel, unchangedModelBytes, updateWeight } from '../src/node.js';
 import { makeFixtures, oracleWeights, REAL_MODELS, type Fixtures } from './helpers.js';
 
 let fixtures: Fixtures;
@@ -11,6 +11,23 @@ beforeAll(() => {
 
 describe('real pretrained models', () => {
   const files = Object.values(REAL_MODELS);
+
+  it('are their own runtime bytes until edited (unchangedModelBytes: a view, exactly what serialising gives)', () => {
+    for (const file of files) {
+      const model = readModel(file);
+      const own = unchangedModelBytes(model);
+      expect(own).toBe(model.bytes);
+      expect(Buffer.from(serializeForRuntime(model)).equals(Buffer.from(own!))).toBe(true);
+      const weight = findWeights(model)[0]!;
+      updateWeight(model, weight, new Float32Array(weight.numel), 'dense');
+      // Rewritten in place (a model read from its file owns its bytes) or not: never other than what serialising gives.
+      const after = unchangedModelBytes(model);
+      if (after) expect(Buffer.from(serializeModel(model)).equals(Buffer.from(after))).toBe(true);
+      const copy = parseModel(new Uint8Array(readFileSync(file)));
+      updateWeight(copy, findWeights(copy)[0]!, new Float32Array(weight.numel), 'dense');
+      expect(unchangedModelBytes(copy)).toBeUndefined();
+    }
+  });
 
   it('finds the same weights as an independent python3-onnx oracle', () => {
     const oracle = oracleWeights(files);
@@ -114,6 +131,8 @@ describe('generated storage cases', () => {
     expect(() => readWeight(parsed, weights[0]!)).toThrow(OnnxInputError);
     expect(() => readWeight(parsed, weights[0]!)).toThrow(noReader);
     expect(() => serializeForRuntime(parsed)).toThrow(noReader);
+    // Its own bytes are not what a runtime needs (the data is elsewhere).
+    expect(unchangedModelBytes(parsed)).toBeUndefined();
     // The bytes themselves are kept: re-encoding needs no external data.
     expect(Buffer.from(serializeModel(parsed)).equals(bytes)).toBe(true);
 

@@ -15,6 +15,7 @@ import {
   quantizedUnsupported,
   roundTripValues,
   serializeForRuntime,
+  unchangedModelBytes,
   setMetadata,
   sparseStorageUnsupported,
   storageBytes,
@@ -255,9 +256,18 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       `${label}: ${plan.problem.replace(/\.$/, '')}. The default pruning runs the model on generated inputs to measure each layer's damage, so every input needs a size (or give calibration samples).`,
     );
   }
-  // The runtime is given bytes, so external data is inlined for it (once, before any weight changes).
+  // The runtime is given bytes, so external data is inlined for it (once, before any weight changes). An
+  // unedited model without external data is given its own bytes (no copy); the scanner may rebuild the
+  // original from them while weights are pruned, so then no dense write may rewrite them in place.
   let runtimeBytesCache: Uint8Array | undefined;
-  const runtimeBytes = () => (runtimeBytesCache ??= serializeForRuntime(onnx));
+  const runtimeBytes = () => {
+    if (!runtimeBytesCache) {
+      const own = unchangedModelBytes(onnx);
+      if (own && (scanAllocation || chooseByOutput)) onnx.ownsBytes = false;
+      runtimeBytesCache = own ?? serializeForRuntime(onnx);
+    }
+    return runtimeBytesCache;
+  };
   if (scanAllocation || chooseByOutput || o.calibration) {
     // Everything measured below runs in the runtime: a model it cannot load stops here, not halfway.
     try {
