@@ -133,8 +133,10 @@ export interface CollectedStats {
   stats: Map<string, InputStats>;
   /** Weights that got norms only because their Gram matrix did not fit in `memoryBytes`. */
   withoutGram: Array<{ key: string; bytes: number }>;
-  /** Bytes of all Gram matrices, and how many weights have one. */
+  /** Bytes of all Gram matrices (full, while they are accumulated), and how many weights have one. */
   gramBytes: number;
+  /** Bytes they take packed (upper triangles), as they are held between the statistics and their last use. */
+  packedBytes: number;
   withGram: number;
 }
 
@@ -163,9 +165,10 @@ export async function collectInputStats(
     else withoutGram.push({ key: plan.key, bytes });
     stats.set(plan.key, createInputStats(plan.cols, plan.groups, fits));
   }
-  if (plans.length === 0) return { stats, withoutGram, gramBytes: 0, withGram: 0 };
+  if (plans.length === 0) return { stats, withoutGram, gramBytes: 0, packedBytes: 0, withGram: 0 };
 
   const gramTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? s.gram.byteLength : 0), 0);
+  const packedTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? ((s.groups * s.cols * (s.cols + 1)) / 2) * 8 : 0), 0);
   const withGram = [...stats.values()].filter((s) => s.gram).length;
   const workers = options.workers;
   const handedOver = new Set<string>();
@@ -222,7 +225,7 @@ export async function collectInputStats(
   }
   if (workers) await Promise.all(plans.map((plan) => workers.pool.run({ kind: 'finish', key: plan.key }, workers.laneOf(plan.key))));
   else for (const s of stats.values()) packInputStats(s);
-  return { stats, withoutGram, gramBytes: gramTotal, withGram };
+  return { stats, withoutGram, gramBytes: gramTotal, packedBytes: packedTotal, withGram };
 }
 
 /** A floating-point activation as float32 (float16 models give float16 activations), or undefined. */
