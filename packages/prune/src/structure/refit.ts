@@ -18,9 +18,9 @@ const MAX_COLS = 4609;
 /** Bytes all Gram matrices of one model may take together. */
 const MEMORY_BYTES = 512 * 2 ** 20;
 /** Ridge added to G[K, K], as a fraction of its mean diagonal (raised tenfold until it factors). */
-const RIDGE = 1e-5;
+export const RIDGE = 1e-5;
 /** Input vectors needed per kept column: fewer leave the fit underdetermined (a Gemm after global pooling sees one per sample). */
-const VECTORS_PER_COLUMN = 4;
+export const VECTORS_PER_COLUMN = 4;
 
 /** The input statistics of one consumer, gathered while the original model runs. */
 export interface ConsumerGram {
@@ -215,34 +215,10 @@ export function refitConsumers(
     const consumer = byWeight.get(gram.consumer.weight);
     const { stats } = gram;
     if (!consumer || !consumer.segments.some((s) => (keep.get(analysis.root(s.group))?.length ?? s.count) !== s.count)) continue;
-    finishInputStats(stats);
+    const map = effectiveMap(model, analysis, consumer, gram);
+    if (!map) continue;
+    const { W, rows, cols, alpha, beta, w, dims, conv, features, taps } = map;
     const G = stats.gram!;
-    const cols = stats.cols;
-    if (stats.count === 0) continue;
-    // The intercept's column must be 1 for every input vector (a Conv's centre tap never in the padding).
-    if (gram.ones !== undefined && Math.abs(G[gram.ones * cols + gram.ones]! - stats.count) > 1e-6 * stats.count) continue;
-    const { tensor } = analysis.constants.get(consumer.weight)!;
-    const w = readTensorFloat32(model, tensor);
-    const dims = tensor.dims;
-    const conv = consumer.kind === 'Conv';
-    const rows = conv ? dims[0]! : dims[1 - consumer.axis]!;
-    const features = gram.features;
-    const taps = gram.taps;
-    const alpha = consumer.kind === 'Gemm' ? attributeFloat(consumer.node, 'alpha', 1) : 1;
-    const beta = consumer.kind === 'Gemm' ? attributeFloat(consumer.node, 'beta', 1) : 1;
-    if (!Number.isFinite(alpha) || !Number.isFinite(beta) || alpha === 0 || (gram.ones !== undefined && beta === 0)) continue;
-    const bias = consumer.bias ? readTensorFloat32(model, analysis.constants.get(consumer.bias)!.tensor) : undefined;
-    // The effective map as [rows, cols] over the extended input: alpha W, and beta c on the ones column.
-    const W = new Float64Array(rows * cols);
-    for (let m = 0; m < rows; m++) {
-      for (let f = 0; f < features; f++) {
-        for (let t = 0; t < taps; t++) {
-          const v = conv ? w[(m * features + f) * taps + t]! : consumer.axis === 0 ? w[f * rows + m]! : w[m * features + f]!;
-          W[m * cols + f * taps + t] = alpha * v;
-        }
-      }
-      if (gram.ones !== undefined) W[m * cols + gram.ones] = beta * bias![m]!;
-    }
     const keptFeatures = keptIndices(analysis, consumer.segments, consumer.block, keep);
     const K: number[] = [];
     for (const f of keptFeatures) for (let t = 0; t < taps; t++) K.push(f * taps + t);
@@ -320,6 +296,58 @@ export function refitConsumers(
     }
   }
   return outcomes;
+}
+
+/** A consumer's weight as the map the re-fit works on, with what is needed to write it back. */
+export interface EffectiveMap {
+  /** [rows, cols] over the extended input: alpha W, and beta c on the ones column. */
+  W: Float64Array;
+  rows: number;
+  cols: number;
+  alpha: number;
+  beta: number;
+  /** The weight's values and dims as stored. */
+  w: Float32Array;
+  dims: readonly number[];
+  conv: boolean;
+  features: number;
+  taps: number;
+}
+
+/**
+ * The consumer's effective map over its extended input, from finished statistics; undefined when the
+ * statistics cannot be used (no input vectors, an intercept column that is not always 1, a Gemm with a
+ * zero or non-finite alpha or beta).
+ */
+export function effectiveMap(model: OnnxModel, analysis: ChannelAnalysis, consumer: ConsumerInfo, gram: ConsumerGram): EffectiveMap | undefined {
+  const { stats } = gram;
+  finishInputStats(stats);
+  const G = stats.gram!;
+  const cols = stats.cols;
+  if (stats.count === 0) return undefined;
+  // The intercept's column must be 1 for every input vector (a Conv's centre tap never in the padding).
+  if (gram.ones !== undefined && Math.abs(G[gram.ones * cols + gram.ones]! - stats.count) > 1e-6 * stats.count) return undefined;
+  const { tensor } = analysis.constants.get(consumer.weight)!;
+  const w = readTensorFloat32(model, tensor);
+  const dims = tensor.dims;
+  const conv = consumer.kind === 'Conv';
+  const rows = conv ? dims[0]! : dims[1 - consumer.axis]!;
+  const { features, taps } = gram;
+  const alpha = consumer.kind === 'Gemm' ? attributeFloat(consumer.node, 'alpha', 1) : 1;
+  const beta = consumer.kind === 'Gemm' ? attributeFloat(consumer.node, 'beta', 1) : 1;
+  if (!Number.isFinite(alpha) || !Number.isFinite(beta) || alpha === 0 || (gram.ones !== undefined && beta === 0)) return undefined;
+  const bias = consumer.bias ? readTensorFloat32(model, analysis.constants.get(consumer.bias)!.tensor) : undefined;
+  const W = new Float64Array(rows * cols);
+  for (let m = 0; m < rows; m++) {
+    for (let f = 0; f < features; f++) {
+      for (let t = 0; t < taps; t++) {
+        const v = conv ? w[(m * features + f) * taps + t]! : consumer.axis === 0 ? w[f * rows + m]! : w[m * features + f]!;
+        W[m * cols + f * taps + t] = alpha * v;
+      }
+    }
+    if (gram.ones !== undefined) W[m * cols + gram.ones] = beta * bias![m]!;
+  }
+  return { W, rows, cols, alpha, beta, w, dims, conv, features, taps };
 }
 
 /**

@@ -9,13 +9,18 @@ import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
 import { accumulateConsumerGrams, accumulatePairedGrams, planConsumerGrams, planPairedGrams, type ConsumerGram, type PairedGram, type RefitOutcome } from './refit.js';
+import { reconstructionOrders } from './select.js';
 import { allocateChannels, allocateChannelsGreedy, countMacs, uniformCounts, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
 export interface StructureReport {
   kind: 'channels';
-  /** How channels were ranked (per group below): activation with input statistics, else weight-norm. */
-  criterion: 'activation' | 'weight-norm';
+  /**
+   * How the kept channels were chosen (per group below): `reconstruction` (the least error left after the
+   * consumers' re-fit, by greedy column subset selection on their input Gram matrices) when the kept candidate
+   * used it, else `activation` with input statistics, else `weight-norm`.
+   */
+  criterion: Criterion;
   /** Dense consumers whose bias took the mean of the channels removed from their input. */
   biasCompensated: number;
   /** Fraction of multiply-adds asked to keep (with a speedup target: the fraction the search settled on). */
@@ -30,7 +35,7 @@ export interface StructureReport {
   /** How channel counts were chosen: greedy by score per multiply-add saved, or one keep fraction per group (uniform). */
   allocation: 'greedy' | 'uniform';
   /** Both allocations as built: multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
-  allocations: Array<{ allocation: 'greedy' | 'uniform'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number | null }>;
+  allocations: Array<{ allocation: 'greedy' | 'uniform'; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number | null }>;
   /** Whether the kept candidate re-fit the consumers of removed channels by least squares on their inputs. */
   refit: boolean;
   /**
@@ -45,7 +50,7 @@ export interface StructureReport {
   params: { before: number; after: number };
   groups: Array<{
     channels: { before: number; after: number };
-    criterion: 'activation' | 'weight-norm';
+    criterion: Criterion;
     members: string[];
     /**
      * The group's consumers' output reconstruction error on the statistics' inputs, ‖W X − W' X‖ / ‖W X‖ over
@@ -56,6 +61,9 @@ export interface StructureReport {
   }>;
   intact: Array<{ channels: number; members: string[]; reason: string }>;
 }
+
+/** How a group's kept channels were chosen. */
+export type Criterion = 'reconstruction' | 'activation' | 'weight-norm';
 
 /** Bisection steps of the search for a speedup target (after the smallest model). */
 const SPEEDUP_STEPS = 5;
@@ -73,14 +81,16 @@ const REMEASURE = 3;
  * pipeline). The written model is checked against the original's outputs on the same inputs: it must
  * load, run and give outputs of the same shapes. `variants.refit` lists the candidates built per allocation
  * (without and with the least-squares re-fit by default; benchmarks compare them one at a time), and
- * `variants.ownInputs: false` skips the second pass that re-fits the kept candidate on its own inputs.
+ * `variants.ownInputs: false` skips the second pass that re-fits the kept candidate on its own inputs, and
+ * `variants.criteria: 'activation'` the candidates whose channels are chosen by the re-fit's error (benchmarks
+ * compare the criteria).
  */
 export async function pruneStructured(
   model: Uint8Array | OnnxModel,
   options: PruneOptions,
   given: PruneContext,
   pruneRest: (model: Uint8Array, options: PruneOptions, context: PruneContext) => Promise<PruneResult>,
-  variants: { refit: readonly boolean[]; ownInputs?: boolean } = { refit: [false, true] },
+  variants: { refit: readonly boolean[]; ownInputs?: boolean; criteria?: 'activation' | 'both' } = { refit: [false, true] },
 ): Promise<PruneResult> {
   const started = now();
   const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
@@ -144,15 +154,23 @@ export async function pruneStructured(
   // Two allocations, each built on its own copy of the model; the one whose outputs stay closer to the
   // original's on the check inputs is kept (greedy wins ties). Neither wins on every model: on the OCR
   // recogniser greedy keeps far more lines, on the text-direction classifier one fraction per group does.
-  const build = (flops: number, allocation: 'greedy' | 'uniform', refit: boolean) => {
+  // The reconstruction criterion's channel orders (greedy, nested: the first k are the k kept), found once.
+  let orders: Map<number, Int32Array> | undefined;
+  const reconstruction = () => (orders ??= grams.length ? reconstructionOrders(onnx, analysis!, grams) : new Map());
+  const build = (flops: number, allocation: 'greedy' | 'uniform', refit: boolean, criterion: 'activation' | 'reconstruction' = 'activation') => {
     const copy = parseModel(original, { label });
     const own = analyzeChannels(copy, shapes);
     const { scores, scored } = scoreChannelsByActivity(copy, own, stats);
     const { kept } = allocation === 'greedy' ? allocateChannelsGreedy(own, flops, structure.channelMultiple, scores) : allocateChannels(own, flops, structure.channelMultiple);
     const keep = new Map<number, Int32Array>();
-    for (const [group, count] of kept) keep.set(group, topChannels(scores.get(group)!, count));
+    const reconstructed = new Set<number>();
+    for (const [group, count] of kept) {
+      const order = criterion === 'reconstruction' ? reconstruction().get(group) : undefined;
+      if (order) reconstructed.add(group);
+      keep.set(group, order ? Int32Array.from(order.subarray(0, count)).sort() : topChannels(scores.get(group)!, count));
+    }
     const { compensated, refits } = applyChannelPruning(copy, own, keep, stats, refit ? grams : undefined);
-    return { allocation, refit: refits.length > 0, onPrunedInputs: false, refits, analysis: own, keep, kept, scored, compensated, macsAfter: countMacs(own, kept), bytes: serializeForRuntime(copy) };
+    return { allocation, criterion, refit: refits.length > 0, onPrunedInputs: false, refits, analysis: own, keep, kept, scored, reconstructed, compensated, macsAfter: countMacs(own, kept), bytes: serializeForRuntime(copy) };
   };
   type Candidate = ReturnType<typeof build>;
   /**
@@ -207,11 +225,14 @@ export async function pruneStructured(
     }
     return current.refits.some((r) => r.onPrunedInputs) ? current : undefined;
   };
-  // Each allocation with and without the least-squares re-fit of the consumers (when any can be re-fit).
+  // Each allocation with and without the least-squares re-fit of the consumers (when any can be re-fit), and
+  // with the re-fit, the channels chosen by the error it leaves (when some group's consumers allow it).
   const chooseAt = async (flops: number) => {
     const refitModes = flops < 1 && grams.length ? variants.refit : variants.refit.filter((r) => !r);
-    const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => (flops < 1 ? (['greedy', 'uniform'] as const) : (['greedy'] as const)).map((allocation) => build(flops, allocation, refit)));
-    const measured: Array<{ allocation: 'greedy' | 'uniform'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number }> = [];
+    const allocations = flops < 1 ? (['greedy', 'uniform'] as const) : (['greedy'] as const);
+    const criteria = (refit: boolean) => (refit && flops < 1 && variants.criteria !== 'activation' && reconstruction().size ? (['activation', 'reconstruction'] as const) : (['activation'] as const));
+    const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => criteria(refit).flatMap((criterion) => allocations.map((allocation) => build(flops, allocation, refit, criterion))));
+    const measured: Array<{ allocation: 'greedy' | 'uniform'; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number }> = [];
     for (const candidate of candidates) {
       let minCosine = Number.NEGATIVE_INFINITY;
       if (candidates.length > 1) {
@@ -221,10 +242,13 @@ export async function pruneStructured(
           // A candidate that does not run is never chosen (the check below would report it as the bug it is).
         }
       }
-      measured.push({ allocation: candidate.allocation, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
+      measured.push({ allocation: candidate.allocation, criterion: candidate.criterion, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
     }
-    const best = candidates[measured.reduce((b, m, i) => (m.minCosine > measured[b]!.minCosine ? i : b), 0)]!;
-    return { best, measured, minCosine: Math.max(...measured.map((m) => m.minCosine)) };
+    const bestOf = (keep: (c: Candidate) => boolean) => measured.reduce<number | undefined>((b, m, i) => (keep(candidates[i]!) && (b === undefined || m.minCosine > measured[b]!.minCosine) ? i : b), undefined);
+    const best = candidates[bestOf(() => true)!]!;
+    // The best re-fit candidate of each criterion: the second pass (on the pruned model's own inputs) may reorder them.
+    const refitted = (['activation', 'reconstruction'] as const).map((c) => bestOf((x) => x.refit && x.criterion === c)).flatMap((i) => (i === undefined ? [] : [candidates[i]!]));
+    return { best, refitted, measured, minCosine: Math.max(...measured.map((m) => m.minCosine)) };
   };
 
   let flops = structure.flops;
@@ -279,9 +303,12 @@ export async function pruneStructured(
       searchWarnings.push(`measured again, the kept ${label} is ${(before / after).toFixed(2)}x faster (${before.toFixed(2)} -> ${after.toFixed(2)} ms), short of ${target}x that it reached during the search (${(p50Before / found.latency).toFixed(2)}x); latencies on this machine vary: run specprune bench on both, or ask for a larger speedup.`);
     }
   }
-  // The kept candidate's consumers re-fit on its own inputs, kept when its outputs are closer to the original's.
-  if (chosen.best.refit && variants.refit.includes(true) && variants.ownInputs !== false) {
-    const again = await refitOnOwnInputs(chosen.best);
+  // The best re-fit candidate of each criterion, its consumers re-fit on its own inputs, kept when its outputs are
+  // closer to the original's (which first-pass candidate gains most from this pass differs from model to model).
+  const second = variants.refit.includes(true) && variants.ownInputs !== false ? chosen.refitted : [];
+  for (const candidate of second) {
+    throwIfAborted(context.signal);
+    const again = await refitOnOwnInputs(candidate);
     if (again) {
       let minCosine = Number.NEGATIVE_INFINITY;
       try {
@@ -289,7 +316,7 @@ export async function pruneStructured(
       } catch {
         // Not chosen when it does not run.
       }
-      chosen.measured.push({ allocation: again.allocation, refit: true, onPrunedInputs: true, macs: Math.round(again.macsAfter), minCosine });
+      chosen.measured.push({ allocation: again.allocation, criterion: again.criterion, refit: true, onPrunedInputs: true, macs: Math.round(again.macsAfter), minCosine });
       if (minCosine > chosen.minCosine) chosen = { ...chosen, best: again, minCosine };
     }
   }
@@ -297,13 +324,14 @@ export async function pruneStructured(
     searchWarnings.push(`the ${speedup.target}x faster ${label} keeps an output cosine of only ${chosen.minCosine.toFixed(3)} on the check inputs; measure its task accuracy before using it.`);
   }
   const { best, measured } = chosen;
-  const { kept, scored, compensated, macsAfter, refits } = best;
+  const { kept, scored, reconstructed, compensated, macsAfter, refits } = best;
+  const criterionOf = (id: number): Criterion => (reconstructed.has(id) ? 'reconstruction' : scored.has(id) ? 'activation' : 'weight-norm');
   analysis = best.analysis;
   let bytes = best.bytes;
   const shrunk = parseModel(bytes, { label });
   const report: StructureReport = {
     kind: structure.kind,
-    criterion: scored.size ? 'activation' : 'weight-norm',
+    criterion: reconstructed.size ? 'reconstruction' : scored.size ? 'activation' : 'weight-norm',
     biasCompensated: compensated,
     allocation: best.allocation,
     refit: best.refit,
@@ -314,7 +342,7 @@ export async function pruneStructured(
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
-    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: scored.has(g.id) ? ('activation' as const) : ('weight-norm' as const), members: g.members, refit: refitOf(analysis!, g.id, refits) })),
+    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: criterionOf(g.id), members: g.members, refit: refitOf(analysis!, g.id, refits) })),
     intact: analysis.groups.filter((g) => g.intact).map((g) => ({ channels: g.channels, members: g.members, reason: g.intact! })),
   };
   const removed = report.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
