@@ -60,14 +60,30 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens'];
+
+/** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
+async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]> }> {
+  const probe = parseModel(bytes);
+  addGraphOutputs(probe, probe.graph.nodes.flatMap((n) => n.outputs.filter(Boolean)).filter((n) => !probe.graph.outputs.includes(n)));
+  const session = await runtime.InferenceSession.create(serializeForRuntime(probe));
+  try {
+    const out = await session.run(feeds);
+    const shapes = new Map(Object.entries(out).map(([name, t]) => [name, [...t.dims]]));
+    const values = new Map(Object.entries(out).filter(([, t]) => t.type === 'int64' && t.data.length <= 16).map(([name, t]) => [name, Array.from(t.data as BigInt64Array, Number)]));
+    return { shapes, values };
+  } finally {
+    await session.release();
+  }
+}
 
 describe('structured pruning: exactness oracle (removed channels are exactly zero)', () => {
   for (const pattern of PATTERNS) {
     it(`${pattern}: keeping half of every group removes only the zero channels, outputs identical to 1e-5, onnx.checker passes`, async () => {
       const original = load(`${pattern}_zero`);
       const model = parseModel(original);
-      const analysis = analyzeChannels(model);
+      const { shapes, values } = await measure(original, feedsFor(pattern, 1));
+      const analysis = analyzeChannels(model, shapes, values);
       const prunable = analysis.groups.filter((g) => !g.intact);
       expect(prunable.length).toBeGreaterThan(0);
       const counts = uniformCounts(analysis, 0.5, 8);
@@ -302,6 +318,24 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(report.sparsity).toBeGreaterThan(0.4);
     expect(report.structure!.macs.after).toBeLessThan(report.structure!.macs.before);
     check(model, 'chain-composed');
+  });
+
+  it('computed Reshape shapes: a shape from Shape that holds no channel count, or holds it where the channel axis stays, is followed; a count used in arithmetic leaves its group intact, naming the Shape', async () => {
+    for (const name of ['shape_flatten', 'shape_tokens']) {
+      const { model, report } = await prune(load(name), { structure: 'channels', flops: 0.5, shape: shapeOf(name) }, { runtime });
+      const s = report.structure!;
+      // Every group but the one reaching the graph output prunes: the 32-channel group crosses the computed Reshape.
+      expect(s.intact.map((g) => g.reason)).toEqual([expect.stringMatching(/graph output/)]);
+      expect(s.groups.find((g) => g.channels.before === 32)?.channels.after).toBeLessThan(32);
+      check(model, `${name}-pipeline`);
+      const feeds = feedsFor(name, 5);
+      expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(load(name), feeds)).map((o) => o.dims));
+    }
+    const used = await prune(load('shape_count_used'), { structure: 'channels', flops: 0.5, shape: shapeOf('shape_count_used') }, { runtime });
+    const s = used.report.structure!;
+    expect(s.intact.find((g) => g.channels === 32)?.reason).toMatch(/^Mul node mul\d+ computes with it: the channel count taken by a Shape node$/);
+    expect(s.groups.map((g) => g.channels.before)).toEqual([16]);
+    check(used.model, 'shape-count-used');
   });
 
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {

@@ -111,10 +111,21 @@ const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'PRelu']);
 const POOLS = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool', 'GlobalLpPool']);
 
 /**
+ * A shape value that depends on a group's channel count: a 1-D (or scalar) integer tensor computed from Shape of a
+ * tensor with channels, whose entries at `at` hold that count (of `segments`). Entries elsewhere do not change.
+ */
+interface ShapeTaint {
+  segments: Segment[];
+  at: number[];
+  length: number;
+}
+
+/**
  * Analyses the main graph. `shapes` are measured tensor shapes (from a run of the model), used for the
  * multiply-add counts and to prove what a Reshape does; value_info shapes fill in where fully static.
+ * `values` are measured values of small integer tensors (computed Reshape shapes).
  */
-export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]> = new Map()): ChannelAnalysis {
+export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]> = new Map(), values: ReadonlyMap<string, readonly number[]> = new Map()): ChannelAnalysis {
   const graph = model.graph;
   const constants = constantTensors(graph);
   const declared = graphValueInfo(model);
@@ -229,6 +240,53 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     note(layout.segments, node);
     for (const out of node.outputs) if (out) layouts.set(out, { ...layout, segments: [...layout.segments] });
   };
+  const taints = new Map<string, ShapeTaint>();
+  /** Entries of an integer tensor: a constant's, else the measured value's. */
+  const valueOf = (name: string) => ints(name) ?? values.get(name);
+  /**
+   * Shape values followed from Shape of a tensor with channels through Cast, Identity, Slice and Gather on axis 0
+   * with constant indices, Squeeze/Unsqueeze of a scalar, Concat on axis 0: the taint of the node's output (or
+   * null when it holds no channel count any more), or why the channel count is used in a way not followed.
+   */
+  const followShape = (node: NodeInfo, op: string, derived: ReadonlyArray<ShapeTaint | undefined>): ShapeTaint | null | string => {
+    const t = derived[0];
+    const attr = (name: string) => intsAttribute(node, name);
+    const only = derived.every((d, i) => i === 0 || !d);
+    const of = (at: number[], length: number, from: ShapeTaint): ShapeTaint | null => (at.length ? { segments: from.segments, at, length } : null);
+    if ((op === 'Cast' || op === 'Identity') && t && only) return t;
+    if ((op === 'Squeeze' || op === 'Unsqueeze') && t && only && t.length === 1) return t;
+    if (op === 'Slice' && t && only) {
+      const [starts, ends, axes, steps] = node.inputs.length > 1 ? [1, 2, 3, 4].map((i) => (node.inputs[i] ? ints(node.inputs[i]!) : undefined)) : [attr('starts'), attr('ends'), node.attributes.some((a) => a.name === 'axes') ? attr('axes') : undefined, undefined];
+      if (!starts || !ends || starts.length !== 1 || ends.length !== 1 || (axes && (axes.length !== 1 || (axes[0] !== 0 && axes[0] !== -1))) || (steps && (steps.length !== 1 || steps[0] !== 1))) return 'slices it with computed or strided bounds';
+      const clamp = (v: number) => Math.min(t.length, Math.max(0, v < 0 ? v + t.length : v));
+      const [from, to] = [clamp(starts[0]!), clamp(ends[0]!)];
+      return of(t.at.filter((p) => p >= from && p < to).map((p) => p - from), Math.max(0, to - from), t);
+    }
+    if (op === 'Gather' && t && only && intAttribute(node, 'axis', 0) === 0) {
+      const indices = node.inputs[1] ? ints(node.inputs[1]) : undefined;
+      if (!indices) return 'gathers from it with computed indices';
+      const at = indices.flatMap((index, i) => (t.at.includes(index < 0 ? index + t.length : index) ? [i] : []));
+      return of(at, indices.length, t);
+    }
+    if (op === 'Concat' && intAttribute(node, 'axis', 0) === 0) {
+      let offset = 0;
+      const at: number[] = [];
+      let first: ShapeTaint | undefined;
+      for (const [i, name] of node.inputs.entries()) {
+        const d = derived[i];
+        const length = d?.length ?? valueOf(name)?.length;
+        if (length === undefined) return 'concatenates it with a value of unknown length';
+        if (d) {
+          if (first && d.segments !== first.segments && (d.segments.length !== first.segments.length || d.segments.some((s, k) => find(s.group) !== find(first!.segments[k]!.group)))) return 'concatenates the channel counts of different groups';
+          first ??= d;
+          at.push(...d.at.map((p) => p + offset));
+        }
+        offset += length;
+      }
+      return of(at, offset, first!);
+    }
+    return 'computes with it';
+  };
 
   for (const node of graph.nodes) {
     const tracked = node.inputs.map((n) => (n ? layouts.get(n) : undefined));
@@ -243,6 +301,35 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       handleWeighted(node, op, tracked);
       continue;
     }
+    // Shape of a tensor with channels: its value is followed (see followShape) to a Reshape, which then keeps
+    // the channel count by itself; any other use of the count leaves the group intact.
+    if (op === 'Shape' && first && onlyFirst()) {
+      const rank = first.rank;
+      if (rank === undefined) {
+        refuse(`${describe(node)} reads the shape of a tensor of unknown rank`);
+        continue;
+      }
+      const clamp = (v: number) => Math.min(rank, Math.max(0, v < 0 ? v + rank : v));
+      const [from, to] = [clamp(intAttribute(node, 'start', 0)), clamp(node.attributes.some((a) => a.name === 'end') ? intAttribute(node, 'end', rank) : rank)];
+      const channel = rank - first.axisFromEnd;
+      note(first.segments, node);
+      if (channel >= from && channel < to) taints.set(node.outputs[0]!, { segments: first.segments, at: [channel - from], length: to - from });
+      continue;
+    }
+    const derived = node.inputs.map((n, i) => (n && !(op === 'Reshape' && i === 1) ? taints.get(n) : undefined));
+    if (derived.some(Boolean)) {
+      const followed = standard ? followShape(node, op, derived) : 'computes with it';
+      if (typeof followed === 'string') {
+        for (const d of derived) if (d) mark(d.segments, `${describe(node)} ${followed}: the channel count taken by a Shape node`);
+        refuse(`${describe(node)} takes it`);
+      } else {
+        for (const d of derived) if (d) note(d.segments, node);
+        if (followed) taints.set(node.outputs[0]!, followed);
+      }
+      continue;
+    }
+    const shapeTaint = op === 'Reshape' && node.inputs[1] ? taints.get(node.inputs[1]) : undefined;
+    if (shapeTaint && !(first && onlyFirst())) mark(shapeTaint.segments, `${describe(node)} reshapes another tensor to a shape computed from the channel count`);
     if (!tracked.some(Boolean)) continue;
     if (!standard) {
       refuse(`${describe(node)} (domain ${node.domain}) takes it`);
@@ -324,10 +411,27 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       } else if (axis === 1 && abs === 1) pass(node, { segments: first.segments, axisFromEnd: 1, rank: 2, flat: true });
       else refuse(`${describe(node)} flattens at axis ${axis} a tensor whose channel axis is ${abs ?? 'unknown'}`);
     } else if (op === 'Reshape') {
-      const target = ints(node.inputs[1]!);
+      // A constant shape, or one computed (its measured value): from a Shape node, the channel count in it follows
+      // the pruned tensor; computed otherwise, it does not depend on the channels at all.
+      const constant = ints(node.inputs[1]!);
+      const computed = taints.get(node.inputs[1]!);
+      const target = constant ?? values.get(node.inputs[1]!);
       const input = shapeOf(node.inputs[0]!);
+      const output = shapeOf(node.outputs[0]!);
       const channels = total(first.segments);
       let reason: string | undefined;
+      if (computed) {
+        // The count sits at one entry of the target: the channel axis moves there if every axis before it holds what the input's axes before its channel axis held.
+        const p = computed.at[0]!;
+        const before = (dims: readonly number[] | undefined, n: number) => dims?.slice(0, n).reduce((a, b) => a * b, 1);
+        const same = computed.segments.length === first.segments.length && computed.segments.every((s, k) => find(s.group) === find(first.segments[k]!.group));
+        if (!target || !same || computed.at.length !== 1 || first.flat || abs === undefined || !output || output[p] !== channels || before(output, p) !== before(input, abs)) {
+          const why = `${describe(node)} reshapes with a shape computed from the channel count that is not proven to keep the channel axis`;
+          refuse(why);
+          mark(computed.segments, why);
+        } else pass(node, { segments: first.segments, axisFromEnd: output.length - p, rank: output.length });
+        continue;
+      }
       if (!target) reason = `${describe(node)} has a computed shape`;
       else if (first.flat || abs !== 1) reason = `${describe(node)} reshapes a tensor whose channel axis is not axis 1`;
       else if (target.length !== 2) reason = `${describe(node)} reshapes to ${target.length} dimensions`;
@@ -336,6 +440,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
         if (!keepsBatch) reason = `${describe(node)} may not keep the batch axis (shape [${target.join(', ')}])`;
         else if (target[1]! > 0) {
           if (target[1]! % channels !== 0) reason = `${describe(node)} reshapes ${channels} channels to ${target[1]} features`;
+          else if (!constant) reason = `${describe(node)} reshapes to a computed feature count (${target[1]})`;
           else if (!sliceable(node.inputs[1]!)) reason = `${describe(node)}'s shape constant is shared`;
           else shapeEdits.push({ tensor: node.inputs[1]!, index: 1, segments: first.segments, block: target[1]! / channels });
         }
@@ -348,6 +453,11 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       if (first.flat || rank === undefined || abs === undefined || !pads || pads.length !== 2 * rank || node.inputs[3]) refuse(`${describe(node)} pads in a way that is not proven to spare the channel axis`);
       else if (pads[abs] !== 0 || pads[rank + abs] !== 0) refuse(`${describe(node)} pads the channel axis`);
       else pass(node, first);
+    } else if (op === 'Transpose') {
+      const rank = first.rank;
+      const perm = rank === undefined ? [] : intsAttribute(node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
+      if (first.flat || rank === undefined || abs === undefined || perm.length !== rank) refuse(`${describe(node)} transposes a tensor whose channel axis is not known`);
+      else pass(node, { ...first, axisFromEnd: rank - perm.indexOf(abs) });
     } else if (op === 'Resize' || op === 'Upsample') {
       const scalesName = op === 'Upsample' || node.inputs.length === 2 ? node.inputs[1] : node.inputs[2];
       const scales = scalesName ? floats(scalesName) : undefined;
@@ -357,7 +467,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     } else refuse(`${describe(node)} takes it (${op} is not followed by structured pruning)`);
   }
 
-  for (const [name, layout] of layouts) {
+  for (const [name, layout] of [...layouts, ...taints]) {
     if (outputs.has(name)) mark(layout.segments, `it reaches graph output ${name}`);
     else if (inner.has(name)) mark(layout.segments, `tensor ${name} is used inside a subgraph`);
   }

@@ -65,6 +65,9 @@ export interface StructureReport {
 /** How a group's kept channels were chosen. */
 export type Criterion = 'reconstruction' | 'activation' | 'weight-norm';
 
+/** Integer tensors up to this many elements have their measured values recorded (computed shapes). */
+const MAX_SHAPE_VALUES = 16;
+
 /** Bisection steps of the search for a speedup target (after the smallest model). */
 const SPEEDUP_STEPS = 5;
 /** Timed runs per latency measurement (after WARMUP_RUNS), cut short after TIME_BUDGET_MS. */
@@ -110,6 +113,7 @@ export async function pruneStructured(
 
   // One run with every intermediate tensor as an output gives the shapes the multiply-adds are counted from.
   const shapes = new Map<string, number[]>();
+  const values = new Map<string, number[]>();
   const probe = parseModel(original, { label });
   const names = probe.graph.nodes.filter((n) => n.opType !== 'Constant').flatMap((n) => n.outputs.filter(Boolean));
   addGraphOutputs(probe, names);
@@ -129,8 +133,14 @@ export async function pruneStructured(
       throwIfAborted(context.signal);
       const result = await session.run(sample);
       if (k === 0) {
-        for (const name of names) if (result[name]) shapes.set(name, [...result[name].dims]);
-        analysis = analyzeChannels(onnx, shapes);
+        for (const name of names) {
+          const tensor = result[name];
+          if (!tensor) continue;
+          shapes.set(name, [...tensor.dims]);
+          // Small integer tensors (computed Reshape shapes): their values, for the analysis.
+          if ((tensor.type === 'int64' || tensor.type === 'int32') && tensor.data.length <= MAX_SHAPE_VALUES) values.set(name, Array.from(tensor.data as ArrayLike<number | bigint>, Number));
+        }
+        analysis = analyzeChannels(onnx, shapes, values);
         grams = planConsumerGrams(onnx, analysis, shapes);
       }
       accumulateConsumerGrams(grams, result);
@@ -159,7 +169,7 @@ export async function pruneStructured(
   const reconstruction = () => (orders ??= grams.length ? reconstructionOrders(onnx, analysis!, grams) : new Map());
   const build = (flops: number, allocation: 'greedy' | 'uniform', refit: boolean, criterion: 'activation' | 'reconstruction' = 'activation') => {
     const copy = parseModel(original, { label });
-    const own = analyzeChannels(copy, shapes);
+    const own = analyzeChannels(copy, shapes, values);
     const { scores, scored } = scoreChannelsByActivity(copy, own, stats);
     const { kept } = allocation === 'greedy' ? allocateChannelsGreedy(own, flops, structure.channelMultiple, scores) : allocateChannels(own, flops, structure.channelMultiple);
     const keep = new Map<number, Int32Array>();
@@ -190,7 +200,7 @@ export async function pruneStructured(
     };
     const rebuild = (paired: ReadonlyMap<string, PairedGram>) => {
       const copy = parseModel(original, { label });
-      const own = analyzeChannels(copy, shapes);
+      const own = analyzeChannels(copy, shapes, values);
       const { compensated, refits } = applyChannelPruning(copy, own, candidate.keep, stats, grams, paired);
       return { ...candidate, onPrunedInputs: true, refits, analysis: own, compensated, bytes: serializeForRuntime(copy) };
     };
