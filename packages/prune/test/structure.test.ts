@@ -60,7 +60,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]> }> {
@@ -363,6 +363,8 @@ describe('structured pruning of the real OCR fixtures', () => {
   const cases: Array<[string, Record<string, number[]>]> = [
     ['ch_ppocr_mobile_v2.0_cls_infer.onnx', { x: [1, 3, 48, 192] }],
     ['ch_PP-OCRv4_rec_infer.onnx', { x: [1, 3, 48, 320] }],
+    // The detector's FPN upsamples with ConvTranspose: its input and output channels prune too.
+    ['ch_PP-OCRv4_det_infer.onnx', { x: [1, 3, 96, 96] }],
   ];
   for (const [file, shape] of cases) {
     it(`${file}: prunes at flops 0.5, passes onnx.checker, runs with the same output shapes; intact groups give reasons`, async () => {
@@ -372,6 +374,7 @@ describe('structured pruning of the real OCR fixtures', () => {
       expect(s.groups.length).toBeGreaterThan(10);
       expect(s.macs.after).toBeLessThan(s.macs.before * 0.6);
       for (const g of s.intact) expect(g.reason).toMatch(/node|graph output|subgraph/);
+      if (file.includes('_det_')) expect(s.groups.some((g) => g.members.includes('p2o.ConvTranspose.0') && g.channels.after < g.channels.before)).toBe(true);
       check(model, file);
       const feeds = randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x! }] as never, 5, {});
       expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));

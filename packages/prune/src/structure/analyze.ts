@@ -64,7 +64,7 @@ export interface MacNode {
  */
 export interface ConsumerInfo {
   node: NodeInfo;
-  kind: 'Conv' | 'Gemm' | 'MatMul';
+  kind: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul';
   /** The tensor it reads the channels from. */
   input: string;
   weight: string;
@@ -297,7 +297,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     const onlyFirst = () => tracked.every((t, i) => i === 0 || !t);
     const standard = node.domain === '' || node.domain === 'ai.onnx';
     const op = standard ? node.opType : `${node.domain}.${node.opType}`;
-    if (op === 'Conv' || op === 'Gemm' || op === 'MatMul') {
+    if (op === 'Conv' || op === 'ConvTranspose' || op === 'Gemm' || op === 'MatMul') {
       handleWeighted(node, op, tracked);
       continue;
     }
@@ -480,7 +480,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   }
   return { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find };
 
-  function handleWeighted(node: NodeInfo, op: 'Conv' | 'Gemm' | 'MatMul', tracked: Array<Layout | undefined>): void {
+  function handleWeighted(node: NodeInfo, op: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul', tracked: Array<Layout | undefined>): void {
     const input = tracked[0];
     const refuse = (reason: string) => {
       for (const layout of tracked) if (layout) mark(layout.segments, reason);
@@ -502,6 +502,41 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       const k = shapeOf(node.inputs[0]!)?.at(-1);
       if (op === 'MatMul' && outCount !== undefined && k !== undefined) mac.macs = outCount * k;
       if (input) refuse(`${describe(node)} has a weight that is not a constant`);
+      return;
+    }
+    if (op === 'ConvTranspose') {
+      // Weight [C_in, C_out / group, k...]: input channels on axis 0, output channels on axis 1 (group 1 only).
+      const group = intAttribute(node, 'group', 1);
+      const rank = dims.length;
+      const inCount = numel(node.inputs[0]!);
+      if (inCount !== undefined) mac.macs = inCount * dims.slice(1).reduce((a, b) => a * b, 1);
+      if (input) {
+        const reason =
+          group !== 1
+            ? `${describe(node)} is a grouped transposed convolution (group ${group})`
+            : input.flat || input.axisFromEnd !== rank - 1
+              ? `${describe(node)} does not see the channels on axis 1`
+              : slice(weightName, 0, input.segments, 1, node);
+        if (reason) {
+          refuse(reason);
+          return;
+        }
+        note(input.segments, node);
+        mac.input = input.segments;
+        consumer = { node, kind: 'ConvTranspose', input: node.inputs[0]!, weight: weightName, axis: 0, segments: input.segments, block: 1, ...(node.inputs[2] ? { bias: node.inputs[2] } : {}) };
+        consumers.push(consumer);
+      }
+      if (group !== 1 || !sliceable(weightName) || (node.inputs[2] && !sliceable(node.inputs[2]))) return;
+      const g = newGroup(dims[1]!, node);
+      const segments = [{ group: g, count: dims[1]! }];
+      slices.push({ tensor: weightName, axis: 1, segments, block: 1 });
+      if (node.inputs[2]) slices.push({ tensor: node.inputs[2], axis: 0, segments, block: 1 });
+      const source: ScoreSource = { tensor: weightName, axis: 1, segments };
+      scores.push(source);
+      scoreOf.set(out, source);
+      mac.output = segments;
+      if (consumer) consumer.output = segments;
+      layouts.set(out, { segments, axisFromEnd: rank - 1, rank });
       return;
     }
     if (op === 'Conv') {

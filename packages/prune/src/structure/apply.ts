@@ -101,12 +101,13 @@ export function applyChannelPruning(
  * What the removed input features contributed on average, per output of the consumer: sum over removed
  * features f of mean_f x the weight's slice (a Conv's kernel summed), scaled for Gemm by alpha / beta. Exact
  * for a channel that is constant (away from a Conv's zero-padded borders). Undefined when the weight is not
- * float32, there are no statistics for the input, or the consumer is a MatMul (no bias to take it).
+ * float32, there are no statistics for the input, or the consumer is a MatMul (no bias to take it) or a
+ * ConvTranspose (a strided one adds a different subset of its taps at each output position: no one bias is exact).
  */
 function compensation(model: OnnxModel, analysis: ChannelAnalysis, consumer: ConsumerInfo, kept: Int32Array, stats: ChannelStats): Float64Array | undefined {
   const st = stats.get(consumer.input);
   const { tensor } = analysis.constants.get(consumer.weight)!;
-  if (!st || consumer.kind === 'MatMul' || tensor.dataType !== 1 || st.mean.length !== tensor.dims[consumer.axis]) return undefined;
+  if (!st || consumer.kind === 'MatMul' || consumer.kind === 'ConvTranspose' || tensor.dataType !== 1 || st.mean.length !== tensor.dims[consumer.axis]) return undefined;
   if (consumer.bias) {
     const bias = analysis.constants.get(consumer.bias)!.tensor;
     if (bias.dataType !== 1 || bias.dims.length !== 1) return undefined;

@@ -38,7 +38,7 @@ export interface ConsumerGram {
 
 /**
  * Which consumers can be re-fit and the (empty) statistics they need, from the measured input shapes.
- * Consumers left out: Gemm with transA or its weight as A, MatMul with its weight as A, 3-D convolutions,
+ * Consumers left out: Gemm with transA or its weight as A, MatMul with its weight as A, 3-D convolutions, ConvTranspose,
  * weights that are not float32 or used by another node, Gram matrices beyond the size or memory limit.
  */
 export function planConsumerGrams(model: OnnxModel, analysis: ChannelAnalysis, shapes: ReadonlyMap<string, number[]>): ConsumerGram[] {
@@ -49,7 +49,7 @@ export function planConsumerGrams(model: OnnxModel, analysis: ChannelAnalysis, s
   for (const consumer of analysis.consumers) {
     const { tensor } = analysis.constants.get(consumer.weight)!;
     const shape = shapes.get(consumer.input);
-    if (tensor.dataType !== 1 || !shape || (uses.get(consumer.weight) ?? 0) > 1) continue;
+    if (tensor.dataType !== 1 || !shape || (uses.get(consumer.weight) ?? 0) > 1 || consumer.kind === 'ConvTranspose') continue;
     const bias = consumer.bias ? analysis.constants.get(consumer.bias)!.tensor : undefined;
     const withBias = bias !== undefined && bias.dataType === 1 && bias.dims.length === 1;
     if (bias && !withBias) continue;

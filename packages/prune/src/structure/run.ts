@@ -146,7 +146,7 @@ export async function pruneStructured(
       accumulateConsumerGrams(grams, result);
       for (const consumer of analysis!.consumers) {
         const tensor = result[consumer.input];
-        if (tensor?.type === 'float32') accumulate(stats, consumer.input, tensor.data as Float32Array, tensor.dims, consumer.kind === 'Conv' ? 1 : tensor.dims.length - 1, samples.length);
+        if (tensor?.type === 'float32') accumulate(stats, consumer.input, tensor.data as Float32Array, tensor.dims, consumer.kind === 'Conv' || consumer.kind === 'ConvTranspose' ? 1 : tensor.dims.length - 1, samples.length);
       }
       baseline.push(Object.fromEntries(onnx.graph.outputs.map((name) => [name, result[name]!])));
     }
