@@ -480,6 +480,31 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   }
   return { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find };
 
+  /** A Conv or ConvTranspose (group 1) reading tracked channels: its weight's input axis is sliced (already recorded). */
+  function convConsumer(node: NodeInfo, kind: 'Conv' | 'ConvTranspose', axis: number, segments: Segment[], mac: MacNode): ConsumerInfo {
+    note(segments, node);
+    mac.input = segments;
+    const consumer: ConsumerInfo = { node, kind, input: node.inputs[0]!, weight: node.inputs[1]!, axis, segments, block: 1, ...(node.inputs[2] ? { bias: node.inputs[2] } : {}) };
+    consumers.push(consumer);
+    return consumer;
+  }
+
+  /** A Conv or ConvTranspose (group 1) starts a group: its output channels, on `axis` of its weight and axis 0 of its bias. */
+  function convProducer(node: NodeInfo, axis: number, rank: number, mac: MacNode, consumer: ConsumerInfo | undefined): void {
+    const [weightName, bias] = [node.inputs[1]!, node.inputs[2]];
+    if (!sliceable(weightName) || (bias && !sliceable(bias))) return;
+    const count = constants.get(weightName)!.tensor.dims[axis]!;
+    const segments = [{ group: newGroup(count, node), count }];
+    slices.push({ tensor: weightName, axis, segments, block: 1 });
+    if (bias) slices.push({ tensor: bias, axis: 0, segments, block: 1 });
+    const source: ScoreSource = { tensor: weightName, axis, segments };
+    scores.push(source);
+    scoreOf.set(node.outputs[0]!, source);
+    mac.output = segments;
+    if (consumer) consumer.output = segments;
+    layouts.set(node.outputs[0]!, { segments, axisFromEnd: rank - 1, rank });
+  }
+
   function handleWeighted(node: NodeInfo, op: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul', tracked: Array<Layout | undefined>): void {
     const input = tracked[0];
     const refuse = (reason: string) => {
@@ -521,22 +546,9 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
           refuse(reason);
           return;
         }
-        note(input.segments, node);
-        mac.input = input.segments;
-        consumer = { node, kind: 'ConvTranspose', input: node.inputs[0]!, weight: weightName, axis: 0, segments: input.segments, block: 1, ...(node.inputs[2] ? { bias: node.inputs[2] } : {}) };
-        consumers.push(consumer);
+        consumer = convConsumer(node, 'ConvTranspose', 0, input.segments, mac);
       }
-      if (group !== 1 || !sliceable(weightName) || (node.inputs[2] && !sliceable(node.inputs[2]))) return;
-      const g = newGroup(dims[1]!, node);
-      const segments = [{ group: g, count: dims[1]! }];
-      slices.push({ tensor: weightName, axis: 1, segments, block: 1 });
-      if (node.inputs[2]) slices.push({ tensor: node.inputs[2], axis: 0, segments, block: 1 });
-      const source: ScoreSource = { tensor: weightName, axis: 1, segments };
-      scores.push(source);
-      scoreOf.set(out, source);
-      mac.output = segments;
-      if (consumer) consumer.output = segments;
-      layouts.set(out, { segments, axisFromEnd: rank - 1, rank });
+      if (group === 1) convProducer(node, 1, rank, mac, consumer);
       return;
     }
     if (op === 'Conv') {
@@ -572,22 +584,9 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
           refuse(reason);
           return;
         }
-        note(input.segments, node);
-        mac.input = input.segments;
-        consumer = { node, kind: 'Conv', input: node.inputs[0]!, weight: weightName, axis: 1, segments: input.segments, block: 1, ...(node.inputs[2] ? { bias: node.inputs[2] } : {}) };
-        consumers.push(consumer);
+        consumer = convConsumer(node, 'Conv', 1, input.segments, mac);
       }
-      if (group !== 1 || !sliceable(weightName) || (node.inputs[2] && !sliceable(node.inputs[2]))) return;
-      const g = newGroup(dims[0]!, node);
-      const segments = [{ group: g, count: dims[0]! }];
-      slices.push({ tensor: weightName, axis: 0, segments, block: 1 });
-      if (node.inputs[2]) slices.push({ tensor: node.inputs[2], axis: 0, segments, block: 1 });
-      const source: ScoreSource = { tensor: weightName, axis: 0, segments };
-      scores.push(source);
-      scoreOf.set(out, source);
-      mac.output = segments;
-      if (consumer) consumer.output = segments;
-      layouts.set(out, { segments, axisFromEnd: rank - 1, rank });
+      if (group === 1) convProducer(node, 0, rank, mac, consumer);
       return;
     }
     const transA = op === 'Gemm' ? intAttribute(node, 'transA', 0) : 0;
