@@ -18,7 +18,7 @@ import {
   type Feeds,
   type OrtRuntime,
 } from '../src/index.js';
-import { accumulateConsumerGrams, effectiveMap, planConsumerGrams } from '../src/structure/refit.js';
+import { accumulateConsumerGrams, effectiveMap, planConsumerGrams, refitConsumers, type RefitCache } from '../src/structure/refit.js';
 import { reconstructionOrders } from '../src/structure/select.js';
 import { pruneStructured } from '../src/structure/run.js';
 
@@ -60,10 +60,10 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
-async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]> }> {
+async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
   const probe = parseModel(bytes);
   addGraphOutputs(probe, probe.graph.nodes.flatMap((n) => n.outputs.filter(Boolean)).filter((n) => !probe.graph.outputs.includes(n)));
   const session = await runtime.InferenceSession.create(serializeForRuntime(probe));
@@ -71,7 +71,7 @@ async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<s
     const out = await session.run(feeds);
     const shapes = new Map(Object.entries(out).map(([name, t]) => [name, [...t.dims]]));
     const values = new Map(Object.entries(out).filter(([, t]) => t.type === 'int64' && t.data.length <= 16).map(([name, t]) => [name, Array.from(t.data as BigInt64Array, Number)]));
-    return { shapes, values };
+    return { shapes, values, outputs: out };
   } finally {
     await session.release();
   }
@@ -206,6 +206,32 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(activationOnly.report.fidelity.measured && activationOnly.report.fidelity.minCosine).toBeLessThan(0.999);
     const lost = await run(activationOnly.model, feeds);
     expect(maxAbsDiff(before[0]!.data, lost[0]!.data) / scale).toBeGreaterThan(0.02);
+  });
+
+  it('re-fit: consumers whose weights hold exact zeros are re-fit; a cache of fits gives the same tensors and outcomes as fresh fits', async () => {
+    const bytes = load('chain_zero');
+    const onnx = parseModel(bytes);
+    const runs = await Promise.all([1, 2, 3, 4].map((seed) => measure(bytes, feedsFor('chain', seed))));
+    const analysis = analyzeChannels(onnx, runs[0]!.shapes);
+    const grams = planConsumerGrams(onnx, analysis, runs[0]!.shapes);
+    for (const r of runs) accumulateConsumerGrams(grams, r.outputs as never);
+    // The first half of every group: nonzero channels go too, so every consumer has something to re-fit.
+    const keep = new Map(analysis.groups.filter((g) => !g.intact).map((g) => [g.id, Int32Array.from({ length: g.channels / 2 }, (_, i) => i)]));
+    const fresh = new Map<string, Uint8Array>();
+    const outcomes = refitConsumers(onnx, analysis, grams, keep, (name, _dims, data) => fresh.set(name, data));
+    const convs = grams.filter((g) => g.consumer.kind === 'Conv').map((g) => g.consumer.weight);
+    expect(convs.length).toBeGreaterThanOrEqual(2);
+    // Their weights have zero rows (the _zero producers' outputs are their own zero channels' rows here).
+    expect(outcomes.map((o) => o.consumer.weight)).toEqual(expect.arrayContaining(convs));
+    const cache: RefitCache = new Map();
+    for (let round = 0; round < 2; round++) {
+      const got = new Map<string, Uint8Array>();
+      const again = refitConsumers(onnx, analysis, grams, keep, (name, _dims, data) => got.set(name, data), undefined, cache);
+      expect(again.map((o) => [o.consumer.weight, o.error, o.errorWithout])).toEqual(outcomes.map((o) => [o.consumer.weight, o.error, o.errorWithout]));
+      expect([...got.keys()]).toEqual([...fresh.keys()]);
+      for (const [name, data] of fresh) expect(Buffer.from(got.get(name)!).equals(Buffer.from(data))).toBe(true);
+    }
+    expect(cache.size).toBe(grams.filter((g) => g.consumer.segments.length).length);
   });
 
   it('reconstruction criterion: the greedy order\'s first picks are those of exact least-squares errors computed by numpy (a 3x3 Conv consumer: blocks of 9 columns, and a 1x1 one)', async () => {

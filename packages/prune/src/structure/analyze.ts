@@ -453,6 +453,23 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       if (first.flat || rank === undefined || abs === undefined || !pads || pads.length !== 2 * rank || node.inputs[3]) refuse(`${describe(node)} pads in a way that is not proven to spare the channel axis`);
       else if (pads[abs] !== 0 || pads[rank + abs] !== 0) refuse(`${describe(node)} pads the channel axis`);
       else pass(node, first);
+    } else if (op === 'Squeeze' || op === 'Unsqueeze') {
+      // Axes from the input (opset 13) or the attribute; Squeeze without axes drops every axis of measured size 1.
+      const rank = first.rank;
+      const given = node.inputs[1] ? ints(node.inputs[1]) : node.attributes.some((a) => a.name === 'axes') ? intsAttribute(node, 'axes') : undefined;
+      const inputShape = shapeOf(node.inputs[0]!);
+      const axes = given ?? (op === 'Squeeze' && inputShape ? inputShape.flatMap((d, i) => (d === 1 ? [i] : [])) : undefined);
+      const outRank = rank === undefined || !axes ? undefined : op === 'Squeeze' ? rank - axes.length : rank + axes.length;
+      const normal = axes && outRank !== undefined ? axes.map((x) => (x < 0 ? x + (op === 'Squeeze' ? rank! : outRank) : x)) : undefined;
+      if (first.flat || abs === undefined || !normal || outRank === undefined || (node.inputs[1] && !given)) refuse(`${describe(node)} has axes that are not proven to spare the channel axis`);
+      else if (op === 'Squeeze' && normal.includes(abs)) refuse(`${describe(node)} squeezes the channel axis`);
+      else {
+        // Squeeze: axes before the channel axis move it left; Unsqueeze: output positions at or before its new place move it right.
+        let moved = abs;
+        if (op === 'Squeeze') moved -= normal.filter((x) => x < abs).length;
+        else for (const x of [...normal].sort((p, q) => p - q)) if (x <= moved) moved++;
+        pass(node, { ...first, axisFromEnd: outRank - moved, rank: outRank });
+      }
     } else if (op === 'Transpose') {
       const rank = first.rank;
       const perm = rank === undefined ? [] : intsAttribute(node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));

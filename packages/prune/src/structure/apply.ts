@@ -1,7 +1,7 @@
 import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, type OnnxModel } from '@specprune/onnx-io';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
 import type { ChannelStats } from './choose.js';
-import { refitConsumers, type ConsumerGram, type PairedGram, type RefitOutcome } from './refit.js';
+import { refitConsumers, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
 
 /**
  * Removes channels from the model in place: every constant the analysis recorded is sliced along its
@@ -9,7 +9,7 @@ import { refitConsumers, type ConsumerGram, type PairedGram, type RefitOutcome }
  * value_info entries of tensors whose channel count changed are dropped. `keep` maps a root group to the
  * indices of its kept channels (ascending); groups not in it keep all. With `grams`, the consumers they
  * cover are re-fit by least squares on the kept channels first (see refit.ts); the others take the
- * removed channels' means into their bias (with `stats`).
+ * removed channels' means into their bias (with `stats`). `cache` keeps fits for later calls on the same model.
  */
 export function applyChannelPruning(
   model: OnnxModel,
@@ -18,6 +18,7 @@ export function applyChannelPruning(
   stats?: ChannelStats,
   grams?: readonly ConsumerGram[],
   paired?: ReadonlyMap<string, PairedGram>,
+  cache?: RefitCache,
 ): { compensated: number; refits: RefitOutcome[] } {
   const changed = (segments: readonly Segment[]) => segments.some((s) => (keep.get(analysis.root(s.group))?.length ?? s.count) !== s.count);
   const indices = (segments: readonly Segment[], block: number): Int32Array => {
@@ -35,7 +36,7 @@ export function applyChannelPruning(
 
   // Bias compensation: a removed input channel's mean times the consumer's weight goes into its bias.
   const overrides = new Map<string, Uint8Array>();
-  const refits = grams ? refitConsumers(model, analysis, grams, keep, (name, _dims, data) => overrides.set(name, data), paired) : [];
+  const refits = grams ? refitConsumers(model, analysis, grams, keep, (name, _dims, data) => overrides.set(name, data), paired, cache) : [];
   const refitted = new Set(refits.map((r) => r.consumer));
   let compensated = 0;
   if (stats) {

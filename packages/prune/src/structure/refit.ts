@@ -207,95 +207,124 @@ export function refitConsumers(
   keep: ReadonlyMap<number, Int32Array>,
   write: (name: string, dims: readonly number[], data: Uint8Array) => void,
   paired?: ReadonlyMap<string, PairedGram>,
+  cache?: RefitCache,
 ): RefitOutcome[] {
   const outcomes: RefitOutcome[] = [];
   const byWeight = new Map(analysis.consumers.map((c) => [c.weight, c]));
   for (const gram of grams) {
     // The statistics may come from another analysis of the same model: its consumers are matched by weight.
     const consumer = byWeight.get(gram.consumer.weight);
-    const { stats } = gram;
     if (!consumer || !consumer.segments.some((s) => (keep.get(analysis.root(s.group))?.length ?? s.count) !== s.count)) continue;
-    const map = effectiveMap(model, analysis, consumer, gram);
-    if (!map) continue;
-    const { W, rows, cols, alpha, beta, w, dims, conv, features, taps } = map;
-    const G = stats.gram!;
     const keptFeatures = keptIndices(analysis, consumer.segments, consumer.block, keep);
-    const K: number[] = [];
-    for (const f of keptFeatures) for (let t = 0; t < taps; t++) K.push(f * taps + t);
-    if (gram.ones !== undefined) K.push(gram.ones);
-    const k = K.length;
-    if (stats.count < VECTORS_PER_COLUMN * k) continue;
-    const H = new Float64Array(k * k);
-    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) H[a * k + b] = G[K[a]! * cols + K[b]!]!;
-    let factor;
-    try {
-      factor = refitFactor(H, k, RIDGE).u;
-    } catch {
-      continue;
-    }
-    // B = W G[:, K]; W'_K = B H⁻¹ = (B Uᵀ) U.
-    const refit = new Float64Array(rows * cols);
-    const B = new Float64Array(k);
-    const C = new Float64Array(k);
-    for (let m = 0; m < rows; m++) {
-      B.fill(0);
-      const row = W.subarray(m * cols, (m + 1) * cols);
-      for (let j = 0; j < cols; j++) {
-        const v = row[j]!;
-        if (v === 0) continue;
-        const g = j * cols;
-        for (let a = 0; a < k; a++) B[a]! += v * G[g + K[a]!]!;
-      }
-      solveRow(B, 0, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
-    }
-    // Without re-fit: the removed columns dropped, and their means into the bias when there is one.
-    const plain = new Float64Array(rows * cols);
-    const kept = new Uint8Array(cols);
-    for (const j of K) kept[j] = 1;
-    for (let m = 0; m < rows; m++) {
-      let delta = 0;
-      for (let j = 0; j < cols; j++) {
-        if (kept[j]) plain[m * cols + j] = W[m * cols + j]!;
-        else if (gram.ones !== undefined) delta += (W[m * cols + j]! * G[j * cols + gram.ones]!) / stats.count;
-      }
-      if (gram.ones !== undefined) plain[m * cols + gram.ones]! += delta;
-    }
-    const matrix = { rows, cols, data: Float32Array.from(W) };
-    const fitted = reconstructionEnergy(matrix, Float32Array.from(refit), G);
-    const without = reconstructionEnergy(matrix, Float32Array.from(plain), G, false);
     const pair = paired?.get(consumer.weight);
-    if (pair) {
-      // On the pruned model's own inputs: the fit from the paired statistics, against the first pass and the
-      // plain slice measured the same way, ‖W x_o − V x_p‖²; the smallest is written.
-      const chosen = refitOnPrunedInputs(pair, W, rows, cols, K, [refit, plain]);
-      if (chosen) {
-        refit.set(chosen.values);
-        outcomes.push({ consumer, error: chosen.error, errorWithout: chosen.errorWithout, total: fitted.total, onPrunedInputs: true });
-      } else if (!Number.isFinite(fitted.error) || !(fitted.error <= without.error)) continue;
-      else outcomes.push({ consumer, error: Math.max(0, fitted.error), errorWithout: Math.max(0, without.error), total: fitted.total });
-    } else {
-      if (!Number.isFinite(fitted.error) || !(fitted.error <= without.error)) continue;
-      outcomes.push({ consumer, error: Math.max(0, fitted.error), errorWithout: Math.max(0, without.error), total: fitted.total });
+    // The same consumer, kept features and statistics give the same fit: candidates and second-pass rebuilds share it.
+    const key = cache && `${consumer.weight}\u0000${keptFeatures.join(',')}\u0000${pair ? idOf(pair) : ''}`;
+    let result = key === undefined ? undefined : cache!.get(key);
+    if (result === undefined) {
+      result = refitOne(model, analysis, consumer, gram, keptFeatures, pair) ?? null;
+      if (key !== undefined) cache!.set(key, result);
     }
-
-    const next = new Float32Array(w.length);
-    for (let m = 0; m < rows; m++) {
-      for (let f = 0; f < features; f++) {
-        for (let t = 0; t < taps; t++) {
-          const v = refit[m * cols + f * taps + t]! / alpha;
-          if (conv) next[(m * features + f) * taps + t] = v;
-          else if (consumer.axis === 0) next[f * rows + m] = v;
-          else next[m * features + f] = v;
-        }
-      }
-    }
-    write(consumer.weight, dims, encodeFloat32(next, 'float32'));
-    if (gram.ones !== undefined) {
-      const b = Float32Array.from({ length: rows }, (_, m) => refit[m * cols + gram.ones!]! / beta);
-      write(consumer.bias!, [rows], encodeFloat32(b, 'float32'));
-    }
+    if (!result) continue;
+    outcomes.push({ consumer, ...result.outcome });
+    for (const [name, dims, data] of result.writes) write(name, dims, data);
   }
   return outcomes;
+}
+
+/** Fits already made in one prune, by consumer weight, kept features and paired statistics (null: not re-fit). */
+export type RefitCache = Map<string, { outcome: Omit<RefitOutcome, 'consumer'>; writes: Array<[string, readonly number[], Uint8Array]> } | null>;
+
+const ids = new WeakMap<object, number>();
+let nextId = 0;
+function idOf(value: object): number {
+  let id = ids.get(value);
+  if (id === undefined) ids.set(value, (id = ++nextId));
+  return id;
+}
+
+/** One consumer's re-fit on its kept features (see refitConsumers): what it achieved and the tensors to write, or undefined. */
+function refitOne(model: OnnxModel, analysis: ChannelAnalysis, consumer: ConsumerInfo, gram: ConsumerGram, keptFeatures: readonly number[], pair: PairedGram | undefined): { outcome: Omit<RefitOutcome, 'consumer'>; writes: Array<[string, readonly number[], Uint8Array]> } | undefined {
+  const { stats } = gram;
+  let outcome: Omit<RefitOutcome, 'consumer'>;
+  const writes: Array<[string, readonly number[], Uint8Array]> = [];
+  const map = effectiveMap(model, analysis, consumer, gram);
+  if (!map) return undefined;
+  const { W, rows, cols, alpha, beta, w, dims, conv, features, taps } = map;
+  const G = stats.gram!;
+  const K: number[] = [];
+  for (const f of keptFeatures) for (let t = 0; t < taps; t++) K.push(f * taps + t);
+  if (gram.ones !== undefined) K.push(gram.ones);
+  const k = K.length;
+  if (stats.count < VECTORS_PER_COLUMN * k) return undefined;
+  const H = new Float64Array(k * k);
+  for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) H[a * k + b] = G[K[a]! * cols + K[b]!]!;
+  let factor;
+  try {
+    factor = refitFactor(H, k, RIDGE).u;
+  } catch {
+    return undefined;
+  }
+  // B = W G[:, K]; W'_K = B H⁻¹ = (B Uᵀ) U.
+  const refit = new Float64Array(rows * cols);
+  const B = new Float64Array(k);
+  const C = new Float64Array(k);
+  for (let m = 0; m < rows; m++) {
+    B.fill(0);
+    const row = W.subarray(m * cols, (m + 1) * cols);
+    for (let j = 0; j < cols; j++) {
+      const v = row[j]!;
+      if (v === 0) continue;
+      const g = j * cols;
+      for (let a = 0; a < k; a++) B[a]! += v * G[g + K[a]!]!;
+    }
+    solveRow(B, 0, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
+  }
+  // Without re-fit: the removed columns dropped, and their means into the bias when there is one.
+  const plain = new Float64Array(rows * cols);
+  const kept = new Uint8Array(cols);
+  for (const j of K) kept[j] = 1;
+  for (let m = 0; m < rows; m++) {
+    let delta = 0;
+    for (let j = 0; j < cols; j++) {
+      if (kept[j]) plain[m * cols + j] = W[m * cols + j]!;
+      else if (gram.ones !== undefined) delta += (W[m * cols + j]! * G[j * cols + gram.ones]!) / stats.count;
+    }
+    if (gram.ones !== undefined) plain[m * cols + gram.ones]! += delta;
+  }
+  const matrix = { rows, cols, data: Float32Array.from(W) };
+  const fitted = reconstructionEnergy(matrix, Float32Array.from(refit), G);
+  const without = reconstructionEnergy(matrix, Float32Array.from(plain), G, false);
+  if (pair) {
+    // On the pruned model's own inputs: the fit from the paired statistics, against the first pass and the
+    // plain slice measured the same way, ‖W x_o − V x_p‖²; the smallest is written.
+    const chosen = refitOnPrunedInputs(pair, W, rows, cols, K, [refit, plain]);
+    if (chosen) {
+      refit.set(chosen.values);
+      outcome = { error: chosen.error, errorWithout: chosen.errorWithout, total: fitted.total, onPrunedInputs: true };
+    } else if (!Number.isFinite(fitted.error) || !(fitted.error <= without.error)) return undefined;
+    else outcome = { error: Math.max(0, fitted.error), errorWithout: Math.max(0, without.error), total: fitted.total };
+  } else {
+    if (!Number.isFinite(fitted.error) || !(fitted.error <= without.error)) return undefined;
+    outcome = { error: Math.max(0, fitted.error), errorWithout: Math.max(0, without.error), total: fitted.total };
+  }
+
+  const next = new Float32Array(w.length);
+  for (let m = 0; m < rows; m++) {
+    for (let f = 0; f < features; f++) {
+      for (let t = 0; t < taps; t++) {
+        const v = refit[m * cols + f * taps + t]! / alpha;
+        if (conv) next[(m * features + f) * taps + t] = v;
+        else if (consumer.axis === 0) next[f * rows + m] = v;
+        else next[m * features + f] = v;
+      }
+    }
+  }
+  writes.push([consumer.weight, dims, encodeFloat32(next, 'float32')]);
+  if (gram.ones !== undefined) {
+    const b = Float32Array.from({ length: rows }, (_, m) => refit[m * cols + gram.ones!]! / beta);
+    writes.push([consumer.bias!, [rows], encodeFloat32(b, 'float32')]);
+  }
+  return { outcome, writes };
 }
 
 /** A consumer's weight as the map the re-fit works on, with what is needed to write it back. */

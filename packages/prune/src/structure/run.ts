@@ -8,7 +8,7 @@ import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds } fr
 import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
-import { accumulateConsumerGrams, accumulatePairedGrams, planConsumerGrams, planPairedGrams, type ConsumerGram, type PairedGram, type RefitOutcome } from './refit.js';
+import { accumulateConsumerGrams, accumulatePairedGrams, planConsumerGrams, planPairedGrams, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
 import { reconstructionOrders } from './select.js';
 import { allocateChannels, allocateChannelsGreedy, countMacs, uniformCounts, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
@@ -198,10 +198,12 @@ export async function pruneStructured(
       addGraphOutputs(copy, names.filter((n) => produced.has(n) && !copy.graph.outputs.includes(n)));
       return serializeForRuntime(copy);
     };
+    // Each rebuild re-fits every consumer; those whose statistics did not change since the last one reuse its fit.
+    const refitCache: RefitCache = new Map();
     const rebuild = (paired: ReadonlyMap<string, PairedGram>) => {
       const copy = parseModel(original, { label });
       const own = analyzeChannels(copy, shapes, values);
-      const { compensated, refits } = applyChannelPruning(copy, own, candidate.keep, stats, grams, paired);
+      const { compensated, refits } = applyChannelPruning(copy, own, candidate.keep, stats, grams, paired, refitCache);
       return { ...candidate, onPrunedInputs: true, refits, analysis: own, compensated, bytes: serializeForRuntime(copy) };
     };
     const inputs = [...new Set(order.map((r) => r.consumer.input))];
