@@ -208,6 +208,25 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(maxAbsDiff(before[0]!.data, lost[0]!.data) / scale).toBeGreaterThan(0.02);
   });
 
+  it('sensitivity allocation: of two groups of equal multiply-adds, the one the outputs barely notice (measured) is thinned; the report gives each group\'s measured distortion', async () => {
+    const { model, report } = await prune(load('loud_quiet'), { structure: 'channels', flops: 0.75, channelMultiple: 8, shape: shapeOf('loud_quiet') }, { runtime });
+    const s = report.structure!;
+    const [loud, quiet] = [s.groups.find((g) => g.members.includes('conv1'))!, s.groups.find((g) => g.members.includes('conv4'))!];
+    expect(loud.sensitivity! / quiet.sensitivity!).toBeGreaterThan(100);
+    const bySensitivity = s.allocations.filter((a) => a.allocation === 'sensitivity');
+    expect(bySensitivity.length).toBeGreaterThan(0);
+    // The kept model is the sensitivity allocation's (or one as close): only the quiet branch lost channels.
+    expect(loud.channels).toEqual({ before: 16, after: 16 });
+    expect(quiet.channels).toEqual({ before: 16, after: 8 });
+    expect(report.fidelity.measured && report.fidelity.minCosine).toBeGreaterThan(0.9999);
+    expect(Math.max(...bySensitivity.map((a) => a.minCosine!))).toBeGreaterThan(0.9999);
+    check(model, 'loud-quiet');
+    // Without it the score allocations are blind to the scale: at least one of them thins the loud branch.
+    const blind = await pruneStructured(load('loud_quiet'), { structure: 'channels', flops: 0.75, channelMultiple: 8, shape: shapeOf('loud_quiet') }, { runtime }, prune, { refit: [false, true], sensitivity: false });
+    expect(blind.report.structure!.groups.every((g) => g.sensitivity === null)).toBe(true);
+    expect(blind.report.structure!.allocations.some((a) => a.minCosine! < 0.99)).toBe(true);
+  });
+
   it('re-fit: consumers whose weights hold exact zeros are re-fit; a cache of fits gives the same tensors and outcomes as fresh fits', async () => {
     const bytes = load('chain_zero');
     const onnx = parseModel(bytes);

@@ -150,28 +150,59 @@ export function topChannels(scores: Float64Array, count: number): Int32Array {
  * one multiple; groups of at most one multiple stay whole.
  */
 export function allocateChannelsGreedy(analysis: ChannelAnalysis, flops: number, multiple: number, scores: ReadonlyMap<number, Float64Array>): { kept: Map<number, number>; macsFraction: number } {
+  const sorted = new Map(analysis.groups.filter((g) => !g.intact).map((g) => [g.id, Float64Array.from(scores.get(g.id)!).sort()]));
+  return allocateByCost(analysis, flops, multiple, (g, now) => {
+    const removed = g.channels - now;
+    const lowest = sorted.get(g.id)!.subarray(removed, removed + multiple);
+    // The share of the group's remaining importance these channels carry: thinning a group costs more each time.
+    const remaining = sorted.get(g.id)!.subarray(removed).reduce((a, b) => a + b, 0);
+    return remaining > 0 ? lowest.reduce((a, b) => a + b, 0) / remaining : 0;
+  });
+}
+
+/**
+ * Greedy allocation by measured sensitivity: a group's output distortion `distortion.get(root)` (1 − cosine to
+ * the original's outputs with half of its channels removed alone) is taken to grow with the square of the
+ * fraction removed, d (r / 0.5)²; the `multiple` channels that add the least of it per multiply-add saved go
+ * first, until the model is within `flops` (which channels: the group's own ranking, as for the others). So a
+ * group the outputs barely notice is thinned before one they depend on, whatever their activation scores say.
+ */
+export function allocateChannelsBySensitivity(
+  analysis: ChannelAnalysis,
+  flops: number,
+  multiple: number,
+  distortion: ReadonlyMap<number, number>,
+): { kept: Map<number, number>; macsFraction: number } {
+  return allocateByCost(analysis, flops, multiple, (g, now) => {
+    const d = distortion.get(g.id) ?? Number.POSITIVE_INFINITY;
+    const [before, after] = [(g.channels - now) / g.channels, (g.channels - now + multiple) / g.channels];
+    return d * 4 * (after * after - before * before);
+  });
+}
+
+/**
+ * Starting from every channel kept, repeatedly removes `multiple` channels from the group where `cost(group,
+ * kept now)` per multiply-add saved is least, until the model is within `flops` (or nothing can go). A group
+ * keeps at least one multiple; groups of at most one multiple stay whole.
+ */
+function allocateByCost(analysis: ChannelAnalysis, flops: number, multiple: number, cost: (group: ChannelAnalysis['groups'][number], now: number) => number): { kept: Map<number, number>; macsFraction: number } {
   const prunable = analysis.groups.filter((g) => !g.intact);
   const kept = new Map(prunable.map((g) => [g.id, g.channels]));
   const full = countMacs(analysis, new Map());
   if (flops >= 1 || full === 0) return { kept, macsFraction: 1 };
-  const sorted = new Map(prunable.map((g) => [g.id, Float64Array.from(scores.get(g.id)!).sort()]));
   let macs = full;
   while (macs > flops * full) {
     let best: { id: number; cost: number; macs: number } | undefined;
     for (const g of prunable) {
       const now = kept.get(g.id)!;
       if (now - multiple < Math.min(g.channels, multiple) || now <= multiple) continue;
-      const removed = g.channels - now;
-      const lowest = sorted.get(g.id)!.subarray(removed, removed + multiple);
-      // The share of the group's remaining importance these channels carry: thinning a group costs more each time.
-      const remaining = sorted.get(g.id)!.subarray(removed).reduce((a, b) => a + b, 0);
-      const cost = remaining > 0 ? lowest.reduce((a, b) => a + b, 0) / remaining : 0;
+      const c = cost(g, now);
       kept.set(g.id, now - multiple);
       const after = countMacs(analysis, kept);
       kept.set(g.id, now);
       const saved = macs - after;
-      if (saved <= 0) continue;
-      if (!best || cost / saved < best.cost / (macs - best.macs)) best = { id: g.id, cost, macs: after };
+      if (saved <= 0 || !Number.isFinite(c)) continue;
+      if (!best || c / saved < best.cost / (macs - best.macs)) best = { id: g.id, cost: c, macs: after };
     }
     if (!best) break;
     kept.set(best.id, kept.get(best.id)! - multiple);

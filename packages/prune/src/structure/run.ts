@@ -10,7 +10,7 @@ import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.j
 import { applyChannelPruning } from './apply.js';
 import { accumulateConsumerGrams, accumulatePairedGrams, planConsumerGrams, planPairedGrams, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
 import { reconstructionOrders } from './select.js';
-import { allocateChannels, allocateChannelsGreedy, countMacs, uniformCounts, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
+import { allocateChannels, allocateChannelsBySensitivity, allocateChannelsGreedy, countMacs, roundChannels, uniformCounts, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
 export interface StructureReport {
@@ -32,10 +32,13 @@ export interface StructureReport {
    * achieved and whether it meets the target, and every step of the search over the fraction (p50 as measured then).
    */
   speedup?: { target: number; shapes: Record<string, number[]>; p50BeforeMs: number; p50AfterMs: number; achieved: number; met: boolean; steps: Array<{ flops: number; macs: number; p50Ms: number; minCosine: number | null }> };
-  /** How channel counts were chosen: greedy by score per multiply-add saved, or one keep fraction per group (uniform). */
-  allocation: 'greedy' | 'uniform';
+  /**
+   * How channel counts were chosen: greedy by score per multiply-add saved, greedy by measured sensitivity per
+   * multiply-add saved (`sensitivity`), or one keep fraction per group (uniform).
+   */
+  allocation: Allocation;
   /** Both allocations as built: multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
-  allocations: Array<{ allocation: 'greedy' | 'uniform'; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number | null }>;
+  allocations: Array<{ allocation: Allocation; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number | null }>;
   /** Whether the kept candidate re-fit the consumers of removed channels by least squares on their inputs. */
   refit: boolean;
   /**
@@ -52,6 +55,8 @@ export interface StructureReport {
     channels: { before: number; after: number };
     criterion: Criterion;
     members: string[];
+    /** Output distortion (1 − the lowest cosine on the first check inputs) with half of this group's channels removed alone; null when not measured. */
+    sensitivity: number | null;
     /**
      * The group's consumers' output reconstruction error on the statistics' inputs, ‖W X − W' X‖ / ‖W X‖ over
      * the consumers re-fit (`consumers`), with the re-fit (`error`) and without (`errorWithout`: removed
@@ -61,6 +66,12 @@ export interface StructureReport {
   }>;
   intact: Array<{ channels: number; members: string[]; reason: string }>;
 }
+
+/** How channel counts were chosen (see StructureReport.allocation). */
+export type Allocation = 'greedy' | 'uniform' | 'sensitivity';
+
+/** Check inputs the sensitivity of each group is measured on. */
+const SENSITIVITY_SAMPLES = 4;
 
 /** How a group's kept channels were chosen. */
 export type Criterion = 'reconstruction' | 'activation' | 'weight-norm';
@@ -85,15 +96,15 @@ const REMEASURE = 3;
  * load, run and give outputs of the same shapes. `variants.refit` lists the candidates built per allocation
  * (without and with the least-squares re-fit by default; benchmarks compare them one at a time), and
  * `variants.ownInputs: false` skips the second pass that re-fits the kept candidate on its own inputs, and
- * `variants.criteria: 'activation'` the candidates whose channels are chosen by the re-fit's error (benchmarks
- * compare the criteria).
+ * `variants.criteria: 'activation'` the candidates whose channels are chosen by the re-fit's error, and
+ * `variants.sensitivity: false` the allocation by measured sensitivity (benchmarks compare them).
  */
 export async function pruneStructured(
   model: Uint8Array | OnnxModel,
   options: PruneOptions,
   given: PruneContext,
   pruneRest: (model: Uint8Array, options: PruneOptions, context: PruneContext) => Promise<PruneResult>,
-  variants: { refit: readonly boolean[]; ownInputs?: boolean; criteria?: 'activation' | 'both' } = { refit: [false, true] },
+  variants: { refit: readonly boolean[]; ownInputs?: boolean; criteria?: 'activation' | 'both'; sensitivity?: boolean } = { refit: [false, true] },
 ): Promise<PruneResult> {
   const started = now();
   const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
@@ -167,11 +178,42 @@ export async function pruneStructured(
   // The reconstruction criterion's channel orders (greedy, nested: the first k are the k kept), found once.
   let orders: Map<number, Int32Array> | undefined;
   const reconstruction = () => (orders ??= grams.length ? reconstructionOrders(onnx, analysis!, grams) : new Map());
-  const build = (flops: number, allocation: 'greedy' | 'uniform', refit: boolean, criterion: 'activation' | 'reconstruction' = 'activation') => {
+  // Each group's measured sensitivity: the output distortion with half of its channels removed alone (activation
+  // choice, bias compensation), on the first check inputs; measured once.
+  let sensitivity: Map<number, number> | undefined;
+  const measureSensitivity = async () => {
+    if (sensitivity) return sensitivity;
+    const measured = new Map<number, number>();
+    const base = parseModel(original, { label });
+    const baseAnalysis = analyzeChannels(base, shapes, values);
+    const { scores } = scoreChannelsByActivity(base, baseAnalysis, stats);
+    const [few, fewBaseline] = [samples.slice(0, SENSITIVITY_SAMPLES), baseline.slice(0, SENSITIVITY_SAMPLES)];
+    for (const group of baseAnalysis.groups) {
+      if (group.intact || group.channels <= structure.channelMultiple) continue;
+      throwIfAborted(context.signal);
+      const copy = parseModel(original, { label });
+      const own = analyzeChannels(copy, shapes, values);
+      applyChannelPruning(copy, own, new Map([[group.id, topChannels(scores.get(group.id)!, roundChannels(group.channels, 0.5, structure.channelMultiple))]]), stats);
+      let distortion = 1;
+      try {
+        distortion = 1 - (await measureFidelity(context.runtime, serializeForRuntime(copy), `the pruned ${label}`, few, fewBaseline, feeds ? 'calibration' : 'random')).minCosine;
+      } catch {
+        // A model that does not run counts as fully distorted (the candidates' check reports real breakage).
+      }
+      measured.set(group.id, Math.max(0, distortion));
+    }
+    return (sensitivity = measured);
+  };
+  const build = (flops: number, allocation: Allocation, refit: boolean, criterion: 'activation' | 'reconstruction' = 'activation') => {
     const copy = parseModel(original, { label });
     const own = analyzeChannels(copy, shapes, values);
     const { scores, scored } = scoreChannelsByActivity(copy, own, stats);
-    const { kept } = allocation === 'greedy' ? allocateChannelsGreedy(own, flops, structure.channelMultiple, scores) : allocateChannels(own, flops, structure.channelMultiple);
+    const { kept } =
+      allocation === 'greedy'
+        ? allocateChannelsGreedy(own, flops, structure.channelMultiple, scores)
+        : allocation === 'sensitivity'
+          ? allocateChannelsBySensitivity(own, flops, structure.channelMultiple, sensitivity!)
+          : allocateChannels(own, flops, structure.channelMultiple);
     const keep = new Map<number, Int32Array>();
     const reconstructed = new Set<number>();
     for (const [group, count] of kept) {
@@ -241,10 +283,13 @@ export async function pruneStructured(
   // with the re-fit, the channels chosen by the error it leaves (when some group's consumers allow it).
   const chooseAt = async (flops: number) => {
     const refitModes = flops < 1 && grams.length ? variants.refit : variants.refit.filter((r) => !r);
-    const allocations = flops < 1 ? (['greedy', 'uniform'] as const) : (['greedy'] as const);
+    // Counts by measured sensitivity: with the re-fit (or without, when none can be), next to the other two.
+    const bySensitivity = flops < 1 && variants.sensitivity !== false && (await measureSensitivity()).size > 0;
+    const withRefit = refitModes.includes(true);
+    const allocations = (refit: boolean): readonly Allocation[] => (flops >= 1 ? ['greedy'] : bySensitivity && refit === withRefit ? ['greedy', 'uniform', 'sensitivity'] : ['greedy', 'uniform']);
     const criteria = (refit: boolean) => (refit && flops < 1 && variants.criteria !== 'activation' && reconstruction().size ? (['activation', 'reconstruction'] as const) : (['activation'] as const));
-    const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => criteria(refit).flatMap((criterion) => allocations.map((allocation) => build(flops, allocation, refit, criterion))));
-    const measured: Array<{ allocation: 'greedy' | 'uniform'; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number }> = [];
+    const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => criteria(refit).flatMap((criterion) => allocations(refit).map((allocation) => build(flops, allocation, refit, criterion))));
+    const measured: Array<{ allocation: Allocation; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number }> = [];
     for (const candidate of candidates) {
       let minCosine = Number.NEGATIVE_INFINITY;
       if (candidates.length > 1) {
@@ -354,7 +399,7 @@ export async function pruneStructured(
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
-    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: criterionOf(g.id), members: g.members, refit: refitOf(analysis!, g.id, refits) })),
+    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: criterionOf(g.id), members: g.members, sensitivity: sensitivity?.has(g.id) ? round(sensitivity.get(g.id)!) : null, refit: refitOf(analysis!, g.id, refits) })),
     intact: analysis.groups.filter((g) => g.intact).map((g) => ({ channels: g.channels, members: g.members, reason: g.intact! })),
   };
   const removed = report.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
