@@ -303,8 +303,10 @@ export async function pruneStructured(
     }
     const bestOf = (keep: (c: Candidate) => boolean) => measured.reduce<number | undefined>((b, m, i) => (keep(candidates[i]!) && (b === undefined || m.minCosine > measured[b]!.minCosine) ? i : b), undefined);
     const best = candidates[bestOf(() => true)!]!;
-    // The best re-fit candidate of each criterion: the second pass (on the pruned model's own inputs) may reorder them.
-    const refitted = (['activation', 'reconstruction'] as const).map((c) => bestOf((x) => x.refit && x.criterion === c)).flatMap((i) => (i === undefined ? [] : [candidates[i]!]));
+    // The best re-fit candidate of each criterion and of each allocation: the second pass (on the pruned model's own
+    // inputs) reorders them (on the classifier it lifts a uniform candidate's cosine 0.97 -> 0.99 and a sensitivity one's not at all).
+    const keys = [...(['activation', 'reconstruction'] as const).map((c) => (x: Candidate) => x.criterion === c), ...(['greedy', 'uniform', 'sensitivity'] as const).map((a) => (x: Candidate) => x.allocation === a)];
+    const refitted = [...new Set(keys.map((key) => bestOf((x) => x.refit && key(x))).filter((i): i is number => i !== undefined))].sort((x, y) => x - y).map((i) => candidates[i]!);
     return { best, refitted, measured, minCosine: Math.max(...measured.map((m) => m.minCosine)) };
   };
 
