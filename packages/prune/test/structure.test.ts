@@ -60,7 +60,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {

@@ -1,4 +1,4 @@
-import { constantTensors, graphValueInfo, intAttribute, intsAttribute, readTensorBytes, type ConstantTensor, type GraphInfo, type NodeInfo, type OnnxModel } from '@specprune/onnx-io';
+import { constantTensors, graphValueInfo, intAttribute, intsAttribute, readTensorBytes, stringAttribute, type ConstantTensor, type GraphInfo, type NodeInfo, type OnnxModel } from '@specprune/onnx-io';
 
 /**
  * Channel dependency analysis for structured pruning (issue 16): which output channels of Conv, Gemm and
@@ -64,7 +64,7 @@ export interface MacNode {
  */
 export interface ConsumerInfo {
   node: NodeInfo;
-  kind: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul';
+  kind: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul' | 'Recurrent';
   /** The tensor it reads the channels from. */
   input: string;
   weight: string;
@@ -92,7 +92,8 @@ export interface ChannelAnalysis {
   groups: ChannelGroup[];
   slices: AxisSlice[];
   shapeEdits: ShapeEdit[];
-  groupEdits: Array<{ node: NodeInfo; segments: Segment[] }>;
+  /** Integer attributes that hold a channel count (a depthwise Conv's `group`, a recurrent op's `hidden_size`). */
+  groupEdits: Array<{ node: NodeInfo; segments: Segment[]; attribute?: 'group' | 'hidden_size' }>;
   scores: ScoreSource[];
   consumers: ConsumerInfo[];
   macNodes: MacNode[];
@@ -299,6 +300,10 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     const op = standard ? node.opType : `${node.domain}.${node.opType}`;
     if (op === 'Conv' || op === 'ConvTranspose' || op === 'Gemm' || op === 'MatMul') {
       handleWeighted(node, op, tracked);
+      continue;
+    }
+    if (op === 'LSTM' || op === 'GRU' || op === 'RNN') {
+      handleRecurrent(node, op, tracked);
       continue;
     }
     // Shape of a tensor with channels: its value is followed (see followShape) to a Reshape, which then keeps
@@ -520,6 +525,70 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     mac.output = segments;
     if (consumer) consumer.output = segments;
     layouts.set(node.outputs[0]!, { segments, axisFromEnd: rank - 1, rank });
+  }
+
+  /**
+   * LSTM, GRU, RNN (forward or reverse): input channels X [T, N, I] slice W [1, gates·H, I] on axis 2; the hidden
+   * units are a group of H channels, every gate's rows of W, R and B together with R's columns, the peepholes,
+   * constant initial states and `hidden_size`; Y [T, 1, N, H], Y_h and Y_c carry them on their last axis.
+   */
+  function handleRecurrent(node: NodeInfo, op: 'LSTM' | 'GRU' | 'RNN', tracked: Array<Layout | undefined>): void {
+    const input = tracked[0];
+    const refuse = (reason: string) => {
+      for (const layout of tracked) if (layout) mark(layout.segments, reason);
+    };
+    if (tracked.some((t, i) => i > 0 && t)) {
+      refuse(`${describe(node)} takes it as a weight or state`);
+      return;
+    }
+    const gates = op === 'LSTM' ? 4 : op === 'GRU' ? 3 : 1;
+    const [wName, rName, bName] = [node.inputs[1]!, node.inputs[2]!, node.inputs[3]];
+    const [w, r] = [constants.get(wName)?.tensor, constants.get(rName)?.tensor];
+    const hidden = intAttribute(node, 'hidden_size', 0);
+    const forwardOnly = stringAttribute(node, 'direction', 'forward') !== 'bidirectional';
+    const mac: MacNode = { node: node.name || node.outputs[0]!, macs: undefined };
+    macNodes.push(mac);
+    const steps = shapeOf(node.inputs[0]!);
+    if (w && r && steps && steps.length === 3) {
+      // Per step and batch row: gates·H·I for the input part and gates·H·H for the recurrence (counted with the input part's scaling).
+      mac.macs = steps[0]! * steps[1]! * w.dims[1]! * (w.dims[2]! + r.dims[2]!);
+    }
+    if (!w || !r || w.dims.length !== 3 || !forwardOnly || hidden <= 0 || w.dims[1] !== gates * hidden) {
+      if (input) refuse(`${describe(node)} is not a one-directional ${op} with constant weights`);
+      return;
+    }
+    let consumer: ConsumerInfo | undefined;
+    if (input) {
+      const reason = input.flat || input.axisFromEnd !== 1 || total(input.segments) !== w.dims[2] ? `${describe(node)} does not see the channels on its input's last axis` : slice(wName, 2, input.segments, 1, node);
+      if (reason) {
+        refuse(reason);
+        return;
+      }
+      note(input.segments, node);
+      mac.input = input.segments;
+      consumer = { node, kind: 'Recurrent', input: node.inputs[0]!, weight: wName, axis: 2, segments: input.segments, block: 1 };
+      consumers.push(consumer);
+    }
+    // The hidden units: every constant that holds them must be used by this node alone.
+    const [initialH, initialC, peepholes] = [node.inputs[5], op === 'LSTM' ? node.inputs[6] : undefined, op === 'LSTM' ? node.inputs[7] : undefined];
+    const parts = [rName, bName, initialH, initialC, peepholes].filter((n): n is string => !!n);
+    if (!sliceable(wName) || parts.some((n) => !sliceable(n))) return;
+    const g = newGroup(hidden, node);
+    const unit = { group: g, count: hidden };
+    const times = (n: number) => Array.from({ length: n }, () => ({ ...unit }));
+    slices.push({ tensor: wName, axis: 1, segments: times(gates), block: 1 });
+    slices.push({ tensor: rName, axis: 1, segments: times(gates), block: 1 });
+    slices.push({ tensor: rName, axis: 2, segments: [unit], block: 1 });
+    if (bName) slices.push({ tensor: bName, axis: 1, segments: times(2 * gates), block: 1 });
+    for (const state of [initialH, initialC]) if (state) slices.push({ tensor: state, axis: 2, segments: [unit], block: 1 });
+    if (peepholes) slices.push({ tensor: peepholes, axis: 1, segments: times(3), block: 1 });
+    groupEdits.push({ node, segments: [unit], attribute: 'hidden_size' });
+    const source: ScoreSource = { tensor: wName, axis: 1, segments: times(gates) };
+    scores.push(source);
+    mac.output = [unit];
+    if (consumer) consumer.output = [unit];
+    note([unit], node);
+    node.outputs.forEach((out, i) => out && layouts.set(out, { segments: [unit], axisFromEnd: 1, rank: i === 0 ? 4 : 3 }));
   }
 
   function handleWeighted(node: NodeInfo, op: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul', tracked: Array<Layout | undefined>): void {

@@ -91,7 +91,7 @@ export function applyChannelPruning(
     else view.setInt32(4 * edit.index, value, true);
     replaceConstantTensor(model, constant, constant.tensor.dims, data);
   }
-  for (const edit of analysis.groupEdits) if (changed(edit.segments)) setIntAttribute(edit.node, 'group', keptCount(edit.segments));
+  for (const edit of analysis.groupEdits) if (changed(edit.segments)) setIntAttribute(edit.node, edit.attribute ?? 'group', keptCount(edit.segments));
   const stale = new Set<string>();
   for (const [name, segments] of analysis.tensors) if (changed(segments)) stale.add(name);
   removeValueInfo(model, stale);
@@ -108,7 +108,7 @@ export function applyChannelPruning(
 function compensation(model: OnnxModel, analysis: ChannelAnalysis, consumer: ConsumerInfo, kept: Int32Array, stats: ChannelStats): Float64Array | undefined {
   const st = stats.get(consumer.input);
   const { tensor } = analysis.constants.get(consumer.weight)!;
-  if (!st || consumer.kind === 'MatMul' || consumer.kind === 'ConvTranspose' || tensor.dataType !== 1 || st.mean.length !== tensor.dims[consumer.axis]) return undefined;
+  if (!st || consumer.kind === 'MatMul' || consumer.kind === 'ConvTranspose' || consumer.kind === 'Recurrent' || tensor.dataType !== 1 || st.mean.length !== tensor.dims[consumer.axis]) return undefined;
   if (consumer.bias) {
     const bias = analysis.constants.get(consumer.bias)!.tensor;
     if (bias.dataType !== 1 || bias.dims.length !== 1) return undefined;

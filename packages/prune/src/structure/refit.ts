@@ -49,7 +49,7 @@ export function planConsumerGrams(model: OnnxModel, analysis: ChannelAnalysis, s
   for (const consumer of analysis.consumers) {
     const { tensor } = analysis.constants.get(consumer.weight)!;
     const shape = shapes.get(consumer.input);
-    if (tensor.dataType !== 1 || !shape || (uses.get(consumer.weight) ?? 0) > 1 || consumer.kind === 'ConvTranspose') continue;
+    if (tensor.dataType !== 1 || !shape || (uses.get(consumer.weight) ?? 0) > 1 || consumer.kind === 'ConvTranspose' || consumer.kind === 'Recurrent') continue;
     const bias = consumer.bias ? analysis.constants.get(consumer.bias)!.tensor : undefined;
     const withBias = bias !== undefined && bias.dataType === 1 && bias.dims.length === 1;
     if (bias && !withBias) continue;
