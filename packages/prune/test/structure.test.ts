@@ -390,6 +390,16 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(used.model, 'shape-count-used');
   });
 
+  it('a bidirectional LSTM is left whole: the channels it reads stay intact, with the node named; the model still runs unchanged in shape', async () => {
+    const original = load('bilstm');
+    const { model, report } = await prune(original, { structure: 'channels', flops: 0.5, shape: shapeOf('bilstm') }, { runtime });
+    const s = report.structure!;
+    expect(s.intact.find((g) => g.members.includes('conv1'))?.reason).toBe('LSTM node lstm7 is not a one-directional LSTM with constant weights');
+    check(model, 'bilstm');
+    const feeds = feedsFor('bilstm', 3);
+    expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));
+  });
+
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {
     const unknown = await prune(load('unknown_op'), { structure: 'channels', flops: 0.5, shape: shapeOf('unknown_op') }, { runtime });
     expect(unknown.report.structure!.intact.map((g) => g.reason)).toContain('Softmax node softmax4 takes it (Softmax is not followed by structured pruning)');
