@@ -37,7 +37,7 @@ export interface StructureReport {
    * multiply-add saved (`sensitivity`), or one keep fraction per group (uniform).
    */
   allocation: Allocation;
-  /** Both allocations as built: multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
+  /** Every candidate built (allocation, criterion, re-fit, second pass): multiply-adds and the lowest output cosine to the original on the check inputs (null: not measured). */
   allocations: Array<{ allocation: Allocation; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number | null }>;
   /** Whether the kept candidate re-fit the consumers of removed channels by least squares on their inputs. */
   refit: boolean;
@@ -178,9 +178,9 @@ export async function pruneStructured(
   const unknownMacs = analysis.macNodes.filter((m) => m.macs === undefined);
   const paramsBefore = countParams(onnx);
   const macsBefore = countMacs(analysis, new Map());
-  // Two allocations, each built on its own copy of the model; the one whose outputs stay closer to the
-  // original's on the check inputs is kept (greedy wins ties). Neither wins on every model: on the OCR
-  // recogniser greedy keeps far more lines, on the text-direction classifier one fraction per group does.
+  // Candidates (allocations x criteria x re-fit), each built on its own copy of the model; the one whose outputs
+  // stay closer to the original's on the check inputs is kept (the first built wins ties). None wins on every
+  // model: on the OCR recogniser greedy keeps far more lines, on the text-direction classifier uniform or sensitivity.
   // The reconstruction criterion's channel orders (greedy, nested: the first k are the k kept), found once.
   let orders: Map<number, Int32Array> | undefined;
   const reconstruction = () => (orders ??= grams.length ? reconstructionOrders(onnx, analysis!, grams) : new Map());
