@@ -1,4 +1,4 @@
-import { constantAttribute, renderTensorPayload, stringField, tensorHeader, varintField } from './encode.js';
+import { constantAttribute, int64Fields, renderTensorPayload, stringField, tensorHeader, varintField } from './encode.js';
 import { lenField } from './message.js';
 import type { GraphInfo, NodeInfo, OnnxModel, TensorInfo } from './model.js';
 import { AttributeField, GraphField, NodeField } from './onnx-fields.js';
@@ -51,6 +51,14 @@ export function replaceConstantTensor(model: OnnxModel, constant: ConstantTensor
 /** Sets (replaces) an integer attribute of a node, e.g. Conv's `group`. */
 export function setIntAttribute(node: NodeInfo, name: string, value: number): void {
   const encoded = lenField(NodeField.attribute, [...stringField(AttributeField.name, name), ...varintField(AttributeField.i, value), ...varintField(AttributeField.type, 2)]);
+  const existing = node.attributes.find((a) => a.name === name);
+  if (existing) node.message.replaceField(existing.field, encoded);
+  else node.message.appendField(encoded);
+}
+
+/** Sets (replaces) a repeated-int attribute of a node, e.g. Split's `split` sizes in opsets before 13. */
+export function setIntsAttribute(node: NodeInfo, name: string, values: readonly number[]): void {
+  const encoded = lenField(NodeField.attribute, [...stringField(AttributeField.name, name), ...int64Fields(AttributeField.ints, values), ...varintField(AttributeField.type, 7)]);
   const existing = node.attributes.find((a) => a.name === name);
   if (existing) node.message.replaceField(existing.field, encoded);
   else node.message.appendField(encoded);

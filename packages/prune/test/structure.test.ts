@@ -60,7 +60,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -401,6 +401,53 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(model, 'bilstm');
     const feeds = feedsFor('bilstm', 3);
     expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));
+  });
+
+  it('Split and Slice of the channel axis: the Conv before them is cut into groups at their bounds, each pruned on its own; split sizes and slice bounds (inputs, or attributes in old opsets) become the kept counts', async () => {
+    // Split sizes and the channel-axis Slice bounds of a written model, read by python3-onnx.
+    const read = (bytes: Uint8Array, name: string): unknown => {
+      const file = path.join(dir, `${name}.bounds.onnx`);
+      writeFileSync(file, bytes);
+      const script = [
+        'import onnx, sys, json',
+        'from onnx import numpy_helper',
+        'm = onnx.load(sys.argv[1]); g = m.graph',
+        'c = {t.name: numpy_helper.to_array(t).tolist() for t in g.initializer}',
+        'a = lambda n, k: next((list(x.ints) for x in n.attribute if x.name == k), None)',
+        'out = []',
+        'for n in g.node:',
+        '  if n.op_type == "Split": out.append(c[n.input[1]] if len(n.input) > 1 else a(n, "split"))',
+        '  if n.op_type == "Slice": out.append([c[n.input[1]], c[n.input[2]]] if len(n.input) > 1 else [a(n, "starts"), a(n, "ends")])',
+        'print(json.dumps(out))',
+      ].join('\n');
+      return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, file], { encoding: 'utf8' }));
+    };
+    for (const name of ['split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9']) {
+      const original = load(name);
+      const model = parseModel(original);
+      const analysis = analyzeChannels(model);
+      const halves = analysis.groups.filter((g) => g.members.includes('conv1'));
+      expect(halves.map((g) => [g.channels, g.intact])).toEqual([
+        [16, undefined],
+        [16, undefined],
+      ]);
+      // Unequal counts, so an entry written to the wrong place shows: 8 of the first half, 12 of the second.
+      const keep = new Map([
+        [halves[0]!.id, Int32Array.from({ length: 8 }, (_, i) => 2 * i)],
+        [halves[1]!.id, Int32Array.from({ length: 12 }, (_, i) => i)],
+      ]);
+      applyChannelPruning(model, analysis, keep);
+      const pruned = serializeForRuntime(model);
+      check(pruned, name);
+      const feeds = feedsFor(name, 4);
+      expect((await run(pruned, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));
+      // Spatial Splits (rows) and Slices of other axes keep their bounds; the channel ones follow the kept counts.
+      if (name.startsWith('split')) expect(read(pruned, name)).toEqual([[8, 12], [8, 8]]);
+      else expect(read(pruned, name)).toEqual(name.endsWith('opset9') ? [[[0], [8]], [[8], [20]], [[0], [8]]] : [[[0], [8]], [[8], [20]], [[0, 0], [16, 8]]]);
+    }
+    const equal = await prune(load('split_equal'), { structure: 'channels', flops: 0.5, shape: shapeOf('split_equal') }, { runtime });
+    expect(equal.report.structure!.intact.find((g) => g.members.includes('conv1'))?.reason).toMatch(/^Split node \S+ splits the channels into equal parts \(no sizes to rewrite\)$/);
+    check(equal.model, 'split-equal');
   });
 
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {

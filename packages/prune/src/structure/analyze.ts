@@ -32,12 +32,18 @@ export interface AxisSlice {
   block: number;
 }
 
-/** A hardcoded feature count in a Reshape shape constant: becomes kept channels x block. */
+/**
+ * A hardcoded channel count in an integer constant (a Reshape shape, Split sizes, Slice bounds) or in a node's ints
+ * attribute (Split's `split` before opset 13): entry `index` becomes the segments' kept channels x block.
+ */
 export interface ShapeEdit {
-  tensor: string;
+  tensor?: string;
+  attribute?: { node: NodeInfo; name: string };
   index: number;
   segments: Segment[];
   block: number;
+  /** Rewrite even when these segments keep every channel (a Slice bound given from the end, or past it). */
+  always?: boolean;
 }
 
 /** A weight whose rows along `axis` produce the segments' channels: the data-free score source. */
@@ -127,6 +133,31 @@ interface ShapeTaint {
  * `values` are measured values of small integer tensors (computed Reshape shapes).
  */
 export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]> = new Map(), values: ReadonlyMap<string, readonly number[]> = new Map()): ChannelAnalysis {
+  // A Split or Slice of the channel axis (or an Add of tensors whose groups are laid out differently) that cuts inside
+  // a group asks for that group to be cut there at its producers: the analysis runs again with those producers'
+  // channels made several groups, until no new cut is asked for (each round only adds cuts, so this ends).
+  const cuts = new Map<string, Set<number>>();
+  for (let round = 0; ; round++) {
+    const { analysis, requested } = analyzeOnce(model, shapes, values, cuts);
+    let added = false;
+    for (const [producer, offsets] of requested) {
+      const known = cuts.get(producer) ?? new Set<number>();
+      for (const offset of offsets) if (!known.has(offset)) (known.add(offset), (added = true));
+      cuts.set(producer, known);
+    }
+    if (!added || round === MAX_CUT_ROUNDS) return analysis;
+  }
+}
+
+/** Rounds of cutting groups at Split/Slice boundaries before what is left is reported intact. */
+const MAX_CUT_ROUNDS = 8;
+
+function analyzeOnce(
+  model: OnnxModel,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  values: ReadonlyMap<string, readonly number[]>,
+  cuts: ReadonlyMap<string, ReadonlySet<number>>,
+): { analysis: ChannelAnalysis; requested: Map<string, Set<number>> } {
   const graph = model.graph;
   const constants = constantTensors(graph);
   const declared = graphValueInfo(model);
@@ -162,14 +193,52 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     while (parent[g] !== g) g = parent[g] = parent[parent[g]!]!;
     return g;
   };
-  const newGroup = (count: number, node: NodeInfo) => {
+  /** Where each raw group's channels start among its producer's output channels (keyed by its first output); no producer: not cut. */
+  const origin: Array<{ producer?: string; offset: number }> = [];
+  const newGroup = (count: number, node: NodeInfo, producer?: { offset: number }) => {
     const id = parent.length;
     parent.push(id);
     channels.push(count);
     intact.push(undefined);
     members.push(new Set([node.name || node.outputs[0]!]));
+    origin.push(producer ? { producer: node.outputs[0]!, offset: producer.offset } : { offset: 0 });
     return id;
   };
+  /** A producer's `count` output channels: one group, or several where an earlier round asked for cuts. */
+  const produce = (count: number, node: NodeInfo): Segment[] => {
+    const at = [...(cuts.get(node.outputs[0]!) ?? [])].filter((o) => o > 0 && o < count).sort((a, b) => a - b);
+    const bounds = [0, ...at, count];
+    return bounds.slice(1).map((end, i) => ({ group: newGroup(end - bounds[i]!, node, { offset: bounds[i]! }), count: end - bounds[i]! }));
+  };
+  /** Cuts asked for this round: a raw group and a channel offset inside it. */
+  const wanted: Array<{ group: number; offset: number }> = [];
+  /** Whether every position falls on a segment boundary; if not, asks for cuts there (for the next round). */
+  const cutAt = (segments: readonly Segment[], positions: readonly number[]): boolean => {
+    let aligned = true;
+    let start = 0;
+    for (const s of segments) {
+      for (const p of positions) {
+        if (p > start && p < start + s.count) {
+          wanted.push({ group: s.group, offset: p - start });
+          aligned = false;
+        }
+      }
+      start += s.count;
+    }
+    return aligned;
+  };
+  /** The segments between channel positions `from` and `to`, or undefined (cuts asked for) when a bound falls inside one. */
+  const within = (segments: readonly Segment[], from: number, to: number): Segment[] | undefined => {
+    if (!cutAt(segments, [from, to])) return undefined;
+    let start = 0;
+    const out: Segment[] = [];
+    for (const s of segments) {
+      if (start >= from && start + s.count <= to) out.push(s);
+      start += s.count;
+    }
+    return out;
+  };
+  const boundaries = (segments: readonly Segment[]) => segments.slice(0, -1).map((_, i) => total(segments.slice(0, i + 1)));
   const mark = (segments: readonly Segment[], reason: string) => {
     for (const s of segments) {
       const r = find(s.group);
@@ -352,6 +421,11 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       const [a, b] = [tracked[0], tracked[1]];
       if (a && b) {
         if (a.flat || b.flat || a.axisFromEnd !== b.axisFromEnd || a.segments.length !== b.segments.length || a.segments.some((s, i) => s.count !== b.segments[i]!.count)) {
+          // Same channel count laid out in different groups (a Concat added to one Conv's output): cut each at the other's boundaries.
+          if (!a.flat && !b.flat && a.axisFromEnd === b.axisFromEnd && total(a.segments) === total(b.segments)) {
+            cutAt(a.segments, boundaries(b.segments));
+            cutAt(b.segments, boundaries(a.segments));
+          }
           refuse(`${describe(node)} combines two tensors whose channels do not line up`);
         } else {
           a.segments.forEach((s, i) => join(s.group, b.segments[i]!.group));
@@ -383,7 +457,13 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       else if (offChannel && layouts0.every((t) => t.segments.length === head!.segments.length && t.segments.every((s, i) => s.count === head!.segments[i]!.count))) {
         for (const t of layouts0) t.segments.forEach((s, i) => join(s.group, head!.segments[i]!.group));
         pass(node, head!);
-      } else refuse(`${describe(node)} concatenates along an axis that cannot be matched to the channels`);
+      } else {
+        if (offChannel && layouts0.every((t) => total(t.segments) === total(head!.segments))) {
+          const all = [...new Set(layouts0.flatMap((t) => boundaries(t.segments)))];
+          for (const t of layouts0) cutAt(t.segments, all);
+        }
+        refuse(`${describe(node)} concatenates along an axis that cannot be matched to the channels`);
+      }
       continue;
     }
     if (!first || !onlyFirst()) {
@@ -475,6 +555,10 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
         else for (const x of [...normal].sort((p, q) => p - q)) if (x <= moved) moved++;
         pass(node, { ...first, axisFromEnd: outRank - moved, rank: outRank });
       }
+    } else if (op === 'Split') {
+      splitChannels(node, first);
+    } else if (op === 'Slice') {
+      sliceChannels(node, first);
     } else if (op === 'Transpose') {
       const rank = first.rank;
       const perm = rank === undefined ? [] : intsAttribute(node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
@@ -500,7 +584,84 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     if (find(g) !== g) continue;
     groups.push({ id: g, channels: channels[g]!, members: [...members[g]!], ...(intact[g] ? { intact: intact[g] } : {}) });
   }
-  return { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find };
+  const requested = new Map<string, Set<number>>();
+  for (const { group, offset } of wanted) {
+    const root = find(group);
+    // Every raw group joined with it lines up with it channel by channel: each is cut at the same place.
+    for (let r = 0; r < parent.length; r++) {
+      const from = origin[r]!;
+      if (find(r) !== root || from.producer === undefined) continue;
+      const set = requested.get(from.producer) ?? new Set<number>();
+      set.add(from.offset + offset);
+      requested.set(from.producer, set);
+    }
+  }
+  return { analysis: { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find }, requested };
+
+  /** Whether `axis` of a tensor with this layout is its channel axis (undefined: not known). */
+  function isChannelAxis(layout: Layout, axis: number): boolean | undefined {
+    if (axis < 0) return -axis === layout.axisFromEnd;
+    return layout.rank === undefined ? undefined : layout.rank - axis === layout.axisFromEnd;
+  }
+
+  /**
+   * Split: along another axis every output carries the channels; along the channel axis each output carries the
+   * groups between its bounds (cut at producers where a bound falls inside one), and its size entry is rewritten to
+   * their kept count (the `split` input constant, or the attribute before opset 13).
+   */
+  function splitChannels(node: NodeInfo, first: Layout): void {
+    const refuse = (reason: string) => mark(first.segments, reason);
+    const onChannel = first.flat ? undefined : isChannelAxis(first, intAttribute(node, 'axis', 0));
+    if (onChannel === undefined) return refuse(`${describe(node)} splits a tensor whose channel axis is not known`);
+    if (!onChannel) return pass(node, first);
+    const fromInput = node.inputs[1];
+    const sizes = fromInput ? ints(fromInput) : node.attributes.some((a) => a.name === 'split') ? intsAttribute(node, 'split') : undefined;
+    const count = total(first.segments);
+    if (!sizes) return refuse(fromInput ? `${describe(node)} splits the channels by computed sizes` : `${describe(node)} splits the channels into equal parts (no sizes to rewrite)`);
+    if (sizes.length !== node.outputs.length || sizes.reduce((a, b) => a + b, 0) !== count || sizes.some((n) => n < 0)) return refuse(`${describe(node)} splits ${count} channels into [${sizes.join(', ')}]`);
+    if (fromInput && !sliceable(fromInput)) return refuse(`${describe(node)}'s split sizes are a shared constant`);
+    const bounds = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    if (!cutAt(first.segments, bounds)) return refuse(`${describe(node)} splits inside a group's channels`);
+    note(first.segments, node);
+    const target = fromInput ? { tensor: fromInput } : { attribute: { node, name: 'split' } };
+    node.outputs.forEach((out, i) => {
+      const segments = within(first.segments, bounds[i]!, bounds[i]! + sizes[i]!)!;
+      shapeEdits.push({ ...target, index: i, segments, block: 1 });
+      if (out) layouts.set(out, { ...first, segments });
+    });
+  }
+
+  /**
+   * Slice: bounds on other axes pass the channels on; a step-1 range of the channel axis carries the groups inside
+   * it (cut at producers where a bound falls inside one), and its start and end are rewritten to the kept counts
+   * before them (the constant inputs, or the attributes before opset 10).
+   */
+  function sliceChannels(node: NodeInfo, first: Layout): void {
+    const refuse = (reason: string) => mark(first.segments, reason);
+    const fromInputs = node.inputs.length > 1;
+    const read = (input: number, name: string) => (fromInputs ? (node.inputs[input] ? ints(node.inputs[input]!) : undefined) : node.attributes.some((a) => a.name === name) ? intsAttribute(node, name) : undefined);
+    const [starts, ends, axes, steps] = [read(1, 'starts'), read(2, 'ends'), read(3, 'axes'), fromInputs ? read(4, '') : undefined];
+    const computed = !starts || !ends || (fromInputs && ((node.inputs[3] && !axes) || (node.inputs[4] && !steps)));
+    if (first.flat || computed) return refuse(`${describe(node)} slices with computed bounds or axes`);
+    const onChannel = (axes ?? starts.map((_, i) => i)).map((axis) => isChannelAxis(first, axis));
+    if (onChannel.some((c) => c === undefined)) return refuse(`${describe(node)} slices axes that are not proven to spare the channel axis`);
+    const k = onChannel.indexOf(true);
+    if (k < 0) return pass(node, first);
+    const count = total(first.segments);
+    const bound = (v: number) => Math.min(count, Math.max(0, v < 0 ? v + count : v));
+    const [from, to, step] = [bound(starts[k]!), bound(ends[k]!), steps?.[k] ?? 1];
+    if (step !== 1) return refuse(`${describe(node)} slices the channels with step ${step}`);
+    if (to <= from) return refuse(`${describe(node)} takes no channels`);
+    if (fromInputs && (!sliceable(node.inputs[1]!) || !sliceable(node.inputs[2]!))) return refuse(`${describe(node)}'s bounds are shared constants`);
+    const segments = within(first.segments, from, to);
+    if (!segments) return refuse(`${describe(node)} slices inside a group's channels`);
+    const before = (position: number) => first.segments.filter((_, i) => total(first.segments.slice(0, i + 1)) <= position);
+    const target = (input: number, name: string) => (fromInputs ? { tensor: node.inputs[input]! } : { attribute: { node, name } });
+    shapeEdits.push({ ...target(1, 'starts'), index: k, segments: before(from), block: 1, always: true });
+    shapeEdits.push({ ...target(2, 'ends'), index: k, segments: before(to), block: 1, always: true });
+    note(first.segments, node);
+    pass(node, { ...first, segments });
+  }
 
   /** A Conv or ConvTranspose (group 1) reading tracked channels: its weight's input axis is sliced (already recorded). */
   function convConsumer(node: NodeInfo, kind: 'Conv' | 'ConvTranspose', axis: number, segments: Segment[], mac: MacNode): ConsumerInfo {
@@ -516,7 +677,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     const [weightName, bias] = [node.inputs[1]!, node.inputs[2]];
     if (!sliceable(weightName) || (bias && !sliceable(bias))) return;
     const count = constants.get(weightName)!.tensor.dims[axis]!;
-    const segments = [{ group: newGroup(count, node), count }];
+    const segments = produce(count, node);
     slices.push({ tensor: weightName, axis, segments, block: 1 });
     if (bias) slices.push({ tensor: bias, axis: 0, segments, block: 1 });
     const source: ScoreSource = { tensor: weightName, axis, segments };
@@ -704,8 +865,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
     }
     if (!sliceable(weightName)) return;
     const bias = op === 'Gemm' ? node.inputs[2] : undefined;
-    const g = newGroup(n, node);
-    const segments = [{ group: g, count: n }];
+    const segments = produce(n, node);
     const layout: Layout = { segments, axisFromEnd: 1, ...(rank !== undefined ? { rank } : {}) };
     if (bias) {
       const reason = perChannel(bias, { ...layout, rank: 2 }, node);

@@ -1,4 +1,4 @@
-import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, type OnnxModel } from '@specprune/onnx-io';
+import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, intsAttribute, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, setIntsAttribute, type NodeInfo, type OnnxModel } from '@specprune/onnx-io';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
 import type { ChannelStats } from './choose.js';
 import { refitConsumers, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
@@ -81,14 +81,29 @@ export function applyChannelPruning(
     dims = [];
   }
   for (const [name, data] of overrides) replaceConstantTensor(model, analysis.constants.get(name)!, analysis.constants.get(name)!.tensor.dims, data);
+  // Channel counts held in integer constants and ints attributes: every entry of one target is set, then it is written once.
+  const edited = new Map<string, { entries: Map<number, number>; tensor?: string; attribute?: { node: NodeInfo; name: string } }>();
   for (const edit of analysis.shapeEdits) {
-    if (!changed(edit.segments)) continue;
-    const constant = analysis.constants.get(edit.tensor)!;
+    if (!edit.always && !changed(edit.segments)) continue;
+    const key = edit.tensor ?? `${edit.attribute!.node.outputs[0]}\u0000${edit.attribute!.name}`;
+    const target = edited.get(key) ?? { entries: new Map<number, number>(), ...(edit.tensor ? { tensor: edit.tensor } : { attribute: edit.attribute! }) };
+    target.entries.set(edit.index, keptCount(edit.segments) * edit.block);
+    edited.set(key, target);
+  }
+  for (const { entries, tensor, attribute } of edited.values()) {
+    if (attribute) {
+      const values = intsAttribute(attribute.node, attribute.name);
+      for (const [index, value] of entries) values[index] = value;
+      setIntsAttribute(attribute.node, attribute.name, values);
+      continue;
+    }
+    const constant = analysis.constants.get(tensor!)!;
     const data = readTensorBytes(model, constant.tensor).slice();
     const view = new DataView(data.buffer);
-    const value = keptCount(edit.segments) * edit.block;
-    if (constant.tensor.dataType === 7) view.setBigInt64(8 * edit.index, BigInt(value), true);
-    else view.setInt32(4 * edit.index, value, true);
+    for (const [index, value] of entries) {
+      if (constant.tensor.dataType === 7) view.setBigInt64(8 * index, BigInt(value), true);
+      else view.setInt32(4 * index, value, true);
+    }
     replaceConstantTensor(model, constant, constant.tensor.dims, data);
   }
   for (const edit of analysis.groupEdits) if (changed(edit.segments)) setIntAttribute(edit.node, edit.attribute ?? 'group', keptCount(edit.segments));
