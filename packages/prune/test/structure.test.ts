@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   analyzeChannels,
   applyChannelPruning,
+  countMacs,
   prune,
   PruneOptionError,
   randomFeeds,
@@ -33,7 +34,7 @@ beforeAll(() => {
 });
 
 const load = (name: string) => new Uint8Array(readFileSync(path.join(dir, `${name}.onnx`)));
-const shapeOf = (name: string): Record<string, number[]> => ({ x: name.startsWith('mlp') ? [1, 24] : [1, 3, 16, 16] });
+const shapeOf = (name: string): Record<string, number[]> => ({ x: name.startsWith('mlp') ? [1, 24] : name.startsWith('transformer') ? [1, 8, 32] : [1, 3, 16, 16] });
 
 /** onnx.checker (full check) on bytes written to a file; throws with the checker's message. */
 function check(bytes: Uint8Array, name: string): void {
@@ -60,7 +61,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'transformer', 'transformer_computed'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -116,7 +117,7 @@ describe('structured pruning through the pipeline (prune with structure channels
       expect(s.macs.after).toBeLessThan(s.macs.before * 0.75);
       expect(s.params.after).toBeLessThan(s.params.before);
       expect(s.groups.some((g) => g.channels.after < g.channels.before)).toBe(true);
-      for (const g of s.groups) expect(g.channels.after % 8 === 0 || g.channels.after === g.channels.before).toBe(true);
+      for (const g of s.groups) expect((g.channels.after * (g.block ?? 1)) % 8 === 0 || g.channels.after === g.channels.before).toBe(true);
       expect(report.fidelity.measured).toBe(true);
       expect(report.sparsity).toBe(0);
       check(model, `${pattern}-pipeline`);
@@ -450,9 +451,54 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(equal.model, 'split-equal');
   });
 
+  it('attention heads: Q, K and V heads are one group (heads of 8 features) whether the head shapes are constants or built from Shape; removing the zero heads is exact; the shapes follow the kept heads', async () => {
+    for (const name of ['transformer_zero', 'transformer_computed_zero']) {
+      const original = load(name);
+      const model = parseModel(original);
+      const { shapes, values } = await measure(original, feedsFor('transformer', 1));
+      const analysis = analyzeChannels(model, shapes, values);
+      const heads = analysis.groups.find((g) => g.block === 8)!;
+      expect([heads.channels, heads.intact]).toEqual([4, undefined]);
+      // The projections of Q, K, V, both attention MatMuls and the output projection are in it.
+      expect(heads.members.filter((m) => m.startsWith('matmul')).length).toBe(6);
+      // The residual stream (graph input, LayerNormalization) stays whole; the feed-forward neurons prune.
+      expect(analysis.groups.filter((g) => !g.intact).map((g) => g.channels)).toEqual([4, 64]);
+      const scores = scoreChannels(model, analysis);
+      const keep = new Map([[heads.id, topChannels(scores.get(heads.id)!, 2)]]);
+      expect([...keep.get(heads.id)!]).toEqual([0, 2]);
+      const macsBefore = countMacs(analysis, new Map());
+      applyChannelPruning(model, analysis, keep);
+      const pruned = serializeForRuntime(model);
+      check(pruned, name);
+      for (const seed of [1, 2]) {
+        const feeds = feedsFor('transformer', seed);
+        const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
+        expect(after[0]!.dims).toEqual(before[0]!.dims);
+        expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
+      }
+      // Every head's multiply-adds go: the Q, K, V projections' outputs, both attention products, the output projection's inputs.
+      expect(countMacs(analysis, new Map([[heads.id, 2]]))).toBeLessThan(macsBefore);
+      const after = await measure(pruned, feedsFor('transformer', 1));
+      const split = [...after.shapes].filter(([n]) => n.startsWith('reshape')).map(([, d]) => d);
+      expect(split).toEqual([
+        [1, 8, 2, 8],
+        [1, 8, 2, 8],
+        [1, 8, 2, 8],
+        [1, 8, 16],
+      ]);
+    }
+    const { model, report } = await prune(load('transformer'), { structure: 'channels', flops: 0.6, shape: shapeOf('transformer') }, { runtime });
+    const group = report.structure!.groups.find((g) => g.block === 8)!;
+    expect(group.channels.before).toBe(4);
+    check(model, 'transformer-pipeline');
+    expect(report.fidelity.measured).toBe(true);
+  });
+
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {
     const unknown = await prune(load('unknown_op'), { structure: 'channels', flops: 0.5, shape: shapeOf('unknown_op') }, { runtime });
-    expect(unknown.report.structure!.intact.map((g) => g.reason)).toContain('Softmax node softmax4 takes it (Softmax is not followed by structured pruning)');
+    const reasons = unknown.report.structure!.intact.map((g) => g.reason);
+    expect(reasons).toContain('LRN node lrn4 takes it (LRN is not followed by structured pruning)');
+    expect(reasons).toContain('Softmax node softmax6 normalises across the channel axis');
     expect(unknown.report.structure!.groups.length).toBeGreaterThan(0);
     check(unknown.model, 'unknown-op');
     const output = await prune(load('graph_output'), { structure: 'channels', flops: 0.5, shape: shapeOf('graph_output') }, { runtime });

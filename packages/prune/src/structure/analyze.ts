@@ -22,6 +22,8 @@ interface Layout {
   rank?: number;
   /** Flattened: each channel is a block of features on the last axis (block size known at the consumer). */
   flat?: boolean;
+  /** Each channel is this many consecutive entries of the channel axis (an attention head's features); default 1. */
+  block?: number;
 }
 
 /** Keep only the groups' kept channels along `axis` of a constant tensor; each channel is `block` elements. */
@@ -51,6 +53,8 @@ export interface ScoreSource {
   tensor: string;
   axis: number;
   segments: Segment[];
+  /** Rows per channel (an attention head's features); default 1. */
+  block?: number;
   /** A BatchNormalization right after: its |scale| / sqrt(var + eps) multiplies the row norms. */
   batchNorm?: { scale: string; variance: string; epsilon: number };
 }
@@ -88,6 +92,8 @@ export interface ChannelGroup {
   /** Root id (after merging). */
   id: number;
   channels: number;
+  /** Each channel is a block of this many features (attention heads: the head size); absent for plain channels. */
+  block?: number;
   /** Nodes whose weights or attributes change with this group's channels. */
   members: string[];
   /** Why the group is left intact; undefined when it can be pruned. */
@@ -116,6 +122,8 @@ const UNARY = new Set([
 ]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'PRelu']);
 const POOLS = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool', 'GlobalLpPool']);
+/** Ops that follow channels made of blocks of features (attention heads); any other op leaves such a group intact. */
+const BLOCK_AWARE = new Set([...UNARY, ...BINARY, 'Dropout', 'Clip', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'MatMul', 'Gemm', 'Softmax', 'LogSoftmax', 'Shape']);
 
 /**
  * A shape value that depends on a group's channel count: a 1-D (or scalar) integer tensor computed from Shape of a
@@ -136,15 +144,19 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   // A Split or Slice of the channel axis (or an Add of tensors whose groups are laid out differently) that cuts inside
   // a group asks for that group to be cut there at its producers: the analysis runs again with those producers'
   // channels made several groups, until no new cut is asked for (each round only adds cuts, so this ends).
+  // Likewise a Reshape that splits the channel axis into [heads, head size] asks for the producers' channels to be
+  // heads: one channel per block of head-size features.
   const cuts = new Map<string, Set<number>>();
+  const blocks = new Map<string, number>();
   for (let round = 0; ; round++) {
-    const { analysis, requested } = analyzeOnce(model, shapes, values, cuts);
+    const { analysis, requested, blocking } = analyzeOnce(model, shapes, values, cuts, blocks);
     let added = false;
     for (const [producer, offsets] of requested) {
       const known = cuts.get(producer) ?? new Set<number>();
       for (const offset of offsets) if (!known.has(offset)) (known.add(offset), (added = true));
       cuts.set(producer, known);
     }
+    for (const [producer, block] of blocking) if (!blocks.has(producer)) (blocks.set(producer, block), (added = true));
     if (!added || round === MAX_CUT_ROUNDS) return analysis;
   }
 }
@@ -157,7 +169,8 @@ function analyzeOnce(
   shapes: ReadonlyMap<string, readonly number[]>,
   values: ReadonlyMap<string, readonly number[]>,
   cuts: ReadonlyMap<string, ReadonlySet<number>>,
-): { analysis: ChannelAnalysis; requested: Map<string, Set<number>> } {
+  blocks: ReadonlyMap<string, number>,
+): { analysis: ChannelAnalysis; requested: Map<string, Set<number>>; blocking: Map<string, number> } {
   const graph = model.graph;
   const constants = constantTensors(graph);
   const declared = graphValueInfo(model);
@@ -182,11 +195,14 @@ function analyzeOnce(
   };
   for (const node of graph.nodes) node.attributes.forEach((a) => a.graphs.forEach(visitInner));
   const graphInputs = new Set(graph.inputs);
+  const producers = new Map<string, NodeInfo>();
+  for (const node of graph.nodes) for (const out of node.outputs) if (out) producers.set(out, node);
   /** A constant that may be sliced: used once, by this node only, not a graph input or output, not seen by a subgraph. */
   const sliceable = (name: string) => constants.has(name) && uses.get(name) === 1 && !outputs.has(name) && !inner.has(name) && !graphInputs.has(name);
 
   const parent: number[] = [];
   const channels: number[] = [];
+  const groupBlock: number[] = [];
   const intact: Array<string | undefined> = [];
   const members: Array<Set<string>> = [];
   const find = (g: number): number => {
@@ -195,23 +211,34 @@ function analyzeOnce(
   };
   /** Where each raw group's channels start among its producer's output channels (keyed by its first output); no producer: not cut. */
   const origin: Array<{ producer?: string; offset: number }> = [];
-  const newGroup = (count: number, node: NodeInfo, producer?: { offset: number }) => {
+  const newGroup = (count: number, node: NodeInfo, producer?: { offset: number }, block = 1) => {
     const id = parent.length;
     parent.push(id);
     channels.push(count);
+    groupBlock.push(block);
     intact.push(undefined);
     members.push(new Set([node.name || node.outputs[0]!]));
     origin.push(producer ? { producer: node.outputs[0]!, offset: producer.offset } : { offset: 0 });
     return id;
   };
-  /** A producer's `count` output channels: one group, or several where an earlier round asked for cuts. */
-  const produce = (count: number, node: NodeInfo): Segment[] => {
+  /**
+   * A producer's `count` output features as channels: one group, or several where an earlier round asked for cuts;
+   * or one group of heads (`block` features each) where it asked for that.
+   */
+  const produce = (count: number, node: NodeInfo): { segments: Segment[]; block: number } => {
+    const block = blocks.get(node.outputs[0]!);
+    if (block && count % block === 0) return { segments: [{ group: newGroup(count / block, node, undefined, block), count: count / block }], block };
+    return { segments: cutProducer(count, node), block: 1 };
+  };
+  const cutProducer = (count: number, node: NodeInfo): Segment[] => {
     const at = [...(cuts.get(node.outputs[0]!) ?? [])].filter((o) => o > 0 && o < count).sort((a, b) => a - b);
     const bounds = [0, ...at, count];
     return bounds.slice(1).map((end, i) => ({ group: newGroup(end - bounds[i]!, node, { offset: bounds[i]! }), count: end - bounds[i]! }));
   };
   /** Cuts asked for this round: a raw group and a channel offset inside it. */
   const wanted: Array<{ group: number; offset: number }> = [];
+  /** Groups asked this round to become heads of `block` features. */
+  const wantedBlocks: Array<{ group: number; block: number }> = [];
   /** Whether every position falls on a segment boundary; if not, asks for cuts there (for the next round). */
   const cutAt = (segments: readonly Segment[], positions: readonly number[]): boolean => {
     let aligned = true;
@@ -277,7 +304,12 @@ function analyzeOnce(
   /** A constant combined elementwise with a tensor of this layout: ok, sliced per channel, or why not. */
   const perChannel = (name: string, layout: Layout, node: NodeInfo): string | undefined => {
     const constant = constants.get(name);
-    if (!constant) return `${describe(node)} combines it with ${name}, which is neither a constant nor a tensor with the same channels`;
+    if (!constant) {
+      // A computed tensor of size 1 on the channel axis (an attention mask over heads) broadcasts alike to every channel.
+      const dims = shapeOf(name);
+      if (dims && !layout.flat && (dims.length < layout.axisFromEnd || dims[dims.length - layout.axisFromEnd] === 1)) return undefined;
+      return `${describe(node)} combines it with ${name}, which is neither a constant nor a tensor with the same channels`;
+    }
     const dims = constant.tensor.dims;
     if (layout.flat) return constant.tensor.numel === 1 ? undefined : `${describe(node)} combines flattened channels with a non-scalar constant`;
     const rank = layout.rank;
@@ -285,8 +317,9 @@ function analyzeOnce(
     if (dims.length < layout.axisFromEnd) return undefined;
     const d = dims[dims.length - layout.axisFromEnd]!;
     if (d === 1) return undefined;
-    if (d !== total(layout.segments)) return `${describe(node)} combines it with a constant of ${d} channels`;
-    return slice(name, dims.length - layout.axisFromEnd, layout.segments, 1, node);
+    const block = layout.block ?? 1;
+    if (d !== total(layout.segments) * block) return `${describe(node)} combines it with a constant of ${d} channels`;
+    return slice(name, dims.length - layout.axisFromEnd, layout.segments, block, node);
   };
   /** Channel axis as an absolute index, when the rank is known. */
   const absolute = (layout: Layout) => (layout.rank === undefined ? undefined : layout.rank - layout.axisFromEnd);
@@ -367,6 +400,15 @@ function analyzeOnce(
     const onlyFirst = () => tracked.every((t, i) => i === 0 || !t);
     const standard = node.domain === '' || node.domain === 'ai.onnx';
     const op = standard ? node.opType : `${node.domain}.${node.opType}`;
+    const blocked = tracked.find((t) => t?.block);
+    if (blocked && !BLOCK_AWARE.has(op)) {
+      refuse(`${describe(node)} takes channels that are blocks of ${blocked.block} features (attention heads)`);
+      continue;
+    }
+    if (op === 'MatMul' && !constants.has(node.inputs[1]!)) {
+      batchedMatMul(node, tracked);
+      continue;
+    }
     if (op === 'Conv' || op === 'ConvTranspose' || op === 'Gemm' || op === 'MatMul') {
       handleWeighted(node, op, tracked);
       continue;
@@ -420,9 +462,9 @@ function analyzeOnce(
     if (BINARY.has(op)) {
       const [a, b] = [tracked[0], tracked[1]];
       if (a && b) {
-        if (a.flat || b.flat || a.axisFromEnd !== b.axisFromEnd || a.segments.length !== b.segments.length || a.segments.some((s, i) => s.count !== b.segments[i]!.count)) {
+        if (a.flat || b.flat || a.axisFromEnd !== b.axisFromEnd || (a.block ?? 1) !== (b.block ?? 1) || a.segments.length !== b.segments.length || a.segments.some((s, i) => s.count !== b.segments[i]!.count)) {
           // Same channel count laid out in different groups (a Concat added to one Conv's output): cut each at the other's boundaries.
-          if (!a.flat && !b.flat && a.axisFromEnd === b.axisFromEnd && total(a.segments) === total(b.segments)) {
+          if (!a.flat && !b.flat && a.axisFromEnd === b.axisFromEnd && !a.block && !b.block && total(a.segments) === total(b.segments)) {
             cutAt(a.segments, boundaries(b.segments));
             cutAt(b.segments, boundaries(a.segments));
           }
@@ -495,6 +537,10 @@ function analyzeOnce(
         else refuse(`${describe(node)} flattens at axis ${axis}`);
       } else if (axis === 1 && abs === 1) pass(node, { segments: first.segments, axisFromEnd: 1, rank: 2, flat: true });
       else refuse(`${describe(node)} flattens at axis ${axis} a tensor whose channel axis is ${abs ?? 'unknown'}`);
+    } else if (op === 'Reshape' && reshapeHeads(node, first)) {
+      continue;
+    } else if (op === 'Reshape' && first.block) {
+      refuse(`${describe(node)} reshapes heads in a way that is not followed`);
     } else if (op === 'Reshape') {
       // A constant shape, or one computed (its measured value): from a Shape node, the channel count in it follows
       // the pruned tensor; computed otherwise, it does not depend on the channels at all.
@@ -555,6 +601,15 @@ function analyzeOnce(
         else for (const x of [...normal].sort((p, q) => p - q)) if (x <= moved) moved++;
         pass(node, { ...first, axisFromEnd: outRank - moved, rank: outRank });
       }
+    } else if (op === 'Softmax' || op === 'LogSoftmax') {
+      // Normalised along one axis (from opset 13; before it, over every axis from `axis` on): per channel when the channel axis is not among them.
+      const rank = first.rank;
+      const version = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 13;
+      const axis = intAttribute(node, 'axis', version >= 13 ? -1 : 1);
+      const from = rank === undefined ? undefined : axis < 0 ? axis + rank : axis;
+      const spared = first.flat || abs === undefined || from === undefined ? false : version >= 13 ? from !== abs : abs < from;
+      if (spared) pass(node, first);
+      else refuse(`${describe(node)} normalises across the channel axis`);
     } else if (op === 'Split') {
       splitChannels(node, first);
     } else if (op === 'Slice') {
@@ -582,7 +637,7 @@ function analyzeOnce(
   const groups: ChannelGroup[] = [];
   for (let g = 0; g < parent.length; g++) {
     if (find(g) !== g) continue;
-    groups.push({ id: g, channels: channels[g]!, members: [...members[g]!], ...(intact[g] ? { intact: intact[g] } : {}) });
+    groups.push({ id: g, channels: channels[g]!, ...(groupBlock[g]! > 1 ? { block: groupBlock[g]! } : {}), members: [...members[g]!], ...(intact[g] ? { intact: intact[g] } : {}) });
   }
   const requested = new Map<string, Set<number>>();
   for (const { group, offset } of wanted) {
@@ -596,7 +651,113 @@ function analyzeOnce(
       requested.set(from.producer, set);
     }
   }
-  return { analysis: { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find }, requested };
+  const blocking = new Map<string, number>();
+  for (const { group, block } of wantedBlocks) {
+    const root = find(group);
+    for (let r = 0; r < parent.length; r++) {
+      const from = origin[r]!;
+      if (find(r) === root && from.producer !== undefined && from.offset === 0 && channels[r]! === channels[group]!) blocking.set(from.producer, block);
+    }
+  }
+  return { analysis: { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find }, requested, blocking };
+
+  /**
+   * Attention heads. A Reshape that splits the channel (last) axis into [heads, head size] makes the heads the
+   * channels, on the next-to-last axis: when the producers already give channels as heads (blocks of head-size
+   * features) the layout moves there and the heads entry of the shape follows the kept count; otherwise it asks for
+   * them to (next round). A Reshape that merges [heads, head size] back makes the heads blocks of the last axis.
+   * The shape may be a constant or computed by a Concat of pieces (x.size()[:-1] + (heads, size)): the entry is
+   * rewritten where a constant piece holds it. Returns false when the Reshape is neither.
+   */
+  function reshapeHeads(node: NodeInfo, first: Layout): boolean {
+    const [input, output] = [shapeOf(node.inputs[0]!), shapeOf(node.outputs[0]!)];
+    const rank = input?.length;
+    if (first.flat || !input || !output || rank === undefined || (first.rank !== undefined && first.rank !== rank)) return false;
+    const same = (n: number) => input.slice(0, n).every((d, i) => d === output[i]);
+    const block = first.block ?? 1;
+    const count = total(first.segments);
+    const target = ints(node.inputs[1]!) ?? values.get(node.inputs[1]!);
+    const splits = first.axisFromEnd === 1 && output.length === rank + 1 && same(rank - 1) && output[rank]! > 1 && output[rank - 1]! * output[rank]! === input[rank - 1];
+    const merges = first.axisFromEnd === 2 && block === 1 && output.length === rank - 1 && same(rank - 2) && output[rank - 2] === input[rank - 2]! * input[rank - 1]!;
+    if (!splits && !merges) return false;
+    const refuse = (reason: string) => mark(first.segments, reason);
+    const [at, size] = splits ? [rank - 1, output[rank]!] : [rank - 2, input[rank - 1]!];
+    if (splits && block !== size) {
+      if (block === 1 && first.segments.length === 1 && count % size === 0) wantedBlocks.push({ group: first.segments[0]!.group, block: size });
+      refuse(`${describe(node)} splits the channels into heads of ${size} that are not produced as whole heads`);
+      return true;
+    }
+    // The entry that holds the head count (or heads x size): -1 is inferred, else rewritten where it is a constant.
+    const entry = target?.[at];
+    if (entry === undefined || entry === 0) {
+      refuse(`${describe(node)} has a shape whose head entry is not known`);
+      return true;
+    }
+    if (entry !== -1) {
+      const place = locate(node.inputs[1]!, at);
+      if (!place) {
+        refuse(`${describe(node)} has its head count in a shape that is computed or shared`);
+        return true;
+      }
+      shapeEdits.push({ ...place, segments: first.segments, block: splits ? 1 : size });
+    }
+    note(first.segments, node);
+    if (splits) pass(node, { segments: first.segments, axisFromEnd: 2, rank: rank + 1 });
+    else pass(node, { segments: first.segments, axisFromEnd: 1, rank: rank - 1, block: size });
+    return true;
+  }
+
+  /** Where entry `index` of an integer value is held by a constant that may be rewritten (used by this path alone). */
+  function locate(name: string, index: number): { tensor: string } & { index: number } | undefined {
+    if (ints(name)) return sliceable(name) ? { tensor: name, index } : undefined;
+    if (uses.get(name) !== 1 || outputs.has(name) || inner.has(name)) return undefined;
+    const producer = producers.get(name);
+    if (!producer || !(producer.domain === '' || producer.domain === 'ai.onnx')) return undefined;
+    if (producer.opType === 'Concat' && intAttribute(producer, 'axis', 0) === 0) {
+      let offset = 0;
+      for (const piece of producer.inputs) {
+        const length = valueOf(piece)?.length;
+        if (length === undefined) return undefined;
+        if (index < offset + length) return locate(piece, index - offset);
+        offset += length;
+      }
+      return undefined;
+    }
+    if (['Cast', 'Identity', 'Unsqueeze', 'Squeeze'].includes(producer.opType)) return locate(producer.inputs[0]!, index);
+    return undefined;
+  }
+
+  /**
+   * MatMul of two computed tensors (attention scores, context): multiply-adds counted; a tensor with channels on a
+   * batch axis (heads) passes them on; both operands with heads there join them (the query's heads are the key's);
+   * channels on a multiplied axis, or against another tensor that is not size 1 there, leave the group intact.
+   */
+  function batchedMatMul(node: NodeInfo, tracked: Array<Layout | undefined>): void {
+    const [a, b] = [tracked[0], tracked[1]];
+    const out = node.outputs[0]!;
+    const mac: MacNode = { node: node.name || out, macs: undefined };
+    macNodes.push(mac);
+    const k = shapeOf(node.inputs[0]!)?.at(-1);
+    const outCount = numel(out);
+    if (outCount !== undefined && k !== undefined) mac.macs = outCount * k;
+    if (!a && !b) return;
+    const refuse = (reason: string) => {
+      for (const layout of [a, b]) if (layout) mark(layout.segments, reason);
+    };
+    if ([a, b].some((t) => t && (t.flat || t.block || t.axisFromEnd < 3))) return refuse(`${describe(node)} multiplies along the channel axis`);
+    if (a && b) {
+      if (a.axisFromEnd !== b.axisFromEnd || a.segments.length !== b.segments.length || a.segments.some((s, i) => s.count !== b.segments[i]!.count)) return refuse(`${describe(node)} multiplies two tensors whose channels do not line up`);
+      a.segments.forEach((s, i) => join(s.group, b.segments[i]!.group));
+    } else {
+      const t = (a ?? b)!;
+      const other = node.inputs[a ? 1 : 0]!;
+      const dims = shapeOf(other);
+      if (!dims || (dims.length >= t.axisFromEnd && dims[dims.length - t.axisFromEnd] !== 1)) return refuse(`${describe(node)} multiplies it with ${other}, whose channels are not followed`);
+    }
+    const layout = (a ?? b)!;
+    mac.output = layout.segments;
+    pass(node, { segments: layout.segments, axisFromEnd: layout.axisFromEnd, ...(shapeOf(out) ? { rank: shapeOf(out)!.length } : {}) });
+  }
 
   /** Whether `axis` of a tensor with this layout is its channel axis (undefined: not known). */
   function isChannelAxis(layout: Layout, axis: number): boolean | undefined {
@@ -677,15 +838,15 @@ function analyzeOnce(
     const [weightName, bias] = [node.inputs[1]!, node.inputs[2]];
     if (!sliceable(weightName) || (bias && !sliceable(bias))) return;
     const count = constants.get(weightName)!.tensor.dims[axis]!;
-    const segments = produce(count, node);
-    slices.push({ tensor: weightName, axis, segments, block: 1 });
-    if (bias) slices.push({ tensor: bias, axis: 0, segments, block: 1 });
-    const source: ScoreSource = { tensor: weightName, axis, segments };
+    const { segments, block } = produce(count, node);
+    slices.push({ tensor: weightName, axis, segments, block });
+    if (bias) slices.push({ tensor: bias, axis: 0, segments, block });
+    const source: ScoreSource = { tensor: weightName, axis, segments, block };
     scores.push(source);
     scoreOf.set(node.outputs[0]!, source);
     mac.output = segments;
     if (consumer) consumer.output = segments;
-    layouts.set(node.outputs[0]!, { segments, axisFromEnd: rank - 1, rank });
+    layouts.set(node.outputs[0]!, { segments, axisFromEnd: rank - 1, rank, ...(block > 1 ? { block } : {}) });
   }
 
   /**
@@ -851,7 +1012,7 @@ function analyzeOnce(
       let reason: string | undefined;
       if (transA) reason = `${describe(node)} transposes its input`;
       else if (input.axisFromEnd !== 1) reason = `${describe(node)} does not see the channels on the last axis`;
-      else if (k % channelsIn !== 0 || (!input.flat && k !== channelsIn)) reason = `${describe(node)} takes ${k} features from ${channelsIn} channels`;
+      else if (k % channelsIn !== 0 || (!input.flat && k !== channelsIn * (input.block ?? 1))) reason = `${describe(node)} takes ${k} features from ${channelsIn} channels`;
       else reason = slice(weightName, transB ? 1 : 0, input.segments, k / channelsIn, node);
       if (reason) {
         refuse(reason);
@@ -865,14 +1026,14 @@ function analyzeOnce(
     }
     if (!sliceable(weightName)) return;
     const bias = op === 'Gemm' ? node.inputs[2] : undefined;
-    const segments = produce(n, node);
-    const layout: Layout = { segments, axisFromEnd: 1, ...(rank !== undefined ? { rank } : {}) };
+    const { segments, block } = produce(n, node);
+    const layout: Layout = { segments, axisFromEnd: 1, ...(rank !== undefined ? { rank } : {}), ...(block > 1 ? { block } : {}) };
     if (bias) {
       const reason = perChannel(bias, { ...layout, rank: 2 }, node);
       if (reason) mark(segments, reason);
     }
-    slices.push({ tensor: weightName, axis: transB ? 0 : 1, segments, block: 1 });
-    const source: ScoreSource = { tensor: weightName, axis: transB ? 0 : 1, segments };
+    slices.push({ tensor: weightName, axis: transB ? 0 : 1, segments, block });
+    const source: ScoreSource = { tensor: weightName, axis: transB ? 0 : 1, segments, block };
     scores.push(source);
     scoreOf.set(out, source);
     mac.output = segments;

@@ -72,13 +72,18 @@ export function scoreChannels(model: OnnxModel, analysis: ChannelAnalysis): Map<
     const { tensor } = analysis.constants.get(source.tensor)!;
     const values = read(source.tensor);
     const rows = tensor.dims[source.axis]!;
-    const norms = normsAlong(values, tensor.dims, source.axis);
+    const rowNorms = normsAlong(values, tensor.dims, source.axis);
     if (source.batchNorm) {
       const scale = read(source.batchNorm.scale);
       const variance = read(source.batchNorm.variance);
-      for (let r = 0; r < rows; r++) norms[r]! *= Math.abs(scale[r]!) / Math.sqrt(variance[r]! + source.batchNorm.epsilon);
+      for (let r = 0; r < rows; r++) rowNorms[r]! *= Math.abs(scale[r]!) / Math.sqrt(variance[r]! + source.batchNorm.epsilon);
     }
-    const mean = norms.reduce((a, b) => a + b, 0) / Math.max(1, rows);
+    // A channel of `block` rows (an attention head) scores the norm of all its rows.
+    const block = source.block ?? 1;
+    const norms = new Float64Array(rows / block);
+    for (let r = 0; r < rows; r++) norms[Math.floor(r / block)]! += rowNorms[r]! * rowNorms[r]!;
+    for (let c = 0; c < norms.length; c++) norms[c] = Math.sqrt(norms[c]!);
+    const mean = norms.reduce((a, b) => a + b, 0) / Math.max(1, norms.length);
     let offset = 0;
     for (const segment of source.segments) {
       const target = out.get(analysis.root(segment.group))!;
@@ -102,6 +107,17 @@ export function countMacs(analysis: ChannelAnalysis, kept: ReadonlyMap<number, n
     return all ? left / all : 1;
   };
   return analysis.macNodes.reduce((sum, node: MacNode) => sum + (node.macs ?? 0) * fraction(node.input) * fraction(node.output), 0);
+}
+
+/**
+ * The step a group's channel count moves by: `multiple` features, so for channels that are blocks of features
+ * (attention heads of 64) the fewest whole blocks that make a multiple of it (one head).
+ */
+export function stepOf(group: { block?: number }, multiple: number): number {
+  const block = group.block ?? 1;
+  let [a, b] = [multiple, block];
+  while (b) [a, b] = [b, a % b];
+  return multiple / a;
 }
 
 /** Channels kept of `channels` at fraction `keep`, rounded to a multiple, at least one multiple (or all). */
@@ -133,7 +149,7 @@ export function allocateChannels(analysis: ChannelAnalysis, flops: number, multi
 
 /** Every prunable group keeps fraction `keep` of its channels, rounded (see roundChannels). */
 export function uniformCounts(analysis: ChannelAnalysis, keep: number, multiple: number): Map<number, number> {
-  return new Map(analysis.groups.filter((g) => !g.intact).map((g) => [g.id, roundChannels(g.channels, keep, multiple)]));
+  return new Map(analysis.groups.filter((g) => !g.intact).map((g) => [g.id, roundChannels(g.channels, keep, stepOf(g, multiple))]));
 }
 
 /** The `count` highest-scored channels (ties: the lower index), in ascending order. */
@@ -151,9 +167,9 @@ export function topChannels(scores: Float64Array, count: number): Int32Array {
  */
 export function allocateChannelsGreedy(analysis: ChannelAnalysis, flops: number, multiple: number, scores: ReadonlyMap<number, Float64Array>): { kept: Map<number, number>; macsFraction: number } {
   const sorted = new Map(analysis.groups.filter((g) => !g.intact).map((g) => [g.id, Float64Array.from(scores.get(g.id)!).sort()]));
-  return allocateByCost(analysis, flops, multiple, (g, now) => {
+  return allocateByCost(analysis, flops, multiple, (g, now, step) => {
     const removed = g.channels - now;
-    const lowest = sorted.get(g.id)!.subarray(removed, removed + multiple);
+    const lowest = sorted.get(g.id)!.subarray(removed, removed + step);
     // The share of the group's remaining importance these channels carry: thinning a group costs more each time.
     const remaining = sorted.get(g.id)!.subarray(removed).reduce((a, b) => a + b, 0);
     return remaining > 0 ? lowest.reduce((a, b) => a + b, 0) / remaining : 0;
@@ -173,9 +189,9 @@ export function allocateChannelsBySensitivity(
   multiple: number,
   distortion: ReadonlyMap<number, number>,
 ): { kept: Map<number, number>; macsFraction: number } {
-  return allocateByCost(analysis, flops, multiple, (g, now) => {
+  return allocateByCost(analysis, flops, multiple, (g, now, step) => {
     const d = distortion.get(g.id) ?? Number.POSITIVE_INFINITY;
-    const [before, after] = [(g.channels - now) / g.channels, (g.channels - now + multiple) / g.channels];
+    const [before, after] = [(g.channels - now) / g.channels, (g.channels - now + step) / g.channels];
     return d * 4 * (after * after - before * before);
   });
 }
@@ -185,27 +201,33 @@ export function allocateChannelsBySensitivity(
  * kept now)` per multiply-add saved is least, until the model is within `flops` (or nothing can go). A group
  * keeps at least one multiple; groups of at most one multiple stay whole.
  */
-function allocateByCost(analysis: ChannelAnalysis, flops: number, multiple: number, cost: (group: ChannelAnalysis['groups'][number], now: number) => number): { kept: Map<number, number>; macsFraction: number } {
+function allocateByCost(
+  analysis: ChannelAnalysis,
+  flops: number,
+  multiple: number,
+  cost: (group: ChannelAnalysis['groups'][number], now: number, step: number) => number,
+): { kept: Map<number, number>; macsFraction: number } {
   const prunable = analysis.groups.filter((g) => !g.intact);
   const kept = new Map(prunable.map((g) => [g.id, g.channels]));
   const full = countMacs(analysis, new Map());
   if (flops >= 1 || full === 0) return { kept, macsFraction: 1 };
   let macs = full;
   while (macs > flops * full) {
-    let best: { id: number; cost: number; macs: number } | undefined;
+    let best: { id: number; cost: number; macs: number; step: number } | undefined;
     for (const g of prunable) {
       const now = kept.get(g.id)!;
-      if (now - multiple < Math.min(g.channels, multiple) || now <= multiple) continue;
-      const c = cost(g, now);
-      kept.set(g.id, now - multiple);
+      const step = stepOf(g, multiple);
+      if (now - step < Math.min(g.channels, step) || now <= step) continue;
+      const c = cost(g, now, step);
+      kept.set(g.id, now - step);
       const after = countMacs(analysis, kept);
       kept.set(g.id, now);
       const saved = macs - after;
       if (saved <= 0 || !Number.isFinite(c)) continue;
-      if (!best || c / saved < best.cost / (macs - best.macs)) best = { id: g.id, cost: c, macs: after };
+      if (!best || c / saved < best.cost / (macs - best.macs)) best = { id: g.id, cost: c, macs: after, step };
     }
     if (!best) break;
-    kept.set(best.id, kept.get(best.id)! - multiple);
+    kept.set(best.id, kept.get(best.id)! - best.step);
     macs = best.macs;
   }
   return { kept, macsFraction: macs / full };

@@ -10,7 +10,7 @@ import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.j
 import { applyChannelPruning } from './apply.js';
 import { accumulateConsumerGrams, accumulatePairedGrams, planConsumerGrams, planPairedGrams, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
 import { reconstructionOrders } from './select.js';
-import { allocateChannels, allocateChannelsBySensitivity, allocateChannelsGreedy, countMacs, roundChannels, uniformCounts, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
+import { allocateChannels, allocateChannelsBySensitivity, allocateChannelsGreedy, countMacs, roundChannels, stepOf, uniformCounts, scoreChannelsByActivity, topChannels, type ChannelStats } from './choose.js';
 
 /** `prune --json` `structure`: what structured pruning removed, group by group. */
 export interface StructureReport {
@@ -53,6 +53,8 @@ export interface StructureReport {
   params: { before: number; after: number };
   groups: Array<{
     channels: { before: number; after: number };
+    /** Present when each channel is a block of this many features: the group's channels are attention heads of this size. */
+    block?: number;
     criterion: Criterion;
     members: string[];
     /** Output distortion (1 − the lowest cosine on the first check inputs) with half of this group's channels removed alone; null when not measured. */
@@ -199,7 +201,7 @@ export async function pruneStructured(
       throwIfAborted(context.signal);
       const copy = parseModel(original, { label });
       const own = analyzeChannels(copy, shapes, values);
-      applyChannelPruning(copy, own, new Map([[group.id, topChannels(scores.get(group.id)!, roundChannels(group.channels, 0.5, structure.channelMultiple))]]), stats);
+      applyChannelPruning(copy, own, new Map([[group.id, topChannels(scores.get(group.id)!, roundChannels(group.channels, 0.5, stepOf(group, structure.channelMultiple)))]]), stats);
       let distortion = 1;
       try {
         distortion = 1 - (await measureFidelity(context.runtime, serializeForRuntime(copy), `the pruned ${label}`, few, fewBaseline, feeds ? 'calibration' : 'random')).minCosine;
@@ -411,7 +413,7 @@ export async function pruneStructured(
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
-    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, criterion: criterionOf(g.id), members: g.members, sensitivity: sensitivity?.has(g.id) ? round(sensitivity.get(g.id)!) : null, refit: refitOf(analysis!, g.id, refits) })),
+    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, ...(g.block ? { block: g.block } : {}), criterion: criterionOf(g.id), members: g.members, sensitivity: sensitivity?.has(g.id) ? round(sensitivity.get(g.id)!) : null, refit: refitOf(analysis!, g.id, refits) })),
     intact: analysis.groups.filter((g) => g.intact).map((g) => ({ channels: g.channels, members: g.members, reason: g.intact! })),
   };
   const removed = report.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
