@@ -88,6 +88,14 @@ export function addInitializer(model: OnnxModel, name: string, dims: readonly nu
   model.graph.message.appendField({ render: (context) => lenField(GraphField.initializer, renderTensorPayload(header, data, context)) });
 }
 
+/** Points input `index` of a node at another tensor (e.g. a private copy of a shared constant). */
+export function setNodeInput(node: NodeInfo, index: number, name: string): void {
+  const field = node.message.all(NodeField.input)[index];
+  if (!field) throw new RangeError(`node ${node.name || node.outputs[0]} has no input ${index}`);
+  node.message.replaceField(field, stringField(NodeField.input, name));
+  node.inputs[index] = name;
+}
+
 /** Appends an input to a node (after its existing inputs; e.g. the optional bias of a Conv). */
 export function appendNodeInput(node: NodeInfo, name: string): void {
   node.message.appendField(stringField(NodeField.input, name));

@@ -61,7 +61,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'transformer', 'transformer_computed'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'transformer', 'transformer_computed', 'transformer_shared'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -487,6 +487,27 @@ describe('structured pruning through the pipeline (prune with structure channels
         [1, 8, 16],
       ]);
     }
+    // Two blocks whose six head splits share one shape constant and whose merges share another: each Reshape gets
+    // its own copy, so the blocks keep different numbers of heads (2 and 3 of 4).
+    const shared = parseModel(load('transformer_shared'));
+    const { shapes, values } = await measure(load('transformer_shared'), feedsFor('transformer', 1));
+    const analysis = analyzeChannels(shared, shapes, values);
+    const headGroups = analysis.groups.filter((g) => g.block === 8 && !g.intact);
+    expect(headGroups.length).toBe(2);
+    applyChannelPruning(shared, analysis, new Map(headGroups.map((g, i) => [g.id, Int32Array.from({ length: 2 + i }, (_, c) => c)])));
+    const written = serializeForRuntime(shared);
+    check(written, 'transformer-shared');
+    const after = await measure(written, feedsFor('transformer', 1));
+    expect([...after.shapes].filter(([n]) => n.startsWith('reshape')).map(([, d]) => d)).toEqual([
+      [1, 8, 2, 8],
+      [1, 8, 2, 8],
+      [1, 8, 2, 8],
+      [1, 8, 16],
+      [1, 8, 3, 8],
+      [1, 8, 3, 8],
+      [1, 8, 3, 8],
+      [1, 8, 24],
+    ]);
     const { model, report } = await prune(load('transformer'), { structure: 'channels', flops: 0.6, shape: shapeOf('transformer') }, { runtime });
     const group = report.structure!.groups.find((g) => g.block === 8)!;
     expect(group.channels.before).toBe(4);

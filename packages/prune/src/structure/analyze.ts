@@ -46,6 +46,8 @@ export interface ShapeEdit {
   block: number;
   /** Rewrite even when these segments keep every channel (a Slice bound given from the end, or past it). */
   always?: boolean;
+  /** The constant is shared with other nodes: this node's input `input` gets an edited copy of its own. */
+  private?: { node: NodeInfo; input: number };
 }
 
 /** A weight whose rows along `axis` produce the segments' channels: the data-free score source. */
@@ -572,8 +574,8 @@ function analyzeOnce(
         else if (target[1]! > 0) {
           if (target[1]! % channels !== 0) reason = `${describe(node)} reshapes ${channels} channels to ${target[1]} features`;
           else if (!constant) reason = `${describe(node)} reshapes to a computed feature count (${target[1]})`;
-          else if (!sliceable(node.inputs[1]!)) reason = `${describe(node)}'s shape constant is shared`;
-          else shapeEdits.push({ tensor: node.inputs[1]!, index: 1, segments: first.segments, block: target[1]! / channels });
+          else if (!editable(node, 1)) reason = `${describe(node)}'s shape is a graph input`;
+          else shapeEdits.push({ ...editable(node, 1)!, index: 1, segments: first.segments, block: target[1]! / channels });
         }
       }
       if (reason) refuse(reason);
@@ -694,9 +696,9 @@ function analyzeOnce(
       return true;
     }
     if (entry !== -1) {
-      const place = locate(node.inputs[1]!, at);
+      const place = locate(node, 1, at);
       if (!place) {
-        refuse(`${describe(node)} has its head count in a shape that is computed or shared`);
+        refuse(`${describe(node)} has its head count in a shape computed in a way that is not followed`);
         return true;
       }
       shapeEdits.push({ ...place, segments: first.segments, block: splits ? 1 : size });
@@ -707,23 +709,37 @@ function analyzeOnce(
     return true;
   }
 
-  /** Where entry `index` of an integer value is held by a constant that may be rewritten (used by this path alone). */
-  function locate(name: string, index: number): { tensor: string } & { index: number } | undefined {
-    if (ints(name)) return sliceable(name) ? { tensor: name, index } : undefined;
+  /** A constant integer input of a node, rewritten in place when the node alone uses it, else as a copy of its own. */
+  function editable(node: NodeInfo, input: number): Pick<ShapeEdit, 'tensor' | 'private'> | undefined {
+    const name = node.inputs[input];
+    if (!name || !constants.has(name) || graphInputs.has(name)) return undefined;
+    return sliceable(name) ? { tensor: name } : { tensor: name, private: { node, input } };
+  }
+
+  /**
+   * Where entry `index` of input `input` of a node is held by a constant that may be rewritten: the input itself,
+   * or a piece of the Concat (through Cast, Identity, Squeeze, Unsqueeze) that computes it, used by this path alone.
+   */
+  function locate(node: NodeInfo, input: number, index: number): (Pick<ShapeEdit, 'tensor' | 'private'> & { index: number }) | undefined {
+    const name = node.inputs[input]!;
+    if (ints(name)) {
+      const place = editable(node, input);
+      return place && { ...place, index };
+    }
     if (uses.get(name) !== 1 || outputs.has(name) || inner.has(name)) return undefined;
     const producer = producers.get(name);
     if (!producer || !(producer.domain === '' || producer.domain === 'ai.onnx')) return undefined;
     if (producer.opType === 'Concat' && intAttribute(producer, 'axis', 0) === 0) {
       let offset = 0;
-      for (const piece of producer.inputs) {
+      for (const [i, piece] of producer.inputs.entries()) {
         const length = valueOf(piece)?.length;
         if (length === undefined) return undefined;
-        if (index < offset + length) return locate(piece, index - offset);
+        if (index < offset + length) return locate(producer, i, index - offset);
         offset += length;
       }
       return undefined;
     }
-    if (['Cast', 'Identity', 'Unsqueeze', 'Squeeze'].includes(producer.opType)) return locate(producer.inputs[0]!, index);
+    if (['Cast', 'Identity', 'Unsqueeze', 'Squeeze'].includes(producer.opType)) return locate(producer, 0, index);
     return undefined;
   }
 
@@ -780,11 +796,11 @@ function analyzeOnce(
     const count = total(first.segments);
     if (!sizes) return refuse(fromInput ? `${describe(node)} splits the channels by computed sizes` : `${describe(node)} splits the channels into equal parts (no sizes to rewrite)`);
     if (sizes.length !== node.outputs.length || sizes.reduce((a, b) => a + b, 0) !== count || sizes.some((n) => n < 0)) return refuse(`${describe(node)} splits ${count} channels into [${sizes.join(', ')}]`);
-    if (fromInput && !sliceable(fromInput)) return refuse(`${describe(node)}'s split sizes are a shared constant`);
     const bounds = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     if (!cutAt(first.segments, bounds)) return refuse(`${describe(node)} splits inside a group's channels`);
     note(first.segments, node);
-    const target = fromInput ? { tensor: fromInput } : { attribute: { node, name: 'split' } };
+    const target = fromInput ? editable(node, 1) : { attribute: { node, name: 'split' } };
+    if (!target) return refuse(`${describe(node)}'s split sizes are a graph input`);
     node.outputs.forEach((out, i) => {
       const segments = within(first.segments, bounds[i]!, bounds[i]! + sizes[i]!)!;
       shapeEdits.push({ ...target, index: i, segments, block: 1 });
@@ -813,13 +829,14 @@ function analyzeOnce(
     const [from, to, step] = [bound(starts[k]!), bound(ends[k]!), steps?.[k] ?? 1];
     if (step !== 1) return refuse(`${describe(node)} slices the channels with step ${step}`);
     if (to <= from) return refuse(`${describe(node)} takes no channels`);
-    if (fromInputs && (!sliceable(node.inputs[1]!) || !sliceable(node.inputs[2]!))) return refuse(`${describe(node)}'s bounds are shared constants`);
     const segments = within(first.segments, from, to);
     if (!segments) return refuse(`${describe(node)} slices inside a group's channels`);
     const before = (position: number) => first.segments.filter((_, i) => total(first.segments.slice(0, i + 1)) <= position);
-    const target = (input: number, name: string) => (fromInputs ? { tensor: node.inputs[input]! } : { attribute: { node, name } });
-    shapeEdits.push({ ...target(1, 'starts'), index: k, segments: before(from), block: 1, always: true });
-    shapeEdits.push({ ...target(2, 'ends'), index: k, segments: before(to), block: 1, always: true });
+    const target = (input: number, name: string) => (fromInputs ? editable(node, input) : { attribute: { node, name } });
+    const [startAt, endAt] = [target(1, 'starts'), target(2, 'ends')];
+    if (!startAt || !endAt) return refuse(`${describe(node)}'s bounds are graph inputs`);
+    shapeEdits.push({ ...startAt, index: k, segments: before(from), block: 1, always: true });
+    shapeEdits.push({ ...endAt, index: k, segments: before(to), block: 1, always: true });
     note(first.segments, node);
     pass(node, { ...first, segments });
   }

@@ -1,5 +1,5 @@
-import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, intsAttribute, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, setIntsAttribute, type NodeInfo, type OnnxModel } from '@specprune/onnx-io';
-import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
+import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, intsAttribute, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, setIntsAttribute, setNodeInput, type OnnxModel } from '@specprune/onnx-io';
+import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment, type ShapeEdit } from './analyze.js';
 import type { ChannelStats } from './choose.js';
 import { refitConsumers, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
 
@@ -82,29 +82,35 @@ export function applyChannelPruning(
   }
   for (const [name, data] of overrides) replaceConstantTensor(model, analysis.constants.get(name)!, analysis.constants.get(name)!.tensor.dims, data);
   // Channel counts held in integer constants and ints attributes: every entry of one target is set, then it is written once.
-  const edited = new Map<string, { entries: Map<number, number>; tensor?: string; attribute?: { node: NodeInfo; name: string } }>();
+  // A constant shared with other nodes is not changed: the node gets an edited copy as its own input.
+  const edited = new Map<string, { entries: Map<number, number>; edit: ShapeEdit }>();
   for (const edit of analysis.shapeEdits) {
     if (!edit.always && !changed(edit.segments)) continue;
-    const key = edit.tensor ?? `${edit.attribute!.node.outputs[0]}\u0000${edit.attribute!.name}`;
-    const target = edited.get(key) ?? { entries: new Map<number, number>(), ...(edit.tensor ? { tensor: edit.tensor } : { attribute: edit.attribute! }) };
+    const owner = edit.private ? `\u0000${edit.private.node.outputs[0]}\u0000${edit.private.input}` : '';
+    const key = edit.tensor ? edit.tensor + owner : `${edit.attribute!.node.outputs[0]}\u0000${edit.attribute!.name}`;
+    const target = edited.get(key) ?? { entries: new Map<number, number>(), edit };
     target.entries.set(edit.index, keptCount(edit.segments) * edit.block);
     edited.set(key, target);
   }
-  for (const { entries, tensor, attribute } of edited.values()) {
-    if (attribute) {
-      const values = intsAttribute(attribute.node, attribute.name);
+  for (const { entries, edit } of edited.values()) {
+    if (edit.attribute) {
+      const values = intsAttribute(edit.attribute.node, edit.attribute.name);
       for (const [index, value] of entries) values[index] = value;
-      setIntsAttribute(attribute.node, attribute.name, values);
+      setIntsAttribute(edit.attribute.node, edit.attribute.name, values);
       continue;
     }
-    const constant = analysis.constants.get(tensor!)!;
+    const constant = analysis.constants.get(edit.tensor!)!;
     const data = readTensorBytes(model, constant.tensor).slice();
     const view = new DataView(data.buffer);
     for (const [index, value] of entries) {
       if (constant.tensor.dataType === 7) view.setBigInt64(8 * index, BigInt(value), true);
       else view.setInt32(4 * index, value, true);
     }
-    replaceConstantTensor(model, constant, constant.tensor.dims, data);
+    if (edit.private) {
+      const name = uniqueName(model, `${edit.tensor}.${edit.private.node.name || edit.private.node.outputs[0]}`);
+      addInitializer(model, name, constant.tensor.dims, constant.tensor.dataType, data);
+      setNodeInput(edit.private.node, edit.private.input, name);
+    } else replaceConstantTensor(model, constant, constant.tensor.dims, data);
   }
   for (const edit of analysis.groupEdits) if (changed(edit.segments)) setIntAttribute(edit.node, edit.attribute ?? 'group', keptCount(edit.segments));
   const stale = new Set<string>();
