@@ -61,7 +61,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'transformer', 'transformer_computed', 'transformer_shared'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -451,16 +451,17 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(equal.model, 'split-equal');
   });
 
-  it('attention heads: Q, K and V heads are one group (heads of 8 features) whether the head shapes are constants or built from Shape; removing the zero heads is exact; the shapes follow the kept heads', async () => {
-    for (const name of ['transformer_zero', 'transformer_computed_zero']) {
+  it('attention heads: Q, K and V heads are one group (heads of 8 features) whether the head shapes are constants or built from Shape, and when Q, K, V are one fused projection; removing the zero heads is exact; the shapes follow the kept heads', async () => {
+    for (const name of ['transformer_zero', 'transformer_computed_zero', 'transformer_fused_zero', 'transformer_fused_split_zero']) {
       const original = load(name);
       const model = parseModel(original);
       const { shapes, values } = await measure(original, feedsFor('transformer', 1));
       const analysis = analyzeChannels(model, shapes, values);
       const heads = analysis.groups.find((g) => g.block === 8)!;
       expect([heads.channels, heads.intact]).toEqual([4, undefined]);
-      // The projections of Q, K, V, both attention MatMuls and the output projection are in it.
-      expect(heads.members.filter((m) => m.startsWith('matmul')).length).toBe(6);
+      // The projections of Q, K, V (one when fused), both attention MatMuls and the output projection are in it.
+      const fused = name.includes('fused');
+      expect(heads.members.filter((m) => m.startsWith('matmul')).length).toBe(fused ? 4 : 6);
       // The residual stream (graph input, LayerNormalization) stays whole; the feed-forward neurons prune.
       expect(analysis.groups.filter((g) => !g.intact).map((g) => g.channels)).toEqual([4, 64]);
       const scores = scoreChannels(model, analysis);
@@ -480,12 +481,7 @@ describe('structured pruning through the pipeline (prune with structure channels
       expect(countMacs(analysis, new Map([[heads.id, 2]]))).toBeLessThan(macsBefore);
       const after = await measure(pruned, feedsFor('transformer', 1));
       const split = [...after.shapes].filter(([n]) => n.startsWith('reshape')).map(([, d]) => d);
-      expect(split).toEqual([
-        [1, 8, 2, 8],
-        [1, 8, 2, 8],
-        [1, 8, 2, 8],
-        [1, 8, 16],
-      ]);
+      expect(split).toEqual(fused ? [[1, 8, 3, 2, 8], [1, 8, 16]] : [[1, 8, 2, 8], [1, 8, 2, 8], [1, 8, 2, 8], [1, 8, 16]]);
     }
     // Two blocks whose six head splits share one shape constant and whose merges share another: each Reshape gets
     // its own copy, so the blocks keep different numbers of heads (2 and 3 of 4).

@@ -24,6 +24,11 @@ interface Layout {
   flat?: boolean;
   /** Each channel is this many consecutive entries of the channel axis (an attention head's features); default 1. */
   block?: number;
+  /**
+   * Fused query/key/value: another axis (counted from the end) whose index i selects segments[i] alone on the
+   * channel axis (one group each, all of one count), until a Slice, Gather or Split takes them apart.
+   */
+  stacked?: number;
 }
 
 /** Keep only the groups' kept channels along `axis` of a constant tensor; each channel is `block` elements. */
@@ -149,7 +154,7 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   // Likewise a Reshape that splits the channel axis into [heads, head size] asks for the producers' channels to be
   // heads: one channel per block of head-size features.
   const cuts = new Map<string, Set<number>>();
-  const blocks = new Map<string, number>();
+  const blocks = new Map<string, Map<number, number>>();
   for (let round = 0; ; round++) {
     const { analysis, requested, blocking } = analyzeOnce(model, shapes, values, cuts, blocks);
     let added = false;
@@ -158,7 +163,11 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
       for (const offset of offsets) if (!known.has(offset)) (known.add(offset), (added = true));
       cuts.set(producer, known);
     }
-    for (const [producer, block] of blocking) if (!blocks.has(producer)) (blocks.set(producer, block), (added = true));
+    for (const [producer, parts] of blocking) {
+      const known = blocks.get(producer) ?? new Map<number, number>();
+      for (const [offset, block] of parts) if (!known.has(offset)) (known.set(offset, block), (added = true));
+      blocks.set(producer, known);
+    }
     if (!added || round === MAX_CUT_ROUNDS) return analysis;
   }
 }
@@ -171,8 +180,8 @@ function analyzeOnce(
   shapes: ReadonlyMap<string, readonly number[]>,
   values: ReadonlyMap<string, readonly number[]>,
   cuts: ReadonlyMap<string, ReadonlySet<number>>,
-  blocks: ReadonlyMap<string, number>,
-): { analysis: ChannelAnalysis; requested: Map<string, Set<number>>; blocking: Map<string, number> } {
+  blocks: ReadonlyMap<string, ReadonlyMap<number, number>>,
+): { analysis: ChannelAnalysis; requested: Map<string, Set<number>>; blocking: Map<string, Map<number, number>> } {
   const graph = model.graph;
   const constants = constantTensors(graph);
   const declared = graphValueInfo(model);
@@ -211,8 +220,11 @@ function analyzeOnce(
     while (parent[g] !== g) g = parent[g] = parent[parent[g]!]!;
     return g;
   };
-  /** Where each raw group's channels start among its producer's output channels (keyed by its first output); no producer: not cut. */
-  const origin: Array<{ producer?: string; offset: number }> = [];
+  /**
+   * Where each raw group's channels start among its producer's output features (keyed by its first output), and the
+   * features per channel; no producer: not cut.
+   */
+  const origin: Array<{ producer?: string; offset: number; block: number }> = [];
   const newGroup = (count: number, node: NodeInfo, producer?: { offset: number }, block = 1) => {
     const id = parent.length;
     parent.push(id);
@@ -220,27 +232,29 @@ function analyzeOnce(
     groupBlock.push(block);
     intact.push(undefined);
     members.push(new Set([node.name || node.outputs[0]!]));
-    origin.push(producer ? { producer: node.outputs[0]!, offset: producer.offset } : { offset: 0 });
+    origin.push(producer ? { producer: node.outputs[0]!, offset: producer.offset, block } : { offset: 0, block });
     return id;
   };
   /**
-   * A producer's `count` output features as channels: one group, or several where an earlier round asked for cuts;
-   * or one group of heads (`block` features each) where it asked for that.
+   * A producer's `count` output features as channels: one group, or one per part where an earlier round asked for
+   * cuts; a part whose features an earlier round asked to be heads has one channel per `block` features (when every
+   * part asks the same block: one tensor has one block size).
    */
   const produce = (count: number, node: NodeInfo): { segments: Segment[]; block: number } => {
-    const block = blocks.get(node.outputs[0]!);
-    if (block && count % block === 0) return { segments: [{ group: newGroup(count / block, node, undefined, block), count: count / block }], block };
-    return { segments: cutProducer(count, node), block: 1 };
-  };
-  const cutProducer = (count: number, node: NodeInfo): Segment[] => {
-    const at = [...(cuts.get(node.outputs[0]!) ?? [])].filter((o) => o > 0 && o < count).sort((a, b) => a - b);
+    const key = node.outputs[0]!;
+    const at = [...(cuts.get(key) ?? [])].filter((o) => o > 0 && o < count).sort((a, b) => a - b);
     const bounds = [0, ...at, count];
-    return bounds.slice(1).map((end, i) => ({ group: newGroup(end - bounds[i]!, node, { offset: bounds[i]! }), count: end - bounds[i]! }));
+    const parts = bounds.slice(1).map((end, i) => ({ offset: bounds[i]!, size: end - bounds[i]! }));
+    const asked = parts.map((p) => blocks.get(key)?.get(p.offset) ?? 1);
+    const block = asked.every((b, i) => b === asked[0] && parts[i]!.size % b === 0) ? asked[0]! : 1;
+    return { segments: parts.map((p) => ({ group: newGroup(p.size / block, node, { offset: p.offset }, block), count: p.size / block })), block };
   };
   /** Cuts asked for this round: a raw group and a channel offset inside it. */
   const wanted: Array<{ group: number; offset: number }> = [];
-  /** Groups asked this round to become heads of `block` features. */
-  const wantedBlocks: Array<{ group: number; block: number }> = [];
+  /** Groups asked this round to become heads of `block` features, from a channel offset inside them on. */
+  const wantedBlocks: Array<{ group: number; offset: number; block: number }> = [];
+  /** Segments that must keep the same channels (a fused query/key/value: each part keeps as many heads). */
+  const together: Array<{ segments: Segment[]; node: NodeInfo }> = [];
   /** Whether every position falls on a segment boundary; if not, asks for cuts there (for the next round). */
   const cutAt = (segments: readonly Segment[], positions: readonly number[]): boolean => {
     let aligned = true;
@@ -402,6 +416,13 @@ function analyzeOnce(
     const onlyFirst = () => tracked.every((t, i) => i === 0 || !t);
     const standard = node.domain === '' || node.domain === 'ai.onnx';
     const op = standard ? node.opType : `${node.domain}.${node.opType}`;
+    const stacked = tracked.find((t) => t?.stacked);
+    if (stacked) {
+      const standardOp = node.domain === '' || node.domain === 'ai.onnx';
+      if (tracked[0] !== stacked || tracked.some((t, i) => i > 0 && t) || !standardOp) refuse(`${describe(node)} takes query, key and value fused`);
+      else stackedOp(node, node.opType, stacked);
+      continue;
+    }
     const blocked = tracked.find((t) => t?.block);
     if (blocked && !BLOCK_AWARE.has(op)) {
       refuse(`${describe(node)} takes channels that are blocks of ${blocked.block} features (attention heads)`);
@@ -634,6 +655,9 @@ function analyzeOnce(
     if (outputs.has(name)) mark(layout.segments, `it reaches graph output ${name}`);
     else if (inner.has(name)) mark(layout.segments, `tensor ${name} is used inside a subgraph`);
   }
+  for (const { segments, node } of together) {
+    if (segments.some((s) => find(s.group) !== find(segments[0]!.group))) mark(segments, `${describe(node)} splits query, key and value whose heads are not proven to be kept alike`);
+  }
   const tensors = new Map<string, Segment[]>();
   for (const [name, layout] of layouts) tensors.set(name, layout.segments);
   const groups: ChannelGroup[] = [];
@@ -649,16 +673,19 @@ function analyzeOnce(
       const from = origin[r]!;
       if (find(r) !== root || from.producer === undefined) continue;
       const set = requested.get(from.producer) ?? new Set<number>();
-      set.add(from.offset + offset);
+      set.add(from.offset + offset * from.block);
       requested.set(from.producer, set);
     }
   }
-  const blocking = new Map<string, number>();
-  for (const { group, block } of wantedBlocks) {
+  const blocking = new Map<string, Map<number, number>>();
+  for (const { group, offset, block } of wantedBlocks) {
     const root = find(group);
     for (let r = 0; r < parent.length; r++) {
       const from = origin[r]!;
-      if (find(r) === root && from.producer !== undefined && from.offset === 0 && channels[r]! === channels[group]!) blocking.set(from.producer, block);
+      if (find(r) !== root || from.producer === undefined) continue;
+      const parts = blocking.get(from.producer) ?? new Map<number, number>();
+      parts.set(from.offset + offset * from.block, block);
+      blocking.set(from.producer, parts);
     }
   }
   return { analysis: { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find }, requested, blocking };
@@ -679,13 +706,16 @@ function analyzeOnce(
     const block = first.block ?? 1;
     const count = total(first.segments);
     const target = ints(node.inputs[1]!) ?? values.get(node.inputs[1]!);
+    if (first.stacked) return false;
+    const fused = first.axisFromEnd === 1 && output.length === rank + 2 && same(rank - 1) && output[rank - 1]! > 1 && output[rank + 1]! > 1 && output[rank - 1]! * output[rank]! * output[rank + 1]! === input[rank - 1];
+    if (fused) return fusedHeads(node, first, output[rank - 1]!, output[rank]!, output[rank + 1]!, rank, target);
     const splits = first.axisFromEnd === 1 && output.length === rank + 1 && same(rank - 1) && output[rank]! > 1 && output[rank - 1]! * output[rank]! === input[rank - 1];
     const merges = first.axisFromEnd === 2 && block === 1 && output.length === rank - 1 && same(rank - 2) && output[rank - 2] === input[rank - 2]! * input[rank - 1]!;
     if (!splits && !merges) return false;
     const refuse = (reason: string) => mark(first.segments, reason);
     const [at, size] = splits ? [rank - 1, output[rank]!] : [rank - 2, input[rank - 1]!];
     if (splits && block !== size) {
-      if (block === 1 && first.segments.length === 1 && count % size === 0) wantedBlocks.push({ group: first.segments[0]!.group, block: size });
+      if (block === 1 && first.segments.length === 1 && count % size === 0) wantedBlocks.push({ group: first.segments[0]!.group, offset: 0, block: size });
       refuse(`${describe(node)} splits the channels into heads of ${size} that are not produced as whole heads`);
       return true;
     }
@@ -707,6 +737,105 @@ function analyzeOnce(
     if (splits) pass(node, { segments: first.segments, axisFromEnd: 2, rank: rank + 1 });
     else pass(node, { segments: first.segments, axisFromEnd: 1, rank: rank - 1, block: size });
     return true;
+  }
+
+  /**
+   * Fused query/key/value (timm, SVTR): [..., P·H·D] reshaped to [..., P, H, D]. Each of the P parts is its own
+   * group of H heads of D features (asked for from the producers as cuts and heads, next round); the tensor carries
+   * them stacked on the P axis until a Slice, Gather or Split takes them apart. The H entry of the shape follows the
+   * kept heads, so every part must keep as many: checked at the end (attention joins them).
+   */
+  function fusedHeads(node: NodeInfo, first: Layout, parts: number, heads: number, size: number, rank: number, target: readonly number[] | undefined): boolean {
+    const refuse = (reason: string) => mark(first.segments, reason);
+    const ready = (first.block ?? 1) === size && first.segments.length === parts && first.segments.every((s) => s.count === heads);
+    if (!ready) {
+      if (!first.block && first.segments.length === 1) {
+        const part = heads * size;
+        for (let p = 0; p < parts; p++) {
+          if (p > 0) wanted.push({ group: first.segments[0]!.group, offset: p * part });
+          wantedBlocks.push({ group: first.segments[0]!.group, offset: p * part, block: size });
+        }
+      }
+      refuse(`${describe(node)} splits the channels into ${parts} parts of ${heads} heads of ${size} that are not produced so`);
+      return true;
+    }
+    const entry = target?.[rank];
+    if (entry === undefined || entry === 0) {
+      refuse(`${describe(node)} has a shape whose head entry is not known`);
+      return true;
+    }
+    if (entry !== -1) {
+      const place = locate(node, 1, rank);
+      if (!place) {
+        refuse(`${describe(node)} has its head count in a shape computed in a way that is not followed`);
+        return true;
+      }
+      shapeEdits.push({ ...place, segments: [first.segments[0]!], block: 1 });
+    }
+    together.push({ segments: first.segments, node });
+    note(first.segments, node);
+    pass(node, { segments: first.segments, axisFromEnd: 2, rank: rank + 2, stacked: 3 });
+    return true;
+  }
+
+  /**
+   * Ops on a fused query/key/value tensor: Transpose moves both axes; a Slice, Split or Gather of the stacked axis
+   * takes parts out (a Squeeze of that axis, once it holds one part, or a scalar Gather, leaves a plain layout).
+   */
+  function stackedOp(node: NodeInfo, op: string, first: Layout): void {
+    const refuse = (reason: string) => mark(first.segments, reason);
+    const rank = first.rank;
+    if (rank === undefined) return refuse(`${describe(node)} takes query, key and value fused in a tensor of unknown rank`);
+    const [channel, stack] = [rank - first.axisFromEnd, rank - first.stacked!];
+    const parts = first.segments;
+    if (op === 'Transpose') {
+      const perm = intsAttribute(node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
+      if (perm.length !== rank) return refuse(`${describe(node)} has a perm of another rank`);
+      return pass(node, { ...first, axisFromEnd: rank - perm.indexOf(channel), stacked: rank - perm.indexOf(stack) });
+    }
+    const out = (segments: Segment[], outRank: number, stackAt: number | undefined, channelAt: number) =>
+      pass(node, { segments, axisFromEnd: outRank - channelAt, rank: outRank, ...(stackAt === undefined ? {} : { stacked: outRank - stackAt }) });
+    if (op === 'Slice') {
+      const fromInputs = node.inputs.length > 1;
+      const read = (input: number, name: string) => (fromInputs ? (node.inputs[input] ? ints(node.inputs[input]!) : undefined) : node.attributes.some((a) => a.name === name) ? intsAttribute(node, name) : undefined);
+      const [starts, ends, axes, steps] = [read(1, 'starts'), read(2, 'ends'), read(3, 'axes'), fromInputs ? read(4, '') : undefined];
+      if (!starts || !ends || (fromInputs && ((node.inputs[3] && !axes) || (node.inputs[4] && !steps)))) return refuse(`${describe(node)} slices with computed bounds or axes`);
+      const list = (axes ?? starts.map((_, i) => i)).map((a) => (a < 0 ? a + rank : a));
+      if (list.includes(channel)) return refuse(`${describe(node)} slices the heads of a fused query, key and value`);
+      const k = list.indexOf(stack);
+      if (k < 0) return pass(node, first);
+      const bound = (v: number) => Math.min(parts.length, Math.max(0, v < 0 ? v + parts.length : v));
+      if ((steps?.[k] ?? 1) !== 1) return refuse(`${describe(node)} slices query, key and value with a step`);
+      return out(parts.slice(bound(starts[k]!), bound(ends[k]!)), rank, stack, channel);
+    }
+    if (op === 'Split') {
+      const axis = intAttribute(node, 'axis', 0);
+      if ((axis < 0 ? axis + rank : axis) !== stack) return refuse(`${describe(node)} splits a fused query, key and value along another axis`);
+      const sizes = node.inputs[1] ? ints(node.inputs[1]) : node.attributes.some((a) => a.name === 'split') ? intsAttribute(node, 'split') : node.outputs.map(() => parts.length / node.outputs.length);
+      if (!sizes || sizes.length !== node.outputs.length || sizes.some((n) => n !== 1) || sizes.length !== parts.length) return refuse(`${describe(node)} splits a fused query, key and value other than one part each`);
+      note(parts, node);
+      node.outputs.forEach((name, i) => name && layouts.set(name, { segments: [parts[i]!], axisFromEnd: first.axisFromEnd, rank, stacked: first.stacked! }));
+      return;
+    }
+    if (op === 'Gather') {
+      const axis = intAttribute(node, 'axis', 0);
+      const indices = node.inputs[1] ? ints(node.inputs[1]) : undefined;
+      const dims = node.inputs[1] ? constants.get(node.inputs[1])?.tensor.dims : undefined;
+      if ((axis < 0 ? axis + rank : axis) !== stack || !indices || indices.length !== 1 || !dims) return refuse(`${describe(node)} gathers from a fused query, key and value other than one part by a constant index`);
+      const part = parts[indices[0]! < 0 ? indices[0]! + parts.length : indices[0]!];
+      if (!part) return refuse(`${describe(node)} gathers a part that does not exist`);
+      // A scalar index drops the axis; a one-element index keeps it (of size 1).
+      return dims.length === 0 ? out([part], rank - 1, undefined, channel - (stack < channel ? 1 : 0)) : out([part], rank, stack, channel);
+    }
+    if (op === 'Squeeze') {
+      const given = node.inputs[1] ? ints(node.inputs[1]) : node.attributes.some((a) => a.name === 'axes') ? intsAttribute(node, 'axes') : undefined;
+      const axes = given?.map((a) => (a < 0 ? a + rank : a));
+      if (!axes || axes.includes(channel)) return refuse(`${describe(node)} has axes that are not proven to spare the heads`);
+      if (axes.includes(stack) && parts.length !== 1) return refuse(`${describe(node)} squeezes a fused query, key and value of several parts`);
+      const shift = (x: number) => x - axes.filter((a) => a < x).length;
+      return out(parts, rank - axes.length, axes.includes(stack) ? undefined : shift(stack), shift(channel));
+    }
+    refuse(`${describe(node)} takes query, key and value fused (${op} is not followed there)`);
   }
 
   /** A constant integer input of a node, rewritten in place when the node alone uses it, else as a copy of its own. */

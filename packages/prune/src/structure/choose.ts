@@ -110,11 +110,13 @@ export function countMacs(analysis: ChannelAnalysis, kept: ReadonlyMap<number, n
 }
 
 /**
- * The step a group's channel count moves by: `multiple` features, so for channels that are blocks of features
- * (attention heads of 64) the fewest whole blocks that make a multiple of it (one head).
+ * The step a group's channel count moves by: `multiple` channels; for channels that are blocks of features (attention
+ * heads) one head when a head is at least `multiple` features (a head keeps its size, so 15-feature heads stay
+ * 15-feature heads), else the fewest heads that make a multiple of it.
  */
 export function stepOf(group: { block?: number }, multiple: number): number {
   const block = group.block ?? 1;
+  if (block >= multiple) return 1;
   let [a, b] = [multiple, block];
   while (b) [a, b] = [b, a % b];
   return multiple / a;
