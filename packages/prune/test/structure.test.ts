@@ -61,7 +61,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -509,6 +509,12 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(group.channels.before).toBe(4);
     check(model, 'transformer-pipeline');
     expect(report.fidelity.measured).toBe(true);
+  });
+
+  it('Reduce ops over height and width (squeeze-excitation by ReduceMean, a head by ReduceSum with axes as input and keepdims 0) pass the channels on', async () => {
+    const analysis = analyzeChannels(parseModel(load('reduce_se')));
+    expect(analysis.groups.filter((g) => !g.intact).map((g) => g.channels)).toEqual([32, 16, 16]);
+    expect(analysis.groups.filter((g) => g.intact).map((g) => g.intact)).toEqual(['it reaches graph output gemm14']);
   });
 
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {

@@ -105,7 +105,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .option('structure', {
         type: 'string',
         choices: STRUCTURES as unknown as string[],
-        describe: 'channels: remove whole output channels of Conv/ConvTranspose, neurons of Gemm/MatMul and hidden units of LSTM/GRU/RNN with the matching inputs of every consumer, so the written model is a smaller dense model that runs faster (needs --flops or --speedup; channel groups that cannot be proven safe are left intact and reported)',
+        describe: 'channels: remove whole output channels of Conv/ConvTranspose, neurons of Gemm/MatMul, hidden units of LSTM/GRU/RNN and attention heads with the matching inputs of every consumer, so the written model is a smaller dense model that runs faster (needs --flops or --speedup; channel groups that cannot be proven safe are left intact and reported)',
       })
       .option('flops', { type: 'number', describe: 'with --structure channels: fraction of multiply-adds to keep, in (0, 1]' })
       .option('speedup', {

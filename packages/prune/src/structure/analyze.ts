@@ -129,6 +129,7 @@ const UNARY = new Set([
 ]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'PRelu']);
 const POOLS = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool', 'GlobalLpPool']);
+const REDUCES = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
 /** Ops that follow channels made of blocks of features (attention heads); any other op leaves such a group intact. */
 const BLOCK_AWARE = new Set([...UNARY, ...BINARY, 'Dropout', 'Clip', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'MatMul', 'Gemm', 'Softmax', 'LogSoftmax', 'Shape']);
 
@@ -624,6 +625,16 @@ function analyzeOnce(
         else for (const x of [...normal].sort((p, q) => p - q)) if (x <= moved) moved++;
         pass(node, { ...first, axisFromEnd: outRank - moved, rank: outRank });
       }
+    } else if (REDUCES.has(op)) {
+      // Reduced along axes that spare the channel axis (x.mean((2, 3)) in a squeeze-excitation): per channel. Axes from
+      // the attribute, or from input 1 (ReduceSum from opset 13, every Reduce from 18).
+      const rank = first.rank;
+      const given = node.inputs[1] ? ints(node.inputs[1]) : node.attributes.some((a) => a.name === 'axes') ? intsAttribute(node, 'axes') : undefined;
+      const axes = rank === undefined ? undefined : given?.map((a) => (a < 0 ? a + rank : a));
+      if (first.flat || abs === undefined || rank === undefined || !axes || axes.length === 0 || (node.inputs[1] && !given)) refuse(`${describe(node)} reduces axes that are not proven to spare the channel axis`);
+      else if (axes.includes(abs)) refuse(`${describe(node)} reduces across the channel axis`);
+      else if (intAttribute(node, 'keepdims', 1)) pass(node, first);
+      else pass(node, { ...first, axisFromEnd: rank - axes.length - (abs - axes.filter((a) => a < abs).length), rank: rank - axes.length });
     } else if (op === 'Softmax' || op === 'LogSoftmax') {
       // Normalised along one axis (from opset 13; before it, over every axis from `axis` on): per channel when the channel axis is not among them.
       const rank = first.rank;
