@@ -7,7 +7,9 @@
  * (rendered lines, seed 7, disjoint from the evaluation lines). `tsx --conditions=specprune-source bench/quality/structure.ts [rec|cls]`;
  * SPECPRUNE_QUALITY_LINES=N scores N lines (default 100), SPECPRUNE_STRUCTURE_FLOPS=1,0.75,0.5 the targets,
  * SPECPRUNE_STRUCTURE_SPEEDUP=1.25,1.5,2 adds `--speedup X` targets (latency searched in this process, at the
- * task's shape), SPECPRUNE_STRUCTURE_INPUTS=calibration (or random) runs only those rows.
+ * task's shape), SPECPRUNE_STRUCTURE_INPUTS=calibration (or random) runs only those rows,
+ * SPECPRUNE_STRUCTURE_MULTIPLE=N passes `--channel-multiple N`, SPECPRUNE_BENCH_REPETITIONS=N times each model in N
+ * sessions (default 3; a session's p50 on this VM can sit 25% off another's, so more sessions settle the ratio).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,8 @@ const targets = [
   ...(process.env.SPECPRUNE_STRUCTURE_SPEEDUP ?? '').split(',').filter(Boolean).map((x) => ['--speedup', x] as const),
 ];
 const only = process.argv.slice(2).filter((a) => a !== '--');
+const multiple = process.env.SPECPRUNE_STRUCTURE_MULTIPLE ? ['--channel-multiple', process.env.SPECPRUNE_STRUCTURE_MULTIPLE] : [];
+const repetitions = process.env.SPECPRUNE_BENCH_REPETITIONS ?? '3';
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 async function cli(argv: string[]): Promise<string> {
@@ -70,7 +74,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'specprune-structure-'));
 for (const task of tasks) {
   const score = await task.score();
   const p50 = async (model: string, target: 'node' | 'browser' = 'node') => {
-    const report = JSON.parse(await cli(['bench', model, '--target', target, '--shape', task.shape, '--threads', '1', '--runs', '50', '--repetitions', '3', '--json'])) as { latencyMs: { p50: number } };
+    const report = JSON.parse(await cli(['bench', model, '--target', target, '--shape', task.shape, '--threads', '1', '--runs', '50', '--repetitions', repetitions, '--json'])) as { latencyMs: { p50: number } };
     return report.latencyMs.p50;
   };
   const denseScore = await score(task.model);
@@ -92,7 +96,7 @@ for (const task of tasks) {
   for (const [label, inputs] of kinds.filter(([label]) => !process.env.SPECPRUNE_STRUCTURE_INPUTS || label.includes(process.env.SPECPRUNE_STRUCTURE_INPUTS))) {
     for (const [flag, value] of targets) {
       const out = path.join(work, `${task.name}-${flag.slice(2)}-${value}.onnx`);
-      const report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', flag, value, '--threads', '1', '--no-sizes', '--json'])) as {
+      const report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', flag, value, ...multiple, '--threads', '1', '--no-sizes', '--json'])) as {
         structure: { macs: { before: number; after: number }; params: { before: number; after: number } };
         fidelity: { minCosine?: number };
       };

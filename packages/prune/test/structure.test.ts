@@ -61,7 +61,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -117,7 +117,7 @@ describe('structured pruning through the pipeline (prune with structure channels
       expect(s.macs.after).toBeLessThan(s.macs.before * 0.75);
       expect(s.params.after).toBeLessThan(s.params.before);
       expect(s.groups.some((g) => g.channels.after < g.channels.before)).toBe(true);
-      for (const g of s.groups) expect((g.channels.after * (g.block ?? 1)) % 8 === 0 || g.channels.after === g.channels.before).toBe(true);
+      for (const g of s.groups) expect((g.channels.after * (g.block ?? 1) * (g.copies ?? 1)) % 8 === 0 || g.channels.after === g.channels.before).toBe(true);
       expect(report.fidelity.measured).toBe(true);
       expect(report.sparsity).toBe(0);
       check(model, `${pattern}-pipeline`);
@@ -509,6 +509,31 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(group.channels.before).toBe(4);
     check(model, 'transformer-pipeline');
     expect(report.fidelity.measured).toBe(true);
+  });
+
+  it('grouped Conv (group 4, not depthwise): the channels before it are produced alike in every group of 8, its own outputs too; the weight loses the same places in every group, `group` stays 4', async () => {
+    const original = load('grouped_zero');
+    const model = parseModel(original);
+    const analysis = analyzeChannels(model);
+    expect(analysis.groups.map((g) => [g.channels, g.copies, g.intact])).toEqual([
+      [8, 4, undefined],
+      [8, 4, undefined],
+      [16, undefined, undefined],
+      [4, undefined, 'it reaches graph output gemm10'],
+    ]);
+    const even = Int32Array.from([0, 2, 4, 6]);
+    applyChannelPruning(model, analysis, new Map([[analysis.groups[0]!.id, even], [analysis.groups[1]!.id, even]]));
+    const pruned = serializeForRuntime(model);
+    check(pruned, 'grouped');
+    const file = path.join(dir, 'grouped.dims.onnx');
+    writeFileSync(file, pruned);
+    const dims = execFileSync('/usr/bin/python3', ['-c', 'import onnx,sys; m=onnx.load(sys.argv[1]); n=[x for x in m.graph.node if x.name=="conv4"][0]; w={t.name: list(t.dims) for t in m.graph.initializer}; print(w[n.input[1]], [a.i for a in n.attribute if a.name=="group"][0])', file], { encoding: 'utf8' });
+    expect(dims.trim()).toBe('[16, 4, 3, 3] 4');
+    for (const seed of [1, 2]) {
+      const feeds = feedsFor('grouped', seed);
+      const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
+      expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
+    }
   });
 
   it('Reduce ops over height and width (squeeze-excitation by ReduceMean, a head by ReduceSum with axes as input and keepdims 0) pass the channels on', async () => {

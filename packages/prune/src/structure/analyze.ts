@@ -101,6 +101,11 @@ export interface ChannelGroup {
   channels: number;
   /** Each channel is a block of this many features (attention heads: the head size); absent for plain channels. */
   block?: number;
+  /**
+   * Each channel is kept or removed at the same place in this many blocks of the tensor (the groups of a grouped
+   * convolution); absent for plain channels.
+   */
+  copies?: number;
   /** Nodes whose weights or attributes change with this group's channels. */
   members: string[];
   /** Why the group is left intact; undefined when it can be pruned. */
@@ -156,9 +161,12 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   // heads: one channel per block of head-size features.
   const cuts = new Map<string, Set<number>>();
   const blocks = new Map<string, Map<number, number>>();
+  // And a grouped convolution asks for its input channels to be produced alike in each of its groups (tied).
+  const ties = new Map<string, number>();
   for (let round = 0; ; round++) {
-    const { analysis, requested, blocking } = analyzeOnce(model, shapes, values, cuts, blocks);
+    const { analysis, requested, blocking, tying } = analyzeOnce(model, shapes, values, cuts, blocks, ties);
     let added = false;
+    for (const [producer, copies] of tying) if (!ties.has(producer)) (ties.set(producer, copies), (added = true));
     for (const [producer, offsets] of requested) {
       const known = cuts.get(producer) ?? new Set<number>();
       for (const offset of offsets) if (!known.has(offset)) (known.add(offset), (added = true));
@@ -182,7 +190,8 @@ function analyzeOnce(
   values: ReadonlyMap<string, readonly number[]>,
   cuts: ReadonlyMap<string, ReadonlySet<number>>,
   blocks: ReadonlyMap<string, ReadonlyMap<number, number>>,
-): { analysis: ChannelAnalysis; requested: Map<string, Set<number>>; blocking: Map<string, Map<number, number>> } {
+  ties: ReadonlyMap<string, number>,
+): { analysis: ChannelAnalysis; requested: Map<string, Set<number>>; blocking: Map<string, Map<number, number>>; tying: Map<string, number> } {
   const graph = model.graph;
   const constants = constantTensors(graph);
   const declared = graphValueInfo(model);
@@ -215,6 +224,7 @@ function analyzeOnce(
   const parent: number[] = [];
   const channels: number[] = [];
   const groupBlock: number[] = [];
+  const groupCopies: number[] = [];
   const intact: Array<string | undefined> = [];
   const members: Array<Set<string>> = [];
   const find = (g: number): number => {
@@ -226,11 +236,12 @@ function analyzeOnce(
    * features per channel; no producer: not cut.
    */
   const origin: Array<{ producer?: string; offset: number; block: number }> = [];
-  const newGroup = (count: number, node: NodeInfo, producer?: { offset: number }, block = 1) => {
+  const newGroup = (count: number, node: NodeInfo, producer?: { offset: number }, block = 1, copies = 1) => {
     const id = parent.length;
     parent.push(id);
     channels.push(count);
     groupBlock.push(block);
+    groupCopies.push(copies);
     intact.push(undefined);
     members.push(new Set([node.name || node.outputs[0]!]));
     origin.push(producer ? { producer: node.outputs[0]!, offset: producer.offset, block } : { offset: 0, block });
@@ -241,8 +252,14 @@ function analyzeOnce(
    * cuts; a part whose features an earlier round asked to be heads has one channel per `block` features (when every
    * part asks the same block: one tensor has one block size).
    */
-  const produce = (count: number, node: NodeInfo): { segments: Segment[]; block: number } => {
+  const produce = (count: number, node: NodeInfo, own = 1): { segments: Segment[]; block: number } => {
     const key = node.outputs[0]!;
+    // Tied: one group of count / copies channels, laid out once per block (a grouped Conv's own output groups, or its input asked so).
+    const copies = own > 1 ? own : !cuts.get(key)?.size && !blocks.get(key)?.size ? (ties.get(key) ?? 1) : 1;
+    if (copies > 1 && count % copies === 0) {
+      const group = newGroup(count / copies, node, undefined, 1, copies);
+      return { segments: Array.from({ length: copies }, () => ({ group, count: count / copies })), block: 1 };
+    }
     const at = [...(cuts.get(key) ?? [])].filter((o) => o > 0 && o < count).sort((a, b) => a - b);
     const bounds = [0, ...at, count];
     const parts = bounds.slice(1).map((end, i) => ({ offset: bounds[i]!, size: end - bounds[i]! }));
@@ -252,6 +269,8 @@ function analyzeOnce(
   };
   /** Cuts asked for this round: a raw group and a channel offset inside it. */
   const wanted: Array<{ group: number; offset: number }> = [];
+  /** Groups asked this round to be produced alike in `copies` blocks (the input of a grouped convolution). */
+  const wantedTies: Array<{ group: number; copies: number }> = [];
   /** Groups asked this round to become heads of `block` features, from a channel offset inside them on. */
   const wantedBlocks: Array<{ group: number; offset: number; block: number }> = [];
   /** Segments that must keep the same channels (a fused query/key/value: each part keeps as many heads). */
@@ -674,7 +693,7 @@ function analyzeOnce(
   const groups: ChannelGroup[] = [];
   for (let g = 0; g < parent.length; g++) {
     if (find(g) !== g) continue;
-    groups.push({ id: g, channels: channels[g]!, ...(groupBlock[g]! > 1 ? { block: groupBlock[g]! } : {}), members: [...members[g]!], ...(intact[g] ? { intact: intact[g] } : {}) });
+    groups.push({ id: g, channels: channels[g]!, ...(groupBlock[g]! > 1 ? { block: groupBlock[g]! } : {}), ...(groupCopies[g]! > 1 ? { copies: groupCopies[g]! } : {}), members: [...members[g]!], ...(intact[g] ? { intact: intact[g] } : {}) });
   }
   const requested = new Map<string, Set<number>>();
   for (const { group, offset } of wanted) {
@@ -699,7 +718,12 @@ function analyzeOnce(
       blocking.set(from.producer, parts);
     }
   }
-  return { analysis: { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find }, requested, blocking };
+  const tying = new Map<string, number>();
+  for (const { group, copies } of wantedTies) {
+    const root = find(group);
+    for (let r = 0; r < parent.length; r++) if (find(r) === root && origin[r]!.producer !== undefined && origin[r]!.offset === 0) tying.set(origin[r]!.producer!, copies);
+  }
+  return { analysis: { groups, slices, shapeEdits, groupEdits, scores, consumers, macNodes, tensors, constants, root: find }, requested, blocking, tying };
 
   /**
    * Attention heads. A Reshape that splits the channel (last) axis into [heads, head size] makes the heads the
@@ -991,11 +1015,11 @@ function analyzeOnce(
   }
 
   /** A Conv or ConvTranspose (group 1) starts a group: its output channels, on `axis` of its weight and axis 0 of its bias. */
-  function convProducer(node: NodeInfo, axis: number, rank: number, mac: MacNode, consumer: ConsumerInfo | undefined): void {
+  function convProducer(node: NodeInfo, axis: number, rank: number, mac: MacNode, consumer: ConsumerInfo | undefined, copies = 1): void {
     const [weightName, bias] = [node.inputs[1]!, node.inputs[2]];
     if (!sliceable(weightName) || (bias && !sliceable(bias))) return;
     const count = constants.get(weightName)!.tensor.dims[axis]!;
-    const { segments, block } = produce(count, node);
+    const { segments, block } = produce(count, node, copies);
     slices.push({ tensor: weightName, axis, segments, block });
     if (bias) slices.push({ tensor: bias, axis: 0, segments, block });
     const source: ScoreSource = { tensor: weightName, axis, segments, block };
@@ -1126,6 +1150,28 @@ function analyzeOnce(
           refuse(`${describe(node)} does not see the channels on axis 1`);
           return;
         }
+        if (group !== 1 && !(group === channelsIn && dims[0] === group && dims[1] === 1)) {
+          // Grouped: input block j feeds only output block j, and the weight's input axis holds one block's channels,
+          // so the same positions must be kept in every input block: channels produced tied (asked for, next round).
+          const per = channelsIn / group;
+          const first = input.segments[0]!;
+          const tied = Number.isInteger(per) && dims[1] === per && input.segments.length === group && input.segments.every((s) => s.count === per && find(s.group) === find(first.group));
+          if (!tied) {
+            if (Number.isInteger(per) && dims[1] === per && input.segments.length === 1) wantedTies.push({ group: first.group, copies: group });
+            refuse(`${describe(node)} is a grouped convolution (group ${group}) whose input channels are not produced alike in every group`);
+            return;
+          }
+          const reason = slice(weightName, 1, [first], 1, node);
+          if (reason) {
+            refuse(reason);
+            return;
+          }
+          // Not a re-fit or bias-compensation consumer: those fit a dense Conv's weight.
+          note(input.segments, node);
+          mac.input = input.segments;
+          convProducer(node, 0, rank, mac, undefined, group);
+          return;
+        }
         if (group !== 1) {
           const reason =
             group !== channelsIn || dims[0] !== group || dims[1] !== 1
@@ -1152,6 +1198,7 @@ function analyzeOnce(
         consumer = convConsumer(node, 'Conv', 1, input.segments, mac);
       }
       if (group === 1) convProducer(node, 0, rank, mac, consumer);
+      else if (!input && dims[0]! % group === 0) convProducer(node, 0, rank, mac, undefined, group);
       return;
     }
     const transA = op === 'Gemm' ? intAttribute(node, 'transA', 0) : 0;

@@ -112,10 +112,11 @@ export function countMacs(analysis: ChannelAnalysis, kept: ReadonlyMap<number, n
 /**
  * The step a group's channel count moves by: `multiple` channels; for channels that are blocks of features (attention
  * heads) one head when a head is at least `multiple` features (a head keeps its size, so 15-feature heads stay
- * 15-feature heads), else the fewest heads that make a multiple of it.
+ * 15-feature heads), else the fewest heads that make a multiple of it; likewise for channels kept in every group of
+ * a grouped convolution (each is that many channels of the tensor).
  */
-export function stepOf(group: { block?: number }, multiple: number): number {
-  const block = group.block ?? 1;
+export function stepOf(group: { block?: number; copies?: number }, multiple: number): number {
+  const block = (group.block ?? 1) * (group.copies ?? 1);
   if (block >= multiple) return 1;
   let [a, b] = [multiple, block];
   while (b) [a, b] = [b, a % b];

@@ -55,6 +55,8 @@ export interface StructureReport {
     channels: { before: number; after: number };
     /** Present when each channel is a block of this many features: the group's channels are attention heads of this size. */
     block?: number;
+    /** Present when each channel is kept at the same place in this many groups of a grouped convolution. */
+    copies?: number;
     criterion: Criterion;
     members: string[];
     /** Output distortion (1 − the lowest cosine on the first check inputs) with half of this group's channels removed alone; null when not measured. */
@@ -197,7 +199,7 @@ export async function pruneStructured(
     const { scores } = scoreChannelsByActivity(base, baseAnalysis, stats);
     const [few, fewBaseline] = [samples.slice(0, SENSITIVITY_SAMPLES), baseline.slice(0, SENSITIVITY_SAMPLES)];
     for (const group of baseAnalysis.groups) {
-      if (group.intact || group.channels <= structure.channelMultiple) continue;
+      if (group.intact || group.channels <= stepOf(group, structure.channelMultiple)) continue;
       throwIfAborted(context.signal);
       const copy = parseModel(original, { label });
       const own = analyzeChannels(copy, shapes, values);
@@ -413,7 +415,7 @@ export async function pruneStructured(
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
-    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, ...(g.block ? { block: g.block } : {}), criterion: criterionOf(g.id), members: g.members, sensitivity: sensitivity?.has(g.id) ? round(sensitivity.get(g.id)!) : null, refit: refitOf(analysis!, g.id, refits) })),
+    groups: analysis.groups.filter((g) => !g.intact).map((g) => ({ channels: { before: g.channels, after: kept.get(g.id) ?? g.channels }, ...(g.block ? { block: g.block } : {}), ...(g.copies ? { copies: g.copies } : {}), criterion: criterionOf(g.id), members: g.members, sensitivity: sensitivity?.has(g.id) ? round(sensitivity.get(g.id)!) : null, refit: refitOf(analysis!, g.id, refits) })),
     intact: analysis.groups.filter((g) => g.intact).map((g) => ({ channels: g.channels, members: g.members, reason: g.intact! })),
   };
   const removed = report.groups.reduce((sum, g) => sum + g.channels.before - g.channels.after, 0);
