@@ -61,7 +61,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'bilstm', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -394,14 +394,30 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(used.model, 'shape-count-used');
   });
 
-  it('a bidirectional LSTM is left whole: the channels it reads stay intact, with the node named; the model still runs unchanged in shape', async () => {
-    const original = load('bilstm');
-    const { model, report } = await prune(original, { structure: 'channels', flops: 0.5, shape: shapeOf('bilstm') }, { runtime });
-    const s = report.structure!;
-    expect(s.intact.find((g) => g.members.includes('conv1'))?.reason).toBe('LSTM node lstm7 is not a one-directional LSTM with constant weights');
-    check(model, 'bilstm');
-    const feeds = feedsFor('bilstm', 3);
-    expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));
+  it('a bidirectional LSTM: both directions keep the same hidden units, side by side after the Reshape that joins them (the classifier reads them twice); its input channels prune too', async () => {
+    const original = load('bilstm_zero');
+    const model = parseModel(original);
+    const { shapes, values } = await measure(original, feedsFor('bilstm', 1));
+    const analysis = analyzeChannels(model, shapes, values);
+    expect(analysis.groups.map((g) => [g.channels, g.intact])).toEqual([
+      [16, undefined],
+      [16, undefined],
+      [8, 'it reaches graph output add12'],
+    ]);
+    const hidden = analysis.groups[1]!;
+    // The output MatMul reads the hidden group twice (forward, then reverse).
+    expect(analysis.consumers.find((c) => c.node.name === 'matmul11')?.segments.map((s) => analysis.root(s.group))).toEqual([hidden.id, hidden.id]);
+    const even = Int32Array.from({ length: 8 }, (_, i) => 2 * i);
+    applyChannelPruning(model, analysis, new Map([[hidden.id, even], [analysis.groups[0]!.id, even]]));
+    const pruned = serializeForRuntime(model);
+    check(pruned, 'bilstm');
+    for (const seed of [1, 2]) {
+      const feeds = feedsFor('bilstm', seed);
+      const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
+      expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
+    }
+    const { report } = await prune(load('bilstm'), { structure: 'channels', flops: 0.5, shape: shapeOf('bilstm') }, { runtime });
+    expect(report.structure!.intact.map((g) => g.channels)).toEqual([8]);
   });
 
   it('Split and Slice of the channel axis: the Conv before them is cut into groups at their bounds, each pruned on its own; split sizes and slice bounds (inputs, or attributes in old opsets) become the kept counts', async () => {

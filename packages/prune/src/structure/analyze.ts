@@ -746,6 +746,29 @@ function analyzeOnce(
     if (fused) return fusedHeads(node, first, output[rank - 1]!, output[rank]!, output[rank + 1]!, rank, target);
     const splits = first.axisFromEnd === 1 && output.length === rank + 1 && same(rank - 1) && output[rank]! > 1 && output[rank - 1]! * output[rank]! === input[rank - 1];
     const merges = first.axisFromEnd === 2 && block === 1 && output.length === rank - 1 && same(rank - 2) && output[rank - 2] === input[rank - 2]! * input[rank - 1]!;
+    // [.., k, C] -> [.., k·C] with the channels last (a bidirectional layer's two directions side by side): the
+    // channel segments k times over.
+    const repeats = first.axisFromEnd === 1 && block === 1 && rank >= 2 && output.length === rank - 1 && same(rank - 2) && output[rank - 2] === input[rank - 2]! * input[rank - 1]!;
+    if (repeats) {
+      const k = input[rank - 2]!;
+      const segments = Array.from({ length: k }, () => first.segments).flat();
+      const entry = target?.[rank - 2];
+      if (entry === undefined || entry === 0) {
+        mark(first.segments, `${describe(node)} has a shape whose merged entry is not known`);
+        return true;
+      }
+      if (entry !== -1) {
+        const place = locate(node, 1, rank - 2);
+        if (!place) {
+          mark(first.segments, `${describe(node)} has its merged feature count in a shape computed in a way that is not followed`);
+          return true;
+        }
+        shapeEdits.push({ ...place, segments, block: 1 });
+      }
+      note(first.segments, node);
+      pass(node, { segments, axisFromEnd: 1, rank: rank - 1 });
+      return true;
+    }
     if (!splits && !merges) return false;
     const refuse = (reason: string) => mark(first.segments, reason);
     const [at, size] = splits ? [rank - 1, output[rank]!] : [rank - 2, input[rank - 1]!];
@@ -1031,9 +1054,10 @@ function analyzeOnce(
   }
 
   /**
-   * LSTM, GRU, RNN (forward or reverse): input channels X [T, N, I] slice W [1, gates·H, I] on axis 2; the hidden
-   * units are a group of H channels, every gate's rows of W, R and B together with R's columns, the peepholes,
-   * constant initial states and `hidden_size`; Y [T, 1, N, H], Y_h and Y_c carry them on their last axis.
+   * LSTM, GRU, RNN (forward, reverse or bidirectional): input channels X [T, N, I] slice W [D, gates·H, I] on axis 2;
+   * the hidden units are a group of H channels, every gate's rows of W, R and B together with R's columns, the
+   * peepholes, constant initial states and `hidden_size` (both directions keep the same units: one slice of each
+   * tensor's axis serves both); Y [T, D, N, H], Y_h and Y_c carry them on their last axis.
    */
   function handleRecurrent(node: NodeInfo, op: 'LSTM' | 'GRU' | 'RNN', tracked: Array<Layout | undefined>): void {
     const input = tracked[0];
@@ -1048,16 +1072,16 @@ function analyzeOnce(
     const [wName, rName, bName] = [node.inputs[1]!, node.inputs[2]!, node.inputs[3]];
     const [w, r] = [constants.get(wName)?.tensor, constants.get(rName)?.tensor];
     const hidden = intAttribute(node, 'hidden_size', 0);
-    const forwardOnly = stringAttribute(node, 'direction', 'forward') !== 'bidirectional';
+    const directions = stringAttribute(node, 'direction', 'forward') === 'bidirectional' ? 2 : 1;
     const mac: MacNode = { node: node.name || node.outputs[0]!, macs: undefined };
     macNodes.push(mac);
     const steps = shapeOf(node.inputs[0]!);
     if (w && r && steps && steps.length === 3) {
       // Per step and batch row: gates·H·I for the input part and gates·H·H for the recurrence (counted with the input part's scaling).
-      mac.macs = steps[0]! * steps[1]! * w.dims[1]! * (w.dims[2]! + r.dims[2]!);
+      mac.macs = directions * steps[0]! * steps[1]! * w.dims[1]! * (w.dims[2]! + r.dims[2]!);
     }
-    if (!w || !r || w.dims.length !== 3 || !forwardOnly || hidden <= 0 || w.dims[1] !== gates * hidden) {
-      if (input) refuse(`${describe(node)} is not a one-directional ${op} with constant weights`);
+    if (!w || !r || w.dims.length !== 3 || w.dims[0] !== directions || hidden <= 0 || w.dims[1] !== gates * hidden) {
+      if (input) refuse(`${describe(node)} is not an ${op} with constant weights`);
       return;
     }
     let consumer: ConsumerInfo | undefined;
