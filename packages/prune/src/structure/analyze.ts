@@ -614,9 +614,12 @@ function analyzeOnce(
         if (!keepsBatch) reason = `${describe(node)} may not keep the batch axis (shape [${target.join(', ')}])`;
         else if (target[1]! > 0) {
           if (target[1]! % channels !== 0) reason = `${describe(node)} reshapes ${channels} channels to ${target[1]} features`;
-          else if (!constant) reason = `${describe(node)} reshapes to a computed feature count (${target[1]})`;
-          else if (!editable(node, 1)) reason = `${describe(node)}'s shape is a graph input`;
-          else shapeEdits.push({ ...editable(node, 1)!, index: 1, segments: first.segments, block: target[1]! / channels });
+          else {
+            // A constant shape, or a computed one ([N, 200] from Shape and a Concat with a Cast constant) whose entry a constant holds.
+            const place = constant ? editable(node, 1) && { ...editable(node, 1)!, index: 1 } : locate(node, 1, 1);
+            if (!place) reason = constant ? `${describe(node)}'s shape is a graph input` : `${describe(node)} reshapes to a computed feature count (${target[1]})`;
+            else shapeEdits.push({ ...place, segments: first.segments, block: target[1]! / channels });
+          }
         }
       }
       if (reason) refuse(reason);
