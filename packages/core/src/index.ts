@@ -31,3 +31,5 @@ export { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs } fro
 export type { ConvGeometry } from './data-aware/layer-inputs.js';
 export { inverseUpperCholesky, reconstructionEnergy, reconstructionError, refitFactor, refitPrune, wandaPrune } from './data-aware/refit.js';
 export type { RefitFactor, RefitOptions, RefitResult } from './data-aware/refit.js';
+export { condition, explained, greedyColumnOrder, residualProblem } from './data-aware/column-selection.js';
+export type { Residual } from './data-aware/column-selection.js';

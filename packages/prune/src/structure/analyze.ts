@@ -755,19 +755,7 @@ function analyzeOnce(
     if (repeats) {
       const k = input[rank - 2]!;
       const segments = Array.from({ length: k }, () => first.segments).flat();
-      const entry = target?.[rank - 2];
-      if (entry === undefined || entry === 0) {
-        mark(first.segments, `${describe(node)} has a shape whose merged entry is not known`);
-        return true;
-      }
-      if (entry !== -1) {
-        const place = locate(node, 1, rank - 2);
-        if (!place) {
-          mark(first.segments, `${describe(node)} has its merged feature count in a shape computed in a way that is not followed`);
-          return true;
-        }
-        shapeEdits.push({ ...place, segments, block: 1 });
-      }
+      if (!followEntry(node, first, target, rank - 2, segments, 1, 'merged feature count')) return true;
       note(first.segments, node);
       pass(node, { segments, axisFromEnd: 1, rank: rank - 1 });
       return true;
@@ -780,23 +768,27 @@ function analyzeOnce(
       refuse(`${describe(node)} splits the channels into heads of ${size} that are not produced as whole heads`);
       return true;
     }
-    // The entry that holds the head count (or heads x size): -1 is inferred, else rewritten where it is a constant.
-    const entry = target?.[at];
-    if (entry === undefined || entry === 0) {
-      refuse(`${describe(node)} has a shape whose head entry is not known`);
-      return true;
-    }
-    if (entry !== -1) {
-      const place = locate(node, 1, at);
-      if (!place) {
-        refuse(`${describe(node)} has its head count in a shape computed in a way that is not followed`);
-        return true;
-      }
-      shapeEdits.push({ ...place, segments: first.segments, block: splits ? 1 : size });
-    }
+    if (!followEntry(node, first, target, at, first.segments, splits ? 1 : size, 'head count')) return true;
     note(first.segments, node);
     if (splits) pass(node, { segments: first.segments, axisFromEnd: 2, rank: rank + 1 });
     else pass(node, { segments: first.segments, axisFromEnd: 1, rank: rank - 1, block: size });
+    return true;
+  }
+
+  /**
+   * Entry `at` of a Reshape's shape, which holds a channel count: -1 (inferred) needs nothing; a value held by a
+   * constant (or a constant piece of the Concat that builds it) is rewritten to the kept count of `segments` x
+   * `block`. False, with the group left intact, when neither.
+   */
+  function followEntry(node: NodeInfo, first: Layout, target: readonly number[] | undefined, at: number, segments: Segment[], block: number, what: string): boolean {
+    const entry = target?.[at];
+    if (entry === -1) return true;
+    const place = entry === undefined || entry === 0 ? undefined : locate(node, 1, at);
+    if (!place) {
+      mark(first.segments, `${describe(node)} has its ${what} in a shape entry that is not known or not held by a constant`);
+      return false;
+    }
+    shapeEdits.push({ ...place, segments, block });
     return true;
   }
 
@@ -820,19 +812,7 @@ function analyzeOnce(
       refuse(`${describe(node)} splits the channels into ${parts} parts of ${heads} heads of ${size} that are not produced so`);
       return true;
     }
-    const entry = target?.[rank];
-    if (entry === undefined || entry === 0) {
-      refuse(`${describe(node)} has a shape whose head entry is not known`);
-      return true;
-    }
-    if (entry !== -1) {
-      const place = locate(node, 1, rank);
-      if (!place) {
-        refuse(`${describe(node)} has its head count in a shape computed in a way that is not followed`);
-        return true;
-      }
-      shapeEdits.push({ ...place, segments: [first.segments[0]!], block: 1 });
-    }
+    if (!followEntry(node, first, target, rank, [first.segments[0]!], 1, 'head count')) return true;
     together.push({ segments: first.segments, node });
     note(first.segments, node);
     pass(node, { segments: first.segments, axisFromEnd: 2, rank: rank + 2, stacked: 3 });

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { createRandom, greedyColumnOrder, residualProblem } from '../src/index.js';
+
+/** X^T X of samples x features (row-major). */
+function gram(x: Float64Array, samples: number, features: number): Float64Array {
+  const g = new Float64Array(features * features);
+  for (let s = 0; s < samples; s++) for (let i = 0; i < features; i++) for (let j = 0; j < features; j++) g[i * features + j]! += x[s * features + i]! * x[s * features + j]!;
+  return g;
+}
+
+/** tr(W (G − G[:,k] G[k,k]⁻¹ G[k,:]) Wᵀ) for one kept column k: the error a least-squares re-fit on it leaves. */
+function errorKeeping(W: Float64Array, rows: number, G: Float64Array, n: number, k: number): number {
+  let total = 0;
+  for (let m = 0; m < rows; m++) {
+    let quad = 0;
+    let wg = 0;
+    for (let i = 0; i < n; i++) {
+      wg += W[m * n + i]! * G[i * n + k]!;
+      for (let j = 0; j < n; j++) quad += W[m * n + i]! * G[i * n + j]! * W[m * n + j]!;
+    }
+    total += quad - (wg * wg) / G[k * n + k]!;
+  }
+  return total;
+}
+
+describe('greedy column subset selection', () => {
+  it('the first pick is the column whose least-squares re-fit leaves the least error (brute force over every column)', () => {
+    const random = createRandom(5);
+    const [samples, n, rows] = [64, 7, 3];
+    const x = Float64Array.from({ length: samples * n }, () => random.nextGaussian());
+    // Correlated columns, so the best column is not simply the loudest.
+    for (let s = 0; s < samples; s++) x[s * n + 3] = 0.9 * x[s * n + 1]! + 0.1 * x[s * n + 3]!;
+    const W = Float64Array.from({ length: rows * n }, () => random.nextGaussian());
+    const G = gram(x, samples, n);
+    const state = residualProblem(W, rows, G, n, Array.from({ length: n }, (_, c) => [c]), [], 0)!;
+    const errors = Array.from({ length: n }, (_, k) => errorKeeping(W, rows, G, n, k));
+    const best = errors.indexOf(Math.min(...errors));
+    expect(greedyColumnOrder([state], n)[0]).toBe(best);
+  });
+
+  it('of two identical columns it keeps one, then the independent column (a copy explains nothing more)', () => {
+    const random = createRandom(9);
+    const samples = 32;
+    const x = new Float64Array(samples * 3);
+    for (let s = 0; s < samples; s++) {
+      x[s * 3] = random.nextGaussian();
+      x[s * 3 + 1] = x[s * 3]!;
+      x[s * 3 + 2] = 0.2 * (random.nextGaussian());
+    }
+    const W = Float64Array.from([1, 1, 1]);
+    const state = residualProblem(W, 1, gram(x, samples, 3), 3, [[0], [1], [2]], [], 1e-9)!;
+    const order = [...greedyColumnOrder([state], 3)];
+    // The loud column first (either copy), then the quiet independent one, the other copy last.
+    expect([0, 1]).toContain(order[0]);
+    expect(order[1]).toBe(2);
+  });
+});
