@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRandom, greedyColumnOrder, residualProblem } from '../src/index.js';
+import { createRandom, greedyColumnOrder, refitFactor, residualProblem, solveWithFactor } from '../src/index.js';
 
 /** X^T X of samples x features (row-major). */
 function gram(x: Float64Array, samples: number, features: number): Float64Array {
@@ -53,5 +53,26 @@ describe('greedy column subset selection', () => {
     // The loud column first (either copy), then the quiet independent one, the other copy last.
     expect([0, 1]).toContain(order[0]);
     expect(order[1]).toBe(2);
+  });
+});
+
+describe('solveWithFactor', () => {
+  it('solves x (G + λI) = b with the re-fit factor: x (G + λI) gives b back to 1e-9', () => {
+    const random = createRandom(3);
+    const n = 6;
+    const x = Float64Array.from({ length: 40 * n }, () => random.nextGaussian());
+    const G = gram(x, 40, n);
+    const { u, dampening } = refitFactor(G, n, 1e-3);
+    const b = Float64Array.from({ length: n }, () => random.nextGaussian());
+    const solution = new Float64Array(n);
+    solveWithFactor(b, 0, u, n, new Float64Array(n), (j, value) => (solution[j] = value));
+    let diagonal = 0;
+    for (let i = 0; i < n; i++) diagonal += G[i * n + i]!;
+    const lambda = (dampening * diagonal) / n;
+    for (let j = 0; j < n; j++) {
+      let back = lambda * solution[j]!;
+      for (let i = 0; i < n; i++) back += solution[i]! * G[i * n + j]!;
+      expect(Math.abs(back - b[j]!)).toBeLessThan(1e-9 * (1 + Math.abs(b[j]!)));
+    }
   });
 });

@@ -39,6 +39,23 @@ export function refitFactor(gram: Float64Array, cols: number, dampening = 0.01):
   throw new RangeError('The Gram matrix is not positive definite even with heavy dampening (NaN or infinite inputs?).');
 }
 
+/**
+ * One row of the least-squares solution x = b H⁻¹ with H⁻¹ = Uᵀ U (U upper triangular, from {@link refitFactor}):
+ * t = b Uᵀ, then x = t U. `b` is read at [offset, offset + k); `t` is scratch; `write(j, x_j)` takes the result.
+ */
+export function solveWithFactor(b: Float64Array, offset: number, factor: Float64Array, k: number, t: Float64Array, write: (j: number, value: number) => void): void {
+  for (let a = 0; a < k; a++) {
+    let s = 0;
+    for (let j = a; j < k; j++) s += b[offset + j]! * factor[a * k + j]!;
+    t[a] = s;
+  }
+  for (let j = 0; j < k; j++) {
+    let s = 0;
+    for (let a = 0; a <= j; a++) s += t[a]! * factor[a * k + j]!;
+    write(j, s);
+  }
+}
+
 export interface RefitResult {
   data: Float32Array;
   /** Dampening fraction actually used (raised when the Gram matrix was not positive definite). */

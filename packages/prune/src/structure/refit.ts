@@ -1,4 +1,4 @@
-import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, reconstructionEnergy, refitFactor, type ConvGeometry, type InputStats } from '@specprune/core';
+import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, reconstructionEnergy, refitFactor, solveWithFactor, type ConvGeometry, type InputStats } from '@specprune/core';
 import { encodeFloat32, intAttribute, intsAttribute, readTensorFloat32, stringAttribute, type OnnxModel } from '@specprune/onnx-io';
 import type { Tensor } from '../runtime.js';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
@@ -277,7 +277,7 @@ function refitOne(model: OnnxModel, analysis: ChannelAnalysis, consumer: Consume
       const g = j * cols;
       for (let a = 0; a < k; a++) B[a]! += v * G[g + K[a]!]!;
     }
-    solveRow(B, 0, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
+    solveWithFactor(B, 0, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
   }
   // Without re-fit: the removed columns dropped, and their means into the bias when there is one.
   const plain = new Float64Array(rows * cols);
@@ -419,7 +419,7 @@ function refitOnPrunedInputs(pair: PairedGram, W: Float64Array, rows: number, co
   }
   const V = new Float64Array(rows * k);
   const t = new Float64Array(k);
-  for (let m = 0; m < rows; m++) solveRow(B, m * k, factor, k, t, (b, value) => (V[m * k + b] = value));
+  for (let m = 0; m < rows; m++) solveWithFactor(B, m * k, factor, k, t, (b, value) => (V[m * k + b] = value));
   // ‖W x_o − V x_p‖² − ‖W x_o‖² = V G_pp Vᵀ − 2 B·V (G_pp without the ridge).
   for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) H[a * k + b] = P[q(a) * pc + q(b)]!;
   const errorOf = (v: Float64Array) => {
@@ -444,23 +444,6 @@ function pairedTotal(P: Float64Array, pc: number, W: Float64Array, rows: number,
   const G = new Float64Array(cols * cols);
   for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) G[i * cols + j] = P[o(i) * pc + o(j)]!;
   return reconstructionEnergy({ rows, cols, data: Float32Array.from(W) }, new Float32Array(rows * cols), G, false).error;
-}
-
-/**
- * One row of the least-squares solution x = b H⁻¹ with H⁻¹ = Uᵀ U (U upper triangular, from refitFactor):
- * t = b Uᵀ, then x = t U. `b` is read at [offset, offset + k); `t` is scratch; `write(j, x_j)` takes the result.
- */
-function solveRow(b: Float64Array, offset: number, factor: Float64Array, k: number, t: Float64Array, write: (j: number, value: number) => void): void {
-  for (let a = 0; a < k; a++) {
-    let s = 0;
-    for (let j = a; j < k; j++) s += b[offset + j]! * factor[a * k + j]!;
-    t[a] = s;
-  }
-  for (let j = 0; j < k; j++) {
-    let s = 0;
-    for (let a = 0; a <= j; a++) s += t[a]! * factor[a * k + j]!;
-    write(j, s);
-  }
 }
 
 /** Indices of the kept input features of a consumer (each channel a block of `block` features). */
