@@ -343,7 +343,8 @@ function analyzeOnce(
     if (!constant) {
       // A computed tensor of size 1 on the channel axis (an attention mask over heads) broadcasts alike to every channel.
       const dims = shapeOf(name);
-      if (dims && !layout.flat && (dims.length < layout.axisFromEnd || dims[dims.length - layout.axisFromEnd] === 1)) return undefined;
+      const fits = dims && !layout.flat && layout.rank !== undefined && dims.length <= layout.rank;
+      if (fits && (dims.length < layout.axisFromEnd || dims[dims.length - layout.axisFromEnd] === 1)) return undefined;
       return `${describe(node)} combines it with ${name}, which is neither a constant nor a tensor with the same channels`;
     }
     const dims = constant.tensor.dims;
