@@ -130,13 +130,15 @@ export interface ChannelAnalysis {
 
 const UNARY = new Set([
   'Relu', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Identity', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'ThresholdedRelu',
-  'Mish', 'Gelu', 'Erf', 'Neg', 'Abs', 'Exp', 'Sqrt', 'Floor', 'Ceil', 'Round', 'Reciprocal',
+  'Mish', 'Gelu', 'Erf', 'Neg', 'Abs', 'Exp', 'Sqrt', 'Floor', 'Ceil', 'Round', 'Reciprocal', 'Cast', 'Log', 'Sin', 'Cos', 'Sign',
 ]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'PRelu']);
+/** Elementwise ops of any number of inputs (Sum of several branches). */
+const VARIADIC = new Set(['Sum', 'Max', 'Min', 'Mean']);
 const POOLS = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool', 'GlobalLpPool']);
 const REDUCES = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
 /** Ops that follow channels made of blocks of features (attention heads); any other op leaves such a group intact. */
-const BLOCK_AWARE = new Set([...UNARY, ...BINARY, 'Dropout', 'Clip', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'MatMul', 'Gemm', 'Softmax', 'LogSoftmax', 'Shape']);
+const BLOCK_AWARE = new Set([...UNARY, ...BINARY, ...VARIADIC, 'Dropout', 'Clip', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'MatMul', 'Gemm', 'Softmax', 'LogSoftmax', 'Shape']);
 
 /**
  * A shape value that depends on a group's channel count: a 1-D (or scalar) integer tensor computed from Shape of a
@@ -503,27 +505,25 @@ function analyzeOnce(
       else pass(node, first);
       continue;
     }
-    if (BINARY.has(op)) {
-      const [a, b] = [tracked[0], tracked[1]];
-      if (a && b) {
-        if (a.flat || b.flat || a.axisFromEnd !== b.axisFromEnd || (a.block ?? 1) !== (b.block ?? 1) || a.segments.length !== b.segments.length || a.segments.some((s, i) => s.count !== b.segments[i]!.count)) {
-          // Same channel count laid out in different groups (a Concat added to one Conv's output): cut each at the other's boundaries.
-          if (!a.flat && !b.flat && a.axisFromEnd === b.axisFromEnd && !a.block && !b.block && total(a.segments) === total(b.segments)) {
-            cutAt(a.segments, boundaries(b.segments));
-            cutAt(b.segments, boundaries(a.segments));
-          }
-          refuse(`${describe(node)} combines two tensors whose channels do not line up`);
-        } else {
-          a.segments.forEach((s, i) => join(s.group, b.segments[i]!.group));
-          pass(node, { ...a, ...(a.rank !== undefined && b.rank !== undefined ? { rank: Math.max(a.rank, b.rank) } : {}) });
-        }
-      } else {
-        const layout = (a ?? b)!;
-        const other = node.inputs[a ? 1 : 0]!;
-        const reason = op === 'PRelu' && !a ? `${describe(node)} takes it as its slope` : perChannel(other, layout, node);
-        if (reason) refuse(reason);
-        else pass(node, layout);
+    if (BINARY.has(op) || VARIADIC.has(op)) {
+      // Every tensor with channels must line up with the first (their groups join: residual Add, Sum of branches, a
+      // gate's Mul); every other input is a scalar or per-channel constant, or a tensor of size 1 on the channel axis.
+      const present = tracked.flatMap((t) => (t ? [t] : []));
+      const ref = present[0]!;
+      const lined = (t: Layout) => !t.flat && !ref.flat && t.axisFromEnd === ref.axisFromEnd && (t.block ?? 1) === (ref.block ?? 1) && t.segments.length === ref.segments.length && t.segments.every((s, k) => s.count === ref.segments[k]!.count);
+      if (!present.every(lined)) {
+        // Same channel count laid out in different groups (a Concat added to one Conv's output): cut each at the others' boundaries.
+        const plain = present.every((t) => !t.flat && !t.block && t.axisFromEnd === ref.axisFromEnd && total(t.segments) === total(ref.segments));
+        if (plain) for (const t of present) for (const u of present) if (t !== u) cutAt(t.segments, boundaries(u.segments));
+        refuse(`${describe(node)} combines tensors whose channels do not line up`);
+        continue;
       }
+      for (const t of present.slice(1)) t.segments.forEach((s, k) => join(ref.segments[k]!.group, s.group));
+      const reason = node.inputs.map((name, i) => (!name || tracked[i] ? undefined : perChannel(name, ref, node))).find(Boolean);
+      const ranks = present.map((t) => t.rank);
+      if (op === 'PRelu' && !tracked[0]) refuse(`${describe(node)} takes it as its slope`);
+      else if (reason) refuse(reason);
+      else pass(node, { ...ref, ...(ranks.every((r) => r !== undefined) ? { rank: Math.max(...(ranks as number[])) } : {}) });
       continue;
     }
     if (op === 'Concat') {
