@@ -10,7 +10,7 @@ describe('prune --structure channels (CLI)', () => {
     const out = path.join(dir, 'cls.fast.onnx');
     const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--shape', 'x=1x3x48x192', '--structure', 'channels', '--flops', '0.5', '--threads', '1', '--json']);
     expect(result.code, result.stderr).toBe(0);
-    const report = result.json<{ sparsity: number; structure: { macs: { before: number; after: number }; params: { before: number; after: number }; groups: Array<{ members: string[]; channels: { before: number; after: number } }>; intact: Array<{ reason: string }> }; output: { bytes: number }; input: { bytes: number } }>();
+    const report = result.json<{ sparsity: number; structure: { macs: { before: number; after: number }; params: { before: number; after: number }; groups: Array<{ members: string[]; channels: { before: number; after: number } }>; intact: Array<{ reason: string }>; latency: { shapes: Record<string, number[]>; p50BeforeMs: number; p50AfterMs: number; speedup: number } }; output: { bytes: number }; input: { bytes: number } }>();
     expect(report.sparsity).toBe(0);
     expect(report.structure.macs.after).toBeLessThan(report.structure.macs.before * 0.55);
     expect(report.structure.params.after).toBeLessThan(report.structure.params.before);
@@ -19,6 +19,12 @@ describe('prune --structure channels (CLI)', () => {
     // Constant behind a Cast and a Concat, rewritten there: the last group prunes; only the 2 classes (Softmax) stay.
     expect(report.structure.groups.find((g) => g.members.includes('p2o.Reshape.36'))?.channels.before).toBe(200);
     expect(report.structure.intact.map((g) => g.reason)).toEqual(['Softmax node p2o.Softmax.0 normalises across the channel axis']);
+    // Measured latency of both, at the shape given; the ratio is the two p50s'.
+    const { latency } = report.structure;
+    expect(latency.shapes).toEqual({ x: [1, 3, 48, 192] });
+    expect(latency.p50BeforeMs).toBeGreaterThan(0);
+    expect(latency.p50AfterMs).toBeGreaterThan(0);
+    expect(latency.speedup).toBeCloseTo(latency.p50BeforeMs / latency.p50AfterMs, 2);
     const session = await ort.InferenceSession.create(out);
     const x = new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]);
     const output = await session.run({ x });
@@ -31,6 +37,8 @@ describe('prune --structure channels (CLI)', () => {
     const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--shape', 'x=1x3x48x192', '--structure', 'channels', '--flops', '0.7', '--channel-multiple', '4', '--threads', '1']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/Structured pruning removed [\d,]+ channels in \d+ group\(s\) \(1 left intact, see --json\); multiply-adds [\d,]+ -> [\d,]+ \(\d+\.\d%\)/);
+    // The milliseconds, measured at the --shape given.
+    expect(result.stdout).toMatch(/Measured p50 latency \d+\.\d\d -> \d+\.\d\d ms \(\d+\.\d\dx\) at x=1x3x48x192\./);
     expect(result.stdout).toContain('No unstructured pruning (give --sparsity for it)');
   });
 

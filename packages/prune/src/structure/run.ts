@@ -33,6 +33,12 @@ export interface StructureReport {
    */
   speedup?: { target: number; shapes: Record<string, number[]>; p50BeforeMs: number; p50AfterMs: number; achieved: number; met: boolean; steps: Array<{ flops: number; macs: number; p50Ms: number; minCosine: number | null }> };
   /**
+   * The p50 latencies (ms) of the original and the written structure in the runtime passed in (onnxruntime-node for
+   * the CLI, at its threads), at `shapes` (the `shape` option's, else the first check input's), measured alternately
+   * (medians of REMEASURE rounds) once the model is chosen; with a speedup target, the figures of that search.
+   */
+  latency: { shapes: Record<string, number[]>; p50BeforeMs: number; p50AfterMs: number; speedup: number };
+  /**
    * How channel counts were chosen: greedy by score per multiply-add saved, greedy by measured sensitivity per
    * multiply-add saved (`sensitivity`), or one keep fraction per group (uniform).
    */
@@ -326,18 +332,28 @@ export async function pruneStructured(
 
   let flops = structure.flops;
   let chosen: Awaited<ReturnType<typeof chooseAt>>;
+  // Timed at the shape the user runs at: `--shape` when given (a seeded random input of that shape), else the
+  // first check input (a calibration sample may have another size than the one deployed).
+  const timedOn = Object.keys(o.shape).length && plan.specs && !plan.problem ? randomSamples(context.runtime, plan.specs, o.seed, 'speedup-input', 1, o.value)[0]! : samples[0]!;
+  const timedShapes = Object.fromEntries(Object.entries(timedOn).map(([name, t]) => [name, [...t.dims]]));
+  const p50 = (bytes: Uint8Array, what: string) => measureP50(context.runtime, bytes, what, timedOn, context.signal);
+  // The original and a pruned model measured alternately (REMEASURE rounds, medians): the figures reported, so one
+  // lucky measurement does not stand as the result.
+  const remeasure = async (pruned: Uint8Array) => {
+    const [before, after]: [number[], number[]] = [[], []];
+    for (let k = 0; k < REMEASURE; k++) {
+      before.push(await p50(original, label));
+      after.push(await p50(pruned, `the pruned ${label}`));
+    }
+    return { before: median(before), after: median(after) };
+  };
   let speedup: StructureReport['speedup'];
   const searchWarnings: string[] = [];
   if (structure.speedup === undefined) chosen = await chooseAt(flops);
   else {
     // Bisection over the multiply-add fraction with measured p50 latencies: the largest fraction found whose
-    // model is at least `speedup` times faster than the original, on the first check input.
+    // model is at least `speedup` times faster than the original.
     const target = structure.speedup;
-    // Timed at the shape the user runs at: `--shape` when given (a seeded random input of that shape), else the
-    // first check input (a calibration sample may have another size than the one deployed).
-    const timedOn = Object.keys(o.shape).length && plan.specs && !plan.problem ? randomSamples(context.runtime, plan.specs, o.seed, 'speedup-input', 1, o.value)[0]! : samples[0]!;
-    const timedShapes = Object.fromEntries(Object.entries(timedOn).map(([name, t]) => [name, [...t.dims]]));
-    const p50 = (bytes: Uint8Array, what: string) => measureP50(context.runtime, bytes, what, timedOn, context.signal);
     const p50Before = await p50(original, label);
     const steps: NonNullable<StructureReport['speedup']>['steps'] = [];
     // Each step times the original right before the candidate and compares the two (load on a shared machine
@@ -363,14 +379,7 @@ export async function pruneStructured(
     }
     chosen = found.at;
     flops = found.flops;
-    // Measured again, the original and the kept model alternately (REMEASURE rounds, medians): the figures
-    // reported, so one lucky measurement during the search does not stand as the result.
-    const [again, againAfter]: [number[], number[]] = [[], []];
-    for (let k = 0; k < REMEASURE; k++) {
-      again.push(await p50(original, label));
-      againAfter.push(await p50(found.at.best.bytes, `the pruned ${label}`));
-    }
-    const [before, after] = [median(again), median(againAfter)];
+    const { before, after } = await remeasure(found.at.best.bytes);
     speedup = { target, shapes: timedShapes, p50BeforeMs: round(before), p50AfterMs: round(after), achieved: round(before / after), met: before / after >= target, steps };
     if (before / after < target) {
       searchWarnings.push(`measured again, the kept ${label} is ${(before / after).toFixed(2)}x faster (${before.toFixed(2)} -> ${after.toFixed(2)} ms), short of ${target}x that it reached during the search (${(p50Before / found.latency).toFixed(2)}x); latencies on this machine vary: run specprune bench on both, or ask for a larger speedup.`);
@@ -397,6 +406,10 @@ export async function pruneStructured(
     searchWarnings.push(`the ${speedup.target}x faster ${label} keeps an output cosine of only ${chosen.minCosine.toFixed(3)} on the check inputs; measure its task accuracy before using it.`);
   }
   const { best, measured } = chosen;
+  // What the user asked for: the milliseconds, measured (a second pass changes weights, not shapes: the search's figures stand).
+  if (!speedup) context.onLog?.(`timing the original and the pruned ${label} (${REMEASURE} rounds each, at ${Object.entries(timedShapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ')})`);
+  const timed = speedup ? { before: speedup.p50BeforeMs, after: speedup.p50AfterMs } : await remeasure(best.bytes);
+  const latency = { shapes: timedShapes, p50BeforeMs: round(timed.before), p50AfterMs: round(timed.after), speedup: round(timed.before / timed.after) };
   const { kept, scored, reconstructed, compensated, macsAfter, refits } = best;
   const criterionOf = (id: number): Criterion => (reconstructed.has(id) ? 'reconstruction' : scored.has(id) ? 'activation' : 'weight-norm');
   analysis = best.analysis;
@@ -412,6 +425,7 @@ export async function pruneStructured(
     allocations: measured.map((m) => ({ ...m, minCosine: Number.isFinite(m.minCosine) ? m.minCosine : null })),
     targetFlops: round(flops),
     ...(speedup ? { speedup } : {}),
+    latency,
     channelMultiple: structure.channelMultiple,
     macs: { before: macsBefore, after: Math.round(macsAfter) },
     params: { before: paramsBefore, after: countParams(shrunk) },
