@@ -22,7 +22,7 @@ export { bitmaskModelUnsupported, bitmaskUnsupported, BITMASK_MIN_OPSET } from '
 export { VALUE_FORMS, channelAxis, lowersPrecision, roundTripValues, type ValueForm } from './values.js';
 export { quantizedUnsupported, QUANTIZED_MIN_OPSET } from './quantized.js';
 export { cutModelBefore, cutTensors, liftable, liftWeightsToInputs } from './lift-inputs.js';
-export { constantTensors, replaceConstantTensor, setIntAttribute, setIntsAttribute, removeValueInfo, addInitializer, appendNodeInput, setNodeInput, type ConstantTensor } from './resize-tensors.js';
+export { constantTensors, replaceConstantTensor, setIntAttribute, setIntsAttribute, removeValueInfo, removeInitializer, addInitializer, appendNodeInput, setNodeInput, type ConstantTensor } from './resize-tensors.js';
 export { sparseIndexType, SPARSE_MIN_IR_VERSION, type IndexType, type SparseIndexMode } from './encode.js';
 export { OnnxInputError } from './errors.js';
 export { DTYPES, FLOAT_DTYPES, dtypeOf, dtypeCode, describeDataType, type DTypeName, type FloatDTypeName } from './dtypes.js';

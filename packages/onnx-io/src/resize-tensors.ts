@@ -82,6 +82,14 @@ export function removeValueInfo(model: OnnxModel, names: ReadonlySet<string>): n
   return removed;
 }
 
+/** Removes an initializer of the main graph that no node uses any more (e.g. a shared shape every user got a copy of). */
+export function removeInitializer(model: OnnxModel, name: string): boolean {
+  const tensor = model.graph.initializers.find((t) => t.name === name);
+  if (!tensor) return false;
+  tensor.message.parent!.replaceField(tensor.field, null);
+  return true;
+}
+
 /** Adds an initializer to the main graph (e.g. a bias structured pruning creates). */
 export function addInitializer(model: OnnxModel, name: string, dims: readonly number[], dataType: number, data: Uint8Array): void {
   const header = tensorHeader(name, dims, dataType);

@@ -509,6 +509,10 @@ describe('structured pruning through the pipeline (prune with structure channels
     applyChannelPruning(shared, analysis, new Map(headGroups.map((g, i) => [g.id, Int32Array.from({ length: 2 + i }, (_, c) => c)])));
     const written = serializeForRuntime(shared);
     check(written, 'transformer-shared');
+    // The shared originals, now used by no node, are gone: every initializer left is read by some node.
+    const reread = parseModel(written);
+    const read = new Set(reread.graph.nodes.flatMap((n) => n.inputs));
+    expect(reread.graph.initializers.filter((t) => !read.has(t.name)).map((t) => t.name)).toEqual([]);
     const after = await measure(written, feedsFor('transformer', 1));
     expect([...after.shapes].filter(([n]) => n.startsWith('reshape')).map(([, d]) => d)).toEqual([
       [1, 8, 2, 8],

@@ -1,4 +1,4 @@
-import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, intsAttribute, readTensorBytes, readTensorFloat32, removeValueInfo, replaceConstantTensor, setIntAttribute, setIntsAttribute, setNodeInput, type OnnxModel } from '@specprune/onnx-io';
+import { addInitializer, appendNodeInput, dtypeOf, encodeFloat32, intsAttribute, readTensorBytes, readTensorFloat32, removeInitializer, removeValueInfo, replaceConstantTensor, setIntAttribute, setIntsAttribute, setNodeInput, type GraphInfo, type OnnxModel } from '@specprune/onnx-io';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment, type ShapeEdit } from './analyze.js';
 import type { ChannelStats } from './choose.js';
 import { refitConsumers, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
@@ -84,6 +84,7 @@ export function applyChannelPruning(
   // Channel counts held in integer constants and ints attributes: every entry of one target is set, then it is written once.
   // A constant shared with other nodes is not changed: the node gets an edited copy as its own input.
   const edited = new Map<string, { entries: Map<number, number>; edit: ShapeEdit }>();
+  const copied = new Set<string>();
   for (const edit of analysis.shapeEdits) {
     if (!edit.always && !changed(edit.segments)) continue;
     const owner = edit.private ? `\u0000${edit.private.node.outputs[0]}\u0000${edit.private.input}` : '';
@@ -110,8 +111,12 @@ export function applyChannelPruning(
       const name = uniqueName(model, `${edit.tensor}.${edit.private.node.name || edit.private.node.outputs[0]}`);
       addInitializer(model, name, constant.tensor.dims, constant.tensor.dataType, data);
       setNodeInput(edit.private.node, edit.private.input, name);
+      copied.add(edit.tensor!);
     } else replaceConstantTensor(model, constant, constant.tensor.dims, data);
   }
+  // A shared initializer every user now has its own copy of goes (runtimes warn about unused initializers).
+  const used = new Set([...model.graph.outputs, ...allInputs(model.graph)]);
+  for (const name of copied) if (!used.has(name) && !model.graph.inputs.includes(name)) removeInitializer(model, name);
   for (const edit of analysis.groupEdits) if (changed(edit.segments)) setIntAttribute(edit.node, edit.attribute ?? 'group', keptCount(edit.segments));
   const stale = new Set<string>();
   for (const [name, segments] of analysis.tensors) if (changed(segments)) stale.add(name);
@@ -160,6 +165,11 @@ function compensation(model: OnnxModel, analysis: ChannelAnalysis, consumer: Con
     for (let m = 0; m < outputs; m++) delta[m]! *= scale;
   }
   return delta;
+}
+
+/** Every tensor name a graph's nodes read, its subgraphs' included (outer-scope uses). */
+function allInputs(graph: GraphInfo): string[] {
+  return graph.nodes.flatMap((n) => [...n.inputs, ...n.attributes.flatMap((a) => a.graphs.flatMap((g) => [...allInputs(g), ...g.outputs]))]);
 }
 
 function uniqueName(model: OnnxModel, base: string): string {
