@@ -53,6 +53,12 @@ async function run(bytes: Uint8Array, feeds: Feeds): Promise<Array<{ dims: reado
   }
 }
 
+function maxAbs(a: Float32Array): number {
+  let max = 0;
+  for (const v of a) max = Math.max(max, Math.abs(v));
+  return max;
+}
+
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
@@ -102,7 +108,8 @@ describe('structured pruning: exactness oracle (removed channels are exactly zer
         const feeds = feedsFor(pattern, seed);
         const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
         expect(after.map((o) => o.dims)).toEqual(before.map((o) => o.dims));
-        for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-5);
+        // 1e-5, relative to the output's scale where it exceeds 1 (a ReduceSum head's sums reach the hundreds: float32 rounding).
+        for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-5 * Math.max(1, maxAbs(before[k]!.data)));
       }
     });
   }
