@@ -2,11 +2,14 @@ import { constantTensors, graphValueInfo, intAttribute, intsAttribute, readTenso
 
 /**
  * Channel dependency analysis for structured pruning (issue 16): which output channels of Conv, Gemm and
- * MatMul can be removed together with the matching input channels of every consumer. A channel is
- * followed through ops that pass it along unchanged or per channel; ops that couple two channel sets
- * (residual Add, squeeze-excitation Mul) merge them into one group; Concat lays groups side by side;
- * Flatten/Reshape into Gemm/MatMul turns a channel into a block of features. Any use that cannot be
- * proven safe leaves the whole group intact, with the reason.
+ * MatMul (and hidden units of recurrent layers) can be removed together with the matching input channels of
+ * every consumer. A channel is followed through ops that pass it along unchanged or per channel; ops that couple
+ * channel sets (residual Add, Sum of branches, squeeze-excitation Mul, attention's Q·Kᵀ and P·V) merge them into one
+ * group; Concat lays groups side by side, Split and Slice take ranges; Flatten/Reshape into Gemm/MatMul turns a
+ * channel into a block of features, a Reshape into [heads, size] makes heads the channels. Where a range bound falls
+ * inside a group, a Reshape needs heads, or a grouped Conv needs its input alike in every group, the producers are
+ * asked to lay their channels out so and the analysis runs again (rounds). Any use that cannot be proven safe
+ * leaves the whole group intact, with the reason.
  */
 
 /** `count` consecutive channels of a (raw) group, laid along one axis of a tensor. */
