@@ -612,6 +612,10 @@ describe('structured pruning of the real OCR fixtures', () => {
       expect(s.macs.after).toBeLessThan(s.macs.before * 0.6);
       for (const g of s.intact) expect(g.reason).toMatch(/node|graph output|subgraph/);
       if (file.includes('_det_')) expect(s.groups.some((g) => g.members.includes('p2o.ConvTranspose.0') && g.channels.after < g.channels.before)).toBe(true);
+      // A result whose outputs drift far on the check inputs says so (the detector, data-free, on noise).
+      if (!report.fidelity.measured) throw new Error('fidelity not measured');
+      const warned = report.warnings.some((w) => /keeps an output cosine of only \d\.\d{3} on the check inputs; measure its task accuracy/.test(w));
+      expect(warned).toBe(report.fidelity.minCosine < 0.9);
       check(model, file);
       const feeds = randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x! }] as never, 5, {});
       expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));

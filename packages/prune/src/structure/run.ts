@@ -101,7 +101,7 @@ const SPEEDUP_STEPS = 5;
 const TIMED_RUNS = 25;
 const WARMUP_RUNS = 3;
 const TIME_BUDGET_MS = 3000;
-/** Output cosine on the check inputs below which a speedup result is flagged (the OCR tasks collapse below ~0.9). */
+/** Output cosine on the check inputs below which a structured result is flagged (the OCR tasks collapse below ~0.9). */
 const COLLAPSE_COSINE = 0.9;
 /** Alternate rounds of the original and the kept model measured after the search. */
 const REMEASURE = 3;
@@ -402,8 +402,9 @@ export async function pruneStructured(
       if (minCosine > chosen.minCosine) chosen = { ...chosen, best: again, minCosine };
     }
   }
-  if (speedup && chosen.minCosine < COLLAPSE_COSINE) {
-    searchWarnings.push(`the ${speedup.target}x faster ${label} keeps an output cosine of only ${chosen.minCosine.toFixed(3)} on the check inputs; measure its task accuracy before using it.`);
+  if (chosen.minCosine < COLLAPSE_COSINE) {
+    const what = speedup ? `the ${speedup.target}x faster ${label}` : `${label} at flops ${structure.flops}`;
+    searchWarnings.push(`${what} keeps an output cosine of only ${chosen.minCosine.toFixed(3)} on the check inputs; measure its task accuracy before using it${feeds ? '' : ' (with --calibration the channels are chosen and re-fit on your data)'}.`);
   }
   const { best, measured } = chosen;
   // What the user asked for: the milliseconds, measured (a second pass changes weights, not shapes: the search's figures stand).
