@@ -67,7 +67,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'bilstm', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'variadic', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'bilstm', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'variadic', 'resize_sizes', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -563,7 +563,7 @@ describe('structured pruning through the pipeline (prune with structure channels
     }
   });
 
-  it('Reduce ops over height and width (squeeze-excitation by ReduceMean, a head by ReduceSum with axes as input and keepdims 0), Sum of several branches, Cast and Max pass the channels on', async () => {
+  it('Reduce ops over height and width (squeeze-excitation by ReduceMean, a head by ReduceSum with axes as input and keepdims 0), Sum of several branches, Cast and Max, Resize to sizes pass the channels on', async () => {
     const analysis = analyzeChannels(parseModel(load('reduce_se')));
     expect(analysis.groups.filter((g) => !g.intact).map((g) => g.channels)).toEqual([32, 16, 16]);
     expect(analysis.groups.filter((g) => g.intact).map((g) => g.intact)).toEqual(['it reaches graph output gemm14']);
@@ -571,6 +571,15 @@ describe('structured pruning through the pipeline (prune with structure channels
     const summed = analyzeChannels(parseModel(load('variadic')));
     const joined = summed.groups.find((g) => g.members.includes('conv1'))!;
     expect([joined.channels, joined.intact, ['conv2', 'conv3', 'bn4', 'sum5', 'cast6', 'cast7', 'max9'].every((m) => joined.members.includes(m))]).toEqual([16, undefined, true]);
+    // Resize to sizes: a constant whose channel entry is rewritten, and Shape of the resized tensor with [16, 16].
+    const resized = analyzeChannels(parseModel(load('resize_sizes')), (await measure(load('resize_sizes'), feedsFor('resize_sizes', 1))).shapes);
+    expect(resized.groups.map((g) => [g.channels, g.intact])).toEqual([
+      [16, undefined],
+      [16, undefined],
+      [16, undefined],
+      [4, expect.stringMatching(/graph output/)],
+    ]);
+    expect(resized.shapeEdits.map((e) => [e.tensor, e.index])).toEqual([[expect.stringMatching(/^sizes/), 1]]);
   });
 
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {

@@ -481,7 +481,8 @@ function analyzeOnce(
       if (channel >= from && channel < to) taints.set(node.outputs[0]!, { segments: first.segments, at: [channel - from], length: to - from });
       continue;
     }
-    const derived = node.inputs.map((n, i) => (n && !(op === 'Reshape' && i === 1) ? taints.get(n) : undefined));
+    // A Reshape's shape and a Resize's sizes may hold the channel count taken by Shape: followed there, below.
+    const derived = node.inputs.map((n, i) => (n && !(op === 'Reshape' && i === 1) && !(op === 'Resize' && i === 3) ? taints.get(n) : undefined));
     if (derived.some(Boolean)) {
       const followed = standard ? followShape(node, op, derived) : 'computes with it';
       if (typeof followed === 'string') {
@@ -495,6 +496,8 @@ function analyzeOnce(
     }
     const shapeTaint = op === 'Reshape' && node.inputs[1] ? taints.get(node.inputs[1]) : undefined;
     if (shapeTaint && !(first && onlyFirst())) mark(shapeTaint.segments, `${describe(node)} reshapes another tensor to a shape computed from the channel count`);
+    const sizesTaint = op === 'Resize' && node.inputs[3] ? taints.get(node.inputs[3]) : undefined;
+    if (sizesTaint && !first) mark(sizesTaint.segments, `${describe(node)} resizes another tensor to sizes computed from the channel count`);
     if (!tracked.some(Boolean)) continue;
     if (!standard) {
       refuse(`${describe(node)} (domain ${node.domain}) takes it`);
@@ -683,7 +686,23 @@ function analyzeOnce(
       const scalesName = op === 'Upsample' || node.inputs.length === 2 ? node.inputs[1] : node.inputs[2];
       const scales = scalesName ? floats(scalesName) : undefined;
       const sizes = op === 'Resize' ? node.inputs[3] : undefined;
-      if (first.flat || abs === undefined || sizes || !scales || scales[abs] !== 1) refuse(`${describe(node)} is not proven to keep the channel count (scales must be a constant with 1 on the channel axis; sizes are not supported)`);
+      if (sizes) {
+        // Output sizes [N, C, H, W] (F.interpolate(x, size=...)): the channel entry must follow the kept count, taken
+        // by Shape of this very tensor (then it follows by itself), or held by a constant that is rewritten.
+        const taint = taints.get(sizes);
+        const value = ints(sizes) ?? values.get(sizes);
+        const rank = first.rank;
+        const own = taint && taint.at.length === 1 && taint.at[0] === abs && taint.length === rank && taint.segments.length === first.segments.length && taint.segments.every((t, k) => find(t.group) === find(first.segments[k]!.group));
+        const place = !taint && value && abs !== undefined && value[abs] === total(first.segments) ? locate(node, 3, abs) : undefined;
+        if (first.flat || abs === undefined || node.attributes.some((a) => a.name === 'axes') || (!own && !place)) {
+          refuse(`${describe(node)} resizes to sizes whose channel entry is not proven to follow the kept channels`);
+          if (taint) mark(taint.segments, `${describe(node)} resizes another tensor to sizes computed from the channel count`);
+        } else {
+          if (place) shapeEdits.push({ ...place, segments: first.segments, block: 1 });
+          if (taint) note(taint.segments, node);
+          pass(node, first);
+        }
+      } else if (first.flat || abs === undefined || !scales || scales[abs] !== 1) refuse(`${describe(node)} is not proven to keep the channel count (scales must be a constant with 1 on the channel axis)`);
       else pass(node, first);
     } else refuse(`${describe(node)} takes it (${op} is not followed by structured pruning)`);
   }
