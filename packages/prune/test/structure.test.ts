@@ -67,7 +67,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'bilstm', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'variadic', 'resize_sizes', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'bilstm', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'variadic', 'resize_sizes', 'deconv_grouped', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -538,7 +538,7 @@ describe('structured pruning through the pipeline (prune with structure channels
     expect(report.fidelity.measured).toBe(true);
   });
 
-  it('grouped Conv (group 4, not depthwise): the channels before it are produced alike in every group of 8, its own outputs too; the weight loses the same places in every group, `group` stays 4', async () => {
+  it('grouped Conv and ConvTranspose (group 4, not depthwise): the channels before it are produced alike in every group of 8, its own outputs too; the weight loses the same places in every group, `group` stays 4', async () => {
     const original = load('grouped_zero');
     const model = parseModel(original);
     const analysis = analyzeChannels(model);
@@ -561,6 +561,14 @@ describe('structured pruning through the pipeline (prune with structure channels
       const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
       expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
     }
+    // ConvTranspose likewise: grouped (its weight's axis 1 holds one group's outputs) and depthwise (passes channels on).
+    const deconv = analyzeChannels(parseModel(load('deconv_grouped')));
+    expect(deconv.groups.map((g) => [g.channels, g.copies, g.intact, g.members.includes('convt6')])).toEqual([
+      [4, 4, undefined, false],
+      [4, 4, undefined, true],
+      [16, undefined, undefined, false],
+      [4, undefined, 'it reaches graph output gemm10', false],
+    ]);
   });
 
   it('Reduce ops over height and width (squeeze-excitation by ReduceMean, a head by ReduceSum with axes as input and keepdims 0), Sum of several branches, Cast and Max, Resize to sizes pass the channels on', async () => {

@@ -1060,6 +1060,24 @@ function analyzeOnce(
   }
 
   /**
+   * A grouped ConvTranspose's outputs: weight [C_in, C_out / group, k...], so its axis 1 holds one block's channels;
+   * the output is that group laid out once per block (tied), the bias likewise.
+   */
+  function groupedTransposeProducer(node: NodeInfo, group: number, rank: number, mac: MacNode): void {
+    const [weightName, bias] = [node.inputs[1]!, node.inputs[2]];
+    if (!sliceable(weightName) || (bias && !sliceable(bias))) return;
+    const per = constants.get(weightName)!.tensor.dims[1]!;
+    const { segments } = produce(per * group, node, group);
+    slices.push({ tensor: weightName, axis: 1, segments: [segments[0]!], block: 1 });
+    if (bias) slices.push({ tensor: bias, axis: 0, segments, block: 1 });
+    const source: ScoreSource = { tensor: weightName, axis: 1, segments: [segments[0]!] };
+    scores.push(source);
+    scoreOf.set(node.outputs[0]!, source);
+    mac.output = segments;
+    layouts.set(node.outputs[0]!, { segments, axisFromEnd: rank - 1, rank });
+  }
+
+  /**
    * LSTM, GRU, RNN (forward, reverse or bidirectional): input channels X [T, N, I] slice W [D, gates·H, I] on axis 2;
    * the hidden units are a group of H channels, every gate's rows of W, R and B together with R's columns, the
    * peepholes, constant initial states and `hidden_size` (both directions keep the same units: one slice of each
@@ -1154,20 +1172,55 @@ function analyzeOnce(
       const rank = dims.length;
       const inCount = numel(node.inputs[0]!);
       if (inCount !== undefined) mac.macs = inCount * dims.slice(1).reduce((a, b) => a * b, 1);
+      // Depthwise ([C, 1, k...], group C): input and output channels are one set, passed on as a depthwise Conv does.
+      const depthwise = group > 1 && dims[0] === group && dims[1] === 1;
       if (input) {
-        const reason =
-          group !== 1
-            ? `${describe(node)} is a grouped transposed convolution (group ${group})`
-            : input.flat || input.axisFromEnd !== rank - 1
-              ? `${describe(node)} does not see the channels on axis 1`
-              : slice(weightName, 0, input.segments, 1, node);
-        if (reason) {
-          refuse(reason);
+        if (input.flat || input.axisFromEnd !== rank - 1) {
+          refuse(`${describe(node)} does not see the channels on axis 1`);
           return;
         }
-        consumer = convConsumer(node, 'ConvTranspose', 0, input.segments, mac);
+        if (depthwise) {
+          const reason = total(input.segments) !== group ? `${describe(node)} is a grouped transposed convolution (group ${group}) over ${total(input.segments)} channels` : (slice(weightName, 0, input.segments, 1, node) ?? (node.inputs[2] ? slice(node.inputs[2], 0, input.segments, 1, node) : undefined));
+          if (reason) {
+            refuse(reason);
+            return;
+          }
+          groupEdits.push({ node, segments: input.segments });
+          const source: ScoreSource = { tensor: weightName, axis: 0, segments: input.segments };
+          scores.push(source);
+          scoreOf.set(out, source);
+          mac.input = input.segments;
+          mac.output = input.segments;
+          pass(node, { ...input, rank });
+          return;
+        }
+        if (group > 1) {
+          // Grouped: input block j feeds output block j; each block must keep as many channels: produced tied (asked for).
+          const first = input.segments[0]!;
+          const tied = input.segments.length === group && input.segments.every((s) => s.count === first.count && find(s.group) === find(first.group));
+          if (!tied) {
+            if (input.segments.length === 1 && first.count % group === 0) wantedTies.push({ group: first.group, copies: group });
+            refuse(`${describe(node)} is a grouped transposed convolution (group ${group}) whose input channels are not produced alike in every group`);
+            return;
+          }
+          const reason = slice(weightName, 0, input.segments, 1, node);
+          if (reason) {
+            refuse(reason);
+            return;
+          }
+          note(input.segments, node);
+          mac.input = input.segments;
+        } else {
+          const reason = slice(weightName, 0, input.segments, 1, node);
+          if (reason) {
+            refuse(reason);
+            return;
+          }
+          consumer = convConsumer(node, 'ConvTranspose', 0, input.segments, mac);
+        }
       }
       if (group === 1) convProducer(node, 1, rank, mac, consumer);
+      else if (!depthwise) groupedTransposeProducer(node, group, rank, mac);
       return;
     }
     if (op === 'Conv') {
