@@ -562,7 +562,12 @@ describe('structured pruning through the pipeline (prune with structure channels
       expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
     }
     // ConvTranspose likewise: grouped (its weight's axis 1 holds one group's outputs) and depthwise (passes channels on).
-    const deconv = analyzeChannels(parseModel(load('deconv_grouped')));
+    const deconv = analyzeChannels(parseModel(load('deconv_grouped')), (await measure(load('deconv_grouped'), feedsFor('deconv_grouped', 1))).shapes);
+    // Halving the group through both deconvolutions halves the multiply-adds of each node it touches once: the grouped
+    // one's outputs, the depthwise one (input and output are one set, counted once) and the Conv's inputs.
+    const macsOf = (name: string) => deconv.macNodes.find((m) => m.node === name)!.macs!;
+    const halved = countMacs(deconv, new Map()) - countMacs(deconv, new Map([[deconv.groups[1]!.id, 2]]));
+    expect(halved).toBeCloseTo((macsOf('convt3') + macsOf('convt6') + macsOf('conv7')) / 2, 6);
     expect(deconv.groups.map((g) => [g.channels, g.copies, g.intact, g.members.includes('convt6')])).toEqual([
       [4, 4, undefined, false],
       [4, 4, undefined, true],

@@ -1060,6 +1060,25 @@ function analyzeOnce(
   }
 
   /**
+   * A depthwise Conv or ConvTranspose (weight [C, 1, k...], group C): input and output channels are one set, passed on;
+   * its weight's and bias's axis 0 and `group` follow. Its multiply-adds scale once with the kept channels.
+   */
+  function passDepthwise(node: NodeInfo, input: Layout, rank: number, mac: MacNode): void {
+    const weightName = node.inputs[1]!;
+    const reason = slice(weightName, 0, input.segments, 1, node) ?? (node.inputs[2] ? slice(node.inputs[2], 0, input.segments, 1, node) : undefined);
+    if (reason) {
+      mark(input.segments, reason);
+      return;
+    }
+    groupEdits.push({ node, segments: input.segments });
+    const source: ScoreSource = { tensor: weightName, axis: 0, segments: input.segments };
+    scores.push(source);
+    scoreOf.set(node.outputs[0]!, source);
+    mac.output = input.segments;
+    pass(node, { ...input, rank });
+  }
+
+  /**
    * A grouped ConvTranspose's outputs: weight [C_in, C_out / group, k...], so its axis 1 holds one block's channels;
    * the output is that group laid out once per block (tied), the bias likewise.
    */
@@ -1180,18 +1199,8 @@ function analyzeOnce(
           return;
         }
         if (depthwise) {
-          const reason = total(input.segments) !== group ? `${describe(node)} is a grouped transposed convolution (group ${group}) over ${total(input.segments)} channels` : (slice(weightName, 0, input.segments, 1, node) ?? (node.inputs[2] ? slice(node.inputs[2], 0, input.segments, 1, node) : undefined));
-          if (reason) {
-            refuse(reason);
-            return;
-          }
-          groupEdits.push({ node, segments: input.segments });
-          const source: ScoreSource = { tensor: weightName, axis: 0, segments: input.segments };
-          scores.push(source);
-          scoreOf.set(out, source);
-          mac.input = input.segments;
-          mac.output = input.segments;
-          pass(node, { ...input, rank });
+          if (total(input.segments) !== group) refuse(`${describe(node)} is a grouped transposed convolution (group ${group}) over ${total(input.segments)} channels`);
+          else passDepthwise(node, input, rank, mac);
           return;
         }
         if (group > 1) {
@@ -1256,21 +1265,8 @@ function analyzeOnce(
           return;
         }
         if (group !== 1) {
-          const reason =
-            group !== channelsIn || dims[0] !== group || dims[1] !== 1
-              ? `${describe(node)} is a grouped convolution (group ${group}) that is not depthwise with one output per channel`
-              : (slice(weightName, 0, input.segments, 1, node) ?? (node.inputs[2] ? slice(node.inputs[2], 0, input.segments, 1, node) : undefined));
-          if (reason) {
-            refuse(reason);
-            return;
-          }
-          // Depthwise: input and output channels are one set; the Conv passes it on.
-          groupEdits.push({ node, segments: input.segments });
-          const source: ScoreSource = { tensor: weightName, axis: 0, segments: input.segments };
-          scores.push(source);
-          scoreOf.set(out, source);
-          mac.output = input.segments;
-          pass(node, { ...input, rank });
+          if (group !== channelsIn || dims[0] !== group || dims[1] !== 1) refuse(`${describe(node)} is a grouped convolution (group ${group}) that is not depthwise with one output per channel`);
+          else passDepthwise(node, input, rank, mac);
           return;
         }
         const reason = slice(weightName, 1, input.segments, 1, node);
