@@ -65,20 +65,24 @@ export function setIntsAttribute(node: NodeInfo, name: string, values: readonly 
 }
 
 /**
- * Removes the main graph's value_info entries for these tensors (their recorded shapes no longer hold);
- * returns how many were removed. value_info is optional: runtimes infer the shapes again.
+ * Removes the value_info entries for these tensors (their recorded shapes no longer hold) from the main graph and
+ * every If/Loop/Scan body; returns how many were removed. value_info is optional: runtimes infer the shapes again.
  */
 export function removeValueInfo(model: OnnxModel, names: ReadonlySet<string>): number {
-  const graph = model.graph.message;
   let removed = 0;
-  for (const field of graph.all(GraphField.valueInfo)) {
-    const nameField = graph.child(field).last(1);
-    const name = nameField && nameField.wireType === WireType.LEN ? readString(model.bytes, nameField) : '';
-    if (names.has(name)) {
-      graph.replaceField(field, null);
-      removed++;
+  const visit = (g: GraphInfo) => {
+    const graph = g.message;
+    for (const field of graph.all(GraphField.valueInfo)) {
+      const nameField = graph.child(field).last(1);
+      const name = nameField && nameField.wireType === WireType.LEN ? readString(model.bytes, nameField) : '';
+      if (names.has(name)) {
+        graph.replaceField(field, null);
+        removed++;
+      }
     }
-  }
+    for (const node of g.nodes) for (const attribute of node.attributes) attribute.graphs.forEach(visit);
+  };
+  visit(model.graph);
   return removed;
 }
 

@@ -1,6 +1,6 @@
 import { describeDataType, dtypeOf } from './dtypes.js';
 import type { MessageNode } from './message.js';
-import type { OnnxModel } from './model.js';
+import type { GraphInfo, OnnxModel } from './model.js';
 import { GraphField } from './onnx-fields.js';
 import { readInt64, readString, WireType, type WireField } from './wire.js';
 
@@ -37,10 +37,13 @@ export function graphInputsOutputs(model: OnnxModel): { inputs: ValueInfo[]; out
   return { inputs: read(GraphField.input).filter((v) => !initialized.has(v.name)), outputs: read(GraphField.output) };
 }
 
-/** value_info entries of the main graph by name (shapes an exporter recorded for intermediate tensors). */
-export function graphValueInfo(model: OnnxModel): Map<string, ValueInfo> {
-  const graph = model.graph;
-  return new Map(graph.message.all(GraphField.valueInfo).map((field) => {
+/**
+ * value_info entries of a graph by name (shapes an exporter recorded for intermediate tensors): the main graph's, or
+ * those of `graph` (an If/Loop/Scan body), with `io` its declared inputs and outputs too (a body's are typed).
+ */
+export function graphValueInfo(model: OnnxModel, graph: GraphInfo = model.graph, io = false): Map<string, ValueInfo> {
+  const fields = io ? [GraphField.input, GraphField.output, GraphField.valueInfo] : [GraphField.valueInfo];
+  return new Map(fields.flatMap((no) => graph.message.all(no)).map((field) => {
     const info = readValueInfo(graph.message, field, model.bytes);
     return [info.name, info];
   }));

@@ -34,7 +34,7 @@ beforeAll(() => {
 });
 
 const load = (name: string) => new Uint8Array(readFileSync(path.join(dir, `${name}.onnx`)));
-const shapeOf = (name: string): Record<string, number[]> => ({ x: name.startsWith('mlp') ? [1, 24] : name.startsWith('transformer') ? [1, 8, 32] : [1, 3, 16, 16] });
+const shapeOf = (name: string): Record<string, number[]> => ({ x: name.startsWith('mlp') || name.startsWith('subgraph_loop') ? [1, 24] : name.startsWith('transformer') ? [1, 8, 32] : [1, 3, 16, 16] });
 
 /** onnx.checker (full check) on bytes written to a file; throws with the checker's message. */
 function check(bytes: Uint8Array, name: string): void {
@@ -67,7 +67,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 const feedsFor = (name: string, seed: number) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shapeOf(name).x! }] as never, seed, {});
 
-const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'bilstm', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'variadic', 'resize_sizes', 'deconv_grouped', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split'];
+const PATTERNS = ['chain', 'residual', 'concat', 'dwse', 'flatgemm', 'reshape_matmul', 'mlp', 'shape_flatten', 'shape_tokens', 'deconv', 'squeeze_tokens', 'lstm', 'gru', 'bilstm', 'split_c2f', 'split_c2f_opset11', 'slice_channels', 'slice_channels_opset9', 'concat_add', 'reduce_se', 'grouped', 'variadic', 'resize_sizes', 'deconv_grouped', 'transformer', 'transformer_computed', 'transformer_shared', 'transformer_fused', 'transformer_fused_split', 'subgraph_if', 'subgraph_loop'];
 
 /** Every intermediate tensor's shape, and the values of small integer ones (computed Reshape shapes), from one run. */
 async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<string, number[]>; values: Map<string, number[]>; outputs: Record<string, unknown> }> {
@@ -593,6 +593,55 @@ describe('structured pruning through the pipeline (prune with structure channels
       [4, expect.stringMatching(/graph output/)],
     ]);
     expect(resized.shapeEdits.map((e) => [e.tensor, e.index])).toEqual([[expect.stringMatching(/^sizes/), 1]]);
+  });
+
+  it('If and Loop bodies: a channel is followed into a branch (outer-scope use) and inside it; weights in the main graph, the branch or Constant nodes of a Loop body shrink; the bodies\' stale value_info goes; what a body returns stays intact', async () => {
+    const halve = async (name: string) => {
+      const original = load(name);
+      const model = parseModel(original);
+      const { shapes, values } = await measure(original, feedsFor(name, 1));
+      const analysis = analyzeChannels(model, shapes, values);
+      const counts = uniformCounts(analysis, 0.5, 8);
+      const scores = scoreChannels(model, analysis);
+      applyChannelPruning(model, analysis, new Map([...counts].map(([g, n]) => [g, topChannels(scores.get(g)!, n)])));
+      const file = path.join(dir, `${name}.halved.onnx`);
+      writeFileSync(file, serializeForRuntime(model));
+      return { analysis, file };
+    };
+    const branched = await halve('subgraph_if_zero');
+    const summary = (analysis: ReturnType<typeof analyzeChannels>) => analysis.groups.map((g) => [g.channels, [...g.members].sort().join(' '), g.intact]);
+    expect(summary(branched.analysis)).toEqual([
+      [16, 'conv1 conv5 conv8 relu2', undefined],
+      [16, 'conv10 conv8 relu9', undefined],
+      [16, 'conv10', 'it is returned by a body of If node if1 as conv10'],
+      [32, 'conv5 conv7 relu6', undefined],
+      [16, 'conv7', 'it is returned by a body of If node if1 as conv7'],
+      [4, 'gemm13', 'it reaches graph output gemm13'],
+    ]);
+    // The branches' multiply-adds are counted from the shapes their value_info and outputs declare.
+    expect(branched.analysis.macNodes.find((m) => m.node === 'conv5')?.macs).toBe(16 * 32 * 9 * 16 * 16);
+    expect(branched.analysis.macNodes.find((m) => m.node === 'conv7')?.macs).toBe(32 * 16 * 9 * 16 * 16);
+    // Read back by python3-onnx: weights where they live, each branch's value_info without the pruned tensors.
+    const read = (file: string, script: string) => JSON.parse(execFileSync('/usr/bin/python3', ['-c', `import onnx,json,sys; m=onnx.load(sys.argv[1]); ${script}`, file], { encoding: 'utf8' }));
+    const ifInfo = read(branched.file, "b={a.name:a.g for n in m.graph.node if n.op_type=='If' for a in n.attribute}; print(json.dumps({'main':{t.name:list(t.dims) for t in m.graph.initializer if t.name.startswith('conv')}, 'else':{t.name:list(t.dims) for t in b['else_branch'].initializer}, 'vi':{k:sorted(v.name for v in g.value_info) for k,g in b.items()}}))");
+    expect(ifInfo.main).toMatchObject({ 'conv1.w': [8, 3, 3, 3], 'conv5.w': [16, 8, 3, 3], 'conv7.w': [16, 16, 3, 3] });
+    expect(ifInfo.else).toEqual({ 'conv8.w': [8, 8, 1, 1], 'conv8.b': [8], 'conv10.w': [16, 8, 1, 1], 'conv10.b': [16] });
+    expect(ifInfo.vi).toEqual({ then_branch: [], else_branch: [] });
+    const looped = await halve('subgraph_loop_zero');
+    expect(summary(looped.analysis)).toEqual([
+      [16, 'add2 matmul1 relu3', 'Loop node loop1 takes it as a parameter'],
+      [32, 'add5 matmul4 matmul7 relu6', undefined],
+      [16, 'add8 matmul7', 'Add node add9 combines it with v_in, which is neither a constant nor a tensor with the same channels'],
+      [10, 'add11 matmul10', 'it reaches graph output add11'],
+    ]);
+    const loopInfo = read(looped.file, "g=[n for n in m.graph.node if n.op_type=='Loop'][0].attribute[0].g; print(json.dumps({n.output[0]:list(n.attribute[0].t.dims) for n in g.node if n.op_type=='Constant'}))");
+    expect(loopInfo).toEqual({ 'matmul4.w': [16, 16], 'matmul4.b': [16], 'matmul7.w': [16, 16], 'matmul7.b': [16] });
+    // Sibling branches that reuse names are not followed: what they use stays intact, named.
+    const reused = analyzeChannels(parseModel(load('subgraph_if_reused')));
+    expect(summary(reused)).toEqual([
+      [16, 'conv1 relu2', 'tensor relu2 is used inside a subgraph'],
+      [4, 'gemm13', 'it reaches graph output gemm13'],
+    ]);
   });
 
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {

@@ -168,8 +168,9 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   const blocks = new Map<string, Map<number, number>>();
   // And a grouped convolution asks for its input channels to be produced alike in each of its groups (tied).
   const ties = new Map<string, number>();
+  const scope = scopeOf(model);
   for (let round = 0; ; round++) {
-    const { analysis, requested, blocking, tying } = analyzeOnce(model, shapes, values, cuts, blocks, ties);
+    const { analysis, requested, blocking, tying } = analyzeOnce(model, scope, shapes, values, cuts, blocks, ties);
     let added = false;
     for (const [producer, copies] of tying) if (!ties.has(producer)) (ties.set(producer, copies), (added = true));
     for (const [producer, offsets] of requested) {
@@ -186,11 +187,64 @@ export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, re
   }
 }
 
+/**
+ * What the analysis walks. `nodes`: the main graph's, and, when every name in the model is defined once, the nodes of
+ * every If/Loop/Scan body (at any depth) right before the node that holds it, so that a channel is followed into a body
+ * (an outer-scope use) and inside it by the same rules as anywhere else. A body's inputs (iteration count, condition,
+ * loop-carried values, scanned slices) carry no channels; a channel that reaches a body's outputs (`returned`: the
+ * output name and the node whose body returns it) leaves its group intact. When a name is defined twice (sibling
+ * branches may reuse names), bodies are not walked and any tensor they use (`inner`) is left intact, as before.
+ */
+interface Scope {
+  nodes: NodeInfo[];
+  /** The main graph, then the bodies walked. */
+  graphs: GraphInfo[];
+  returned: Map<string, NodeInfo>;
+  inner: Set<string>;
+}
+
+function scopeOf(model: OnnxModel): Scope {
+  const graphs: GraphInfo[] = [];
+  const nodes: NodeInfo[] = [];
+  const returned = new Map<string, NodeInfo>();
+  const visit = (g: GraphInfo) => {
+    graphs.push(g);
+    for (const node of g.nodes) {
+      for (const attribute of node.attributes) {
+        for (const body of attribute.graphs) {
+          visit(body);
+          for (const out of body.outputs) returned.set(out, node);
+        }
+      }
+      nodes.push(node);
+    }
+  };
+  visit(model.graph);
+  const seen = new Set<string>();
+  let unique = true;
+  for (const g of graphs) {
+    const own = new Set([...g.inputs, ...g.initializers.map((t) => t.name), ...g.sparseInitializers.map((t) => t.name), ...g.nodes.flatMap((n) => n.outputs)]);
+    for (const name of own) {
+      if (!name) continue;
+      if (seen.has(name)) unique = false;
+      seen.add(name);
+    }
+  }
+  if (unique) return { nodes, graphs, returned, inner: new Set() };
+  const inner = new Set<string>();
+  for (const g of graphs.slice(1)) {
+    for (const node of g.nodes) node.inputs.forEach((n) => n && inner.add(n));
+    g.outputs.forEach((n) => inner.add(n));
+  }
+  return { nodes: [...model.graph.nodes], graphs: [model.graph], returned: new Map(), inner };
+}
+
 /** Rounds of cutting groups at Split/Slice boundaries before what is left is reported intact. */
 const MAX_CUT_ROUNDS = 8;
 
 function analyzeOnce(
   model: OnnxModel,
+  scope: Scope,
   shapes: ReadonlyMap<string, readonly number[]>,
   values: ReadonlyMap<string, readonly number[]>,
   cuts: ReadonlyMap<string, ReadonlySet<number>>,
@@ -198,32 +252,25 @@ function analyzeOnce(
   ties: ReadonlyMap<string, number>,
 ): { analysis: ChannelAnalysis; requested: Map<string, Set<number>>; blocking: Map<string, Map<number, number>>; tying: Map<string, number> } {
   const graph = model.graph;
-  const constants = constantTensors(graph);
-  const declared = graphValueInfo(model);
+  const constants = new Map<string, ConstantTensor>();
+  for (const g of scope.graphs) for (const [name, constant] of constantTensors(g)) constants.set(name, constant);
+  const declared = new Map(scope.graphs.flatMap((g) => [...graphValueInfo(model, g, g !== model.graph)]));
   const shapeOf = (name: string): readonly number[] | undefined => {
     const measured = shapes.get(name);
     if (measured) return measured;
     const info = declared.get(name)?.shape;
     return info && info.every((d) => typeof d === 'number') ? (info as number[]) : undefined;
   };
-  // Uses of every name: node inputs of the main graph, graph outputs, and any use inside a subgraph.
+  // Uses of every name by the nodes walked (bodies' included when followed); graph and body outputs are uses too.
   const uses = new Map<string, number>();
   const use = (name: string) => uses.set(name, (uses.get(name) ?? 0) + 1);
-  for (const node of graph.nodes) node.inputs.forEach((n) => n && use(n));
-  const outputs = new Set(graph.outputs);
-  const inner = new Set<string>();
-  const visitInner = (g: GraphInfo) => {
-    for (const node of g.nodes) {
-      node.inputs.forEach((n) => n && inner.add(n));
-      node.attributes.forEach((a) => a.graphs.forEach(visitInner));
-    }
-    g.outputs.forEach((n) => inner.add(n));
-  };
-  for (const node of graph.nodes) node.attributes.forEach((a) => a.graphs.forEach(visitInner));
-  const graphInputs = new Set(graph.inputs);
+  for (const node of scope.nodes) node.inputs.forEach((n) => n && use(n));
+  const outputs = new Set([...graph.outputs, ...scope.returned.keys()]);
+  const inner = scope.inner;
+  const graphInputs = new Set(scope.graphs.flatMap((g) => g.inputs));
   const producers = new Map<string, NodeInfo>();
-  for (const node of graph.nodes) for (const out of node.outputs) if (out) producers.set(out, node);
-  /** A constant that may be sliced: used once, by this node only, not a graph input or output, not seen by a subgraph. */
+  for (const node of scope.nodes) for (const out of node.outputs) if (out) producers.set(out, node);
+  /** A constant that may be sliced: used once, by this node only, not a graph input or output, not seen by a subgraph that is not followed. */
   const sliceable = (name: string) => constants.has(name) && uses.get(name) === 1 && !outputs.has(name) && !inner.has(name) && !graphInputs.has(name);
 
   const parent: number[] = [];
@@ -433,7 +480,7 @@ function analyzeOnce(
     return 'computes with it';
   };
 
-  for (const node of graph.nodes) {
+  for (const node of scope.nodes) {
     const tracked = node.inputs.map((n) => (n ? layouts.get(n) : undefined));
     const first = tracked[0];
     const refuse = (reason: string) => {
@@ -708,7 +755,9 @@ function analyzeOnce(
   }
 
   for (const [name, layout] of [...layouts, ...taints]) {
-    if (outputs.has(name)) mark(layout.segments, `it reaches graph output ${name}`);
+    const owner = scope.returned.get(name);
+    if (owner) mark(layout.segments, `it is returned by a body of ${describe(owner)} as ${name}`);
+    else if (outputs.has(name)) mark(layout.segments, `it reaches graph output ${name}`);
     else if (inner.has(name)) mark(layout.segments, `tensor ${name} is used inside a subgraph`);
   }
   for (const { segments, node } of together) {

@@ -120,6 +120,8 @@ export function applyChannelPruning(
   for (const edit of analysis.groupEdits) if (changed(edit.segments)) setIntAttribute(edit.node, edit.attribute ?? 'group', keptCount(edit.segments));
   const stale = new Set<string>();
   for (const [name, segments] of analysis.tensors) if (changed(segments)) stale.add(name);
+  // A sliced Constant node's output may have value_info too (shape inference records it inside bodies).
+  for (const name of byTensor.keys()) stale.add(name);
   removeValueInfo(model, stale);
   return { compensated, refits };
 }
@@ -172,8 +174,17 @@ function allInputs(graph: GraphInfo): string[] {
   return graph.nodes.flatMap((n) => [...n.inputs, ...n.attributes.flatMap((a) => a.graphs.flatMap((g) => [...allInputs(g), ...g.outputs]))]);
 }
 
+/** A name no graph of the model defines or reads (bodies included: a new main-graph initializer is in their scope). */
 function uniqueName(model: OnnxModel, base: string): string {
-  const taken = new Set([...model.graph.initializers.map((t) => t.name), ...model.graph.nodes.flatMap((n) => [...n.inputs, ...n.outputs])]);
+  const taken = new Set<string>();
+  const visit = (g: GraphInfo) => {
+    for (const name of [...g.inputs, ...g.outputs, ...g.initializers.map((t) => t.name)]) taken.add(name);
+    for (const node of g.nodes) {
+      for (const name of [...node.inputs, ...node.outputs]) taken.add(name);
+      node.attributes.forEach((a) => a.graphs.forEach(visit));
+    }
+  };
+  visit(model.graph);
   let name = base;
   for (let k = 1; taken.has(name); k++) name = `${base}${k}`;
   return name;
