@@ -154,8 +154,9 @@ interface ShapeTaint {
 }
 
 /**
- * Analyses the main graph. `shapes` are measured tensor shapes (from a run of the model), used for the
- * multiply-add counts and to prove what a Reshape does; value_info shapes fill in where fully static.
+ * Analyses the main graph and, where names allow (see Scope), every If/Loop/Scan body. `shapes` are measured tensor
+ * shapes (from a run of the model), used for the multiply-add counts and to prove what a Reshape does; value_info
+ * shapes (and a body's declared inputs and outputs) fill in where fully static.
  * `values` are measured values of small integer tensors (computed Reshape shapes).
  */
 export function analyzeChannels(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]> = new Map(), values: ReadonlyMap<string, readonly number[]> = new Map()): ChannelAnalysis {
