@@ -17,10 +17,10 @@ const ORT_WEB_DIST = path.join(ROOT, 'packages/cli/node_modules/onnxruntime-web/
  * build), plus two lines that hand its result to the test. `specprune/browser` is this checkout's entry;
  * onnxruntime-web is the script build the page loads (its global `ort`).
  */
-async function bundleReadmeExample(): Promise<string> {
+async function bundleReadmeExample(name: string): Promise<string> {
   const harness = `\nawait fetch('/result', { method: 'POST', body: model });\nwindow.done = { report };\n`;
   const result = await build({
-    stdin: { contents: readmeExample('browser') + harness, resolveDir: ROOT, loader: 'js' },
+    stdin: { contents: readmeExample(name) + harness, resolveDir: ROOT, loader: 'js' },
     bundle: true,
     platform: 'browser',
     format: 'esm',
@@ -86,50 +86,73 @@ function serve(bundle: string): Promise<{ server: Server; url: string; posted: P
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, posted })));
 }
 
+/** Runs a README example in headless Chromium; resolves to what the page reported (or its error) and the bytes it posted. */
+async function runInPage<Report>(example: string): Promise<{ report: Report; bytes: Uint8Array }> {
+  const bundle = await bundleReadmeExample(example);
+  const { server, url, posted } = await serve(bundle);
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.waitForFunction(() => (window as unknown as { done?: unknown }).done !== undefined, undefined, { timeout: 280_000, polling: 500 });
+    const done = (await page.evaluate(() => (window as unknown as { done: unknown }).done)) as { error?: string; report: Report };
+    expect(done.error, errors.join('\n')).toBeUndefined();
+    return { report: done.report, bytes: new Uint8Array(await posted) };
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
 describe('specprune/browser in real headless Chromium with onnxruntime-web', () => {
   it("runs the README's browser example: prunes the PaddleOCR classifier in the page with the default pipeline (scan on wasm); the bytes load in onnxruntime-node", async () => {
-    const bundle = await bundleReadmeExample();
-    const { server, url, posted } = await serve(bundle);
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(url);
-      await page.waitForFunction(() => (window as unknown as { done?: unknown }).done !== undefined, undefined, { timeout: 280_000, polling: 500 });
-      const done = (await page.evaluate(() => (window as unknown as { done: unknown }).done)) as { error?: string; report: { sparsity: number; allocationBasis?: string; method: string; weights: Array<{ name: string }>; fidelity: { measured: boolean; minCosine?: number }; timings: Record<string, number> } };
-      expect(done.error, errors.join('\n')).toBeUndefined();
-      const report = done.report;
-      expect(report.method).toBe('spectral');
-      expect(report.allocationBasis).toBe('sensitivity-scan');
-      expect(Object.keys(report.timings)).toEqual(expect.arrayContaining(['statistics', 'scan', 'prune', 'check']));
-      expect(report.sparsity).toBeCloseTo(0.5, 2);
-      expect(report.fidelity.measured).toBe(true);
-      expect(report.fidelity.minCosine).toBeGreaterThan(0.5);
+    const { report, bytes } = await runInPage<{ sparsity: number; allocationBasis?: string; method: string; weights: Array<{ name: string }>; fidelity: { measured: boolean; minCosine?: number }; timings: Record<string, number> }>('browser');
+    expect(report.method).toBe('spectral');
+    expect(report.allocationBasis).toBe('sensitivity-scan');
+    expect(Object.keys(report.timings)).toEqual(expect.arrayContaining(['statistics', 'scan', 'prune', 'check']));
+    expect(report.sparsity).toBeCloseTo(0.5, 2);
+    expect(report.fidelity.measured).toBe(true);
+    expect(report.fidelity.minCosine).toBeGreaterThan(0.5);
 
-      // What the page returned is a valid model at the requested sparsity, loadable in onnxruntime-node.
-      const bytes = new Uint8Array(await posted);
-      const session = await ort.InferenceSession.create(bytes);
-      const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]) });
-      expect(Object.values(out)[0]!.dims).toEqual([1, 2]);
-      await session.release();
-      const parsed = parseModel(bytes);
-      const names = new Set(report.weights.map((w) => w.name));
-      let zeros = 0;
-      let numel = 0;
-      for (const w of findWeights(parsed).filter((w) => names.has(w.name))) {
-        const values = readWeight(parsed, w);
-        numel += values.length;
-        for (const v of values) if (v === 0) zeros++;
-      }
-      expect(zeros / numel).toBeCloseTo(0.5, 2);
-    } finally {
-      await browser.close();
-      server.close();
+    // What the page returned is a valid model at the requested sparsity, loadable in onnxruntime-node.
+    const session = await ort.InferenceSession.create(bytes);
+    const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]) });
+    expect(Object.values(out)[0]!.dims).toEqual([1, 2]);
+    await session.release();
+    const parsed = parseModel(bytes);
+    const names = new Set(report.weights.map((w) => w.name));
+    let zeros = 0;
+    let numel = 0;
+    for (const w of findWeights(parsed).filter((w) => names.has(w.name))) {
+      const values = readWeight(parsed, w);
+      numel += values.length;
+      for (const v of values) if (v === 0) zeros++;
     }
+    expect(zeros / numel).toBeCloseTo(0.5, 2);
+  }, 300_000);
+
+  it("runs the README's structured example in the page: channels removed, the written model checked and timed on onnxruntime-web; the smaller bytes load in onnxruntime-node with the same output shape", async () => {
+    type Report = { fidelity: { measured: boolean; minCosine?: number }; structure: { macs: { before: number; after: number }; params: { before: number; after: number }; groups: Array<{ channels: { before: number; after: number } }>; latency: { p50BeforeMs: number; p50AfterMs: number; speedup: number } } };
+    const { report, bytes } = await runInPage<Report>('browser-structure');
+    const s = report.structure;
+    expect(s.macs.after).toBeLessThan(s.macs.before * 0.8);
+    expect(s.params.after).toBeLessThan(s.params.before);
+    expect(s.groups.some((g) => g.channels.after < g.channels.before)).toBe(true);
+    expect(s.latency.p50BeforeMs).toBeGreaterThan(0);
+    expect(s.latency.p50AfterMs).toBeGreaterThan(0);
+    expect(report.fidelity.measured).toBe(true);
+    expect(report.fidelity.minCosine).toBeGreaterThan(0.5);
+    // The bytes the page returned: smaller than the original, and they run in onnxruntime-node.
+    expect(bytes.byteLength).toBeLessThan(readFileSync(MODELS.paddleCls).byteLength * 0.9);
+    const session = await ort.InferenceSession.create(bytes);
+    const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]) });
+    expect(Object.values(out)[0]!.dims).toEqual([1, 2]);
+    await session.release();
   }, 300_000);
 });

@@ -8,7 +8,7 @@ import { ROOT } from './helpers.js';
  */
 export function readmeExample(name: string): string {
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const match = new RegExp(`<!-- example:${name}\\b[^>]*-->\\s*\`\`\`\\w*\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  const match = new RegExp(`<!-- example:${name}(?=[\\s>])[^>]*-->\\s*\`\`\`\\w*\\n([\\s\\S]*?)\`\`\``).exec(readme);
   if (!match) throw new Error(`README.md has no example:${name} block`);
   return match[1]!;
 }
