@@ -62,6 +62,18 @@ describe('specprune check', () => {
     expect(metrics.cosine!.actual).toBeLessThan(1);
   });
 
+  it('warns when a cosine limit is measured on inputs that barely move the reference (the OCR recogniser on random images), and not otherwise', async () => {
+    copyFileSync(path.join(path.dirname(MODELS.paddleCls), 'ch_PP-OCRv4_rec_infer.onnx'), path.join(dir, 'rec.onnx'));
+    writeBudget([{ name: 'recogniser', model: 'rec.onnx', reference: 'rec.onnx', minCosine: 0.9, shape: { x: '1x3x48x320' }, samples: 4 }]);
+    const blind = await runCli(['check'], { cwd: dir });
+    expect(blind.code, blind.stderr + blind.stdout).toBe(0);
+    expect(blind.stderr).toMatch(/warning: recogniser: the random inputs barely move rec\.onnx's output softmax_11\.tmp_0 \(\d\.\d% of it differs from one input to another\), so the cosine and top-1 limits say little there; give real, varied samples \("inputs" in the budget\)\./);
+    writeBudget([{ name: 'wake word', model: 'kws.pruned.onnx', reference: 'kws.onnx', minCosine: 0.5, samples: 4 }]);
+    const moved = await runCli(['check'], { cwd: dir });
+    expect(moved.code, moved.stderr + moved.stdout).toBe(0);
+    expect(moved.stderr).not.toMatch(/barely move/);
+  });
+
   it('fails (exit 1) naming the violated limit, writes JUnit XML and GitHub annotations', async () => {
     writeBudget([{ name: 'tight', model: 'kws.pruned.onnx', maxBytes: '1 kB', maxNnz: 1e9 }]);
     const junit = path.join(dir, 'reports.xml');

@@ -261,6 +261,17 @@ describe('specprune spectrum and eval', () => {
     expect(cos).toBeGreaterThan(0.5);
   });
 
+  it('eval: says when the inputs barely move the reference (the OCR recogniser on random images: a high cosine shows little), not when they do (the classifier)', async () => {
+    const rec = path.join(path.dirname(MODELS.paddleCls), 'ch_PP-OCRv4_rec_infer.onnx');
+    const blind = await runCli(['eval', rec, rec, '--shape', 'x=1x3x48x320', '--samples', '4']);
+    expect(blind.code, blind.stderr).toBe(0);
+    expect(blind.stdout).toMatch(/note: these inputs barely move the reference's output softmax_11\.tmp_0 \(\d\.\d% of it differs from one input to another\): a high cosine there shows little; compare on real samples \(--inputs DIR\)\./);
+    const json = await runCli(['eval', rec, rec, '--shape', 'x=1x3x48x320', '--samples', '4', '--json']);
+    expect(json.json<{ outputs: Array<{ referenceVariation: number }> }>().outputs[0]!.referenceVariation).toBeLessThan(0.02);
+    const moved = await runCli(['eval', MODELS.paddleCls, MODELS.paddleCls, ...SHAPES[MODELS.paddleCls]!, '--samples', '4']);
+    expect(moved.stdout).not.toMatch(/barely move/);
+  });
+
   it('eval asks for --shape when an input dim is symbolic', async () => {
     const result = await runCli(['eval', MODELS.paddleCls, MODELS.paddleCls]);
     expect(result.code).toBe(2);

@@ -5,6 +5,13 @@ export interface OutputFidelity {
   maxAbsError: number;
   top1Agreement: number | null;
   nonFinite: number;
+  /**
+   * How much the inputs move the reference's (the original's) own output: the share of its energy (squares summed
+   * over the inputs) that differs from input to input, Σ‖x_k − x̄‖² / Σ‖x_k‖² (x̄ its mean over the inputs); null
+   * with one input. Near 0 (under INPUT_BLIND_VARIATION) the output is nearly the same whatever these inputs, and
+   * `cosine` cannot tell a model that computes what the reference does from one that gives that output regardless.
+   */
+  referenceVariation: number | null;
 }
 
 /** Accumulates agreement statistics between reference and candidate outputs over many samples. */
@@ -16,6 +23,10 @@ export class OutputAgreement {
   private top1Same = 0;
   private top1Total = 0;
   private nonFinite = 0;
+  /** The reference's sum over the inputs and its squares' total (for referenceVariation). */
+  private sum: Float64Array | undefined;
+  private squares = 0;
+  private inputs = 0;
 
   constructor(
     readonly name: string,
@@ -24,6 +35,14 @@ export class OutputAgreement {
   ) {}
 
   add(reference: ArrayLike<number>, candidate: ArrayLike<number>): void {
+    this.sum ??= new Float64Array(reference.length);
+    if (this.sum.length === reference.length) {
+      for (let i = 0; i < reference.length; i++) {
+        this.sum[i]! += reference[i]!;
+        this.squares += reference[i]! * reference[i]!;
+      }
+      this.inputs++;
+    }
     for (let i = 0; i < reference.length; i++) {
       const a = reference[i]!;
       const b = candidate[i]!;
@@ -51,7 +70,17 @@ export class OutputAgreement {
       maxAbsError: this.maxAbs,
       top1Agreement: this.top1Total ? this.top1Same / this.top1Total : null,
       nonFinite: this.nonFinite,
+      referenceVariation: this.variation(),
     };
+  }
+
+  private variation(): number | null {
+    if (this.inputs < 2 || !this.sum) return null;
+    if (this.squares === 0) return 0;
+    let common = 0;
+    for (const v of this.sum) common += v * v;
+    const share = 1 - common / (this.inputs * this.squares);
+    return Number.isFinite(share) ? Math.min(1, Math.max(0, share)) : null;
   }
 }
 

@@ -76,6 +76,32 @@ function floats(tensor: Tensor): ArrayLike<number> {
   return Array.from(bits, halfToFloat);
 }
 
+/**
+ * An output whose reference values vary from input to input by less than this share of their energy (see
+ * OutputFidelity.referenceVariation) barely depends on those inputs: agreement with it on them proves little. The
+ * PP-OCRv4 recogniser on random images: 0.006 (outputs dominated by the blank class; a structured prune of it that
+ * reads no line at all kept cosine 0.997 there); its text-direction classifier 0.06, its detector 0.66.
+ */
+export const INPUT_BLIND_VARIATION = 0.02;
+
+/**
+ * A warning when the inputs compared on barely move some output of the reference (see INPUT_BLIND_VARIATION), naming
+ * them and what to do; undefined otherwise.
+ */
+export function blindComparison(outputs: readonly OutputFidelity[], inputs: 'random' | 'calibration', label: string): string | undefined {
+  const blind = outputs.filter((o) => o.referenceVariation !== null && o.referenceVariation < INPUT_BLIND_VARIATION);
+  if (blind.length === 0) return undefined;
+  const most = Math.max(...blind.map((o) => o.referenceVariation!));
+  const cosines = Math.min(...blind.map((o) => o.cosine));
+  const fix = inputs === 'random' ? 'give real samples with --calibration DIR (they become the check inputs), or measure its task accuracy on real data' : 'measure its task accuracy on held-out samples (specprune eval --inputs DIR), or give more varied calibration samples';
+  return `the ${inputs} check inputs barely move ${label}'s output ${blind.map((o) => o.name).join(', ')} (${percent(most)} of the original's output differs from one input to another), so the pruned model's cosine ${cosines.toFixed(3)} to it there cannot show that it still computes what the original does: ${fix}.`;
+}
+
+/** A share as a percentage with one decimal, or two under 0.1%. */
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.001 ? 2 : 1)}%`;
+}
+
 /** What agreement on random inputs can and cannot tell, said wherever it is shown. */
 export const RANDOM_INPUT_CAVEAT =
   'Random inputs show how far the pruned model drifts from the original on noise; they cannot show task accuracy (a 50% classifier can agree at cosine 0.99 on noise and still lose a fifth of its accuracy on real data). Check on your own samples: --calibration DIR, or specprune eval --inputs DIR.';

@@ -30,7 +30,7 @@ import { allocate, CURVE_GRID, spectralErrorCurves } from './allocate.js';
 import { collectInputStats, planInputStats } from './calibration.js';
 import { measurePruned, pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned, type PrunedWeight } from './engine.js';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from './errors.js';
-import { measureFidelity, type Fidelity } from './fidelity.js';
+import { blindComparison, measureFidelity, type Fidelity } from './fidelity.js';
 import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
 import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
@@ -521,6 +521,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   if (fidelity.measured) {
     const broken = fidelity.outputs.filter((out) => out.nonFinite > 0);
     if (broken.length) warn(`the pruned model gives non-finite values (NaN/Inf) on output ${broken.map((out) => out.name).join(', ')} where the original does not.`);
+    const blind = blindComparison(fidelity.outputs, fidelity.inputs, label);
+    if (blind) warn(blind);
   } else warn(`output fidelity was not measured: ${fidelity.reason}`);
 
   const totalNumel = details.reduce((sum, d) => sum + d.numel, 0);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { measureFidelity, type OrtRuntime } from '../src/index.js';
+import { blindComparison, INPUT_BLIND_VARIATION, measureFidelity, OutputAgreement, type OrtRuntime } from '../src/index.js';
 
 const runtime = ort as unknown as OrtRuntime;
 const dir = mkdtempSync(path.join(tmpdir(), 'specprune-fidelity-'));
@@ -39,5 +39,27 @@ describe('measureFidelity', () => {
     const baseline = [await session.run(samples[0]!)];
     // A longer output than the original's was once compared on its first values only, with no error.
     await expect(measureFidelity(runtime, matmul(4, 'four'), 'the pruned model', samples, baseline as never, 'random')).rejects.toThrow(/output y has shape \[1, 4\] where the original's is \[1, 3\]/);
+  });
+});
+
+describe('how much the inputs move the reference (referenceVariation) and the warning when they barely do', () => {
+  it('is the share of the reference output\'s energy that differs from input to input; null with one input; the candidate does not enter it', () => {
+    const agreement = new OutputAgreement('y', undefined);
+    agreement.add([1, 2], [0, 0]);
+    expect(agreement.result().referenceVariation).toBeNull();
+    agreement.add([3, 2], [5, 5]);
+    // Mean [2, 2]: deviations [-1, 0] and [1, 0] carry 2 of the 1 + 4 + 9 + 4 = 18 summed squares.
+    expect(agreement.result().referenceVariation).toBeCloseTo(2 / 18, 12);
+    const same = new OutputAgreement('y', undefined);
+    for (let k = 0; k < 3; k++) same.add([0.5], [0.4]);
+    expect(same.result().referenceVariation).toBe(0);
+  });
+
+  it('warns, naming the output and what to do, exactly when some output varies by less than INPUT_BLIND_VARIATION', () => {
+    const output = (name: string, variation: number | null, cos = 0.997) => ({ name, cosine: cos, maxAbsError: 0, top1Agreement: null, nonFinite: 0, referenceVariation: variation });
+    expect(blindComparison([output('y', INPUT_BLIND_VARIATION), output('z', null)], 'random', 'model.onnx')).toBeUndefined();
+    const random = blindComparison([output('y', 0.3), output('logits', 0.006, 0.995)], 'random', 'model.onnx');
+    expect(random).toBe("the random check inputs barely move model.onnx's output logits (0.6% of the original's output differs from one input to another), so the pruned model's cosine 0.995 to it there cannot show that it still computes what the original does: give real samples with --calibration DIR (they become the check inputs), or measure its task accuracy on real data.");
+    expect(blindComparison([output('logits', 0.0004)], 'calibration', 'model.onnx')).toMatch(/calibration check inputs barely move model\.onnx's output logits \(0\.04% .*\(specprune eval --inputs DIR\)/);
   });
 });

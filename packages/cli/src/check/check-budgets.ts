@@ -45,7 +45,7 @@ export async function checkBudgets(budgetFile: string | undefined, options: Chec
     options.onLog?.(`checking ${oneLine(budget.name)}`);
     let actual: Awaited<ReturnType<typeof measureBudget>>;
     try {
-      actual = await measureBudget(budget, bench, options.signal);
+      actual = await measureBudget(budget, bench, options.signal, options.onLog);
     } catch (error) {
       // An interrupted benchmark fails in its own words; the caller's reason (an exit code) wins.
       throwIfAborted(options.signal);

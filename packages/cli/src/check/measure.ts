@@ -1,4 +1,5 @@
 import { countNonzero, findWeights, measureSizes, readModel } from '@specprune/onnx-io/node';
+import { INPUT_BLIND_VARIATION } from '@specprune/prune';
 import { evaluate } from '../eval/evaluate.js';
 import type { Budget, Metric } from './budget.js';
 
@@ -6,7 +7,7 @@ import type { Budget, Metric } from './budget.js';
 export type BenchFn = (budget: Budget, signal?: AbortSignal) => Promise<{ latencyP50Ms: number; latencyP90Ms: number; peakMemoryBytes: number }>;
 
 /** Measures the metrics a budget limits (and only those: latency and fidelity are expensive); `signal` stops a benchmark. */
-export async function measureBudget(budget: Budget, bench: BenchFn, signal?: AbortSignal): Promise<Partial<Record<Metric, number>>> {
+export async function measureBudget(budget: Budget, bench: BenchFn, signal?: AbortSignal, onLog?: (message: string) => void): Promise<Partial<Record<Metric, number>>> {
   const wanted = new Set(budget.limits.map((l) => l.metric));
   const actual: Partial<Record<Metric, number>> = {};
   if (wanted.has('bytes') || wanted.has('gzipBytes') || wanted.has('brotliBytes')) {
@@ -30,6 +31,13 @@ export async function measureBudget(budget: Budget, bench: BenchFn, signal?: Abo
       { file: budget.modelPath, label: budget.model },
       { ...(budget.inputs ? { inputs: budget.inputs } : {}), samples: budget.samples, shapes: budget.shapes, values: budget.values, seed: 0 },
     );
+    // A cosine limit passed on inputs that barely move the reference's output proves little: said, not hidden.
+    const blind = result.outputs.filter((o) => o.referenceVariation !== null && o.referenceVariation < INPUT_BLIND_VARIATION);
+    if (blind.length) {
+      onLog?.(
+        `warning: ${budget.name}: the ${budget.inputs ? 'samples' : 'random inputs'} barely move ${budget.reference}'s output ${blind.map((o) => o.name).join(', ')} (${(Math.max(...blind.map((o) => o.referenceVariation!)) * 100).toFixed(1)}% of it differs from one input to another), so the cosine and top-1 limits say little there; give real, varied samples ("inputs" in the budget).`,
+      );
+    }
     // The weakest output decides.
     actual.cosine = Math.min(...result.outputs.map((o) => o.cosine));
     const top1 = result.outputs.map((o) => o.top1Agreement).filter((v): v is number => v !== null);

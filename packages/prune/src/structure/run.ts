@@ -1,7 +1,7 @@
 import { addGraphOutputs, countNonzero, findWeights, parseModel, serializeForRuntime, setMetadata, type OnnxModel } from '@specprune/onnx-io';
 import { median } from '@specprune/device-runner/stats';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from '../errors.js';
-import { measureFidelity } from '../fidelity.js';
+import { blindComparison, measureFidelity } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
 import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds } from '../runtime.js';
@@ -477,6 +477,11 @@ export async function pruneStructured(
   const checkStarted = now();
   await checkShapes(context.runtime, bytes, label, samples, baseline);
   const fidelity = await measureFidelity(context.runtime, bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random');
+  const blind = blindComparison(fidelity.outputs, fidelity.inputs, label);
+  if (blind) {
+    context.onLog?.(`warning: ${blind}`);
+    warnings.push(blind);
+  }
   const timings = { ...result.report.timings, structure: seconds(started), check: seconds(checkStarted) };
   const full: PruneReport = { ...result.report, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings };
   return { get model() { return result.model; }, onnx: result.onnx, report: full, details: result.details };
