@@ -86,7 +86,7 @@ async function measure(bytes: Uint8Array, feeds: Feeds): Promise<{ shapes: Map<s
 
 describe('structured pruning: exactness oracle (removed channels are exactly zero)', () => {
   for (const pattern of PATTERNS) {
-    it(`${pattern}: keeping half of every group removes only the zero channels, outputs identical to 1e-5, onnx.checker passes`, async () => {
+    it(`${pattern}: keeping half of every group removes only the zero channels, outputs identical to 1e-6, onnx.checker passes`, async () => {
       const original = load(`${pattern}_zero`);
       const model = parseModel(original);
       const { shapes, values } = await measure(original, feedsFor(pattern, 1));
@@ -108,8 +108,9 @@ describe('structured pruning: exactness oracle (removed channels are exactly zer
         const feeds = feedsFor(pattern, seed);
         const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
         expect(after.map((o) => o.dims)).toEqual(before.map((o) => o.dims));
-        // 1e-5, relative to the output's scale where it exceeds 1 (a ReduceSum head's sums reach the hundreds: float32 rounding).
-        for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-5 * Math.max(1, maxAbs(before[k]!.data)));
+        // 1e-6 (the issue's bound), relative to the output's scale where it exceeds 1 (a ReduceSum head's sums reach the
+        // hundreds: float32 rounding); fewer input channels sum in another order: the largest seen here is 9.5e-7 (resize_sizes).
+        for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-6 * Math.max(1, maxAbs(before[k]!.data)));
       }
     });
   }
@@ -137,7 +138,9 @@ describe('structured pruning through the pipeline (prune with structure channels
     const { report } = await prune(load('chain_zero'), { structure: 'channels', flops: 0.3, shape: shapeOf('chain') }, { runtime });
     expect(report.structure!.groups.map((g) => `${g.channels.before}->${g.channels.after}`)).toEqual(['16->8', '32->16', '16->8']);
     if (!report.fidelity.measured) throw new Error('fidelity not measured');
-    expect(report.fidelity.outputs[0]!.maxAbsError).toBeLessThan(1e-5);
+    // 1e-6 relative to the output's scale above 1, as the oracle above (the check inputs here: 4 random ones).
+    const scale = Math.max(...(await Promise.all([1, 2].map(async (seed) => maxAbs((await run(load('chain_zero'), feedsFor('chain', seed)))[0]!.data)))));
+    expect(report.fidelity.outputs[0]!.maxAbsError).toBeLessThan(1e-6 * Math.max(1, scale));
   });
 
   it('constant channels: removed by their zero spread, and exact only because their value goes into the consumers\' bias (Conv 1x1 without padding, Gemm)', async () => {
@@ -150,7 +153,7 @@ describe('structured pruning through the pipeline (prune with structure channels
     check(model, 'constant-channels');
     const feeds = feedsFor('constant_channels', 7);
     const [before, after] = [await run(original, feeds), await run(model, feeds)];
-    for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-5);
+    for (let k = 0; k < before.length; k++) expect(maxAbsDiff(before[k]!.data, after[k]!.data)).toBeLessThan(1e-6);
     // The same channels removed without the bias change move the outputs: the compensation is what makes it exact.
     const plain = parseModel(original);
     const analysis = analyzeChannels(plain);
@@ -421,7 +424,7 @@ describe('structured pruning through the pipeline (prune with structure channels
     for (const seed of [1, 2]) {
       const feeds = feedsFor('bilstm', seed);
       const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
-      expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-6);
     }
     const { report } = await prune(load('bilstm'), { structure: 'channels', flops: 0.5, shape: shapeOf('bilstm') }, { runtime });
     expect(report.structure!.intact.map((g) => g.channels)).toEqual([8]);
@@ -498,7 +501,7 @@ describe('structured pruning through the pipeline (prune with structure channels
         const feeds = feedsFor('transformer', seed);
         const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
         expect(after[0]!.dims).toEqual(before[0]!.dims);
-        expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
+        expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-6);
       }
       // Every head's multiply-adds go: the Q, K, V projections' outputs, both attention products, the output projection's inputs.
       expect(countMacs(analysis, new Map([[heads.id, 2]]))).toBeLessThan(macsBefore);
@@ -559,7 +562,7 @@ describe('structured pruning through the pipeline (prune with structure channels
     for (const seed of [1, 2]) {
       const feeds = feedsFor('grouped', seed);
       const [before, after] = [await run(original, feeds), await run(pruned, feeds)];
-      expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(before[0]!.data, after[0]!.data)).toBeLessThan(1e-6);
     }
     // ConvTranspose likewise: grouped (its weight's axis 1 holds one group's outputs) and depthwise (passes channels on).
     const deconv = analyzeChannels(parseModel(load('deconv_grouped')), (await measure(load('deconv_grouped'), feedsFor('deconv_grouped', 1))).shapes);
