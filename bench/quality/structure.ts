@@ -34,7 +34,7 @@ async function cli(argv: string[]): Promise<string> {
   let out = '';
   let err = '';
   const code = await run({ argv, io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, cwd: process.cwd(), env: {} } });
-  if (code !== 0) throw Object.assign(new Error(`specprune ${argv.join(' ')} failed: ${err}`), { exitCode: code });
+  if (code !== 0) throw new Error(`specprune ${argv.join(' ')} failed: ${err}`);
   return out;
 }
 
@@ -102,17 +102,10 @@ for (const task of tasks) {
   for (const [label, inputs] of kinds.filter(([label]) => !process.env.SPECPRUNE_STRUCTURE_INPUTS || label.includes(process.env.SPECPRUNE_STRUCTURE_INPUTS))) {
     for (const [flag, value] of targets) {
       const out = path.join(work, `${task.name}-${flag.slice(2)}-${value}.onnx`);
-      type Report = { structure: { macs: { before: number; after: number }; params: { before: number; after: number } }; fidelity: { minCosine?: number } };
-      let report: Report;
-      try {
-        report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', flag, value, ...multiple, '--threads', '1', '--no-sizes', '--json'])) as Report;
-      } catch (error) {
-        // Refused (exit 2): data-free on a model random inputs barely move (the recogniser), say so in the row.
-        if ((error as { exitCode?: number }).exitCode !== 2) throw error;
-        rows.push(`| ${label} | ${flag} ${value} | refused: ${String((error as Error).message).trim().split('\n').at(-1)!.replace(/^specprune: /, '')} |||||||||`);
-        console.error(rows[rows.length - 1]);
-        continue;
-      }
+      const report = JSON.parse(await cli(['prune', task.model, '-o', out, ...inputs, '--structure', 'channels', flag, value, ...multiple, '--threads', '1', '--no-sizes', '--json'])) as {
+        structure: { macs: { before: number; after: number }; params: { before: number; after: number } };
+        fidelity: { minCosine?: number };
+      };
       const s = report.structure;
       const result = await score(out);
       const [nodeDense, latency] = [await p50(task.model), await p50(out)];

@@ -50,17 +50,6 @@ describe('prune --structure channels (CLI)', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('data-free structured pruning of a model that random inputs barely move (the OCR recogniser) is exit 2 asking for --calibration, before any work, and no output file', async () => {
-    const rec = path.join(path.dirname(MODELS.paddleCls), 'ch_PP-OCRv4_rec_infer.onnx');
-    const out = path.join(tempDir(), 'never.onnx');
-    const result = await runCli(['prune', rec, '-o', out, '--shape', 'x=1x3x48x320', '--structure', 'channels', '--flops', '0.5', '--threads', '1']);
-    expect(result.code).toBe(2);
-    const lines = result.stderr.trim().split('\n');
-    expect(lines.at(-1)).toMatch(/^specprune: random inputs barely move .*ch_PP-OCRv4_rec_infer\.onnx's output softmax_11\.tmp_0 \(0\.\d% of it differs from one input to another\), so nothing could check what removing channels does to it; give real samples with --calibration DIR \(structured pruning then chooses, re-fits and checks on them\)\.$/);
-    expect(result.stdout).toBe('');
-    expect(existsSync(out)).toBe(false);
-  });
-
   it.each([
     [['--flops', '0.5'], '--flops sets how much --structure channels removes; add --structure channels or drop --flops.'],
     [['--structure', 'channels'], '--structure channels needs a target: add --flops F, the fraction of multiply-adds to keep (e.g. --flops 0.5), or --speedup X, how many times lower the p50 latency must be (e.g. --speedup 1.5).'],

@@ -680,12 +680,7 @@ describe('structured pruning of the real OCR fixtures', () => {
   for (const [file, shape] of cases) {
     it(`${file}: prunes at flops 0.5, passes onnx.checker, runs with the same output shapes; intact groups give reasons`, async () => {
       const original = new Uint8Array(readFileSync(path.join(ocr, file)));
-      // The recogniser's outputs barely change with random images: data-free it is refused (nothing could check the
-      // result), so it runs on samples given as calibration (random here too: then the check says it proves little).
-      const rec = file.includes('_rec_');
-      if (rec) await expect(prune(original, { structure: 'channels', flops: 0.5, shape }, { runtime })).rejects.toThrow(/^random inputs barely move the model's output softmax_11\.tmp_0 \(0\.\d% of it differs from one input to another\), so nothing could check what removing channels does to it; give real samples with --calibration DIR/);
-      const calibration = rec ? [1, 2, 3, 4].map((seed) => randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x! }] as never, seed, {})) : undefined;
-      const { model, report } = await prune(original, { structure: 'channels', flops: 0.5, shape }, { runtime, ...(calibration ? { calibration } : {}) });
+      const { model, report } = await prune(original, { structure: 'channels', flops: 0.5, shape }, { runtime });
       const s = report.structure!;
       expect(s.groups.length).toBeGreaterThan(10);
       expect(s.macs.after).toBeLessThan(s.macs.before * 0.6);
@@ -701,7 +696,7 @@ describe('structured pruning of the real OCR fixtures', () => {
       const variation = report.fidelity.outputs[0]!.referenceVariation!;
       expect(variation).toBeGreaterThanOrEqual(0);
       expect(variation < 0.02).toBe(file.includes('_rec_'));
-      expect(report.warnings.some((w) => /calibration check inputs barely move .*'s output \S+ \(\d\.\d% of the original's output differs from one input to another\), so the pruned model's cosine \d\.\d{3} to it there cannot show/.test(w))).toBe(file.includes('_rec_'));
+      expect(report.warnings.some((w) => /random check inputs barely move .*'s output \S+ \(\d\.\d% of the original's output differs from one input to another\), so the pruned model's cosine \d\.\d{3} to it there cannot show/.test(w))).toBe(file.includes('_rec_'));
       check(model, file);
       const feeds = randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x! }] as never, 5, {});
       expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));

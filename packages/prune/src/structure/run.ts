@@ -1,7 +1,7 @@
 import { addGraphOutputs, countNonzero, findWeights, parseModel, serializeForRuntime, setMetadata, type OnnxModel } from '@specprune/onnx-io';
 import { median } from '@specprune/device-runner/stats';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from '../errors.js';
-import { barelyMoved, blindComparison, measureFidelity, percent } from '../fidelity.js';
+import { blindComparison, measureFidelity } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
 import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds } from '../runtime.js';
@@ -185,15 +185,6 @@ export async function pruneStructured(
   }
 
   if (!analysis) throw new Error('structured pruning: no sample was run; this is a bug.');
-  // Refused rather than unmeasured: when random inputs barely move the outputs, neither the channel statistics nor the
-  // check can see what removing channels does (the PP-OCRv4 recogniser, data-free, read 0-5% of its lines at every
-  // target while its cosine on random images stayed 0.997-1.000). Said before any work, with the fix.
-  const unmoved = feeds ? [] : barelyMoved(baseline);
-  if (unmoved.length) {
-    throw new PruneInputError(
-      `random inputs barely move ${label}'s output ${unmoved.map((b) => b.name).join(', ')} (${percent(Math.max(...unmoved.map((b) => b.variation)))} of it differs from one input to another), so nothing could check what removing channels does to it; give real samples with --calibration DIR (structured pruning then chooses, re-fits and checks on them).`,
-    );
-  }
   const unknownMacs = analysis.macNodes.filter((m) => m.macs === undefined);
   const paramsBefore = countParams(onnx);
   const macsBefore = countMacs(analysis, new Map());
