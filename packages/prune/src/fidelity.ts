@@ -97,8 +97,27 @@ export function blindComparison(outputs: readonly OutputFidelity[], inputs: 'ran
   return `the ${inputs} check inputs barely move ${label}'s output ${blind.map((o) => o.name).join(', ')} (${percent(most)} of the original's output differs from one input to another), so the pruned model's cosine ${cosines.toFixed(3)} to it there cannot show that it still computes what the original does: ${fix}.`;
 }
 
+/**
+ * The float outputs that a model's outputs on several inputs show barely moving (variation under INPUT_BLIND_VARIATION,
+ * see OutputFidelity.referenceVariation), with their variation.
+ */
+export function barelyMoved(outputs: readonly Feeds[]): Array<{ name: string; variation: number }> {
+  const found: Array<{ name: string; variation: number }> = [];
+  for (const name of Object.keys(outputs[0] ?? {})) {
+    const agreement = new OutputAgreement(name, undefined);
+    for (const feeds of outputs) {
+      const tensor = feeds[name];
+      if (!tensor || (tensor.type !== 'float32' && tensor.type !== 'float64' && tensor.type !== 'float16')) break;
+      agreement.add(floats(tensor), floats(tensor));
+    }
+    const variation = agreement.result().referenceVariation;
+    if (variation !== null && variation < INPUT_BLIND_VARIATION) found.push({ name, variation });
+  }
+  return found;
+}
+
 /** A share as a percentage with one decimal, or two under 0.1%. */
-function percent(share: number): string {
+export function percent(share: number): string {
   return `${(share * 100).toFixed(share < 0.001 ? 2 : 1)}%`;
 }
 
