@@ -89,7 +89,7 @@ export const INPUT_BLIND_VARIATION = 0.02;
  * them and what to do; undefined otherwise.
  */
 export function blindComparison(outputs: readonly OutputFidelity[], inputs: 'random' | 'calibration', label: string): string | undefined {
-  const blind = outputs.filter((o) => o.referenceVariation !== null && o.referenceVariation < INPUT_BLIND_VARIATION);
+  const blind = barelyMovedOutputs(outputs);
   if (blind.length === 0) return undefined;
   const most = Math.max(...blind.map((o) => o.referenceVariation!));
   const cosines = Math.min(...blind.map((o) => o.cosine));
@@ -97,23 +97,23 @@ export function blindComparison(outputs: readonly OutputFidelity[], inputs: 'ran
   return `the ${inputs} check inputs barely move ${label}'s output ${blind.map((o) => o.name).join(', ')} (${percent(most)} of the original's output differs from one input to another), so the pruned model's cosine ${cosines.toFixed(3)} to it there cannot show that it still computes what the original does: ${fix}.`;
 }
 
-/**
- * The float outputs that a model's outputs on several inputs show barely moving (variation under INPUT_BLIND_VARIATION,
- * see OutputFidelity.referenceVariation), with their variation.
- */
-export function barelyMoved(outputs: readonly Feeds[]): Array<{ name: string; variation: number }> {
-  const found: Array<{ name: string; variation: number }> = [];
-  for (const name of Object.keys(outputs[0] ?? {})) {
+/** The outputs whose reference the inputs barely move (referenceVariation under INPUT_BLIND_VARIATION). */
+export function barelyMovedOutputs<T extends { referenceVariation: number | null }>(outputs: readonly T[]): T[] {
+  return outputs.filter((o) => o.referenceVariation !== null && o.referenceVariation < INPUT_BLIND_VARIATION);
+}
+
+/** The float outputs that a model's outputs on several inputs show barely moving (see barelyMovedOutputs). */
+export function barelyMoved(outputs: readonly Feeds[]): Array<{ name: string; referenceVariation: number | null }> {
+  const measured = Object.keys(outputs[0] ?? {}).map((name) => {
     const agreement = new OutputAgreement(name, undefined);
     for (const feeds of outputs) {
       const tensor = feeds[name];
       if (!tensor || (tensor.type !== 'float32' && tensor.type !== 'float64' && tensor.type !== 'float16')) break;
       agreement.add(floats(tensor), floats(tensor));
     }
-    const variation = agreement.result().referenceVariation;
-    if (variation !== null && variation < INPUT_BLIND_VARIATION) found.push({ name, variation });
-  }
-  return found;
+    return { name, referenceVariation: agreement.result().referenceVariation };
+  });
+  return barelyMovedOutputs(measured);
 }
 
 /** A share as a percentage with one decimal, or two under 0.1%. */

@@ -22,7 +22,7 @@ export {
 } from './options.js';
 export { PruneInputError, PruneOptionError, PruneAbortedError, isInputError, throwIfAborted } from './errors.js';
 export { CHECK_SAMPLES, openSession, randomFeeds, randomSamples, type OrtRuntime, type Feeds, type InferenceSession, type Tensor } from './runtime.js';
-export { describeFidelity, measureFidelity, compareOutputs, blindComparison, INPUT_BLIND_VARIATION, RANDOM_INPUT_CAVEAT, type Fidelity, type OutputFidelity } from './fidelity.js';
+export { describeFidelity, measureFidelity, compareOutputs, barelyMovedOutputs, blindComparison, INPUT_BLIND_VARIATION, percent, RANDOM_INPUT_CAVEAT, type Fidelity, type OutputFidelity } from './fidelity.js';
 export { planInputs, describeShape, shapeExample, type InputPlan } from './model-inputs.js';
 export { OutputAgreement } from './compare.js';
 export { pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, measurePruned, type PrunedWeight, type DataAwarePruned, type DataAwareMethod } from './engine.js';

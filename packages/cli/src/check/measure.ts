@@ -1,5 +1,5 @@
 import { countNonzero, findWeights, measureSizes, readModel } from '@specprune/onnx-io/node';
-import { INPUT_BLIND_VARIATION } from '@specprune/prune';
+import { barelyMovedOutputs, percent } from '@specprune/prune';
 import { evaluate } from '../eval/evaluate.js';
 import type { Budget, Metric } from './budget.js';
 
@@ -32,10 +32,10 @@ export async function measureBudget(budget: Budget, bench: BenchFn, signal?: Abo
       { ...(budget.inputs ? { inputs: budget.inputs } : {}), samples: budget.samples, shapes: budget.shapes, values: budget.values, seed: 0 },
     );
     // A cosine limit passed on inputs that barely move the reference's output proves little: said, not hidden.
-    const blind = result.outputs.filter((o) => o.referenceVariation !== null && o.referenceVariation < INPUT_BLIND_VARIATION);
+    const blind = barelyMovedOutputs(result.outputs);
     if (blind.length) {
       onLog?.(
-        `warning: ${budget.name}: the ${budget.inputs ? 'samples' : 'random inputs'} barely move ${budget.reference}'s output ${blind.map((o) => o.name).join(', ')} (${(Math.max(...blind.map((o) => o.referenceVariation!)) * 100).toFixed(1)}% of it differs from one input to another), so the cosine and top-1 limits say little there; give real, varied samples ("inputs" in the budget).`,
+        `warning: ${budget.name}: the ${budget.inputs ? 'samples' : 'random inputs'} barely move ${budget.reference}'s output ${blind.map((o) => o.name).join(', ')} (${percent(Math.max(...blind.map((o) => o.referenceVariation!)))} of it differs from one input to another), so the cosine and top-1 limits say little there; give real, varied samples ("inputs" in the budget).`,
       );
     }
     // The weakest output decides.

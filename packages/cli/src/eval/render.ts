@@ -1,4 +1,4 @@
-import { INPUT_BLIND_VARIATION } from '@specprune/prune';
+import { barelyMovedOutputs, percent } from '@specprune/prune';
 import { renderTable } from '../format.js';
 import type { EvalResult } from './evaluate.js';
 
@@ -11,9 +11,9 @@ export function renderEvalText(result: EvalResult, inputsLabel?: string): string
     o.top1Agreement === null ? '-' : `${(o.top1Agreement * 100).toFixed(1)}%`,
   ]);
   const source = result.inputs === 'random' ? `${result.samples} random samples` : `${result.samples} samples from ${inputsLabel ?? result.inputs}`;
-  const blind = result.outputs.filter((o) => o.referenceVariation !== null && o.referenceVariation < INPUT_BLIND_VARIATION);
+  const blind = barelyMovedOutputs(result.outputs);
   const note = blind.length
-    ? `\nnote: these inputs barely move the reference's output ${blind.map((o) => o.name).join(', ')} (${(Math.max(...blind.map((o) => o.referenceVariation!)) * 100).toFixed(1)}% of it differs from one input to another): a high cosine there shows little; compare on ${result.inputs === 'random' ? 'real samples (--inputs DIR)' : 'more varied samples'}.\n`
+    ? `\nnote: these inputs barely move the reference's output ${blind.map((o) => o.name).join(', ')} (${percent(Math.max(...blind.map((o) => o.referenceVariation!)))} of it differs from one input to another): a high cosine there shows little; compare on ${result.inputs === 'random' ? 'real samples (--inputs DIR)' : 'more varied samples'}.\n`
     : '';
   return `${renderTable(['output', 'cosine', 'max abs error', 'top-1 agreement'], rows)}\n\n${source}\n${note}`;
 }

@@ -192,7 +192,7 @@ export async function pruneStructured(
   const unmoved = feeds ? [] : barelyMoved(baseline);
   if (unmoved.length) {
     context.onLog?.(
-      `note: random inputs barely move ${label}'s output ${unmoved.map((u) => u.name).join(', ')} (${percent(Math.max(...unmoved.map((u) => u.variation)))} of it differs from one input to another): channels chosen and checked on them may not be the ones that matter; for a result you can trust, stop (Ctrl-C) and give real samples with --calibration DIR.`,
+      `note: random inputs barely move ${label}'s output ${unmoved.map((u) => u.name).join(', ')} (${percent(Math.max(...unmoved.map((u) => u.referenceVariation!)))} of it differs from one input to another): channels chosen and checked on them may not be the ones that matter; for a result you can trust, stop (Ctrl-C) and give real samples with --calibration DIR.`,
     );
   }
   const unknownMacs = analysis.macNodes.filter((m) => m.macs === undefined);
