@@ -647,6 +647,16 @@ describe('structured pruning through the pipeline (prune with structure channels
     ]);
   });
 
+  it('a check whose random inputs barely move the output says so once, also when unstructured pruning of the rest checks again (chain: a random-weight CNN with a pooled head)', async () => {
+    const log: string[] = [];
+    const { report } = await prune(load('chain'), { structure: 'channels', flops: 0.5, sparsity: 0.5, shape: shapeOf('chain') }, { runtime, onLog: (line) => log.push(line) });
+    if (!report.fidelity.measured) throw new Error('fidelity not measured');
+    expect(report.fidelity.outputs[0]!.referenceVariation!).toBeLessThan(0.02);
+    const blind = /check inputs barely move/;
+    expect(report.warnings.filter((w) => blind.test(w))).toHaveLength(1);
+    expect(log.filter((line) => blind.test(line))).toHaveLength(1);
+  });
+
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {
     const unknown = await prune(load('unknown_op'), { structure: 'channels', flops: 0.5, shape: shapeOf('unknown_op') }, { runtime });
     const reasons = unknown.report.structure!.intact.map((g) => g.reason);

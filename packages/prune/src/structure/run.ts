@@ -1,7 +1,7 @@
 import { addGraphOutputs, countNonzero, findWeights, parseModel, serializeForRuntime, setMetadata, type OnnxModel } from '@specprune/onnx-io';
 import { median } from '@specprune/device-runner/stats';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from '../errors.js';
-import { barelyMoved, blindComparison, measureFidelity, percent } from '../fidelity.js';
+import { barelyMoved, barelyMovedOutputs, blindComparison, measureFidelity, percent } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
 import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds } from '../runtime.js';
@@ -488,7 +488,9 @@ export async function pruneStructured(
   await checkShapes(context.runtime, bytes, label, samples, baseline);
   const fidelity = await measureFidelity(context.runtime, bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random');
   const blind = blindComparison(fidelity.outputs, fidelity.inputs, label);
-  if (blind) {
+  // Unstructured pruning of the rest checked on the same kind of inputs and has said it already (log and warnings).
+  const said = result.report.fidelity.measured && barelyMovedOutputs(result.report.fidelity.outputs).length > 0;
+  if (blind && !said) {
     context.onLog?.(`warning: ${blind}`);
     warnings.push(blind);
   }
