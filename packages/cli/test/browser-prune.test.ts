@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
@@ -7,7 +8,7 @@ import ort from 'onnxruntime-node';
 import { chromium } from 'playwright-core';
 import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
 import { describe, expect, it } from 'vitest';
-import { MODELS, ROOT } from './helpers.js';
+import { MODELS, ROOT, tempDir } from './helpers.js';
 import { readmeExample } from './readme-examples.js';
 
 const ORT_WEB_DIST = path.join(ROOT, 'packages/cli/node_modules/onnxruntime-web/dist');
@@ -86,6 +87,13 @@ function serve(bundle: string): Promise<{ server: Server; url: string; posted: P
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, posted })));
 }
 
+/** onnx.checker (Debian's python3-onnx) on bytes a page returned, as checker.setup.ts does for what the CLI writes. */
+function checkBytes(bytes: Uint8Array, name: string): void {
+  const file = path.join(tempDir(), name);
+  writeFileSync(file, bytes);
+  execFileSync('/usr/bin/python3', ['-c', 'import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]))', file], { stdio: 'pipe' });
+}
+
 /** Runs a README example in headless Chromium; resolves to what the page reported (or its error) and the bytes it posted. */
 async function runInPage<Report>(example: string): Promise<{ report: Report; bytes: Uint8Array }> {
   const bundle = await bundleReadmeExample(example);
@@ -121,6 +129,7 @@ describe('specprune/browser in real headless Chromium with onnxruntime-web', () 
     expect(report.fidelity.minCosine).toBeGreaterThan(0.5);
 
     // What the page returned is a valid model at the requested sparsity, loadable in onnxruntime-node.
+    checkBytes(bytes, 'page-pruned.onnx');
     const session = await ort.InferenceSession.create(bytes);
     const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]) });
     expect(Object.values(out)[0]!.dims).toEqual([1, 2]);
@@ -148,7 +157,8 @@ describe('specprune/browser in real headless Chromium with onnxruntime-web', () 
     expect(s.latency.p50AfterMs).toBeGreaterThan(0);
     expect(report.fidelity.measured).toBe(true);
     expect(report.fidelity.minCosine).toBeGreaterThan(0.5);
-    // The bytes the page returned: smaller than the original, and they run in onnxruntime-node.
+    // The bytes the page returned: smaller than the original, valid ONNX, and they run in onnxruntime-node.
+    checkBytes(bytes, 'page-channels.onnx');
     expect(bytes.byteLength).toBeLessThan(readFileSync(MODELS.paddleCls).byteLength * 0.9);
     const session = await ort.InferenceSession.create(bytes);
     const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(3 * 48 * 192).fill(0.1), [1, 3, 48, 192]) });

@@ -608,7 +608,9 @@ describe('structured pruning through the pipeline (prune with structure channels
       const scores = scoreChannels(model, analysis);
       applyChannelPruning(model, analysis, new Map([...counts].map(([g, n]) => [g, topChannels(scores.get(g)!, n)])));
       const file = path.join(dir, `${name}.halved.onnx`);
-      writeFileSync(file, serializeForRuntime(model));
+      const bytes = serializeForRuntime(model);
+      check(bytes, `${name}-halved`);
+      writeFileSync(file, bytes);
       return { analysis, file };
     };
     const branched = await halve('subgraph_if_zero');
