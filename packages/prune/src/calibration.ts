@@ -163,12 +163,13 @@ export async function collectInputStats(
     const fits = bytes <= budget;
     if (fits) budget -= bytes;
     else withoutGram.push({ key: plan.key, bytes });
-    stats.set(plan.key, createInputStats(plan.cols, plan.groups, fits));
+    // Accumulated as upper triangles from the first sample: full matrices of every weight never exist at once.
+    stats.set(plan.key, createInputStats(plan.cols, plan.groups, fits, { packed: true }));
   }
   if (plans.length === 0) return { stats, withoutGram, gramBytes: 0, packedBytes: 0, withGram: 0 };
 
-  const gramTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? s.gram.byteLength : 0), 0);
-  const packedTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? ((s.groups * s.cols * (s.cols + 1)) / 2) * 8 : 0), 0);
+  const gramTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? gramBytes(s.cols, s.groups) : 0), 0);
+  const packedTotal = [...stats.values()].reduce((sum, s) => sum + (s.gram ? s.gram.byteLength : 0), 0);
   const withGram = [...stats.values()].filter((s) => s.gram).length;
   const workers = options.workers;
   const handedOver = new Set<string>();

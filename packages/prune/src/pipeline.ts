@@ -658,7 +658,7 @@ async function gatherStats(
   for (const [key, value] of collected.stats) into.set(key, value);
   const nameOf = (key: string) => selected.find((s) => s.key === key)!.weight.name;
   const gramTotal = collected.gramBytes;
-  context.onLog?.(`${what}: ${feeds.length} samples through ${plans.length} weight inputs in ${seconds(started).toFixed(1)} s (Gram matrices: ${(gramTotal / 1e6).toFixed(1)} MB; held packed until each weight's last use: ${(collected.packedBytes / 1e6).toFixed(1)} MB)`);
+  context.onLog?.(`${what}: ${feeds.length} samples through ${plans.length} weight inputs in ${seconds(started).toFixed(1)} s (Gram matrices: ${(collected.packedBytes / 1e6).toFixed(1)} MB, accumulated and held as upper triangles until each weight's last use; ${(gramTotal / 1e6).toFixed(1)} MB as full matrices)`);
   if (withoutGram.length) {
     context.onLog?.(
       `${withoutGram.length} weight(s) need more room for their input Gram matrix than calibrationMemory leaves (${withoutGram

@@ -17,8 +17,10 @@ export interface InputStats {
   sumSquares: Float64Array;
   gram?: Float64Array;
   /**
-   * True once {@link packInputStats} has stored each group's Gram matrix as its upper triangle, row by row
-   * (cols·(cols+1)/2 values per group): half the memory, the same numbers; {@link groupGram} unpacks.
+   * True when each group's Gram matrix is stored as its upper triangle, row by row (cols·(cols+1)/2 values
+   * per group): half the memory, the same numbers; {@link groupGram} unpacks. Statistics are created packed
+   * (`createInputStats(…, { packed: true })`, accumulated so from the first sample, never held full) or
+   * packed when finished ({@link packInputStats}).
    */
   packed?: boolean;
 }
@@ -28,17 +30,44 @@ export function gramBytes(cols: number, groups: number): number {
   return groups * cols * cols * 8;
 }
 
-export function createInputStats(cols: number, groups: number, withGram: boolean): InputStats {
+/**
+ * Empty statistics. With `packed` the Gram matrices are upper triangles from the start: accumulation gives
+ * the same numbers as into full matrices packed afterwards, and the full matrices never exist.
+ */
+export function createInputStats(cols: number, groups: number, withGram: boolean, options: { packed?: boolean } = {}): InputStats {
   if (!Number.isInteger(cols) || cols < 1 || !Number.isInteger(groups) || groups < 1) {
     throw new RangeError(`Input statistics need cols >= 1 and groups >= 1; got cols=${cols}, groups=${groups}.`);
   }
+  const packed = withGram && options.packed === true;
   return {
     cols,
     groups,
     count: 0,
     sumSquares: new Float64Array(groups * cols),
-    ...(withGram ? { gram: new Float64Array(groups * cols * cols) } : {}),
+    ...(withGram ? { gram: new Float64Array(packed ? (groups * cols * (cols + 1)) / 2 : groups * cols * cols) } : {}),
+    ...(packed ? { packed } : {}),
   };
+}
+
+/**
+ * Where row i of group `group`'s Gram matrix is stored, from the column the kernels read and write it
+ * (full: the even column at or left of the diagonal; packed: the diagonal): offset and first column.
+ */
+function gramRow(stats: InputStats, group: number, i: number): { at: number; from: number } {
+  const n = stats.cols;
+  if (stats.packed) return { at: (group * n * (n + 1)) / 2 + i * n - (i * (i - 1)) / 2, from: i };
+  const from = i & ~1;
+  return { at: group * n * n + i * n + from, from };
+}
+
+/** Copies the stored upper triangle of a group's Gram matrix into `g` (full, in the kernels' memory), or back. */
+function copyGram(stats: InputStats, group: number, g: Float64Array, direction: 'in' | 'out'): void {
+  const { cols, gram } = stats;
+  for (let i = 0; i < cols; i++) {
+    const { at, from } = gramRow(stats, group, i);
+    if (direction === 'in') g.set(gram!.subarray(at, at + cols - from), i * cols + from);
+    else gram!.set(g.subarray(i * cols + from, (i + 1) * cols), at);
+  }
 }
 
 /** Vectors buffered per group before they are folded into the Gram matrix (one pass over it per batch). */
@@ -58,7 +87,6 @@ const pendingOf = new WeakMap<InputStats, Pending[]>();
  * call {@link finishInputStats} before reading `gram`.
  */
 export function accumulateInputs(stats: InputStats, group: number, vectors: Float32Array, count: number): void {
-  if (stats.packed) throw new RangeError('These input statistics are packed (finished): no inputs can be added.');
   const { cols } = stats;
   if (vectors.length < count * cols) throw new RangeError(`accumulateInputs: ${count} vectors of ${cols} need ${count * cols} values, got ${vectors.length}.`);
   const norms = stats.sumSquares;
@@ -86,7 +114,6 @@ export function accumulateInputs(stats: InputStats, group: number, vectors: Floa
  * transposition: norms at once, the Gram matrix by the kernel in one call per chunk of vectors.
  */
 export function accumulateInputColumns(stats: InputStats, group: number, columns: Float32Array, count: number): void {
-  if (stats.packed) throw new RangeError('These input statistics are packed (finished): no inputs can be added.');
   const { cols } = stats;
   if (columns.length < count * cols) throw new RangeError(`accumulateInputColumns: ${count} vectors of ${cols} need ${count * cols} values, got ${columns.length}.`);
   const norms = stats.sumSquares;
@@ -97,23 +124,15 @@ export function accumulateInputColumns(stats: InputStats, group: number, columns
   }
   if (group === 0) stats.count += count;
   if (!stats.gram || count === 0) return;
-  const gram = stats.gram;
-  const base = group * cols * cols;
   const chunk = Math.max(BATCH, Math.min(count, Math.floor((16 << 20) / (8 * cols))));
   const [x, g] = kernelArrays(cols * chunk, cols * cols);
-  for (let i = 0; i < cols; i++) {
-    const from = i & ~1;
-    g.set(gram.subarray(base + i * cols + from, base + (i + 1) * cols), i * cols + from);
-  }
+  copyGram(stats, group, g, 'in');
   for (let start = 0; start < count; start += chunk) {
     const n = Math.min(chunk, count - start);
     for (let i = 0; i < cols; i++) for (let v = 0; v < n; v++) x[i * n + v] = columns[i * count + start + v];
     gemmNT('add', cols, cols, n, x, 0, n, x, 0, n, g, 0, cols, 'upper');
   }
-  for (let i = 0; i < cols; i++) {
-    const from = i & ~1;
-    gram.set(g.subarray(i * cols + from, (i + 1) * cols), base + i * cols + from);
-  }
+  copyGram(stats, group, g, 'out');
 }
 
 /**
@@ -123,29 +142,25 @@ export function accumulateInputColumns(stats: InputStats, group: number, columns
  */
 function flush(stats: InputStats, group: number, batch: Pending): void {
   const { cols } = stats;
-  const gram = stats.gram!;
-  const base = group * cols * cols;
   const n = batch.count;
   const [x, g] = kernelArrays(cols * n, cols * cols);
   for (let i = 0; i < cols; i++) for (let v = 0; v < n; v++) x[i * n + v] = batch.columns[i * BATCH + v];
-  // Only the upper triangle (from each row's even column at or left of the diagonal) goes in and out.
-  for (let i = 0; i < cols; i++) {
-    const from = i & ~1;
-    g.set(gram.subarray(base + i * cols + from, base + (i + 1) * cols), i * cols + from);
-  }
+  // Only the upper triangle goes in and out (see gramRow).
+  copyGram(stats, group, g, 'in');
   gemmNT('add', cols, cols, n, x, 0, n, x, 0, n, g, 0, cols, 'upper');
-  for (let i = 0; i < cols; i++) {
-    const from = i & ~1;
-    gram.set(g.subarray(i * cols + from, (i + 1) * cols), base + i * cols + from);
-  }
+  copyGram(stats, group, g, 'out');
   batch.count = 0;
 }
 
-/** Folds buffered vectors in and mirrors the upper triangles into full symmetric Gram matrices. Idempotent. */
+/**
+ * Folds buffered vectors in and mirrors the upper triangles into full symmetric Gram matrices (packed
+ * statistics stay packed: read them with {@link groupGram}). Idempotent.
+ */
 export function finishInputStats(stats: InputStats): void {
   const { gram, cols, groups } = stats;
-  if (!gram || stats.packed) return;
+  if (!gram) return;
   flushPending(stats);
+  if (stats.packed) return;
   for (let g = 0; g < groups; g++) {
     const base = g * cols * cols;
     for (let i = 0; i < cols; i++) for (let j = i + 1; j < cols; j++) gram[base + j * cols + i] = gram[base + i * cols + j];
@@ -167,9 +182,10 @@ function flushPending(stats: InputStats): void {
  */
 export function packInputStats(stats: InputStats): void {
   const { gram, cols: n, groups } = stats;
-  if (!gram || stats.packed) return;
+  if (!gram) return;
   // Only the upper triangles are read: the lower ones are not mirrored (nor their pages touched) first.
   flushPending(stats);
+  if (stats.packed) return;
   const triangle = (n * (n + 1)) / 2;
   const packed = new Float64Array(groups * triangle);
   let at = 0;
@@ -187,6 +203,7 @@ export function packInputStats(stats: InputStats): void {
 /** The Gram matrix of one group, cols x cols: a view, or a new full matrix when the statistics are packed. */
 export function groupGram(stats: InputStats, group: number): Float64Array {
   if (!stats.gram) throw new RangeError('These input statistics hold no Gram matrix.');
+  flushPending(stats);
   const n = stats.cols;
   if (!stats.packed) return stats.gram.subarray(group * n * n, (group + 1) * n * n);
   const full = new Float64Array(n * n);
