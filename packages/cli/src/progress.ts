@@ -1,3 +1,4 @@
+import { formatBytes } from './format.js';
 import { log, throwIfInterrupted, type Io } from './io.js';
 
 /**
@@ -45,15 +46,17 @@ function formatSeconds(seconds: number): string {
 /**
  * A progress callback for work reported in phases (`{ phase, done, total, item }`, as the pruning
  * pipeline reports it): one bar per phase on stderr with elapsed time and an estimate of the rest (TTY
- * only), and one line per finished phase with its time (always, so CI logs show where the time went).
- * Every tick also stops an interrupted run.
+ * only), and one line per finished phase with its time and the process's peak memory so far (always, so
+ * CI logs show where the time and the memory went). Every tick also stops an interrupted run.
  */
 export function createPhaseProgress(io: Io): (progress: { phase: string; done: number; total: number; item?: string }) => void {
   let current: { phase: string; bar: ReturnType<typeof createProgress>; started: number; total: number } | undefined;
   const finish = () => {
     if (!current) return;
     current.bar.done();
-    log(io, `specprune: ${current.phase}: ${current.total} step(s) in ${formatSeconds((Date.now() - current.started) / 1000)}`);
+    // The resident high-water mark (worker threads and onnxruntime included): which phase raised it.
+    const peak = formatBytes(process.resourceUsage().maxRSS * 1024);
+    log(io, `specprune: ${current.phase}: ${current.total} step(s) in ${formatSeconds((Date.now() - current.started) / 1000)}; peak memory so far ${peak}`);
     current = undefined;
   };
   return (p) => {

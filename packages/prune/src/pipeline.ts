@@ -621,12 +621,16 @@ async function checkResult(context: PruneContext, prunedBytes: () => Uint8Array,
     }
     return { measured: false, reason: reference.reason };
   }
-  context.onProgress?.({ phase: 'check', done: 0, total: reference.samples.length });
+  const total = reference.samples.length;
+  context.onProgress?.({ phase: 'check', done: 0, total });
+  let fidelity: Fidelity;
   try {
-    return await measureFidelity(context.runtime, prunedBytes(), `the pruned ${label}`, reference.samples, reference.baseline, reference.inputs);
+    fidelity = await measureFidelity(context.runtime, prunedBytes(), `the pruned ${label}`, reference.samples, reference.baseline, reference.inputs);
   } catch (error) {
     throw broken(error);
   }
+  context.onProgress?.({ phase: 'check', done: total, total });
+  return fidelity;
 }
 
 /** Runs the model over the samples and records each observable weight's input statistics. */
