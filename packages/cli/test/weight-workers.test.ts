@@ -30,6 +30,35 @@ describe('weight workers', () => {
     }
   }, 300_000);
 
+  it('the pipeline ends the workers after its last weight (before the check), and the same pool serves the next prune', async () => {
+    const bytes = new Uint8Array(readFileSync(MODELS.paddleCls));
+    const options = { sparsity: 0.5, shape: { x: [1, 3, 48, 192] } };
+    const pool = createWeightWorkers(2);
+    const calls: string[] = [];
+    const workers = {
+      size: pool.size,
+      run: (work: Parameters<typeof pool.run>[0], lane: number) => {
+        calls.push(work.kind);
+        return pool.run(work, lane);
+      },
+      close: async () => {
+        calls.push('close');
+        await pool.close();
+      },
+    };
+    try {
+      const first = await prune(bytes, options, { runtime, workers });
+      expect(calls.at(-1)).toBe('close');
+      expect(calls.filter((c) => c === 'close')).toHaveLength(1);
+      expect(calls.lastIndexOf('final')).toBe(calls.length - 2);
+      const second = await prune(bytes, options, { runtime, workers });
+      expect(calls.filter((c) => c === 'close')).toHaveLength(2);
+      expect(Buffer.compare(Buffer.from(second.model), Buffer.from(first.model))).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  }, 300_000);
+
   it('with calibration samples (statistics built on the workers): re-fit and spectral give the bytes they give in place', async () => {
     const bytes = new Uint8Array(readFileSync(MODELS.paddleCls));
     const spec = [{ name: 'x', dtype: 'float32', shape: [1, 3, 48, 192] }] as never;

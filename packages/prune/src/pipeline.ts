@@ -501,6 +501,9 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     context.onProgress?.({ phase: 'pruning', done: details.length, total: selected.length, item: s.weight.name });
   }
   timings.prune = seconds(pruneStarted);
+  // The workers' memory (their isolates and what their allocators kept) goes before the written model is
+  // loaded for the check: loading a bitmask model is the run's most memory-hungry step.
+  await workers?.close?.();
   await scanner?.release();
   // What measured the original (its bytes for the runtime, the scan's samples and captured activations)
   // is not needed by the check: let it go before the pruned model is serialised and loaded.

@@ -112,6 +112,11 @@ export interface WeightWorkers {
   /** How many pieces of work can run at once. */
   readonly size: number;
   run(work: WeightWork, lane: number): Promise<WeightWorkResult>;
+  /**
+   * Ends the workers for now (a later `run` starts them again): the pipeline calls it once its last weight
+   * is pruned, so what the workers took is given back before the written model is loaded for the check.
+   */
+  close?(): Promise<void>;
 }
 
 /** Adds the input vectors of one activation (one sample) to a weight's statistics, cut as its plan says. */
