@@ -140,33 +140,18 @@ interface Unit {
 /**
  * Full Gram matrices (unpacked from packed statistics) and inverse factors are computed once per group and
  * kept with the statistics while one piece of work uses them (the scan re-fits at several sparsities);
- * {@link releaseFactors} drops them, or keeps the factors packed for the weight's next work.
+ * {@link releaseFactors} drops them.
  */
 const working = new WeakMap<InputStats, { grams: Map<number, Float64Array>; factors: Map<number, RefitFactor> }>();
-/** Factors between two pieces of work on a weight: upper triangles, row by row (U is upper triangular). */
-const packedFactors = new WeakMap<InputStats, Map<number, { u: Float64Array; dampening: number }>>();
 
 /**
- * Ends one piece of work on `stats`: the full Gram matrices and factors it used are dropped; with `keep`
- * the factors stay, packed (half their size), for the next work on the weight, else they go too.
+ * Ends one piece of work on `stats`: the full Gram matrices and factors it used are dropped. The weight's
+ * next work computes its factor again (the same numbers: the same kernels on the same Gram matrix): keeping
+ * every weight's factor from the scan to the final pass took as much memory as the statistics themselves
+ * (up to 244 MB more on a ResNet-50-shaped model), recomputing takes 2-7 s there on two cores.
  */
-export function releaseFactors(stats: InputStats, keep = false): void {
-  const held = working.get(stats);
+export function releaseFactors(stats: InputStats): void {
   working.delete(stats);
-  if (!keep) {
-    packedFactors.delete(stats);
-    return;
-  }
-  if (!held?.factors.size) return;
-  let packed = packedFactors.get(stats);
-  if (!packed) packedFactors.set(stats, (packed = new Map()));
-  const n = stats.cols;
-  for (const [group, { u, dampening }] of held.factors) {
-    if (packed.has(group)) continue;
-    const triangle = new Float64Array((n * (n + 1)) / 2);
-    for (let i = 0, at = 0; i < n; at += n - i, i++) triangle.set(u.subarray(i * n + i, (i + 1) * n), at);
-    packed.set(group, { u: triangle, dampening });
-  }
 }
 
 function workingOf(stats: InputStats): { grams: Map<number, Float64Array>; factors: Map<number, RefitFactor> } {
@@ -186,14 +171,7 @@ function factorOf(stats: InputStats, group: number): RefitFactor {
   const { factors } = workingOf(stats);
   let factor = factors.get(group);
   if (factor) return factor;
-  const kept = packedFactors.get(stats)?.get(group);
-  if (kept) {
-    // The lower triangle of U is exactly zero, so unpacking gives the factor computed before, bit for bit.
-    const n = stats.cols;
-    const u = new Float64Array(n * n);
-    for (let i = 0, at = 0; i < n; at += n - i, i++) u.set(kept.u.subarray(at, at + n - i), i * n + i);
-    factor = { u, dampening: kept.dampening };
-  } else factor = refitFactor(gramOf(stats, group), stats.cols);
+  factor = refitFactor(gramOf(stats, group), stats.cols);
   factors.set(group, factor);
   return factor;
 }

@@ -53,10 +53,9 @@ export function doWeightWork(work: WeightWork, stats: InputStats): WeightWorkRes
     try {
       return pruneWork(work, stats);
     } finally {
-      // Full Gram matrices and inverse factors live only while one piece of work uses them; between the
-      // scan and the final work the factors wait packed (held full for every weight at once, Gram
-      // matrices and factors took four times the memory).
-      releaseFactors(stats, work.kind === 'scan');
+      // Full Gram matrices and inverse factors live only while one piece of work uses them (held for every
+      // weight at once, they took four times the memory of the packed statistics).
+      releaseFactors(stats);
     }
   }
   const { plan, activation } = work as StatsWork;
