@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +9,7 @@ import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
 import { describe, expect, it } from 'vitest';
 import { MODELS, ROOT, tempDir } from './helpers.js';
 import { readmeExample } from './readme-examples.js';
+import { recordModelFile } from './written-models.js';
 
 const ORT_WEB_DIST = path.join(ROOT, 'packages/cli/node_modules/onnxruntime-web/dist');
 
@@ -87,11 +87,11 @@ function serve(bundle: string): Promise<{ server: Server; url: string; posted: P
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, posted })));
 }
 
-/** onnx.checker (Debian's python3-onnx) on bytes a page returned, as checker.setup.ts does for what the CLI writes. */
+/** Bytes a page returned, written where checker.setup.ts runs onnx.checker on them with every model the CLI wrote. */
 function checkBytes(bytes: Uint8Array, name: string): void {
   const file = path.join(tempDir(), name);
   writeFileSync(file, bytes);
-  execFileSync('/usr/bin/python3', ['-c', 'import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]))', file], { stdio: 'pipe' });
+  recordModelFile(file);
 }
 
 /** Runs a README example in headless Chromium; resolves to what the page reported (or its error) and the bytes it posted. */

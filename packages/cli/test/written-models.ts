@@ -12,7 +12,12 @@ const written = new Set<string>();
 export function recordWrittenModel(argv: readonly string[], cwd: string): void {
   if (argv[0] !== 'prune' || argv.includes('--ort-only-sparse-indices')) return;
   const at = argv.findIndex((a) => a === '-o' || a === '--output');
-  if (at >= 0 && argv[at + 1]) written.add(path.resolve(cwd, argv[at + 1]!));
+  if (at >= 0 && argv[at + 1]) recordModelFile(path.resolve(cwd, argv[at + 1]!));
+}
+
+/** A model file a test wrote by other means (e.g. bytes a browser page returned), checked with the others. */
+export function recordModelFile(file: string): void {
+  written.add(file);
 }
 
 /** Runs Debian's onnx.checker over the recorded models that still exist; returns "file: reason" lines. */
