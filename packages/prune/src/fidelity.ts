@@ -1,6 +1,5 @@
-import { halfToFloat } from '@specprune/onnx-io';
 import { OutputAgreement, type OutputFidelity } from './compare.js';
-import { openSession, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
+import { floatValues, isFloatTensor, openSession, type Feeds, type InferenceSession, type OrtRuntime } from './runtime.js';
 
 export type { OutputFidelity };
 
@@ -56,24 +55,18 @@ export async function compareOutputs(
       if (candidate.dims.length !== reference.dims.length || candidate.dims.some((d, i) => d !== reference.dims[i])) {
         throw new Error(`output ${name} has shape [${candidate.dims.join(', ')}] where the original's is [${reference.dims.join(', ')}]`);
       }
-      if (reference.type !== 'float32' && reference.type !== 'float64' && reference.type !== 'float16') continue;
+      if (!isFloatTensor(reference)) continue;
       if (!agreements.has(name)) {
         const last = reference.dims[reference.dims.length - 1];
         const classes = reference.dims.length === 2 && typeof last === 'number' && last >= 2 ? last : undefined;
         agreements.set(name, new OutputAgreement(name, classes));
       }
-      agreements.get(name)!.add(floats(reference), floats(candidate));
+      agreements.get(name)!.add(floatValues(reference), floatValues(candidate));
     }
   }
   const outputs = [...agreements.values()].map((a) => a.result());
   const shapes = Object.fromEntries(Object.entries(samples[0] ?? {}).map(([name, t]) => [name, [...t.dims]]));
   return { measured: true, inputs, samples: samples.length, shapes, minCosine: outputs.reduce((m, o) => Math.min(m, o.cosine), 1), outputs };
-}
-
-function floats(tensor: Tensor): ArrayLike<number> {
-  if (tensor.type !== 'float16') return tensor.data as ArrayLike<number>;
-  const bits = tensor.data as Uint16Array;
-  return Array.from(bits, halfToFloat);
 }
 
 /**
@@ -108,8 +101,8 @@ export function barelyMoved(outputs: readonly Feeds[]): Array<{ name: string; re
     const agreement = new OutputAgreement(name, undefined);
     for (const feeds of outputs) {
       const tensor = feeds[name];
-      if (!tensor || (tensor.type !== 'float32' && tensor.type !== 'float64' && tensor.type !== 'float16')) break;
-      agreement.add(floats(tensor), floats(tensor));
+      if (!tensor || !isFloatTensor(tensor)) break;
+      agreement.add(floatValues(tensor), floatValues(tensor));
     }
     return { name, referenceVariation: agreement.result().referenceVariation };
   });

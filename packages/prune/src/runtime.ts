@@ -1,5 +1,6 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { createRandom, deriveSeed } from '@specprune/core';
+import { halfToFloat } from '@specprune/onnx-io';
 import { generateInputData, type ResolvedInput } from '@specprune/device-runner/inputs';
 import { PruneInputError } from './errors.js';
 
@@ -13,6 +14,16 @@ export interface OrtRuntime {
 
 /** One sample: a tensor per model input, by name. */
 export type Feeds = Record<string, Tensor>;
+
+/** Whether a tensor (a model output) holds floating-point values, the ones measurements compare. */
+export function isFloatTensor(tensor: Tensor): boolean {
+  return tensor.type === 'float32' || tensor.type === 'float64' || tensor.type === 'float16';
+}
+
+/** A float tensor's values as numbers; float16 outputs (of float16 models) arrive as raw half bits. */
+export function floatValues(tensor: Tensor): ArrayLike<number> {
+  return tensor.type === 'float16' ? Float32Array.from(tensor.data as Uint16Array, halfToFloat) : (tensor.data as ArrayLike<number>);
+}
 
 /**
  * Sessions for measurements: errors only from onnxruntime's own logger; one intra-op thread unless the

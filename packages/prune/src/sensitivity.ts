@@ -1,9 +1,9 @@
 import type { Granularity } from '@specprune/core';
-import { addGraphOutputs, cutModelBefore, cutTensors, dtypeCode, findWeights, halfToFloat, liftable, liftWeightsToInputs, parseModel, readWeight, serializeModel, updateWeight, type DTypeName, type MatrixView } from '@specprune/onnx-io';
+import { addGraphOutputs, cutModelBefore, cutTensors, dtypeCode, findWeights, liftable, liftWeightsToInputs, parseModel, readWeight, serializeModel, updateWeight, type DTypeName, type MatrixView } from '@specprune/onnx-io';
 import type { ResolvedInput } from '@specprune/device-runner/inputs';
 import { pruneWeight } from './engine.js';
 import { PruneInputError, throwIfAborted } from './errors.js';
-import { openSession, randomSamples, SESSION_OPTIONS, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
+import { floatValues, isFloatTensor, openSession, randomSamples, SESSION_OPTIONS, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
 
 /** Sparsities at which each weight's end-to-end sensitivity is measured. */
 export const SCAN_GRID = [0, 0.3, 0.5, 0.7, 0.9] as const;
@@ -82,7 +82,7 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
   } finally {
     await reference.release();
   }
-  const outputs = Object.keys(baseline[0] ?? {}).filter((n) => FLOAT_OUTPUTS.has(baseline[0]![n]!.type));
+  const outputs = Object.keys(baseline[0] ?? {}).filter((n) => isFloatTensor(baseline[0]![n]!));
   const measure = async (session: InferenceSession, against: readonly Feeds[], extra: Feeds = {}): Promise<number> => {
     let total = 0;
     for (let k = 0; k < samples.length; k++) total += relativeDistance(against[k]!, await session.run({ ...samples[k]!, ...extra }), outputs);
@@ -148,8 +148,8 @@ function relativeDistance(a: Feeds, b: Feeds, names: readonly string[]): number 
   let num = 0;
   let den = 0;
   for (const name of names) {
-    const x = asFloats(a[name]!);
-    const y = asFloats(b[name]!);
+    const x = floatValues(a[name]!);
+    const y = floatValues(b[name]!);
     for (let i = 0; i < x.length; i++) {
       const d = (y[i] ?? 0) - x[i]!;
       num += Number.isFinite(d) ? d * d : 1e30;
@@ -449,11 +449,4 @@ export async function scanSensitivity(scanner: Scanner, items: readonly ScanItem
 /** Magnitude pruning of one weight for the data-free scan. */
 export function magnitudeAt(item: ScanItem, sparsity: number, granularity: Granularity, seed: number): Float32Array {
   return pruneWeight(item.values!, item.view, Math.round(sparsity * item.values!.length), 'magnitude', granularity, seed, item.key, { measureSpectralError: false }).values;
-}
-
-const FLOAT_OUTPUTS = new Set(['float32', 'float64', 'float16']);
-
-/** An output's values as numbers; float16 outputs (of float16 models) arrive as raw half bits. */
-function asFloats(tensor: Tensor): ArrayLike<number> {
-  return tensor.type === 'float16' ? Float32Array.from(tensor.data as Uint16Array, halfToFloat) : (tensor.data as ArrayLike<number>);
 }
