@@ -114,6 +114,7 @@ export interface WeightWorkers {
   /**
    * Ends the workers for now (a later `run` starts them again): the pipeline calls it once its last weight
    * is pruned, so what the workers took is given back before the written model is loaded for the check.
+   * Work still pending is dropped, not settled: give each prune its own pool (the CLI makes one per run).
    */
   close?(): Promise<void>;
 }
