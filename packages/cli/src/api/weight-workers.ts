@@ -85,9 +85,6 @@ export function createWeightWorkers(size: number): WeightWorkers & { close(): Pr
         lanes.map(async (lane) => {
           const worker = lane.worker;
           lane.worker = undefined;
-          // Work still waiting (another prune sharing the pool, since the pipeline closes it after its last
-          // weight) fails at once rather than never settling.
-          for (const waiting of lane.pending.values()) waiting.reject(new Error('the weight workers were closed while work was pending'));
           lane.pending.clear();
           if (worker) {
             worker.removeAllListeners('exit');
