@@ -2,12 +2,14 @@
  * The CLI's worker pool for the pipeline's per-weight work: the same bytes with no workers, one or two,
  * and a failure in a worker reaches the caller instead of hanging.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { prune, randomSamples, type OrtRuntime } from '@specprune/prune';
 import { describe, expect, it } from 'vitest';
 import { createWeightWorkers } from '../src/api/weight-workers.js';
-import { MODELS } from './helpers.js';
+import { MODELS, ROOT, tempDir } from './helpers.js';
 
 const runtime = ort as unknown as OrtRuntime;
 
@@ -74,6 +76,33 @@ describe('weight workers', () => {
         expect(pooled.report.calibration).toEqual(inPlace.report.calibration);
       } finally {
         await workers.close();
+      }
+    }
+  }, 300_000);
+
+  it('weights without statistics (magnitude, a sampler) are measured on the workers, with the bytes and errors they get in place', async () => {
+    // Three 300x300 MatMul weights: large enough to be worth a worker, and no statistics (data-free methods).
+    const file = path.join(tempDir(), 'mlp.onnx');
+    execFileSync('/usr/bin/python3', [path.join(ROOT, 'bench/make_large_model.py'), file, '3', '300']);
+    const bytes = new Uint8Array(readFileSync(file));
+    for (const method of ['magnitude', 'l2']) {
+      const options = { sparsity: 0.5, method, allocation: 'uniform' };
+      const inPlace = await prune(bytes, options, { runtime });
+      expect(inPlace.report.weights.every((w) => w.spectralError !== null && w.spectralError > 0), method).toBe(true);
+      const pool = createWeightWorkers(2);
+      const kinds: string[] = [];
+      const workers = { size: pool.size, run: (work: Parameters<typeof pool.run>[0], lane: number) => (kinds.push(work.kind), pool.run(work, lane)) };
+      try {
+        const pooled = await prune(bytes, options, { runtime, workers });
+        expect(kinds, method).toEqual(['plain', 'plain', 'plain']);
+        expect(Buffer.compare(Buffer.from(pooled.model), Buffer.from(inPlace.model)), method).toBe(0);
+        expect(pooled.report.weights, method).toEqual(inPlace.report.weights);
+        // Without the spectral error, magnitude is cheaper in place than the message to a worker.
+        kinds.length = 0;
+        await prune(bytes, { ...options, spectralError: false }, { runtime, workers });
+        expect(kinds, method).toEqual(method === 'magnitude' ? [] : ['plain', 'plain', 'plain']);
+      } finally {
+        await pool.close();
       }
     }
   }, 300_000);

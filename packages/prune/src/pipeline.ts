@@ -162,6 +162,11 @@ export interface PruneResult {
 const SAMPLER_MARGIN = 0.9;
 /** A re-fit on random inputs is kept when it moves the outputs on other random inputs no more than magnitude does. */
 const REFIT_MARGIN = 1;
+/**
+ * Weights without input statistics go to the worker threads from this size on: below it, sending the weight
+ * and its result costs about as much as the work (a 256x256 weight's spectral error takes a few milliseconds).
+ */
+const PLAIN_WORK_MIN_NUMEL = 1 << 16;
 /** Random inputs the written model is checked on, from their own seed stream. */
 /** The runtime cannot run what the defaults measure: stop, naming what would work (options named as the caller spells them). */
 function unmeasurable(error: Error): PruneOptionError {
@@ -438,8 +443,18 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const scratch = { buffer: new Float32Array(0) };
   // Work on the next weights starts while this one is measured and written.
   const inFlight = new Map<number, Promise<WeightWorkResult | undefined>>();
+  const fallback = o.method === 'wanda' || o.method === 'refit' ? 'magnitude' : (o.method as MethodName);
   const finalWork = (idx: number) => {
-    if (!inFlight.has(idx)) inFlight.set(idx, weightWork(idx, { kind: 'final', zeros: [allocation.zeros[idx]!], measureSpectralError: o.spectralError, withMagnitude: checkByOutput && synthetic }));
+    if (!inFlight.has(idx)) {
+      const key = items[idx]!.key;
+      // A weight without statistics goes to a worker too when its measurement is worth a thread (the spectral
+      // error of a large weight is most of a magnitude prune's time); the call is the one made in place below.
+      const plain = workers && !stats.has(key) && (o.spectralError || fallback !== 'magnitude') && items[idx]!.numel >= PLAIN_WORK_MIN_NUMEL;
+      const work: Promise<WeightWorkResult | undefined> = plain
+        ? workers.run({ kind: 'plain', key, original: valuesOf(idx), view: items[idx]!.view, zeros: allocation.zeros[idx]!, method: fallback, granularity: o.granularity, seed: o.seed, measureSpectralError: o.spectralError }, idx)
+        : weightWork(idx, { kind: 'final', zeros: [allocation.zeros[idx]!], measureSpectralError: o.spectralError, withMagnitude: checkByOutput && synthetic });
+      inFlight.set(idx, work);
+    }
     return inFlight.get(idx)!;
   };
   for (const [idx, s] of selected.entries()) {
@@ -457,8 +472,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       const work = await finalWork(idx);
       inFlight.delete(idx);
       const aware = work?.results[0];
-      const fallback = o.method === 'wanda' || o.method === 'refit' ? 'magnitude' : (o.method as MethodName);
-      result = aware ?? pruneWeight(original, items[idx]!.view, zeros, fallback, o.granularity, o.seed, s.key, { measureSpectralError: o.spectralError });
+      result = aware ?? work?.plain ?? pruneWeight(original, items[idx]!.view, zeros, fallback, o.granularity, o.seed, s.key, { measureSpectralError: o.spectralError });
       if ((!aware || synthetic) && checkByOutput && result.method !== 'magnitude') {
         // The lowest spectral error is not always the smallest change of what the model computes (a
         // rescaled sampler can leave a larger Frobenius error), and a re-fit on random inputs may fit

@@ -1,6 +1,6 @@
-import { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs, packInputStats, type ConvGeometry, type Granularity, type InputStats } from '@specprune/core';
+import { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs, packInputStats, type ConvGeometry, type Granularity, type InputStats, type MethodName } from '@specprune/core';
 import type { MatrixView } from '@specprune/onnx-io';
-import { measurePruned, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, releaseFactors, type DataAwarePruned } from './engine.js';
+import { measurePruned, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, releaseFactors, type DataAwarePruned, type PrunedWeight } from './engine.js';
 import type { PruneMethod } from './options.js';
 
 /**
@@ -8,7 +8,23 @@ import type { PruneMethod } from './options.js';
  * in, plain data out, no closures. The pipeline runs it in place or hands it to workers (PruneContext
  * `workers`); the result is the same either way, whatever the number of workers.
  */
-export type WeightWork = PruneWork | StatsWork;
+export type WeightWork = PruneWork | StatsWork | PlainWork;
+
+/**
+ * A weight pruned without input statistics (magnitude and the matrix samplers) whose measurement is worth a
+ * thread: the same call the pipeline makes in place, so the bytes are the same wherever it runs.
+ */
+export interface PlainWork {
+  kind: 'plain';
+  key: string;
+  original: Float32Array;
+  view: MatrixView;
+  zeros: number;
+  method: MethodName;
+  granularity: Granularity;
+  seed: number;
+  measureSpectralError: boolean;
+}
 
 /**
  * Input statistics built where they will be used: `accumulate` adds one sample's input vectors of the
@@ -45,10 +61,17 @@ export interface PruneWork {
 export interface WeightWorkResult {
   results: DataAwarePruned[];
   magnitude?: DataAwarePruned;
+  /** The result of {@link PlainWork}. */
+  plain?: PrunedWeight;
 }
 
-/** Runs one piece of work with the weight's statistics. */
-export function doWeightWork(work: WeightWork, stats: InputStats): WeightWorkResult {
+/** Runs one piece of work with the weight's statistics (none for {@link PlainWork}). */
+export function doWeightWork(work: WeightWork, stats: InputStats | undefined): WeightWorkResult {
+  if (work.kind === 'plain') {
+    const { original, view, zeros, method, granularity, seed, key, measureSpectralError } = work;
+    return { results: [], plain: pruneWeight(original, view, zeros, method, granularity, seed, key, { measureSpectralError }) };
+  }
+  if (!stats) throw new Error(`weight work: no input statistics for ${work.key}`);
   if (work.kind === 'scan' || work.kind === 'final') {
     try {
       return pruneWork(work, stats);

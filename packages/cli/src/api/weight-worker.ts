@@ -10,12 +10,10 @@ const statsByKey = new Map<string, InputStats>();
 
 parentPort!.on('message', ({ id, work }: { id: number; work: WeightWork }) => {
   try {
-    if (work.stats) statsByKey.set(work.key, work.stats);
-    const stats = statsByKey.get(work.key);
-    if (!stats) throw new Error(`weight worker: no input statistics for ${work.key}`);
-    const result = doWeightWork(work, stats);
+    if ('stats' in work && work.stats) statsByKey.set(work.key, work.stats);
+    const result = doWeightWork(work, statsByKey.get(work.key));
     if ('last' in work && work.last) statsByKey.delete(work.key);
-    const buffers = new Set([...result.results, ...(result.magnitude ? [result.magnitude] : [])].map((r) => r.values.buffer as ArrayBuffer));
+    const buffers = new Set([...result.results, ...(result.magnitude ? [result.magnitude] : []), ...(result.plain ? [result.plain] : [])].map((r) => r.values.buffer as ArrayBuffer));
     parentPort!.postMessage({ id, result }, [...buffers]);
   } catch (error) {
     parentPort!.postMessage({ id, error: { message: (error as Error).message, stack: (error as Error).stack } });

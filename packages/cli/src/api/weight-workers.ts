@@ -70,11 +70,12 @@ export function createWeightWorkers(size: number): WeightWorkers & { close(): Pr
         lane.pending.set(id, { resolve, reject });
         worker.ref();
         // Statistics go once per weight, moved (the worker keeps them); later work refers to them by key.
-        const first = work.stats !== undefined && !lane.holds.has(work.key);
+        const stats = 'stats' in work ? work.stats : undefined;
+        const first = stats !== undefined && !lane.holds.has(work.key);
         if (first) lane.holds.add(work.key);
         // The worker drops the statistics after the weight's last work; a later use would send them again.
         if ('last' in work && work.last) lane.holds.delete(work.key);
-        const { stats, ...rest } = work;
+        const { stats: _sent, ...rest } = work as WeightWork & { stats?: unknown };
         const gram = first ? stats?.gram : undefined;
         const transfer = [gram?.buffer, 'activation' in rest ? rest.activation?.data.buffer : undefined].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
         worker.postMessage({ id, work: first ? work : rest }, transfer);
