@@ -132,7 +132,7 @@ describe('worker lanes', () => {
       size: 2,
       async run(work: Parameters<typeof doWeightWork>[0], lane: number) {
         (lanes.get(work.key) ?? lanes.set(work.key, new Set()).get(work.key)!).add(lane);
-        if (work.stats) held[lane]!.set(work.key, work.stats);
+        if ('stats' in work && work.stats) held[lane]!.set(work.key, work.stats);
         const stats = held[lane]!.get(work.key);
         if (!stats) throw new Error(`no statistics for ${work.key} on lane ${lane}`);
         const result = doWeightWork(work, stats);
