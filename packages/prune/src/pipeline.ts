@@ -73,6 +73,13 @@ export interface PruneContext {
   workers?: WeightWorkers;
   /** Turns a run the runtime refused on calibration sample `index` into the caller's error (naming its file, say). */
   explainRunError?: (error: unknown, feeds: Feeds, index: number) => Error;
+  /**
+   * Called with the pruned model once it is complete, before it is loaded and checked, so the caller can
+   * write it (to a temporary file) and measure it meanwhile: the check's session creation holds one thread
+   * for seconds on large models. It may change how the model is stored (external data): the bytes the
+   * check loads and `model` returns are taken before. What it throws ends the prune.
+   */
+  onPruned?: (model: OnnxModel) => void;
 }
 
 /** Per weight, what `prune --json` reports. */
@@ -533,6 +540,10 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const checkStarted = now();
   let bytesCache: Uint8Array | undefined;
   const prunedBytes = () => (bytesCache ??= serializeForRuntime(onnx));
+  if (context.onPruned) {
+    prunedBytes();
+    context.onPruned(onnx);
+  }
   const fidelity = await checkResult(context, prunedBytes, label, reference);
   timings.check = seconds(checkStarted);
   if (fidelity.measured) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
+import { findWeights, parseModel, readWeight, serializeModel, setMetadata } from '@specprune/onnx-io';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prune, PruneInputError, PruneOptionError, type OrtRuntime, type PruneProgress } from '../src/index.js';
 
@@ -120,6 +120,39 @@ describe('the pipeline as a library (bytes + options + runtime -> bytes + report
     expect(result.report.weights.every((w) => w.method === 'refit')).toBe(true);
     expect(result.report.fidelity).toMatchObject({ measured: true, inputs: 'calibration' });
   });
+});
+
+describe('handing the pruned model over before its check (onPruned)', () => {
+  it('gives the model the prune returns, once, after the last weight and before the check; the check loads bytes taken before', async () => {
+    for (const options of [{ sparsity: 0.5 }, { structure: 'channels', flops: 0.6 }, { structure: 'channels', flops: 0.6, sparsity: 0.3 }]) {
+      const events: string[] = [];
+      const handed: unknown[] = [];
+      const result = await prune(bytes, options, {
+        runtime,
+        onProgress: (p: PruneProgress) => events.push(p.phase),
+        onPruned: (model) => {
+          handed.push(model);
+          events.push('pruned');
+          // What the caller may do meanwhile (write it with external data, which moves tensors out of the
+          // model) changes the model, not the bytes checked and returned.
+          setMetadata(model, { 'changed.after.handover': 'yes' });
+        },
+      });
+      const label = JSON.stringify(options);
+      expect(handed, label).toHaveLength(1);
+      expect(handed[0], label).toBe(result.onnx);
+      const at = events.indexOf('pruned');
+      if (!('structure' in options)) {
+        expect(events.lastIndexOf('pruning'), label).toBeLessThan(at);
+        expect(events.indexOf('check'), label).toBeGreaterThan(at);
+      }
+      expect(result.report.fidelity.measured, label).toBe(true);
+      expect(parseModel(result.model).metadata.map((m) => m.key), label).not.toContain('changed.after.handover');
+      expect(parseModel(serializeModel(result.onnx)).metadata.map((m) => m.key), label).toContain('changed.after.handover');
+      const plain = await prune(bytes, options, { runtime });
+      expect(Buffer.from(result.model).equals(Buffer.from(plain.model)), label).toBe(true);
+    }
+  }, 120_000);
 });
 
 describe('worker lanes', () => {

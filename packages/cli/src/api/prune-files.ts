@@ -14,6 +14,7 @@ import {
   stageTempFile,
   statRegularFile,
   tempPathFor,
+  type OnnxModel,
   type StagedWrite,
 } from '@specprune/onnx-io/node';
 import { prune as prunePipeline, PruneOptionError, resolvePruneOptions, type Feeds, type PruneContext, type PruneOptions, type PruneProgress, type PruneReport, type WeightDetail } from '@specprune/prune';
@@ -101,8 +102,8 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
 
   const measure = async (file: string, signal?: AbortSignal): Promise<Sizes> => (options.sizes === false ? { bytes: statSync(file).size, gzipBytes: null, brotliBytes: null } : measureSizes(file, { signal }));
   const measureBytes = (bytes: Uint8Array): Sizes => ({ bytes: bytes.byteLength, gzipBytes: null, brotliBytes: null });
-  // The input's sizes are compressed on libuv's threads while the pruning works (gzip and brotli of a 200 MB
-  // model take about 8 s on this project's 2-core machine); awaited where the report needs them.
+  // The input's sizes are compressed on worker threads while the pruning works (gzip and brotli of a 200 MB
+  // model take about 8 s of CPU on this project's 2-core machine); awaited where the report needs them.
   // Stopped in `finally` when the run ends without needing them (an error, an interrupt).
   const sizing = new AbortController();
   const beforeSizes: Promise<Sizes> = input ? measure(input, sizing.signal) : Promise.resolve(measureBytes(model as Uint8Array));
@@ -210,21 +211,33 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
       ...(options.signal ? { signal: options.signal } : {}),
     };
     const workers = createWeightWorkers(threads);
+    // The pruned model is written to its temporary file, and measured there, while the pipeline checks it
+    // (its session creation holds one thread for seconds on large models); renamed into place only at the end.
+    let early: { model: OnnxModel; staged: StagedWrite; sizes: Promise<Sizes> } | undefined;
+    const onPruned = (pruned: OnnxModel) => {
+      if (!output || early) return;
+      const staged = stageModel(pruned, output, { overwriteInput: !!options.inPlace, protect });
+      pending.push(staged);
+      const sizes = measure(staged.tempPath, sizing.signal);
+      sizes.catch(() => undefined);
+      early = { model: pruned, staged, sizes };
+    };
     let result;
     try {
-      result = await prunePipeline(onnx, options, { ...context, workers });
+      result = await prunePipeline(onnx, options, { ...context, workers, onPruned });
     } finally {
       await workers.close();
     }
     const warnings = result.report.warnings;
     let outputSection: PruneFileReport['output'];
     if (output) {
-      const staged = stageModel(result.onnx, output, { overwriteInput: !!options.inPlace, protect });
-      pending.push(staged);
+      if (early && early.model !== result.onnx) throw new Error('the pruned model handed over for writing is not the one the prune returned');
+      if (!early) onPruned(result.onnx);
+      const { staged, sizes } = early!;
       // The pipeline checked the bytes it produced; a model written with external data is loaded from
       // its files once more, as a user's runtime will.
       if (staged.loadable?.data) await verifyFile(staged.loadable.model, options.output!, { reason: 'checked from memory', originalLoads: true });
-      const after = await measure(staged.tempPath);
+      const after = await sizes;
       outputSection = { path: options.output!, ...after, ...(staged.result.externalData ? { externalData: staged.result.externalData } : {}) };
     } else outputSection = { path: null, ...measureBytes(result.model) };
     const report: PruneFileReport = { input: { path: label, ...(await beforeSizes) }, output: outputSection, ...result.report, warnings };

@@ -482,6 +482,8 @@ export async function pruneStructured(
     };
     const finalBytes = bytes;
     result = { model: finalBytes, onnx: shrunk, report: partial, details: [] };
+    // (With unstructured pruning of the rest, its own run has handed the model over.)
+    given.onPruned?.(shrunk);
   }
   // The check of every result, against the original's outputs on the same inputs.
   const checkStarted = now();
