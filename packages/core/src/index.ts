@@ -1,6 +1,6 @@
 export { assertMatrix, countNonzero, frobeniusDistance, frobeniusNorm, multiplyTransposeVector, multiplyVector } from './matrix.js';
 export type { Matrix } from './matrix.js';
-export { createRandom, deriveSeed, gaussianArray } from './random.js';
+export { createRandom, deriveSeed, fingerprint, gaussianArray } from './random.js';
 export type { Random } from './random.js';
 export { applyMagnitudeThreshold, magnitudeThreshold, nthSmallest, selectLargestInRange } from './select.js';
 export type { MagnitudeThreshold } from './select.js';

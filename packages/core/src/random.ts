@@ -47,6 +47,28 @@ function hashString(text: string): number {
   return h >>> 0;
 }
 
+/**
+ * A 64-bit fingerprint (16 hex digits) of a float array's bits and length: two MurmurHash3-style 32-bit hashes
+ * of its words with different seeds. Equal arrays give equal fingerprints; different ones collide with odds
+ * of about 2^-64, so a result computed from the values can be remembered under it.
+ */
+export function fingerprint(values: Float32Array): string {
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let a = 0x9747b28c ^ words.length;
+  let b = 0x2545f491 ^ words.length;
+  for (let i = 0; i < words.length; i++) {
+    const k = Math.imul(rotl(Math.imul(words[i]!, 0xcc9e2d51), 15), 0x1b873593);
+    a = (Math.imul(rotl(a ^ k, 13), 5) + 0xe6546b64) | 0;
+    b = (Math.imul(rotl(b ^ Math.imul(k, 0x85ebca6b), 17), 9) + 0x7f4a7c15) | 0;
+  }
+  const mix = (h: number) => {
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return ((h ^ (h >>> 16)) >>> 0).toString(16).padStart(8, '0');
+  };
+  return mix(a) + mix(b);
+}
+
 /** Creates a xoshiro128** generator from a seed. */
 export function createRandom(seed: number): Random {
   let state = deriveSeed(seed);

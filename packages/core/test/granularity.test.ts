@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRandom, deriveSeed, formatGranularity, groupKeep, parseGranularity } from '../src/index.js';
+import { createRandom, deriveSeed, fingerprint, formatGranularity, groupKeep, parseGranularity } from '../src/index.js';
 
 describe('parseGranularity', () => {
   it.each([
@@ -51,5 +51,30 @@ describe('random', () => {
     expect(deriveSeed(3, 'conv1/W', 2)).toBe(deriveSeed(3, h >>> 0, 2));
     // Pinned: the seeds of every pruned block and input stream are these numbers; changing them changes outputs.
     expect([deriveSeed(0, 1), deriveSeed(42, 'synthetic-inputs', 0), createRandom(42).nextUint32()]).toEqual([438939900, 774471082, 3000301791]);
+  });
+  it('fingerprints float arrays by their bits and length: copies and views agree, any flipped bit differs', () => {
+    const random = createRandom(5);
+    const values = Float32Array.from({ length: 1000 }, () => random.nextGaussian());
+    const fp = fingerprint(values);
+    expect(fp).toMatch(/^[0-9a-f]{16}$/);
+    expect(fingerprint(Float32Array.from(values))).toBe(fp);
+    const padded = new Float32Array(1003);
+    padded.set(values, 3);
+    expect(fingerprint(padded.subarray(3))).toBe(fp);
+    const words = new Uint32Array(values.buffer);
+    for (let trial = 0; trial < 2000; trial++) {
+      const [at, bit] = [random.nextUint32() % values.length, random.nextUint32() % 32];
+      words[at]! ^= 1 << bit;
+      expect(fingerprint(values)).not.toBe(fp);
+      words[at]! ^= 1 << bit;
+    }
+    expect(fingerprint(values)).toBe(fp);
+    // Length counts (zeros of every length), and so does the sign of zero (different bits).
+    const zeros = new Set(Array.from({ length: 50 }, (_, n) => fingerprint(new Float32Array(n))));
+    expect(zeros.size).toBe(50);
+    expect(fingerprint(Float32Array.of(-0))).not.toBe(fingerprint(Float32Array.of(0)));
+    // Many small random arrays: no two alike.
+    const seen = new Set(Array.from({ length: 20_000 }, () => fingerprint(Float32Array.from({ length: 4 }, () => random.nextDouble()))));
+    expect(seen.size).toBe(20_000);
   });
 });

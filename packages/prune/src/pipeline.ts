@@ -1,5 +1,5 @@
 import type { InputStats, MethodName } from '@specprune/core';
-import { countNonzero as countNonzeroFloats, frobeniusDistance, frobeniusNorm } from '@specprune/core';
+import { countNonzero as countNonzeroFloats, fingerprint, frobeniusDistance, frobeniusNorm } from '@specprune/core';
 import {
   bitmaskModelUnsupported,
   bitmaskUnsupported,
@@ -485,8 +485,12 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         // rescaled sampler can leave a larger Frobenius error), and a re-fit on random inputs may fit
         // only those: keep either only if the outputs on the scan's (other) random inputs agree.
         const magnitude = work?.magnitude ?? pruneWeight(original, items[idx]!.view, zeros, 'magnitude', o.granularity, o.seed, s.key, { measureSpectralError: o.spectralError });
-        const [own, plain] = [await scanner!.distortion([{ key: s.key, values: result.values }]), await scanner!.distortion([{ key: s.key, values: magnitude.values }])];
-        if (own > (aware ? REFIT_MARGIN : SAMPLER_MARGIN) * plain) result = magnitude;
+        // The same values move the outputs the same way: a re-fit that left the weight whole (zero sparsity,
+        // where every candidate is the original) is kept without running anything.
+        if (!aware || fingerprint(result.values) !== fingerprint(magnitude.values)) {
+          const [own, plain] = [await scanner!.distortion([{ key: s.key, values: result.values }]), await scanner!.distortion([{ key: s.key, values: magnitude.values }])];
+          if (own > (aware ? REFIT_MARGIN : SAMPLER_MARGIN) * plain) result = magnitude;
+        }
       }
     }
     items[idx]!.values = undefined;
@@ -522,6 +526,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     context.onProgress?.({ phase: 'pruning', done: details.length, total: selected.length, item: s.weight.name });
   }
   timings.prune = seconds(pruneStarted);
+  if (scanner?.remembered) log(`measurements: ${scanner.ran} run, ${scanner.remembered} answered from earlier ones of the same values (nothing to run)`);
   // The workers' memory (their isolates and what their allocators kept) goes before the written model is
   // loaded for the check: loading a bitmask model is the run's most memory-hungry step.
   await workers?.close?.();

@@ -1,4 +1,4 @@
-import type { Granularity } from '@specprune/core';
+import { fingerprint, type Granularity } from '@specprune/core';
 import { addGraphOutputs, cutModelBefore, cutTensors, dtypeCode, findWeights, liftable, liftWeightsToInputs, parseModel, readWeight, serializeModel, updateWeight, type DTypeName, type MatrixView } from '@specprune/onnx-io';
 import type { ResolvedInput } from '@specprune/device-runner/inputs';
 import { pruneWeight } from './engine.js';
@@ -54,6 +54,9 @@ export interface Scanner {
   readonly held?: string;
   /** Measurements so far that ran only the nodes downstream of the changed weights (from captured activations). */
   readonly fromCuts: number;
+  /** Measurements run so far, and those answered from an earlier one of the same weight with the same values (nothing ran). */
+  readonly ran: number;
+  readonly remembered: number;
   /** Frees the shared session. */
   release(): Promise<void>;
 }
@@ -102,6 +105,30 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
   const shared = await openLiftedSession(runtime, modelBytes, label, options.keys ?? [], samples, baseline, outputs, options.valuesOf);
   const suffixes = shared && options.cuts !== false ? await openSuffixes(runtime, modelBytes, label, shared, samples, outputs) : undefined;
   let fromCuts = 0;
+  // One weight's same values always move the outputs the same way (same samples, same sessions): a measurement
+  // asked again is answered from memory. The final pass asks again for most weights: the values the scan
+  // measured at a grid sparsity the allocation chose, and a weight left whole twice (as its choice and as its
+  // magnitude twin).
+  const measuredBefore = new Map<string, number>();
+  let [ran, remembered] = [0, 0];
+  const measureNow = async (replacements: ReadonlyArray<{ key: string; values: Float32Array }>): Promise<number> => {
+    if (!shared || !replacements.every((r) => shared.feeds.has(r.key))) return rebuild(replacements);
+    const extra: Feeds = {};
+    for (const { key, values } of replacements) {
+      const original = shared.feeds.get(key)!;
+      extra[original.name] = new runtime.Tensor('float32', values, original.tensor.dims);
+    }
+    const fromCut = await suffixes?.distortion(replacements.map((r) => r.key), extra);
+    if (fromCut !== undefined) {
+      fromCuts++;
+      return fromCut;
+    }
+    if (!shared.batch) return measure(shared.session, shared.baseline, { ...shared.weightFeeds, ...extra });
+    const outs = splitBatch(await shared.session.run({ ...shared.batch, ...shared.weightFeeds, ...extra }), samples.length)!;
+    let total = 0;
+    for (let k = 0; k < samples.length; k++) total += relativeDistance(shared.baseline[k]!, outs[k]!, outputs);
+    return roundMeasurement(total / samples.length);
+  };
   return {
     ...(suffixes
       ? { held: `each weight measured downstream of its first consumer, from activations at ${suffixes.cuts} cuts (${(suffixes.heldBytes / 1e6).toFixed(0)} MB held)` }
@@ -109,28 +136,28 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
     get fromCuts() {
       return fromCuts;
     },
+    get ran() {
+      return ran;
+    },
+    get remembered() {
+      return remembered;
+    },
     samples,
     baseline,
     mode: shared ? (shared.batch ? 'one session, samples batched' : 'one session') : 'a session per measurement',
     ...(shared ? { secondsPerMeasurement: shared.seconds } : {}),
     async distortion(replacements) {
       throwIfAborted(options.signal);
-      if (!shared || !replacements.every((r) => shared.feeds.has(r.key))) return rebuild(replacements);
-      const extra: Feeds = {};
-      for (const { key, values } of replacements) {
-        const original = shared.feeds.get(key)!;
-        extra[original.name] = new runtime.Tensor('float32', values, original.tensor.dims);
+      const memo = replacements.length === 1 ? `${replacements[0]!.key}\u0000${fingerprint(replacements[0]!.values)}` : undefined;
+      const before = memo === undefined ? undefined : measuredBefore.get(memo);
+      if (before !== undefined) {
+        remembered++;
+        return before;
       }
-      const fromCut = await suffixes?.distortion(replacements.map((r) => r.key), extra);
-      if (fromCut !== undefined) {
-        fromCuts++;
-        return fromCut;
-      }
-      if (!shared.batch) return measure(shared.session, shared.baseline, { ...shared.weightFeeds, ...extra });
-      const outs = splitBatch(await shared.session.run({ ...shared.batch, ...shared.weightFeeds, ...extra }), samples.length)!;
-      let total = 0;
-      for (let k = 0; k < samples.length; k++) total += relativeDistance(shared.baseline[k]!, outs[k]!, outputs);
-      return roundMeasurement(total / samples.length);
+      const distortion = await measureNow(replacements);
+      ran++;
+      if (memo !== undefined) measuredBefore.set(memo, distortion);
+      return distortion;
     },
     async release() {
       await suffixes?.release();

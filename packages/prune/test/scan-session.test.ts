@@ -92,6 +92,31 @@ describe('sensitivity measurements in one session', () => {
     await compareWithRebuild(fixedBatchMlp(), 'one session');
   });
 
+  it('a weight measured again with the same values is answered from memory; other values run again', async () => {
+    const bytes = generated(path.join(here, 'fixtures/small_cnn.py'), 'memo.onnx');
+    const plan = planInputs(parseModel(bytes), 'the model', {});
+    const replacements = halved(bytes);
+    const scanner = await createScanner(runtime, bytes, 'the model', { specs: plan.specs!, values: {}, samples: 4, seed: 3, keys: replacements.map((r) => r.key) });
+    const first = [];
+    for (const r of replacements) first.push(await scanner.distortion([r]));
+    expect([scanner.ran, scanner.remembered]).toEqual([replacements.length, 0]);
+    // Copies (other arrays, same bits) get the same numbers without running anything.
+    for (const [k, r] of replacements.entries()) expect(await scanner.distortion([{ key: r.key, values: Float32Array.from(r.values) }])).toBe(first[k]);
+    expect([scanner.ran, scanner.remembered]).toEqual([replacements.length, replacements.length]);
+    // One value changed, or the same values under another weight's key, is a new measurement.
+    const [a, b] = replacements;
+    const changed = Float32Array.from(a!.values);
+    changed[changed.findIndex((v) => v !== 0)]! *= 0.5;
+    const again = await scanner.distortion([{ key: a!.key, values: changed }]);
+    expect(again).not.toBe(first[0]);
+    expect(scanner.ran).toBe(replacements.length + 1);
+    // Several weights at once are always measured.
+    await scanner.distortion([a!, b!]);
+    await scanner.distortion([a!, b!]);
+    expect(scanner.ran).toBe(replacements.length + 3);
+    await scanner.release();
+  });
+
   it('the pruned bytes are identical on 1 and 2 threads (default pruning, the real classifier)', async () => {
     const bytes = new Uint8Array(readFileSync(PADDLE_CLS));
     const options = { sparsity: 0.5, shape: { x: [1, 3, 48, 192] } };
