@@ -26,6 +26,18 @@ export const CURVE_GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
  */
 const SPREAD = 0.2;
 
+/**
+ * The leading points of a damage-curve grid that the spectral allocation can read at this target: every point
+ * below the highest sparsity a weight may get (the target + SPREAD) and the first at or above it. The curves
+ * are read only by interpolation at the sparsities the allocation weighs, which stay within that reach, so the
+ * sensitivity scan measures no further (at 50%, its 90% point is never read: a quarter of the scan).
+ */
+export function curvePointsRead(grid: readonly number[], sparsity: number): number {
+  const reach = sparsity + SPREAD;
+  const first = grid.findIndex((g) => g >= reach);
+  return first < 0 ? grid.length : first + 1;
+}
+
 /** Sparsities the allocator may give a weight (beyond 0.95 only when the overall target needs it). */
 const ALLOCATION_GRID = Array.from({ length: 39 }, (_, k) => k * 0.025);
 

@@ -26,7 +26,7 @@ import {
   type Storage,
   type WeightRef,
 } from '@specprune/onnx-io';
-import { allocate, CURVE_GRID, spectralErrorCurves } from './allocate.js';
+import { allocate, CURVE_GRID, curvePointsRead, spectralErrorCurves } from './allocate.js';
 import { collectInputStats, planInputStats } from './calibration.js';
 import { measurePruned, pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned, type PrunedWeight } from './engine.js';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from './errors.js';
@@ -354,6 +354,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   let measured: { grid: readonly number[]; curves: number[][] } | undefined;
   let scanner: Scanner | undefined;
   let allocationBasis: string | undefined;
+  // The scan measures the sparsities the allocation can read at this target, no further.
+  const scanGrid = SCAN_GRID.slice(0, curvePointsRead(SCAN_GRID, sparsity));
   if (scanAllocation || chooseByOutput) {
     try {
       scanner = await createScanner(context.runtime, runtimeBytes(), label, {
@@ -367,7 +369,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         // The original values read for the allocation are fed as they are (one copy of the weights, not two).
         valuesOf: (key) => selected[laneIndex.get(key)!]?.values,
       });
-      const count = (scanAllocation ? selected.length * (SCAN_GRID.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
+      const count = (scanAllocation ? selected.length * (scanGrid.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
       const each = scanner.secondsPerMeasurement;
       log(
         `measurements: ${scanner.samples.length} inputs each, ${scanner.mode}${scanner.held ? ` (${scanner.held})` : ''}; up to ${count} to run` +
@@ -381,17 +383,18 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   }
   if (scanner && scanAllocation) {
     const scanStarted = now();
-    const total = selected.length * (SCAN_GRID.length - 1);
+    const total = selected.length * (scanGrid.length - 1);
     const curves = await scanSensitivity(scanner, items, {
+      grid: scanGrid,
       // The scan prunes as the final prune will: data-aware where statistics exist, else magnitude.
       valuesAt: async (item, idx) => {
-        const aware = await weightWork(idx, { kind: 'scan', zeros: SCAN_GRID.slice(1).map((s) => Math.round(s * items[idx]!.numel)), measureSpectralError: false });
-        return aware?.results.map((r) => r.values) ?? SCAN_GRID.slice(1).map((s) => magnitudeAt({ ...item, values: valuesOf(idx) }, s, o.granularity, o.seed));
+        const aware = await weightWork(idx, { kind: 'scan', zeros: scanGrid.slice(1).map((s) => Math.round(s * items[idx]!.numel)), measureSpectralError: false });
+        return aware?.results.map((r) => r.values) ?? scanGrid.slice(1).map((s) => magnitudeAt({ ...item, values: valuesOf(idx) }, s, o.granularity, o.seed));
       },
       ahead,
       onProgress: (done) => context.onProgress?.({ phase: 'sensitivity scan', done, total }),
     });
-    measured = { grid: SCAN_GRID, curves };
+    measured = { grid: scanGrid, curves };
     allocationBasis = o.calibration ? 'sensitivity-scan (calibration samples)' : 'sensitivity-scan';
     timings.scan = seconds(scanStarted);
   } else if (o.allocation === 'spectral' && selected.length > 1) {

@@ -436,7 +436,9 @@ function splitBatch(result: Feeds, count: number): Feeds[] | undefined {
 }
 
 export interface ScanOptions {
-  /** The pruned values of one weight at each sparsity of SCAN_GRID after 0 (the method the prune will use). */
+  /** The sparsities measured (default SCAN_GRID; a leading part of it), 0 first. */
+  grid?: readonly number[];
+  /** The pruned values of one weight at each sparsity of the grid after 0 (the method the prune will use). */
   valuesAt: (item: ScanItem, index: number) => Promise<Float32Array[]>;
   /** Weights whose values are asked for before they are measured (work running elsewhere meanwhile). */
   ahead?: number;
@@ -450,7 +452,7 @@ export interface ScanOptions {
  */
 export async function scanSensitivity(scanner: Scanner, items: readonly ScanItem[], options: ScanOptions): Promise<number[][]> {
   const curves: number[][] = [];
-  const steps = items.length * (SCAN_GRID.length - 1);
+  const steps = items.length * ((options.grid ?? SCAN_GRID).length - 1);
   let done = 0;
   const asked = new Map<number, Promise<Float32Array[]>>();
   const ask = (index: number) => {
