@@ -492,7 +492,9 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         // where every candidate is the original) is kept without running anything.
         if (!aware || fingerprint(result.values) !== fingerprint(magnitude.values)) {
           const [own, plain] = [await scanner!.distortion([{ key: s.key, values: result.values }]), await scanner!.distortion([{ key: s.key, values: magnitude.values }])];
-          if (own > (aware ? REFIT_MARGIN : SAMPLER_MARGIN) * plain) result = magnitude;
+          // The workers' twin comes without its spectral error: measured here, where it is kept.
+          if (own > (aware ? REFIT_MARGIN : SAMPLER_MARGIN) * plain)
+            result = aware && o.spectralError ? { ...magnitude, ...measurePruned(original, magnitude.values, items[idx]!.view, true), method: magnitude.method } : magnitude;
         }
       }
     }

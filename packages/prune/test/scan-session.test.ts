@@ -117,6 +117,24 @@ describe('sensitivity measurements in one session', () => {
     await scanner.release();
   });
 
+  it('a magnitude twin the output check keeps (measured only then) reports its spectral and Frobenius errors', async () => {
+    const bytes = new Uint8Array(readFileSync(PADDLE_CLS));
+    const { model, report } = await prune(bytes, { sparsity: 0.9, shape: { x: [1, 3, 48, 192] } }, { runtime });
+    const [before, after] = [parseModel(bytes), parseModel(model)];
+    const kept = report.weights.filter((w) => w.method === 'magnitude');
+    // On this classifier at 90% the re-fit on random inputs loses the output check on several weights.
+    expect(kept.length).toBeGreaterThan(2);
+    for (const w of kept) {
+      expect(w.spectralError, w.name).toBeGreaterThan(0);
+      expect(w.spectralError!, w.name).toBeLessThan(1.5);
+      const find = (m: typeof before) => findWeights(m).find((x) => x.name === w.name)!;
+      const [a, b] = [readWeight(before, find(before)), readWeight(after, find(after))];
+      let [diff, norm] = [0, 0];
+      for (let i = 0; i < a.length; i++) [diff, norm] = [diff + (a[i]! - b[i]!) ** 2, norm + a[i]! ** 2];
+      expect(w.frobeniusError!, w.name).toBeCloseTo(Math.sqrt(diff / norm), 6);
+    }
+  }, 120_000);
+
   it('the pruned bytes are identical on 1 and 2 threads (default pruning, the real classifier)', async () => {
     const bytes = new Uint8Array(readFileSync(PADDLE_CLS));
     const options = { sparsity: 0.5, shape: { x: [1, 3, 48, 192] } };
