@@ -30,13 +30,17 @@ const SPREAD = 0.2;
  * The leading points of a damage-curve grid that the spectral allocation can read at this target: every point
  * below the highest sparsity a weight may get (the target + SPREAD) and the first at or above it. The curves
  * are read only by interpolation at the sparsities the allocation weighs, which stay within that reach, so the
- * sensitivity scan measures no further (at 50%, its 90% point is never read: a quarter of the scan).
+ * sensitivity scan measures no further (at 50%, its 90% point is never read: a quarter of the scan), except
+ * for a weight those points show blind (below BLIND_DISTORTION), which is judged on the whole curve.
  */
 export function curvePointsRead(grid: readonly number[], sparsity: number): number {
   const reach = sparsity + SPREAD;
   const first = grid.findIndex((g) => g >= reach);
   return first < 0 ? grid.length : first + 1;
 }
+
+/** A measured damage curve that stays below this everywhere is blind: the scan could not see the weight. */
+export const BLIND_DISTORTION = 1e-7;
 
 /** Sparsities the allocator may give a weight (beyond 0.95 only when the overall target needs it). */
 const ALLOCATION_GRID = Array.from({ length: 39 }, (_, k) => k * 0.025);
@@ -80,7 +84,7 @@ export function allocate(
       const curves = measured?.curves ?? spectralErrorCurves(items, granularity, seed);
       // A weight whose pruning never changed the outputs (e.g. an If branch the scan inputs do not take)
       // is not free: the scan cannot see it. It gets the target sparsity; the rest share the remaining budget.
-      const blind = curves.map((c) => measured !== undefined && Math.max(...c) < 1e-7);
+      const blind = curves.map((c) => measured !== undefined && Math.max(...c) < BLIND_DISTORTION);
       const sparsities = allocateByCurves(
         items.map((item, idx) =>
           blind[idx]

@@ -26,7 +26,7 @@ import {
   type Storage,
   type WeightRef,
 } from '@specprune/onnx-io';
-import { allocate, CURVE_GRID, curvePointsRead, spectralErrorCurves } from './allocate.js';
+import { allocate, BLIND_DISTORTION, CURVE_GRID, curvePointsRead, spectralErrorCurves } from './allocate.js';
 import { collectInputStats, planInputStats } from './calibration.js';
 import { measurePruned, pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned, type PrunedWeight } from './engine.js';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from './errors.js';
@@ -352,6 +352,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const ahead = workers ? workers.size + 1 : 0;
 
   let measured: { grid: readonly number[]; curves: number[][] } | undefined;
+  let measuredPoints: number[] | undefined;
   let scanner: Scanner | undefined;
   let allocationBasis: string | undefined;
   // The scan measures the sparsities the allocation can read at this target, no further.
@@ -394,7 +395,19 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       ahead,
       onProgress: (done) => context.onProgress?.({ phase: 'sensitivity scan', done, total }),
     });
-    measured = { grid: scanGrid, curves };
+    // Blindness is judged on the whole grid: a weight whose measured points never moved the outputs (one
+    // already that sparse, pruned again) is measured further, where it may still move them.
+    const rest = SCAN_GRID.slice(scanGrid.length);
+    for (const [idx, curve] of rest.length ? curves.entries() : []) {
+      if (Math.max(...curve) >= BLIND_DISTORTION) continue;
+      const aware = await weightWork(idx, { kind: 'scan', zeros: rest.map((s) => Math.round(s * items[idx]!.numel)), measureSpectralError: false });
+      const values = aware?.results.map((r) => r.values) ?? rest.map((s) => magnitudeAt({ ...items[idx]!, values: valuesOf(idx) }, s, o.granularity, o.seed));
+      for (const pruned of values) curve.push(Math.max(curve.at(-1)!, await scanner.distortion([{ key: items[idx]!.key, values: pruned }])));
+    }
+    // The points not measured are never read by the allocation (they lie beyond every weight's reach): they
+    // repeat the last measured value, and the report's curves stop where the measurements do.
+    measuredPoints = curves.map((c) => c.length);
+    measured = { grid: SCAN_GRID, curves: curves.map((c) => SCAN_GRID.map((_, k) => c[Math.min(k, c.length - 1)]!)) };
     allocationBasis = o.calibration ? 'sensitivity-scan (calibration samples)' : 'sensitivity-scan';
     timings.scan = seconds(scanStarted);
   } else if (o.allocation === 'spectral' && selected.length > 1) {
@@ -523,7 +536,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       nnz: kept.nnz,
       view: items[idx]!.view,
       ...(allocation.curves
-        ? { curve: allocation.grid!.map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis?.startsWith('sensitivity-scan') ? ('output distortion' as const) : ('spectral error' as const) }
+        ? { curve: allocation.grid!.slice(0, measuredPoints?.[idx]).map((g, k) => [g, allocation.curves![idx]![k]!] as [number, number]), curveLabel: allocationBasis?.startsWith('sensitivity-scan') ? ('output distortion' as const) : ('spectral error' as const) }
         : {}),
       // Kept only for plots, so large models are pruned one weight at a time.
       ...(context.keepMatrices ? { original, pruned: result.values } : {}),

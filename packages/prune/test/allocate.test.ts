@@ -28,7 +28,7 @@ describe('the curve points the allocation reads', () => {
     for (let trial = 0; trial < 40; trial++) {
       const items = Array.from({ length: 3 + (random.nextUint32() % 40) }, (_, k) => ({ key: `w${k}`, numel: 1 + (random.nextUint32() % 50_000), view }));
       // Distortion curves as the scan makes them: 0 at 0, monotone, some steep, some flat, a few nearly free
-      // (but never all below the blind threshold, which the shorter curve would judge on fewer points).
+      // (but never all below the blind threshold: the pipeline measures such a weight's whole curve).
       const curves = items.map(() => {
         const curve = [0];
         const scale = 10 ** (-6 + 6 * random.nextDouble());
