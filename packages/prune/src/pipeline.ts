@@ -174,7 +174,6 @@ const REFIT_MARGIN = 1;
  * and its result costs about as much as the work (a 256x256 weight's spectral error takes a few milliseconds).
  */
 const PLAIN_WORK_MIN_NUMEL = 1 << 16;
-/** Random inputs the written model is checked on, from their own seed stream. */
 /** The runtime cannot run what the defaults measure: stop, naming what would work (options named as the caller spells them). */
 function unmeasurable(error: Error): PruneOptionError {
   const reason = error.message.replace(/\.$/, '');
@@ -398,11 +397,17 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     // Blindness is judged on the whole grid: a weight whose measured points never moved the outputs (one
     // already that sparse, pruned again) is measured further, where it may still move them.
     const rest = SCAN_GRID.slice(scanGrid.length);
+    const still: string[] = [];
     for (const [idx, curve] of rest.length ? curves.entries() : []) {
       if (Math.max(...curve) >= BLIND_DISTORTION) continue;
+      still.push(selected[idx]!.weight.name);
       const aware = await weightWork(idx, { kind: 'scan', zeros: rest.map((s) => Math.round(s * items[idx]!.numel)), measureSpectralError: false });
       const values = aware?.results.map((r) => r.values) ?? rest.map((s) => magnitudeAt({ ...items[idx]!, values: valuesOf(idx) }, s, o.granularity, o.seed));
       for (const pruned of values) curve.push(Math.max(curve.at(-1)!, await scanner.distortion([{ key: items[idx]!.key, values: pruned }])));
+    }
+    if (still.length) {
+      const percents = (grid: readonly number[]) => grid.map((g) => `${Math.round(g * 100)}%`).join('/');
+      log(`scan: ${still.length} weight(s) did not move the outputs up to ${percents(scanGrid.slice(-1))}, also measured at ${percents(rest)}: ${still.slice(0, 4).join(', ')}${still.length > 4 ? ', ...' : ''}`);
     }
     // The points not measured are never read by the allocation (they lie beyond every weight's reach): they
     // repeat the last measured value, and the report's curves stop where the measurements do.
