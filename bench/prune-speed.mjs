@@ -96,10 +96,13 @@ function buildBaseline(ref) {
     }
     execFileSync('pnpm', ['-s', 'build'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   }
-  return { dir, commit };
+  return { dir, commit, baseline: true };
 }
 const baseline = baselineRef ? buildBaseline(baselineRef) : undefined;
-const current = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+// The current code is the working tree: named after HEAD, marked when it has uncommitted changes.
+const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+const current = dirty ? `${head}+changes` : head;
 
 /** Field of `/usr/bin/time -v` output, as a number. */
 function timeField(text, label) {
@@ -110,13 +113,14 @@ function timeField(text, label) {
   return Number(value);
 }
 
-function measure(model, code = { dir: root, commit: current }, generate = true) {
+function measure(model, code = { dir: root, commit: current, baseline: false }, generate = true) {
   const file = model.file ?? path.join(work, `${model.key}.onnx`);
   if (model.generator && generate) {
     console.error(`bench speed: generating ${model.key} with python3-onnx ...`);
     execFileSync(python, [path.join(root, model.generator), file], { stdio: 'inherit' });
   }
-  const out = path.join(work, `${model.key}.pruned.onnx`);
+  // The baseline writes its own file, so the pair's outputs can be compared byte for byte.
+  const out = path.join(work, `${model.key}${code.baseline ? '.baseline' : ''}.pruned.onnx`);
   const timeLog = path.join(work, `${model.key}.time.txt`);
   const argv = ['prune', file, '-o', out, '--sparsity', '0.5', '--json', ...model.args, ...(model.prepare?.() ?? [])];
   console.error(`bench speed: specprune ${argv.join(' ')} at ${code.commit} (default options; can take minutes) ...`);
@@ -136,6 +140,8 @@ function measure(model, code = { dir: root, commit: current }, generate = true) 
   return {
     key: model.key,
     commit: code.commit,
+    baseline: code.baseline,
+    output: out,
     label: model.label,
     goalSeconds: model.goal,
     fileBytes,
@@ -154,6 +160,10 @@ for (const model of chosen) {
   // The baseline first (it generates the model), then the current code on the same file.
   if (baseline) results.push(measure(model, baseline));
   results.push(measure(model, undefined, !baseline));
+  if (baseline) {
+    const [before, after] = results.slice(-2);
+    after.sameBytesAsBaseline = readFileSync(before.output).equals(readFileSync(after.output));
+  }
 }
 writeFileSync(path.join(work, 'speed.json'), JSON.stringify(results, null, 2));
 
@@ -169,18 +179,19 @@ console.log(
     (baseline ? ` Baseline: ${baselineRef} (${baseline.commit}), run on each model right before the current code (${current}).` : '') +
     '\n',
 );
-console.log('| model | code | weights pruned | file | wall (goal) | CPU user+sys | CPU / wall | peak RSS (x file) | statistics | scan | prune | check | other | minCosine | goals met |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log(`| model | code | weights pruned | file | wall (goal) | CPU user+sys | CPU / wall | peak RSS (x file) | statistics | scan | prune | check | other | minCosine | goals met |${baseline ? ' same bytes as baseline |' : ''}`);
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |${baseline ? ' --- |' : ''}`);
 for (const r of results) {
   const t = r.timings;
   const phases = (t.statistics ?? 0) + (t.scan ?? 0) + (t.prune ?? 0) + (t.check ?? 0);
   const rssRatio = r.peakRssBytes / r.fileBytes;
   const met = [r.wallSeconds <= r.goalSeconds, rssRatio <= RSS_GOAL, r.cpuPerWall >= CPU_GOAL];
   console.log(
-    `| ${r.label} | ${r.commit}${baseline && r.commit === baseline.commit ? ' (baseline)' : ''} | ${(r.prunedWeights / 1e6).toFixed(1)}M | ${mb(r.fileBytes)} | ${sec(r.wallSeconds)} (${r.goalSeconds} s) | ${sec(r.cpuSeconds)} | ` +
+    `| ${r.label} | ${r.commit}${r.baseline ? ' (baseline)' : ''} | ${(r.prunedWeights / 1e6).toFixed(1)}M | ${mb(r.fileBytes)} | ${sec(r.wallSeconds)} (${r.goalSeconds} s) | ${sec(r.cpuSeconds)} | ` +
       `${r.cpuPerWall.toFixed(2)} | ${mb(r.peakRssBytes)} (${rssRatio.toFixed(1)}x) | ${sec(t.statistics)} | ${sec(t.scan)} | ${sec(t.prune)} | ` +
       `${sec(t.check)} | ${sec(r.wallSeconds - phases)} | ${r.minCosine === null ? 'not measured' : r.minCosine.toFixed(4)} | ` +
-      `time ${mark(met[0])}, RSS ${mark(met[1])}, CPU ${mark(met[2])} |`,
+      `time ${mark(met[0])}, RSS ${mark(met[1])}, CPU ${mark(met[2])} |` +
+      (baseline ? ` ${r.baseline ? '' : r.sameBytesAsBaseline ? 'yes' : '**no**'} |` : ''),
   );
 }
 console.log('');

@@ -82,11 +82,18 @@ export function randomSamples(
  * The runtime with every session created on `threads` intra-op threads. onnxruntime's CPU kernels split
  * work by output, so outputs do not depend on the thread count (checked on the fixture models, and by a
  * test that prunes on 1 and 2 threads to identical bytes); measurements are rounded besides.
+ *
+ * The threads do not spin while they wait for work (`session.intra_op.allow_spinning` 0): the pipeline's
+ * worker threads compute on the same cores between and during runs, and a spinning thread takes a core
+ * from them (ResNet-50-shaped default prune, 2 cores: see docs/benchmarks.md). Spinning changes when a
+ * thread looks for work, not how work is split, so outputs are the same.
  */
 export function withThreads(runtime: OrtRuntime, threads: number | undefined): OrtRuntime {
   if (!threads || threads <= 1) return runtime;
   return {
     Tensor: runtime.Tensor,
-    InferenceSession: { create: (model, options) => runtime.InferenceSession.create(model, { ...options, intraOpNumThreads: threads }) },
+    InferenceSession: {
+      create: (model, options) => runtime.InferenceSession.create(model, { ...options, intraOpNumThreads: threads, extra: { ...options?.extra, session: { intra_op: { allow_spinning: '0' } } } }),
+    },
   };
 }

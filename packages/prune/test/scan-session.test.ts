@@ -13,6 +13,7 @@ import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
 import { describe, expect, it } from 'vitest';
 import { createScanner, prune, type OrtRuntime } from '../src/index.js';
 import { planInputs } from '../src/model-inputs.js';
+import { SESSION_OPTIONS, withThreads } from '../src/runtime.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const runtime = ort as unknown as OrtRuntime;
@@ -134,6 +135,22 @@ describe('sensitivity measurements in one session', () => {
       expect(w.frobeniusError!, w.name).toBeCloseTo(Math.sqrt(diff / norm), 6);
     }
   }, 120_000);
+
+  it('sessions on several threads do not spin while they wait (the workers share the cores), and compute the same outputs as spinning ones', async () => {
+    const bytes = new Uint8Array(readFileSync(PADDLE_CLS));
+    const asked: Array<Record<string, unknown>> = [];
+    const recording: OrtRuntime = { Tensor: runtime.Tensor, InferenceSession: { create: (model, options) => (asked.push({ ...options }), runtime.InferenceSession.create(model, options)) } };
+    const quiet = await withThreads(recording, 2).InferenceSession.create(bytes, SESSION_OPTIONS);
+    expect(asked).toEqual([{ ...SESSION_OPTIONS, intraOpNumThreads: 2, extra: { session: { intra_op: { allow_spinning: '0' } } } }]);
+    // One thread: nothing waits, the runtime is used as it is.
+    expect(withThreads(recording, 1)).toBe(recording);
+    const spinning = await runtime.InferenceSession.create(bytes, { ...SESSION_OPTIONS, intraOpNumThreads: 2 });
+    const x = new runtime.Tensor('float32', Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => Math.sin(i * 0.37)), [1, 3, 48, 192]);
+    const [a, b] = [await quiet.run({ x }), await spinning.run({ x })];
+    const name = quiet.outputNames[0]!;
+    expect(Buffer.from((a[name]!.data as Float32Array).buffer).equals(Buffer.from((b[name]!.data as Float32Array).buffer))).toBe(true);
+    await Promise.all([quiet.release(), spinning.release()]);
+  });
 
   it('the pruned bytes are identical on 1 and 2 threads (default pruning, the real classifier)', async () => {
     const bytes = new Uint8Array(readFileSync(PADDLE_CLS));
