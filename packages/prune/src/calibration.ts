@@ -106,16 +106,21 @@ export interface CollectOptions {
   workers?: {
     pool: WeightWorkers;
     laneOf: (key: string) => number;
-    /** Told each weight's estimated statistics work (see {@link statsCost}) before the first is posted, to balance the lanes. */
-    balance?: (costs: ReadonlyMap<string, number>) => void;
+    /**
+     * Told each weight's estimated statistics work (see {@link statsCost}) before the first is posted, to balance
+     * the lanes, with the size of the Gram matrices of those that have them (their re-fits come later, on the same lane).
+     */
+    balance?: (costs: ReadonlyMap<string, number>, grams: ReadonlyMap<string, { cols: number; groups: number }>) => void;
   };
 }
 
 /**
  * Estimated cost of building one weight's statistics over `samples` samples like the first, in nanoseconds on
- * the development machine: cutting the input vectors (im2col, norms, transposition: ~2 ns per element) and
- * the Gram update (2 flops per multiply-add at ~20 GFLOP/s). Used only to spread weights over worker lanes,
- * so it needs to be proportional, not exact.
+ * the development machine: cutting the input vectors (im2col, norms, transposition: ~2 ns per element), the
+ * Gram update (2 flops per multiply-add at ~20 GFLOP/s), and for grouped convolutions ~150 ns per vector of
+ * each group (their vectors are short, and each group's batch goes through the kernel on its own: measured on
+ * the PP-OCRv4 recogniser's depthwise convolutions, 4-10x the other terms). Used only to spread weights over
+ * worker lanes, so it needs to be proportional, not exact.
  */
 export function statsCost(plan: StatsPlan, dims: readonly number[], samples: number, withGram: boolean): number {
   const elements = dims.reduce((a, b) => a * b, 1);
@@ -126,7 +131,7 @@ export function statsCost(plan: StatsPlan, dims: readonly number[], samples: num
     vectors = (dims[0] ?? 1) * spatial * plan.groups;
   } else vectors = elements / Math.max(1, plan.cols);
   const cut = vectors * plan.cols;
-  return samples * (2 * cut + (withGram ? 0.1 * vectors * plan.cols * plan.cols : 0));
+  return samples * (2 * cut + (withGram ? 0.1 * vectors * plan.cols * plan.cols : 0) + (plan.groups > 1 ? 150 * vectors : 0));
 }
 
 export interface CollectedStats {
@@ -203,7 +208,9 @@ export async function collectInputStats(
             const t = outputs[other.activation] ?? samples[0]![other.activation];
             if (t) costs.set(other.key, statsCost(other, t.dims.map(Number), samples.length, stats.get(other.key)!.gram !== undefined));
           }
-          workers.balance(costs);
+          const grams = new Map<string, { cols: number; groups: number }>();
+          for (const other of plans) if (stats.get(other.key)!.gram) grams.set(other.key, { cols: stats.get(other.key)!.cols, groups: stats.get(other.key)!.groups });
+          workers.balance(costs, grams);
         }
         if (!workers) accumulateActivation(s, plan, data, dims);
         else {

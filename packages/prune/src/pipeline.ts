@@ -33,6 +33,7 @@ import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from 
 import { blindComparison, measureFidelity, type Fidelity } from './fidelity.js';
 import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
+import { balancePhases, workCosts } from './lanes.js';
 import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
@@ -301,26 +302,16 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const balanced = new Map<string, number>();
   const laneOf = (key: string) => balanced.get(key) ?? laneIndex.get(key)! % (workers?.size ?? 1);
   /**
-   * Spreads the weights with statistics over the lanes by estimated work (their statistics, then the re-fits,
-   * candidates and errors, ~numel x cols multiply-adds in the kernels): heaviest first, each to the least
-   * loaded lane. Alternating lanes put every depthwise conv of a MobileNet-like model on one worker and every
-   * pointwise conv on the other. Results do not depend on the lanes.
+   * Spreads the weights with statistics over the lanes by estimated work in each phase that runs on the
+   * workers (see balancePhases). Results do not depend on the lanes.
    */
-  const balanceLanes = (costs: ReadonlyMap<string, number>) => {
-    const size = workers?.size ?? 1;
-    const load = new Array<number>(size).fill(0);
-    const cost = (idx: number) => {
-      const cols = items[idx]!.view.blocks[0]?.cols ?? 1;
-      return (costs.get(selected[idx]!.key) ?? 0) + 0.8 * items[idx]!.numel * cols;
-    };
-    const order = selected.map((_, idx) => idx).filter((idx) => costs.has(selected[idx]!.key));
-    order.sort((a, b) => cost(b) - cost(a) || a - b);
-    for (const idx of order) {
-      let lane = 0;
-      for (let l = 1; l < size; l++) if (load[l]! < load[lane]!) lane = l;
-      load[lane]! += cost(idx);
-      balanced.set(selected[idx]!.key, lane);
-    }
+  const balanceLanes = (costs: ReadonlyMap<string, number>, grams: ReadonlyMap<string, { cols: number; groups: number }>) => {
+    const indices = selected.map((_, idx) => idx).filter((idx) => costs.has(selected[idx]!.key));
+    const lanes = balancePhases(
+      indices.map((idx) => [costs.get(selected[idx]!.key)!, ...workCosts(items[idx]!.numel, grams.get(selected[idx]!.key))]),
+      workers?.size ?? 1,
+    );
+    indices.forEach((idx, k) => balanced.set(selected[idx]!.key, lanes[k]!));
   };
   let calibrationSummary: CalibrationSummary | undefined;
   const statsStarted = now();
@@ -701,7 +692,7 @@ async function gatherStats(
   into: Map<string, InputStats>,
   source: CalibrationSummary['source'],
   laneOf: (key: string) => number,
-  balance: (costs: ReadonlyMap<string, number>) => void,
+  balance: (costs: ReadonlyMap<string, number>, grams: ReadonlyMap<string, { cols: number; groups: number }>) => void,
 ): Promise<CalibrationSummary> {
   const { plans, unobservable } = planInputStats(selected.map((s) => ({ key: s.key, weight: s.weight })));
   const what = source === 'calibration' ? 'calibration' : 'input statistics (random inputs)';

@@ -156,7 +156,7 @@ describe('handing the pruned model over before its check (onPruned)', () => {
 });
 
 describe('worker lanes', () => {
-  it('are balanced by estimated work (the heavy Gemm alone on one lane), and the bytes do not depend on them', async () => {
+  it('are balanced by estimated work per phase (the Gemm, most of the re-fits, and the depthwise conv, most of the statistics, on different lanes), and the bytes do not depend on them', async () => {
     const { doWeightWork } = await import('../src/index.js');
     // A pool that runs in place but keeps statistics per lane, as the worker threads do, and records the lanes.
     const lanes = new Map<string, Set<number>>();
@@ -181,10 +181,12 @@ describe('worker lanes', () => {
     const pooled = await prune(bytes, options, { runtime, label: 'small.onnx', workers: pool });
     const inPlace = await prune(bytes, options, { runtime, label: 'small.onnx' });
     expect(Buffer.from(pooled.model).equals(Buffer.from(inPlace.model))).toBe(true);
-    // Every weight stays on one lane; the Gemm (32 x 800: most of the work) has its lane to itself.
+    // Every weight stays on one lane. The Gemm (32 x 800: an 800-input factor, most of the re-fits) and the
+    // depthwise conv (8 groups of short vectors: most of the statistics) go to different lanes, so both lanes
+    // work in both phases.
     for (const used of lanes.values()) expect(used.size).toBe(1);
     const laneOf = (name: string) => [...lanes.get([...lanes.keys()].find((k) => k.endsWith(`/${name}`))!)!][0];
-    expect(['W1', 'W2', 'W4'].map(laneOf)).toEqual(Array(3).fill(1 - laneOf('W3')!));
+    expect(laneOf('W2')).toBe(1 - laneOf('W3')!);
     // Each weight's final work is marked as its last (once), and no statistics are held after the run.
     expect(lasts.sort()).toEqual([...lanes.keys()].sort());
     expect(held.map((m) => m.size)).toEqual([0, 0]);
