@@ -122,6 +122,63 @@ describe('input statistics', () => {
   });
 });
 
+/** Plain im2col of one sample, group by group: the receptive fields in the weight's column order, zeros for padding. */
+function patches(x: Float32Array, shape: readonly number[], g: { kernel: number[]; strides: number[]; pads: number[]; dilations: number[]; group: number }, group: number, n: number): { vectors: Float32Array; count: number } {
+  const [, channels, height, width] = shape as [number, number, number, number];
+  const per = channels / g.group;
+  const [kh, kw] = g.kernel as [number, number];
+  const outH = Math.floor((height + g.pads[0]! + g.pads[2]! - g.dilations[0]! * (kh - 1) - 1) / g.strides[0]!) + 1;
+  const outW = Math.floor((width + g.pads[1]! + g.pads[3]! - g.dilations[1]! * (kw - 1) - 1) / g.strides[1]!) + 1;
+  const vectors: number[] = [];
+  for (let oh = 0; oh < outH; oh++) {
+    for (let ow = 0; ow < outW; ow++) {
+      for (let c = 0; c < per; c++) {
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const y = oh * g.strides[0]! - g.pads[0]! + i * g.dilations[0]!;
+            const xx = ow * g.strides[1]! - g.pads[1]! + j * g.dilations[1]!;
+            const inside = y >= 0 && y < height && xx >= 0 && xx < width;
+            vectors.push(inside ? x[((n * channels + group * per + c) * height + y) * width + xx]! : 0);
+          }
+        }
+      }
+    }
+  }
+  return { vectors: Float32Array.from(vectors), count: outH * outW };
+}
+
+describe('convolution patches', () => {
+  it('written straight into the pending batches equal plain im2col vectors accumulated as rows, bit for bit', () => {
+    const cases = [
+      { shape: [2, 3, 7, 6], geometry: { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 } },
+      { shape: [1, 4, 9, 8], geometry: { kernel: [3, 2], strides: [2, 1], pads: [0, 1, 2, 0], dilations: [2, 1], group: 1 } },
+      // Depthwise over more positions than a batch holds (folds mid-sample), as the PP-OCRv4 recogniser's.
+      { shape: [1, 6, 12, 40], geometry: { kernel: [5, 5], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [1, 1], group: 6 } },
+      { shape: [2, 4, 1, 11], geometry: { kernel: [1, 3], strides: [1, 2], pads: [0, 1, 0, 1], dilations: [1, 1], group: 2 } },
+    ];
+    for (const [k, c] of cases.entries()) {
+      const cols = (c.shape[1]! / c.geometry.group) * c.geometry.kernel[0]! * c.geometry.kernel[1]!;
+      const fused = createInputStats(cols, c.geometry.group, true, { packed: true });
+      const rows = createInputStats(cols, c.geometry.group, true, { packed: true });
+      for (let sample = 0; sample < 3; sample++) {
+        const x = randomArray(c.shape.reduce((a, b) => a * b, 1), 10 * k + sample);
+        accumulateConvInputs(fused, x, c.shape, c.geometry);
+        for (let g = 0; g < c.geometry.group; g++) {
+          for (let n = 0; n < c.shape[0]!; n++) {
+            const { vectors, count } = patches(x, c.shape, c.geometry, g, n);
+            accumulateInputs(rows, g, vectors, count);
+          }
+        }
+      }
+      packInputStats(fused);
+      packInputStats(rows);
+      expect(fused.count, `case ${k}`).toBe(rows.count);
+      expect(Buffer.from(fused.sumSquares.buffer).equals(Buffer.from(rows.sumSquares.buffer)), `case ${k}: norms`).toBe(true);
+      expect(Buffer.from(fused.gram!.buffer).equals(Buffer.from(rows.gram!.buffer)), `case ${k}: Gram`).toBe(true);
+    }
+  });
+});
+
 describe('packed statistics', () => {
   it('hold each group\'s upper triangle and give back the same Gram matrices, bit for bit', () => {
     for (const [cols, groups] of [[1, 1], [7, 2], [130, 1], [33, 3]] as const) {

@@ -73,7 +73,7 @@ function copyGram(stats: InputStats, group: number, g: Float64Array, direction: 
 /** Vectors buffered per group before they are folded into the Gram matrix (one pass over it per batch). */
 const BATCH = 256;
 
-interface Pending {
+export interface Pending {
   /** Column-major batch: input dim i of vector v at i * BATCH + v. */
   columns: Float32Array;
   count: number;
@@ -91,22 +91,51 @@ export function accumulateInputs(stats: InputStats, group: number, vectors: Floa
   if (vectors.length < count * cols) throw new RangeError(`accumulateInputs: ${count} vectors of ${cols} need ${count * cols} values, got ${vectors.length}.`);
   const norms = stats.sumSquares;
   const normBase = group * cols;
-  for (let v = 0; v < count; v++) {
-    const o = v * cols;
-    for (let i = 0; i < cols; i++) norms[normBase + i] += vectors[o + i] * vectors[o + i];
-  }
   if (group === 0) stats.count += count;
-  if (!stats.gram) return;
-  let pending = pendingOf.get(stats);
-  if (!pending) pendingOf.set(stats, (pending = Array.from({ length: stats.groups }, () => ({ columns: new Float32Array(0), count: 0 }))));
-  const batch = pending[group];
-  if (batch.columns.length === 0) batch.columns = new Float32Array(cols * BATCH);
+  if (!stats.gram) {
+    for (let v = 0; v < count; v++) {
+      const o = v * cols;
+      for (let i = 0; i < cols; i++) norms[normBase + i] += vectors[o + i] * vectors[o + i];
+    }
+    return;
+  }
+  const batch = pendingBatch(stats, group);
+  // Norms and the batch in one pass: each column's sum still runs over the vectors in order.
+  const columns = batch.columns;
   for (let v = 0; v < count; v++) {
     const o = v * cols;
-    for (let i = 0; i < cols; i++) batch.columns[i * BATCH + batch.count] = vectors[o + i];
+    const at = batch.count;
+    for (let i = 0; i < cols; i++) {
+      const x = vectors[o + i];
+      norms[normBase + i] += x * x;
+      columns[i * BATCH + at] = x;
+    }
     if (++batch.count === BATCH) flush(stats, group, batch);
   }
 }
+
+/**
+ * For writers that cut input vectors themselves (im2col): the group's pending batch, written in place (input
+ * dim i of the next vector at `columns[i * BATCH + count]`, its square added to `sumSquares` in vector order),
+ * then {@link addedVector}. The same numbers as {@link accumulateInputs} with the same vectors, without a
+ * row-major copy in between. Only for statistics with a Gram matrix.
+ */
+export function pendingBatch(stats: InputStats, group: number): Pending {
+  let pending = pendingOf.get(stats);
+  if (!pending) pendingOf.set(stats, (pending = Array.from({ length: stats.groups }, () => ({ columns: new Float32Array(0), count: 0 }))));
+  const batch = pending[group];
+  if (batch.columns.length === 0) batch.columns = new Float32Array(stats.cols * BATCH);
+  return batch;
+}
+
+/** Counts the vector just written into {@link pendingBatch}'s batch, and folds the batch in when it is full. */
+export function addedVector(stats: InputStats, group: number, batch: Pending): void {
+  if (group === 0) stats.count++;
+  if (++batch.count === BATCH) flush(stats, group, batch);
+}
+
+/** Vectors a pending batch holds before it is folded in; input dim i of vector v is at i * PENDING_STRIDE + v. */
+export const PENDING_STRIDE = BATCH;
 
 /**
  * Adds `count` input vectors of group `group` stored as the columns of `columns` (cols x count, row-major: input
@@ -144,7 +173,9 @@ function flush(stats: InputStats, group: number, batch: Pending): void {
   const { cols } = stats;
   const n = batch.count;
   const [x, g] = kernelArrays(cols * n, cols * cols);
-  for (let i = 0; i < cols; i++) for (let v = 0; v < n; v++) x[i * n + v] = batch.columns[i * BATCH + v];
+  // A full batch has the kernel's layout already (stride BATCH): one copy; a partial one is compacted.
+  if (n === BATCH) x.set(batch.columns);
+  else for (let i = 0; i < cols; i++) for (let v = 0; v < n; v++) x[i * n + v] = batch.columns[i * BATCH + v];
   // Only the upper triangle goes in and out (see gramRow).
   copyGram(stats, group, g, 'in');
   gemmNT('add', cols, cols, n, x, 0, n, x, 0, n, g, 0, cols, 'upper');

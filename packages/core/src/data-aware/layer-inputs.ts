@@ -1,4 +1,4 @@
-import { accumulateInputColumns, accumulateInputs, type InputStats } from './input-stats.js';
+import { accumulateInputColumns, accumulateInputs, addedVector, pendingBatch, PENDING_STRIDE, type InputStats } from './input-stats.js';
 
 /** Vectors handed to the accumulator at a time, so patch buffers stay small whatever the image size. */
 const CHUNK = 256;
@@ -55,6 +55,44 @@ export function accumulateConvInputs(stats: InputStats, x: Float32Array, shape: 
       for (let n = 0; n < batch; n++) {
         const image = (n * channels + g * perGroup) * height * width;
         accumulateInputColumns(stats, g, x.subarray(image, image + perGroup * positions), positions);
+      }
+    }
+    return;
+  }
+  if (stats.gram) {
+    // Patches go straight into each group's pending batch (column-major) with their norms: the same vectors in
+    // the same order as through a row-major patch buffer, one copy fewer.
+    const norms = stats.sumSquares;
+    const { kh, kw, sh, sw, dh, dw, top, left, outH, outW } = r;
+    const planeSize = height * width;
+    for (let g = 0; g < group; g++) {
+      const normBase = g * cols;
+      for (let n = 0; n < batch; n++) {
+        const image = (n * channels + g * perGroup) * planeSize;
+        const pending = pendingBatch(stats, g);
+        const columns = pending.columns;
+        for (let oh = 0; oh < outH; oh++) {
+          for (let ow = 0; ow < outW; ow++) {
+            const at = pending.count;
+            const x0 = ow * sw - left;
+            let e = 0;
+            for (let c = 0; c < perGroup; c++) {
+              const plane = image + c * planeSize;
+              for (let i = 0; i < kh; i++) {
+                const y = oh * sh - top + i * dh;
+                const rowStart = plane + y * width;
+                const inRow = y >= 0 && y < height;
+                for (let j = 0; j < kw; j++, e++) {
+                  const xx = x0 + j * dw;
+                  const v = inRow && xx >= 0 && xx < width ? x[rowStart + xx] : 0;
+                  norms[normBase + e] += v * v;
+                  columns[e * PENDING_STRIDE + at] = v;
+                }
+              }
+            }
+            addedVector(stats, g, pending);
+          }
+        }
       }
     }
     return;
