@@ -118,9 +118,9 @@ export interface CollectOptions {
  * Estimated cost of building one weight's statistics over `samples` samples like the first, in nanoseconds on
  * the development machine: cutting the input vectors (im2col, norms, transposition: ~2 ns per element), the
  * Gram update (2 flops per multiply-add at ~20 GFLOP/s), and for grouped convolutions ~150 ns per vector of
- * each group (their vectors are short, and each group's batch goes through the kernel on its own: measured on
- * the PP-OCRv4 recogniser's depthwise convolutions, 4-10x the other terms). Used only to spread weights over
- * worker lanes, so it needs to be proportional, not exact.
+ * each group (their vectors are short, and each group's batch goes through the kernel on its own: a depthwise
+ * 5x5 convolution of the PP-OCRv4 recogniser takes ~300 ns per vector where the other terms give ~110). Used
+ * only to spread weights over worker lanes, so it needs to be proportional, not exact.
  */
 export function statsCost(plan: StatsPlan, dims: readonly number[], samples: number, withGram: boolean): number {
   const elements = dims.reduce((a, b) => a * b, 1);

@@ -38,7 +38,7 @@ export function balancePhases(costs: ReadonlyArray<readonly number[]>, lanes: nu
 
 /**
  * Estimated work of one weight in the scan and in the final pass, in nanoseconds (fitted to per-weight times
- * of the ResNet-50-shaped model and the PP-OCRv4 recogniser on the 2-core development VM): with Gram matrices
+ * of the ResNet-50-shaped model and the PP-OCRv4 recogniser on a 2-core VM without AVX-512): with Gram matrices
  * (`gram`), their inverse factors (2/3 n³ multiply-adds per group, in both passes) plus the re-fits and
  * reconstruction errors (about numel x n multiply-adds each: three in the scan, five in the final pass) at
  * ~0.25 ns per multiply-add; without (Wanda scores only), ~400 and ~600 ns per element. Proportional, not exact.
