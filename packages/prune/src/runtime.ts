@@ -86,14 +86,14 @@ export function randomSamples(
  * The threads do not spin while they wait for work (`session.intra_op.allow_spinning` 0): the pipeline's
  * worker threads compute on the same cores between and during runs, and a spinning thread takes a core
  * from them (ResNet-50-shaped default prune, 2 cores: see docs/benchmarks.md). Spinning changes when a
- * thread looks for work, not how work is split, so outputs are the same.
+ * thread looks for work, not how work is split, so outputs are the same. Sessions that time the model
+ * (`spinning: true`) keep onnxruntime's default, as the runtimes users deploy and `specprune bench` do.
  */
-export function withThreads(runtime: OrtRuntime, threads: number | undefined): OrtRuntime {
+export function withThreads(runtime: OrtRuntime, threads: number | undefined, { spinning = false }: { spinning?: boolean } = {}): OrtRuntime {
   if (!threads || threads <= 1) return runtime;
+  const quiet = spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } };
   return {
     Tensor: runtime.Tensor,
-    InferenceSession: {
-      create: (model, options) => runtime.InferenceSession.create(model, { ...options, intraOpNumThreads: threads, extra: { ...options?.extra, session: { intra_op: { allow_spinning: '0' } } } }),
-    },
+    InferenceSession: { create: (model, options) => runtime.InferenceSession.create(model, { ...options, intraOpNumThreads: threads, ...quiet }) },
   };
 }

@@ -142,8 +142,10 @@ describe('sensitivity measurements in one session', () => {
     const recording: OrtRuntime = { Tensor: runtime.Tensor, InferenceSession: { create: (model, options) => (asked.push({ ...options }), runtime.InferenceSession.create(model, options)) } };
     const quiet = await withThreads(recording, 2).InferenceSession.create(bytes, SESSION_OPTIONS);
     expect(asked).toEqual([{ ...SESSION_OPTIONS, intraOpNumThreads: 2, extra: { session: { intra_op: { allow_spinning: '0' } } } }]);
-    // One thread: nothing waits, the runtime is used as it is.
+    // One thread: nothing waits, the runtime is used as it is. Sessions that time the model spin, as deployed.
     expect(withThreads(recording, 1)).toBe(recording);
+    await (await withThreads(recording, 2, { spinning: true }).InferenceSession.create(bytes, SESSION_OPTIONS)).release();
+    expect(asked[1]).toEqual({ ...SESSION_OPTIONS, intraOpNumThreads: 2 });
     const spinning = await runtime.InferenceSession.create(bytes, { ...SESSION_OPTIONS, intraOpNumThreads: 2 });
     const x = new runtime.Tensor('float32', Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => Math.sin(i * 0.37)), [1, 3, 48, 192]);
     const [a, b] = [await quiet.run({ x }), await spinning.run({ x })];
