@@ -340,6 +340,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     return workers ? workers.run({ ...full, stats: weightStats }, laneOf(key)) : doWeightWork(full, weightStats);
   };
   const ahead = workers ? workers.size + 1 : 0;
+  /** Bytes of weights the final pass hands out beyond the next `ahead`: 32 MB, or four of the largest weights. */
+  const handOutBytes = workers ? Math.max(32 << 20, 16 * Math.max(0, ...items.map((item) => item.numel))) : 0;
 
   let measured: { grid: readonly number[]; curves: number[][] } | undefined;
   let measuredPoints: number[] | undefined;
@@ -375,6 +377,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   if (scanner && scanAllocation) {
     const scanStarted = now();
     const total = selected.length * (scanGrid.length - 1);
+    context.onProgress?.({ phase: 'sensitivity scan', done: 0, total });
     const curves = await scanSensitivity(scanner, items, {
       grid: scanGrid,
       // The scan prunes as the final prune will: data-aware where statistics exist, else magnitude.
@@ -455,6 +458,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     return { form: 'float32', nnz };
   };
   const pruneStarted = now();
+  // Each long phase reports its start (done 0), so a progress display times it from there, not from its first step.
+  if (selected.length) context.onProgress?.({ phase: 'pruning', done: 0, total: selected.length });
   const details: WeightDetail[] = [];
   // Fast path for huge models: unstructured magnitude without spectral measurement prunes each weight's
   // bytes in place (no copy); the result is identical to the general path's.
@@ -487,7 +492,15 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     let result: PrunedWeight & { reconstructionError?: number | null };
     if (view) result = { ...pruneMagnitudeInPlace(view, zeros), values: view, method: 'magnitude', spectralError: Number.NaN, sparsity: 0 };
     else {
-      for (let next = idx + 1; next <= idx + ahead && next < selected.length; next++) void finalWork(next).catch(() => undefined);
+      // The next weights' work is handed out in model order: at least `ahead` of them, and more while their
+      // values stay within a few of the largest weights' bytes, so both workers have queued work when a run of
+      // weights falls on one lane (the PP-OCRv4 recogniser's last weights, its 2880-input convolution among them).
+      let queued = 0;
+      for (let next = idx + 1; next < selected.length; next++) {
+        if (next > idx + ahead && queued + 4 * items[next]!.numel > handOutBytes) break;
+        queued += 4 * items[next]!.numel;
+        void finalWork(next).catch(() => undefined);
+      }
       const work = await finalWork(idx);
       inFlight.delete(idx);
       const aware = work?.results[0];
@@ -696,6 +709,7 @@ async function gatherStats(
 ): Promise<CalibrationSummary> {
   const { plans, unobservable } = planInputStats(selected.map((s) => ({ key: s.key, weight: s.weight })));
   const what = source === 'calibration' ? 'calibration' : 'input statistics (random inputs)';
+  context.onProgress?.({ phase: 'statistics', done: 0, total: feeds.length });
   const started = now();
   const collected = await collectInputStats(context.runtime, modelBytes, label, plans, feeds, {
     memoryBytes: memoryBytes ?? 0,
