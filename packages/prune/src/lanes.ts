@@ -13,7 +13,8 @@
  * (most of its re-fits): one worker built statistics while the other waited, then the reverse.
  */
 export function balancePhases(costs: ReadonlyArray<readonly number[]>, lanes: number): number[] {
-  const phases = Math.max(0, ...costs.map((c) => c.length));
+  // (A reduce, not a spread: a model may have more weights than a call takes arguments.)
+  const phases = costs.reduce((most, c) => Math.max(most, c.length), 0);
   const sum = (c: readonly number[]) => c.reduce((a, b) => a + b, 0);
   const order = costs.map((_, i) => i).sort((a, b) => sum(costs[b]!) - sum(costs[a]!) || a - b);
   const load = Array.from({ length: Math.max(1, lanes) }, () => new Array<number>(phases).fill(0));

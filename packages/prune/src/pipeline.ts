@@ -341,7 +341,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   };
   const ahead = workers ? workers.size + 1 : 0;
   /** Bytes of weights the final pass hands out beyond the next `ahead`: 32 MB, or four of the largest weights. */
-  const handOutBytes = workers ? Math.max(32 << 20, 16 * Math.max(0, ...items.map((item) => item.numel))) : 0;
+  const handOutBytes = workers ? Math.max(32 << 20, 16 * items.reduce((largest, item) => Math.max(largest, item.numel), 0)) : 0;
 
   let measured: { grid: readonly number[]; curves: number[][] } | undefined;
   let measuredPoints: number[] | undefined;

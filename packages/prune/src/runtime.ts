@@ -91,9 +91,14 @@ export function randomSamples(
  */
 export function withThreads(runtime: OrtRuntime, threads: number | undefined, { spinning = false }: { spinning?: boolean } = {}): OrtRuntime {
   if (!threads || threads <= 1) return runtime;
-  const quiet = spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  // Merged into the caller's own config entries, not in place of them.
+  const quiet = (options?: InferenceSession.SessionOptions) => {
+    if (spinning) return {};
+    const extra = (options?.extra ?? {}) as { session?: { intra_op?: Record<string, unknown> } & Record<string, unknown> } & Record<string, unknown>;
+    return { extra: { ...extra, session: { ...extra.session, intra_op: { ...extra.session?.intra_op, allow_spinning: '0' } } } };
+  };
   return {
     Tensor: runtime.Tensor,
-    InferenceSession: { create: (model, options) => runtime.InferenceSession.create(model, { ...options, intraOpNumThreads: threads, ...quiet }) },
+    InferenceSession: { create: (model, options) => runtime.InferenceSession.create(model, { ...options, intraOpNumThreads: threads, ...quiet(options) }) },
   };
 }

@@ -146,6 +146,9 @@ describe('sensitivity measurements in one session', () => {
     expect(withThreads(recording, 1)).toBe(recording);
     await (await withThreads(recording, 2, { spinning: true }).InferenceSession.create(bytes, SESSION_OPTIONS)).release();
     expect(asked[1]).toEqual({ ...SESSION_OPTIONS, intraOpNumThreads: 2 });
+    // A caller's own config entries are kept beside it.
+    await (await withThreads(recording, 2).InferenceSession.create(bytes, { ...SESSION_OPTIONS, extra: { session: { disable_prepacking: '0' } } })).release();
+    expect(asked[2]).toEqual({ ...SESSION_OPTIONS, intraOpNumThreads: 2, extra: { session: { disable_prepacking: '0', intra_op: { allow_spinning: '0' } } } });
     const spinning = await runtime.InferenceSession.create(bytes, { ...SESSION_OPTIONS, intraOpNumThreads: 2 });
     const x = new runtime.Tensor('float32', Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => Math.sin(i * 0.37)), [1, 3, 48, 192]);
     const [a, b] = [await quiet.run({ x }), await spinning.run({ x })];
