@@ -1,5 +1,6 @@
 import { formatBytes } from './format.js';
 import { log, throwIfInterrupted, type Io } from './io.js';
+import type { PruneEstimate } from '@specprune/prune';
 
 /**
  * A progress bar on stderr when it is a TTY; silent otherwise (so logs and CI output stay clean).
@@ -36,11 +37,38 @@ export function createProgress(io: Io, label: string, total: number): { tick(det
   };
 }
 
+/**
+ * A log line while a bar may be drawn: on a terminal the bar's line is cleared first (the next tick draws it
+ * again below), so the line does not run on from the bar.
+ */
+export function logAboveBar(io: Io, line: string): void {
+  if (io.stderr.isTTY) io.stderr.write('\r\x1b[K');
+  log(io, line);
+}
+
 /** 42 s, 3 min 05 s. */
 function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
   const whole = Math.round(seconds);
   return `${Math.floor(whole / 60)} min ${String(whole % 60).padStart(2, '0')} s`;
+}
+
+/** Prunes estimated to take at least this long say so when they start. */
+export const ANNOUNCED_SECONDS = 10;
+
+/**
+ * The line a long prune starts with (its estimate, phase by phase, and how to stop it), or undefined for a
+ * short one.
+ */
+export function describeEstimate(estimate: PruneEstimate): string | undefined {
+  if (estimate.total < ANNOUNCED_SECONDS) return undefined;
+  const phases = [
+    ['statistics', estimate.statistics],
+    ['sensitivity scan', estimate.scan],
+    ['pruning', estimate.prune],
+    ['check', estimate.check],
+  ].flatMap(([name, s]) => (s === undefined ? [] : [`${name} ${formatSeconds(s as number)}`]));
+  return `this prune will take about ${formatSeconds(estimate.total)} (estimated from its first run: ${phases.join(', ')}); Ctrl-C stops it and writes nothing.`;
 }
 
 /**

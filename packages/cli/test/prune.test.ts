@@ -4,6 +4,7 @@ import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { extractBlock, findWeights, matrixView, readModel, readWeight } from '@specprune/onnx-io/node';
 import ort from 'onnxruntime-node';
+import { describeEstimate } from '../src/progress.js';
 import { MODELS, runCli, tempDir } from './helpers.js';
 
 interface PruneJson {
@@ -88,6 +89,21 @@ describe('specprune prune on real models', () => {
     }
     const provenance = readModel(out).metadata.find((m) => m.key === 'specprune.options');
     expect(JSON.parse(provenance!.value)).toMatchObject({ method: 'spectral', allocation: 'spectral', seed: 0 });
+  });
+
+  it('says at the start how long a long prune will take (its estimate, phase by phase) and how to stop it; --json has the estimate beside the timings', async () => {
+    const long = { total: 111.7, at: 0.9, statistics: 19.1, scan: 52.8, prune: 38.3, check: 0.6 };
+    expect(describeEstimate(long)).toBe('this prune will take about 1 min 52 s (estimated from its first run: statistics 19 s, sensitivity scan 53 s, pruning 38 s, check 0.6 s); Ctrl-C stops it and writes nothing.');
+    expect(describeEstimate({ total: 24, at: 0.5, scan: 12, prune: 9, check: 0.2 })).toBe('this prune will take about 24 s (estimated from its first run: sensitivity scan 12 s, pruning 9.0 s, check 0.2 s); Ctrl-C stops it and writes nothing.');
+    // A short prune does not announce itself.
+    expect(describeEstimate({ ...long, total: 4 })).toBeUndefined();
+    const out = path.join(tempDir(), 'p.onnx');
+    const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--sparsity', '0.3', ...SHAPES[MODELS.paddleCls]!, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const { estimate, timings } = result.json<PruneJson & { estimate: Record<string, number>; timings: Record<string, number> }>();
+    for (const key of ['total', 'at', 'statistics', 'scan', 'prune', 'check']) expect(estimate[key], key).toBeGreaterThan(0);
+    expect(estimate.total).toBeGreaterThan(estimate.at);
+    expect(timings.total).toBeGreaterThan(0);
   });
 
   it('gives byte-identical output for the same seed, and a different output for another seed', async () => {

@@ -7,7 +7,7 @@ import {
 } from '@specprune/core';
 import { addGraphOutputs, halfToFloat, intAttribute, intsAttribute, parseModel, serializeModel, stringAttribute, type WeightRef } from '@specprune/onnx-io';
 import { PruneInputError, throwIfAborted } from './errors.js';
-import { openSession, type Feeds, type OrtRuntime, type Tensor } from './runtime.js';
+import { clock, openSession, type Feeds, type OrtRuntime, type Tensor } from './runtime.js';
 import { accumulateActivation, type WeightWorkers } from './weight-work.js';
 
 /** How the input vectors of one weight are read from the activation tensor that feeds its node. */
@@ -95,7 +95,11 @@ function planOne(key: string, weight: WeightRef): StatsPlan | string {
 export interface CollectOptions {
   /** Bytes all Gram matrices together may take; weights beyond it keep per-column norms only. */
   memoryBytes: number;
-  onSample?: (done: number, total: number) => void;
+  /**
+   * After each sample: how long its run took (seconds) and how much larger the average sample is
+   * (`scale`: the samples' mean element count over this one's; 1 for equal shapes).
+   */
+  onSample?: (done: number, total: number, run: { seconds: number; scale: number }) => void;
   /** Turns a run the runtime refused on sample `index` into the caller's error (e.g. naming the sample's file). */
   explainRunError?: (error: unknown, feeds: Feeds, index: number) => Error;
   signal?: AbortSignal;
@@ -180,6 +184,7 @@ export async function collectInputStats(
   const handedOver = new Set<string>();
   let posted: Array<Promise<unknown>> = [];
   let previous: Array<Promise<unknown>> = [];
+  const meanSize = samples.reduce((sum, feeds) => sum + sizeOf(feeds), 0) / Math.max(1, samples.length);
   const model = parseModel(modelBytes, { label });
   addGraphOutputs(model, [...new Set(plans.map((p) => p.activation))]);
   const session = await openSession(runtime, serializeModel(model), label);
@@ -187,11 +192,13 @@ export async function collectInputStats(
     for (let k = 0; k < samples.length; k++) {
       throwIfAborted(options.signal);
       let outputs: Feeds;
+      const runStarted = clock();
       try {
         outputs = await session.run(samples[k]!);
       } catch (error) {
         throw options.explainRunError?.(error, samples[k]!, k) ?? new PruneInputError(`${label} cannot run on calibration sample ${k + 1}: ${String((error as Error).message).split('\n')[0]}; give samples whose shapes and values suit the model's inputs.`);
       }
+      const runSeconds = (clock() - runStarted) / 1000;
       for (const plan of plans) {
         const tensor = outputs[plan.activation] ?? samples[k]![plan.activation];
         if (!tensor) throw new Error(`calibration: ${plan.activation} was not produced`);
@@ -225,7 +232,7 @@ export async function collectInputStats(
       await Promise.all(previous);
       previous = posted;
       posted = [];
-      options.onSample?.(k + 1, samples.length);
+      options.onSample?.(k + 1, samples.length, { seconds: runSeconds, scale: meanSize / sizeOf(samples[k]!) });
     }
     await Promise.all(previous);
   } finally {
@@ -234,6 +241,11 @@ export async function collectInputStats(
   if (workers) await Promise.all(plans.map((plan) => workers.pool.run({ kind: 'finish', key: plan.key }, workers.laneOf(plan.key))));
   else for (const s of stats.values()) packInputStats(s);
   return { stats, withoutGram, gramBytes: gramTotal, packedBytes: packedTotal, withGram };
+}
+
+/** Elements of a sample's inputs, all together (at least 1). */
+function sizeOf(feeds: Feeds): number {
+  return Math.max(1, Object.values(feeds).reduce((sum, t) => sum + t.dims.reduce((a, b) => a * Number(b), 1), 0));
 }
 
 /** A floating-point activation as float32 (float16 models give float16 activations), or undefined. */

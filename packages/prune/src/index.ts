@@ -21,6 +21,7 @@ export {
   type StorageChoice,
 } from './options.js';
 export { PruneInputError, PruneOptionError, PruneAbortedError, isInputError, throwIfAborted } from './errors.js';
+export { estimatePrune, type PruneEstimate } from './estimate.js';
 export { CHECK_SAMPLES, openSession, randomFeeds, randomSamples, type OrtRuntime, type Feeds, type InferenceSession, type Tensor } from './runtime.js';
 export { describeFidelity, measureFidelity, compareOutputs, barelyMovedOutputs, blindComparison, INPUT_BLIND_VARIATION, percent, RANDOM_INPUT_CAVEAT, type Fidelity, type OutputFidelity } from './fidelity.js';
 export { planInputs, describeShape, shapeExample, type InputPlan } from './model-inputs.js';

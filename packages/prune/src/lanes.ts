@@ -49,3 +49,11 @@ export function workCosts(numel: number, gram: { cols: number; groups: number } 
   const factor = (2 / 3) * gram.groups * gram.cols ** 3;
   return [0.25 * (factor + 3 * numel * gram.cols), 0.25 * (factor + 5 * numel * gram.cols)];
 }
+
+/** Per phase, the load of the busiest lane once each item is on its lane (`lanes[i]`, as balancePhases gives). */
+export function busiestLoads(costs: ReadonlyArray<readonly number[]>, lanes: readonly number[], count: number): number[] {
+  const phases = costs.reduce((most, c) => Math.max(most, c.length), 0);
+  const load = Array.from({ length: Math.max(1, count) }, () => new Array<number>(phases).fill(0));
+  costs.forEach((c, i) => c.forEach((x, p) => (load[lanes[i]!]![p]! += x)));
+  return Array.from({ length: phases }, (_, p) => load.reduce((most, l) => Math.max(most, l[p]!), 0));
+}

@@ -27,14 +27,15 @@ import {
   type WeightRef,
 } from '@specprune/onnx-io';
 import { allocate, BLIND_DISTORTION, CURVE_GRID, curvePointsRead, spectralErrorCurves } from './allocate.js';
-import { collectInputStats, planInputStats } from './calibration.js';
+import { collectInputStats, planInputStats, type CollectOptions } from './calibration.js';
 import { measurePruned, pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned, type PrunedWeight } from './engine.js';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from './errors.js';
 import { blindComparison, measureFidelity, type Fidelity } from './fidelity.js';
 import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
-import { balancePhases, workCosts } from './lanes.js';
-import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
+import { balancePhases, busiestLoads, workCosts } from './lanes.js';
+import { estimatePrune, MEASUREMENT_PER_RUN, type EstimateInputs, type PruneEstimate } from './estimate.js';
+import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
 import { pruneStructured, type StructureReport } from './structure/run.js';
@@ -81,6 +82,11 @@ export interface PruneContext {
    * check loads and `model` returns are taken before. What it throws ends the prune.
    */
   onPruned?: (model: OnnxModel) => void;
+  /**
+   * Called once, near the start of a prune that measures in the runtime (after the first statistics sample, or
+   * when the scan's session is timed), with how long the whole prune will take (seconds): a caller can say so.
+   */
+  onEstimate?: (estimate: PruneEstimate) => void;
 }
 
 /** Per weight, what `prune --json` reports. */
@@ -136,6 +142,8 @@ export interface PruneReport {
   timings: Record<string, number>;
   /** With structure: the channels removed (structure/run.ts). */
   structure?: StructureReport;
+  /** The run's time as estimated near its start (seconds; see estimate.ts), where one was made: compare with `timings`. */
+  estimate?: PruneEstimate;
   /** --target-bytes without --values: the value precision chosen with the sparsity, and the candidates tried. */
   precision?: PrecisionChoice;
 }
@@ -195,7 +203,7 @@ interface Selected {
  */
 export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions, given: PruneContext): Promise<PruneResult> {
   if (options.structure !== undefined) return pruneStructured(model, options, given, prune);
-  const started = now();
+  const started = clock();
   const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
   const timings: Record<string, number> = {};
   const label = context.label ?? 'the model';
@@ -301,31 +309,63 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const laneIndex = new Map(selected.map((s, idx) => [s.key, idx]));
   const balanced = new Map<string, number>();
   const laneOf = (key: string) => balanced.get(key) ?? laneIndex.get(key)! % (workers?.size ?? 1);
+  /** Each phase's work on the busiest lane (seconds, as estimated when the lanes were balanced). */
+  let laneWork: number[] | undefined;
   /**
    * Spreads the weights with statistics over the lanes by estimated work in each phase that runs on the
    * workers (see balancePhases). Results do not depend on the lanes.
    */
   const balanceLanes = (costs: ReadonlyMap<string, number>, grams: ReadonlyMap<string, { cols: number; groups: number }>) => {
     const indices = selected.map((_, idx) => idx).filter((idx) => costs.has(selected[idx]!.key));
-    const lanes = balancePhases(
-      indices.map((idx) => [costs.get(selected[idx]!.key)!, ...workCosts(items[idx]!.numel, grams.get(selected[idx]!.key))]),
-      workers?.size ?? 1,
-    );
+    const phaseCosts = indices.map((idx) => [costs.get(selected[idx]!.key)!, ...workCosts(items[idx]!.numel, grams.get(selected[idx]!.key))]);
+    const lanes = balancePhases(phaseCosts, workers?.size ?? 1);
     indices.forEach((idx, k) => balanced.set(selected[idx]!.key, lanes[k]!));
+    laneWork = busiestLoads(phaseCosts, lanes, workers?.size ?? 1).map((ns) => ns / 1e9);
+  };
+  /**
+   * The run's estimate, after the first statistics sample: from its run's time (taken before the workers
+   * compete for the cores) and each phase's busiest lane.
+   */
+  const statsRun = (done: number, total: number, run: { seconds: number; scale: number }) => {
+    if (done !== 1 || !laneWork) return;
+    const [statsWork = 0, scanWork = 0, finalWork = 0] = laneWork;
+    const perSample = run.seconds * run.scale;
+    announce({
+      statistics: { samples: total - done, run: perSample, work: (statsWork * run.scale * (total - done)) / total },
+      measurement: MEASUREMENT_PER_RUN * scanSamples * perSample,
+      scanWork,
+      finalWork,
+    });
+  };
+  /** The run's estimate, made once (see estimate.ts), told to the caller and kept for the report. */
+  let estimate: PruneEstimate | undefined;
+  const scanGrid = SCAN_GRID.slice(0, curvePointsRead(SCAN_GRID, sparsity));
+  const scanSamples = feeds ? Math.min(feeds.length, o.scanSamples ?? 8) : (o.scanSamples ?? 4);
+  const announce = (known: { statistics?: EstimateInputs['statistics']; measurement: number; scanWork: number; finalWork: number }) => {
+    if (estimate || !(scanAllocation || chooseByOutput)) return;
+    estimate = estimatePrune({
+      at: (clock() - started) / 1000,
+      ...(known.statistics ? { statistics: known.statistics } : {}),
+      measurement: known.measurement,
+      ...(scanAllocation ? { scan: { measurements: selected.length * (scanGrid.length - 1), work: known.scanWork } } : {}),
+      prune: { measurements: chooseByOutput ? selected.length : 0, work: known.finalWork },
+      workers: workers !== undefined,
+    });
+    context.onEstimate?.(estimate);
   };
   let calibrationSummary: CalibrationSummary | undefined;
-  const statsStarted = now();
+  const statsStarted = clock();
   if (feeds && dataAware) {
     // Wanda needs only the per-column norms: no Gram matrices.
     const memory = o.method === 'wanda' ? undefined : o.calibrationMemory;
-    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, feeds, memory, stats, 'calibration', laneOf, balanceLanes);
+    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, feeds, memory, stats, 'calibration', laneOf, balanceLanes, statsRun);
   } else if (!feeds && o.method === 'spectral' && o.syntheticSamples > 0 && o.methodBasis !== 'spectral' && selected.length > 0) {
     // Data-free: the model's own response to random inputs says how large and how correlated each
     // layer's inputs are (what the layers before it do), which a matrix alone cannot.
     const synthetic = randomSamples(context.runtime, plan.specs!, o.seed, 'synthetic-inputs', o.syntheticSamples, o.value);
-    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, synthetic, o.calibrationMemory, stats, 'synthetic', laneOf, balanceLanes);
+    calibrationSummary = await gatherStats(context, runtimeBytes(), label, selected, synthetic, o.calibrationMemory, stats, 'synthetic', laneOf, balanceLanes, statsRun);
   }
-  if (calibrationSummary) timings.statistics = seconds(statsStarted);
+  if (calibrationSummary) timings.statistics = secondsSince(statsStarted);
   const valuesOf = (idx: number): Float32Array => items[idx]!.values ?? selected[idx]!.values ?? readWeight(onnx, selected[idx]!.weight);
   // The per-weight work of the methods that use input statistics: in place, or on worker threads
   // (each weight pinned to one, which keeps its statistics after the first piece of work).
@@ -347,8 +387,6 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   let measuredPoints: number[] | undefined;
   let scanner: Scanner | undefined;
   let allocationBasis: string | undefined;
-  // The scan measures the sparsities the allocation can read at this target, no further.
-  const scanGrid = SCAN_GRID.slice(0, curvePointsRead(SCAN_GRID, sparsity));
   if (scanAllocation || chooseByOutput) {
     try {
       scanner = await createScanner(context.runtime, runtimeBytes(), label, {
@@ -364,6 +402,12 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       });
       const count = (scanAllocation ? selected.length * (scanGrid.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
       const each = scanner.secondsPerMeasurement;
+      if (each !== undefined) {
+        // No estimate yet (no statistics on workers): from this measurement, with the per-weight work on one lane.
+        const work = selected.map((s) => (stats.has(s.key) ? workCosts(s.weight.numel, stats.get(s.key)!.gram ? { cols: stats.get(s.key)!.cols, groups: stats.get(s.key)!.groups } : undefined) : [0, 0]));
+        const lanes = Math.max(1, workers?.size ?? 1);
+        announce({ measurement: each, scanWork: work.reduce((sum, w) => sum + w[0]!, 0) / lanes / 1e9, finalWork: work.reduce((sum, w) => sum + w[1]!, 0) / lanes / 1e9 });
+      }
       log(
         `measurements: ${scanner.samples.length} inputs each, ${scanner.mode}${scanner.held ? ` (${scanner.held})` : ''}; up to ${count} to run` +
           (each !== undefined ? ` (${each.toFixed(3)} s each: about ${Math.ceil(count * each)} s of inference, plus the per-weight work)` : ''),
@@ -375,7 +419,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     }
   }
   if (scanner && scanAllocation) {
-    const scanStarted = now();
+    const scanStarted = clock();
     const total = selected.length * (scanGrid.length - 1);
     context.onProgress?.({ phase: 'sensitivity scan', done: 0, total });
     const curves = await scanSensitivity(scanner, items, {
@@ -408,7 +452,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     measuredPoints = curves.map((c) => c.length);
     measured = { grid: SCAN_GRID, curves: curves.map((c) => SCAN_GRID.map((_, k) => c[Math.min(k, c.length - 1)]!)) };
     allocationBasis = o.calibration ? 'sensitivity-scan (calibration samples)' : 'sensitivity-scan';
-    timings.scan = seconds(scanStarted);
+    timings.scan = secondsSince(scanStarted);
   } else if (o.allocation === 'spectral' && selected.length > 1) {
     allocationBasis = 'spectral-error';
   }
@@ -457,7 +501,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     valuesKeptHigher.push(`${weight.name} (float32)`);
     return { form: 'float32', nnz };
   };
-  const pruneStarted = now();
+  const pruneStarted = clock();
   // Each long phase reports its start (done 0), so a progress display times it from there, not from its first step.
   if (selected.length) context.onProgress?.({ phase: 'pruning', done: 0, total: selected.length });
   const details: WeightDetail[] = [];
@@ -552,7 +596,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     });
     context.onProgress?.({ phase: 'pruning', done: details.length, total: selected.length, item: s.weight.name });
   }
-  timings.prune = seconds(pruneStarted);
+  timings.prune = secondsSince(pruneStarted);
   if (scanner?.remembered) log(`measurements: ${scanner.ran} run, ${scanner.remembered} answered from earlier ones of the same values (nothing to run)`);
   // The workers' memory (their isolates and what their allocators kept) goes before the written model is
   // loaded for the check: loading a bitmask model is the run's most memory-hungry step.
@@ -569,7 +613,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   if (bitmaskFallbacks.length) warn(`${bitmaskFallbacks.length} weight(s) are stored dense or sparse (whichever is smaller) because bitmask storage does not cover them: ${bitmaskFallbacks.slice(0, 5).join('; ')}${bitmaskFallbacks.length > 5 ? '; ...' : ''}.`);
   if (context.metadata) setMetadata(onnx, context.metadata);
 
-  const checkStarted = now();
+  const checkStarted = clock();
   let bytesCache: Uint8Array | undefined;
   const prunedBytes = () => (bytesCache ??= serializeForRuntime(onnx));
   if (context.onPruned) {
@@ -577,7 +621,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     context.onPruned(onnx);
   }
   const fidelity = await checkResult(context, prunedBytes, label, reference);
-  timings.check = seconds(checkStarted);
+  timings.check = secondsSince(checkStarted);
   if (fidelity.measured) {
     const broken = fidelity.outputs.filter((out) => out.nonFinite > 0);
     if (broken.length) warn(`the pruned model gives non-finite values (NaN/Inf) on output ${broken.map((out) => out.name).join(', ')} where the original does not.`);
@@ -588,7 +632,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const totalNumel = details.reduce((sum, d) => sum + d.numel, 0);
   const totalNnz = details.reduce((sum, d) => sum + d.nnz, 0);
   const selectedSet = new Set(selected.map((x) => x.weight));
-  timings.total = seconds(started);
+  timings.total = secondsSince(started);
   const report: PruneReport = {
     sparsity: totalNumel ? 1 - totalNnz / totalNumel : 0,
     targetSparsity: sparsity,
@@ -607,6 +651,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     fidelity,
     warnings,
     timings,
+    ...(estimate ? { estimate } : {}),
   };
   return {
     get model() {
@@ -705,15 +750,19 @@ async function gatherStats(
   into: Map<string, InputStats>,
   source: CalibrationSummary['source'],
   laneOf: (key: string) => number,
-  balance: (costs: ReadonlyMap<string, number>, grams: ReadonlyMap<string, { cols: number; groups: number }>) => void,
+  balance: NonNullable<NonNullable<CollectOptions['workers']>['balance']>,
+  onRun: NonNullable<CollectOptions['onSample']>,
 ): Promise<CalibrationSummary> {
   const { plans, unobservable } = planInputStats(selected.map((s) => ({ key: s.key, weight: s.weight })));
   const what = source === 'calibration' ? 'calibration' : 'input statistics (random inputs)';
   context.onProgress?.({ phase: 'statistics', done: 0, total: feeds.length });
-  const started = now();
+  const started = clock();
   const collected = await collectInputStats(context.runtime, modelBytes, label, plans, feeds, {
     memoryBytes: memoryBytes ?? 0,
-    onSample: (done, total) => context.onProgress?.({ phase: 'statistics', done, total }),
+    onSample: (done, total, run) => {
+      context.onProgress?.({ phase: 'statistics', done, total });
+      onRun(done, total, run);
+    },
     ...(context.explainRunError ? { explainRunError: context.explainRunError } : {}),
     ...(context.signal ? { signal: context.signal } : {}),
     ...(context.workers ? { workers: { pool: context.workers, laneOf, balance } } : {}),
@@ -723,7 +772,7 @@ async function gatherStats(
   for (const [key, value] of collected.stats) into.set(key, value);
   const nameOf = (key: string) => selected.find((s) => s.key === key)!.weight.name;
   const gramTotal = collected.gramBytes;
-  context.onLog?.(`${what}: ${feeds.length} samples through ${plans.length} weight inputs in ${seconds(started).toFixed(1)} s (Gram matrices: ${(collected.packedBytes / 1e6).toFixed(1)} MB, accumulated and held as upper triangles until each weight's last use; ${(gramTotal / 1e6).toFixed(1)} MB as full matrices)`);
+  context.onLog?.(`${what}: ${feeds.length} samples through ${plans.length} weight inputs in ${secondsSince(started).toFixed(1)} s (Gram matrices: ${(collected.packedBytes / 1e6).toFixed(1)} MB, accumulated and held as upper triangles until each weight's last use; ${(gramTotal / 1e6).toFixed(1)} MB as full matrices)`);
   if (withoutGram.length) {
     context.onLog?.(
       `${withoutGram.length} weight(s) need more room for their input Gram matrix than calibrationMemory leaves (${withoutGram
@@ -830,13 +879,7 @@ function chooseStorage(model: OnnxModel, weight: WeightRef, nnz: number, o: Reso
   return candidates.reduce((best, c) => (sizes[c] < sizes[best] ? c : best));
 }
 
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
-}
 
-function seconds(since: number): number {
-  return Math.round((now() - since) / 10) / 100;
-}
 
 /**
  * The errors of a weight as stored with lower-precision values (`rounded`, the decode's values) against the

@@ -31,6 +31,16 @@ export function floatValues(tensor: Tensor): ArrayLike<number> {
  */
 export const SESSION_OPTIONS: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 4 };
 
+/** Milliseconds from a monotonic clock where there is one (Node, browsers). */
+export function clock(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}
+
+/** Seconds since a {@link clock} reading, to the hundredth (as reports give phase times). */
+export function secondsSince(since: number): number {
+  return Math.round((clock() - since) / 10) / 100;
+}
+
 /** Seeded random inputs a written model is checked on when no calibration samples are given. */
 export const CHECK_SAMPLES = 4;
 

@@ -3,7 +3,7 @@ import { addGraphOutputs, cutModelBefore, cutTensors, dtypeCode, findWeights, li
 import type { ResolvedInput } from '@specprune/device-runner/inputs';
 import { pruneWeight } from './engine.js';
 import { PruneInputError, throwIfAborted } from './errors.js';
-import { floatValues, isFloatTensor, openSession, randomSamples, SESSION_OPTIONS, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
+import { clock, floatValues, isFloatTensor, openSession, randomSamples, SESSION_OPTIONS, type Feeds, type InferenceSession, type OrtRuntime, type Tensor } from './runtime.js';
 
 /** Sparsities at which each weight's end-to-end sensitivity is measured. */
 export const SCAN_GRID = [0, 0.3, 0.5, 0.7, 0.9] as const;
@@ -164,10 +164,6 @@ export async function createScanner(runtime: OrtRuntime, modelBytes: Uint8Array,
       await shared?.session.release();
     },
   };
-}
-
-function clock(): number {
-  return globalThis.performance?.now() ?? Date.now();
 }
 
 /** Relative distance ||b - a|| / ||a|| over the given float outputs (a non-finite difference counts as huge). */

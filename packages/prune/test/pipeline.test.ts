@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { findWeights, parseModel, readWeight, serializeModel, setMetadata } from '@specprune/onnx-io';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prune, PruneInputError, PruneOptionError, type OrtRuntime, type PruneProgress } from '../src/index.js';
+import { prune, PruneInputError, PruneOptionError, type OrtRuntime, type PruneEstimate, type PruneProgress } from '../src/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const runtime = ort as unknown as OrtRuntime;
@@ -192,6 +192,37 @@ describe('worker lanes', () => {
     // Each weight's final work is marked as its last (once), and no statistics are held after the run.
     expect(lasts.sort()).toEqual([...lanes.keys()].sort());
     expect(held.map((m) => m.size)).toEqual([0, 0]);
+  });
+
+  it('give the run\'s estimate once, after the first statistics sample and before the scan, from its run and the lanes\' work', async () => {
+    const { doWeightWork } = await import('../src/index.js');
+    const held = [new Map(), new Map()];
+    const pool = {
+      size: 2,
+      async run(work: Parameters<typeof doWeightWork>[0], lane: number) {
+        if ('stats' in work && work.stats) held[lane]!.set(work.key, work.stats);
+        return doWeightWork(work, held[lane]!.get(work.key));
+      },
+    };
+    const told: Array<{ estimate: PruneEstimate; after: PruneProgress | undefined }> = [];
+    let lastEvent: PruneProgress | undefined;
+    const result = await prune(bytes, { sparsity: 0.5, minParams: 0 }, { runtime, workers: pool, onProgress: (p) => (lastEvent = p), onEstimate: (estimate) => told.push({ estimate, after: lastEvent }) });
+    expect(told).toHaveLength(1);
+    const { estimate, after } = told[0]!;
+    expect(after).toMatchObject({ phase: 'statistics', done: 1 });
+    expect(result.report.estimate).toEqual(estimate);
+    for (const phase of ['statistics', 'scan', 'prune', 'check'] as const) expect(estimate[phase], phase).toBeGreaterThan(0);
+    // The total is the time spent so far plus every phase still to come.
+    const sum = estimate.at + estimate.statistics! + estimate.scan! + estimate.prune + estimate.check;
+    expect(Math.abs(estimate.total - sum)).toBeLessThan(0.25);
+
+    // Without workers, from the scan's first timed measurement (statistics already built); nothing measured, no estimate.
+    const inPlace = await prune(bytes, { sparsity: 0.5, minParams: 0 }, { runtime });
+    expect(inPlace.report.estimate?.statistics).toBeUndefined();
+    expect(inPlace.report.estimate!.scan).toBeGreaterThan(0);
+    expect(inPlace.report.estimate!.at).toBeGreaterThan(0);
+    const plain = await prune(bytes, { sparsity: 0.5, minParams: 0, method: 'magnitude', allocation: 'uniform' }, { runtime, onEstimate: () => expect.unreachable('nothing is measured') });
+    expect(plain.report.estimate).toBeUndefined();
   });
 
   it('keep a weight\'s factor packed between its scan and its final work: the same result as computed afresh', async () => {

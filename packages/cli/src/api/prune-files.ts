@@ -17,7 +17,7 @@ import {
   type OnnxModel,
   type StagedWrite,
 } from '@specprune/onnx-io/node';
-import { prune as prunePipeline, PruneOptionError, resolvePruneOptions, type Feeds, type PruneContext, type PruneOptions, type PruneProgress, type PruneReport, type WeightDetail } from '@specprune/prune';
+import { prune as prunePipeline, PruneOptionError, resolvePruneOptions, type Feeds, type PruneContext, type PruneEstimate, type PruneOptions, type PruneProgress, type PruneReport, type WeightDetail } from '@specprune/prune';
 import { UsageError } from '../errors.js';
 import { createSession, loadOrt } from '../eval/inputs.js';
 import { loadSampleFeeds, sampleInputs, sampleRunError } from '../eval/samples.js';
@@ -51,6 +51,8 @@ export interface PruneFileOptions extends PruneOptions {
   beforeWork?: () => void | Promise<void>;
   onProgress?: (progress: PruneProgress) => void;
   onLog?: (message: string) => void;
+  /** How long the prune will take, estimated once near its start (prunes that measure in the runtime). */
+  onEstimate?: (estimate: PruneEstimate) => void;
   signal?: AbortSignal;
   /** onnxruntime intra-op threads for the measurements (default: every core). The result does not depend on it. */
   threads?: number;
@@ -208,6 +210,7 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
       ...(calibration ? { calibration } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
+      ...(options.onEstimate ? { onEstimate: options.onEstimate } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
     const workers = createWeightWorkers(threads);

@@ -10,7 +10,7 @@ import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { parseShapes, parseValues } from '../eval/inputs.js';
 import { log, printJson, throwIfInterrupted, type Io } from '../io.js';
-import { createPhaseProgress } from '../progress.js';
+import { createPhaseProgress, describeEstimate, logAboveBar } from '../progress.js';
 import { renderPruneText } from '../report/prune-text.js';
 
 export interface PruneArgs {
@@ -187,8 +187,13 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
     result = await pruneFile(args.model, {
       ...options,
       ...(budget ? { protect: [{ file: budget, label: `the budget file ${budget}` }], beforeWork: () => preflightBudgets(io.cwd, budget, [path.resolve(io.cwd, args.output)]) } : {}),
-      onLog: (message) => log(io, `specprune: ${message}`),
+      // Lines come during phases too (the estimate during the statistics): above the bar, not after it.
+      onLog: (message) => logAboveBar(io, `specprune: ${message}`),
       onProgress: createPhaseProgress(io),
+      onEstimate: (estimate) => {
+        const line = describeEstimate(estimate);
+        if (line) logAboveBar(io, `specprune: ${line}`);
+      },
       ...(io.signal ? { signal: io.signal } : {}),
     });
   } catch (error) {

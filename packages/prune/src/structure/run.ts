@@ -4,7 +4,7 @@ import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from 
 import { barelyMoved, barelyMovedOutputs, blindComparison, measureFidelity, percent } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
-import { CHECK_SAMPLES, openSession, randomSamples, withThreads, type Feeds } from '../runtime.js';
+import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds } from '../runtime.js';
 import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
@@ -122,7 +122,7 @@ export async function pruneStructured(
   pruneRest: (model: Uint8Array, options: PruneOptions, context: PruneContext) => Promise<PruneResult>,
   variants: { refit: readonly boolean[]; ownInputs?: boolean; criteria?: 'activation' | 'both'; sensitivity?: boolean } = { refit: [false, true] },
 ): Promise<PruneResult> {
-  const started = now();
+  const started = clock();
   const context: PruneContext = { ...given, runtime: withThreads(given.runtime, given.threads) };
   const label = context.label ?? 'the model';
   const o = resolvePruneOptions(options, context.calibration !== undefined);
@@ -488,7 +488,7 @@ export async function pruneStructured(
     given.onPruned?.(shrunk);
   }
   // The check of every result, against the original's outputs on the same inputs.
-  const checkStarted = now();
+  const checkStarted = clock();
   await checkShapes(context.runtime, bytes, label, samples, baseline);
   const fidelity = await measureFidelity(context.runtime, bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random');
   const blind = blindComparison(fidelity.outputs, fidelity.inputs, label);
@@ -498,7 +498,7 @@ export async function pruneStructured(
     context.onLog?.(`warning: ${blind}`);
     warnings.push(blind);
   }
-  const timings = { ...result.report.timings, structure: seconds(started), check: seconds(checkStarted) };
+  const timings = { ...result.report.timings, structure: secondsSince(started), check: secondsSince(checkStarted) };
   const full: PruneReport = { ...result.report, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings };
   return { get model() { return result.model; }, onnx: result.onnx, report: full, details: result.details };
 }
@@ -509,12 +509,12 @@ async function measureP50(runtime: PruneContext['runtime'], bytes: Uint8Array, l
   try {
     for (let i = 0; i < WARMUP_RUNS; i++) await session.run(feeds);
     const times: number[] = [];
-    const started = now();
-    while (times.length < TIMED_RUNS && (times.length < 5 || now() - started < TIME_BUDGET_MS)) {
+    const started = clock();
+    while (times.length < TIMED_RUNS && (times.length < 5 || clock() - started < TIME_BUDGET_MS)) {
       throwIfAborted(signal);
-      const t = now();
+      const t = clock();
       await session.run(feeds);
-      times.push(now() - t);
+      times.push(clock() - t);
     }
     return median(times);
   } finally {
@@ -589,10 +589,4 @@ function fmt(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${Math.round(n)}`;
 }
 
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
-}
 
-function seconds(since: number): number {
-  return Math.round((now() - since) / 10) / 100;
-}

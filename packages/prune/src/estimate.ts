@@ -1,0 +1,71 @@
+/**
+ * How long a default prune will take, estimated once near its start (after the first statistics sample, or
+ * when the scan's session is timed), so a user knows whether to wait or to stop it. Built from what was
+ * measured by then (one run of the model, or one scan measurement) and the estimated per-weight work of each
+ * phase on its busiest worker lane (calibration.ts `statsCost`, lanes.ts `workCosts`).
+ *
+ * The factors are fitted to the four default prunes of `bench/prune-speed.mjs` (ResNet-50-shaped, MiniLM-shaped,
+ * PP-OCRv4 recogniser data-free and with 64 calibration lines) on the 2-core VM without AVX-512: the estimate
+ * came within a third of each run's time there. Measurement and worker work overlap (the main thread runs the
+ * model while the workers re-fit), so a phase takes less than their sum.
+ */
+
+/** Seconds: the whole prune from its start, and each phase still to come. */
+export interface PruneEstimate {
+  total: number;
+  statistics?: number;
+  scan?: number;
+  prune: number;
+  check: number;
+  /** Seconds into the prune when the estimate was made (included in `total`). */
+  at: number;
+}
+
+export interface EstimateInputs {
+  /** Seconds spent so far. */
+  at: number;
+  /** Statistics still to build: samples left, seconds per sample's run, seconds of the busiest lane's work left. */
+  statistics?: { samples: number; run: number; work: number };
+  /** Seconds one scan measurement takes (all its samples). */
+  measurement: number;
+  /** Scan measurements to run and the busiest lane's scan work (seconds); absent when no scan runs. */
+  scan?: { measurements: number; work: number };
+  /** Output checks the final pass may run and the busiest lane's final work (seconds). */
+  prune: { measurements: number; work: number };
+  /** Whether per-weight work runs on worker threads (overlapping the measurements) or in between. */
+  workers: boolean;
+}
+
+/**
+ * A scan measurement of S samples takes about this share of S times the first statistics run of one sample
+ * (scaled to the samples' mean size): that run warms the session up and also outputs every weight's input,
+ * and the scan's runs are batched where the model allows (fitted: 0.43-0.51). The second run is no better a
+ * basis: the workers then build the first sample's statistics on the same cores.
+ */
+export const MEASUREMENT_PER_RUN = 0.47;
+/** Share of a scan measurement's time the scan's runs take on average (from cuts: the part after the weight). */
+const SCAN_RUN_SHARE = 0.9;
+/** Share of the busiest lane's scan work that does not overlap the scan's runs (with workers). */
+const SCAN_WORK_SHARE = 0.4;
+/** Share of the weights whose final values the final pass measures in the runtime (the rest were measured in the scan). */
+const FINAL_MEASURED_SHARE = 0.7;
+
+export function estimatePrune(x: EstimateInputs): PruneEstimate {
+  const overlap = (runs: number, work: number, share: number) => (x.workers ? runs + share * work : runs + work);
+  const statistics = x.statistics ? (x.workers ? Math.max(x.statistics.work, x.statistics.samples * x.statistics.run) : x.statistics.work + x.statistics.samples * x.statistics.run) : undefined;
+  const scan = x.scan ? overlap(SCAN_RUN_SHARE * x.scan.measurements * x.measurement, x.scan.work, SCAN_WORK_SHARE) : undefined;
+  const prune = FINAL_MEASURED_SHARE * x.prune.measurements * x.measurement + x.prune.work;
+  // The check loads the pruned model and runs it on the check inputs (as long as about one measurement of the original, twice).
+  const check = 2 * x.measurement;
+  const total = x.at + (statistics ?? 0) + (scan ?? 0) + prune + check;
+  // Three significant digits: an estimate is no finer, and a short phase stays visible.
+  const round = (s: number) => Number(s.toPrecision(3));
+  return {
+    total: round(total),
+    ...(statistics !== undefined ? { statistics: round(statistics) } : {}),
+    ...(scan !== undefined ? { scan: round(scan) } : {}),
+    prune: round(prune),
+    check: round(check),
+    at: round(x.at),
+  };
+}
