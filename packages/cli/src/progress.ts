@@ -3,11 +3,11 @@ import { log, throwIfInterrupted, type Io } from './io.js';
 import type { PruneEstimate } from '@specprune/prune';
 
 /**
- * A progress bar on stderr when it is a TTY; silent otherwise (so logs and CI output stay clean).
+ * A progress bar on stderr when it is a TTY (`expected`: the seconds the whole is expected to take, if known); silent otherwise (so logs and CI output stay clean).
  * Every tick also checks io.signal and throws the interrupt error once SIGINT/SIGTERM arrived, so the
  * long loops that report progress are where an interrupted run stops.
  */
-export function createProgress(io: Io, label: string, total: number): { tick(detail?: string): void; done(): void } {
+export function createProgress(io: Io, label: string, total: number, expected?: number): { tick(detail?: string): void; done(): void } {
   const drawing = !!io.stderr.isTTY && total > 0;
   const started = Date.now();
   let count = 0;
@@ -16,8 +16,11 @@ export function createProgress(io: Io, label: string, total: number): { tick(det
     const width = 24;
     const filled = Math.min(width, Math.round((count / total) * width));
     const elapsed = (Date.now() - started) / 1000;
-    // The rest at the pace so far, once there is a pace to go by.
-    const eta = count > 0 && count < total && elapsed > 2 ? `, about ${formatSeconds((elapsed / count) * (total - count))} left` : '';
+    // The rest at the pace so far, once there is a pace to go by; before a fifth of the steps, from the time the
+    // whole is expected to take where it is known (the first steps of a pass that hands work out ahead are slow).
+    const early = expected !== undefined && count < total / 5;
+    const rest = early ? Math.max(0, expected - elapsed) : (elapsed / count) * (total - count);
+    const eta = count > 0 && count < total && elapsed > 2 ? `, about ${formatSeconds(rest)} left` : '';
     io.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} ${formatSeconds(elapsed)}${eta} ${detail.slice(0, 32).padEnd(32)}`);
   };
   return {
@@ -74,10 +77,10 @@ export function describeEstimate(estimate: PruneEstimate): string | undefined {
 /**
  * A progress callback for work reported in phases (`{ phase, done, total, item }`, as the pruning
  * pipeline reports it): one bar per phase on stderr with elapsed time and an estimate of the rest (TTY
- * only), and one line per finished phase with its time and the process's peak memory so far (always, so
+ * only; `estimate`: the run's, once told), and one line per finished phase with its time and the process's peak memory so far (always, so
  * CI logs show where the time and the memory went). Every tick also stops an interrupted run.
  */
-export function createPhaseProgress(io: Io): (progress: { phase: string; done: number; total: number; item?: string }) => void {
+export function createPhaseProgress(io: Io, estimate?: () => PruneEstimate | undefined): (progress: { phase: string; done: number; total: number; item?: string }) => void {
   let current: { phase: string; bar: ReturnType<typeof createProgress>; started: number; total: number } | undefined;
   const finish = () => {
     if (!current) return;
@@ -90,7 +93,9 @@ export function createPhaseProgress(io: Io): (progress: { phase: string; done: n
   return (p) => {
     if (current?.phase !== p.phase) {
       finish();
-      current = { phase: p.phase, bar: createProgress(io, p.phase, p.total), started: Date.now(), total: p.total };
+      // A phase that starts after the run's estimate has its estimated time to go by until it has a pace.
+      const expected = p.phase === 'sensitivity scan' ? estimate?.()?.scan : p.phase === 'pruning' ? estimate?.()?.prune : undefined;
+      current = { phase: p.phase, bar: createProgress(io, p.phase, p.total, expected), started: Date.now(), total: p.total };
     }
     if (p.done > 0) current.bar.tick(p.item);
     if (p.done >= p.total) finish();

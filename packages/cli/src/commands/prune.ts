@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ALLOCATIONS, DEFAULT_CHANNEL_MULTIPLE, DEFAULT_SYNTHETIC_SAMPLES, METHODS, PruneOptionError, STORAGES, STRUCTURES } from '@specprune/prune';
+import { ALLOCATIONS, DEFAULT_CHANNEL_MULTIPLE, DEFAULT_SYNTHETIC_SAMPLES, METHODS, PruneOptionError, STORAGES, STRUCTURES, type PruneEstimate } from '@specprune/prune';
 import { VALUE_FORMS } from '@specprune/onnx-io';
 import { pruneFile, type PruneFileOptions, type PruneFileResult } from '../api/prune-files.js';
 import { parseSize } from '../check/units.js';
@@ -183,14 +183,16 @@ async function prune(args: PruneArgs, io: Io): Promise<number> {
   // A broken budget file is found before minutes of pruning, not after.
   const budget = args.budget;
   let result: PruneFileResult;
+  let estimated: PruneEstimate | undefined;
   try {
     result = await pruneFile(args.model, {
       ...options,
       ...(budget ? { protect: [{ file: budget, label: `the budget file ${budget}` }], beforeWork: () => preflightBudgets(io.cwd, budget, [path.resolve(io.cwd, args.output)]) } : {}),
       // Lines come during phases too (the estimate during the statistics): above the bar, not after it.
       onLog: (message) => logAboveBar(io, `specprune: ${message}`),
-      onProgress: createPhaseProgress(io),
+      onProgress: createPhaseProgress(io, () => estimated),
       onEstimate: (estimate) => {
+        estimated = estimate;
         const line = describeEstimate(estimate);
         if (line) logAboveBar(io, `specprune: ${line}`);
       },
