@@ -2,7 +2,7 @@
  * specprune in a browser page: the same `prune` as the Node API, for ONNX bytes, measured with
  * onnxruntime-web. Nothing here touches files or Node: bundle it for the browser (esbuild, Vite, ...).
  */
-import { prune as prunePipeline, type Feeds, type OrtRuntime, type PruneOptions, type PruneProgress, type PruneReport } from '@specprune/prune';
+import { prune as prunePipeline, type Feeds, type OrtRuntime, type PruneEstimate, type PruneOptions, type PruneProgress, type PruneReport } from '@specprune/prune';
 
 export interface BrowserPruneOptions extends PruneOptions {
   /**
@@ -14,6 +14,8 @@ export interface BrowserPruneOptions extends PruneOptions {
   calibration?: readonly Feeds[];
   onProgress?: (progress: PruneProgress) => void;
   onLog?: (message: string) => void;
+  /** How long the prune will take (seconds), estimated once near its start; also the report's `estimate`. */
+  onEstimate?: (estimate: PruneEstimate) => void;
   signal?: AbortSignal;
   /** The model's name in messages. */
   label?: string;
@@ -25,7 +27,7 @@ export interface BrowserPruneOptions extends PruneOptions {
  * `exitCode` is 2 and whose message names the option (`options.sparsity ...`).
  */
 export async function prune(model: Uint8Array, options: BrowserPruneOptions = {}): Promise<{ model: Uint8Array; report: PruneReport }> {
-  const { runtime, calibration, onProgress, onLog, signal, label, ...rest } = options;
+  const { runtime, calibration, onProgress, onLog, onEstimate, signal, label, ...rest } = options;
   const ort = runtime ?? ((await import(/* webpackIgnore: true */ 'onnxruntime-web' as string)) as OrtRuntime);
   const result = await prunePipeline(model, rest, {
     runtime: ort,
@@ -33,9 +35,10 @@ export async function prune(model: Uint8Array, options: BrowserPruneOptions = {}
     ...(calibration ? { calibration } : {}),
     ...(onProgress ? { onProgress } : {}),
     ...(onLog ? { onLog } : {}),
+    ...(onEstimate ? { onEstimate } : {}),
     ...(signal ? { signal } : {}),
   });
   return { model: result.model, report: result.report };
 }
 
-export { PruneInputError, PruneOptionError, type PruneOptions, type PruneReport, type PruneProgress, type OrtRuntime, type Feeds } from '@specprune/prune';
+export { PruneInputError, PruneOptionError, type PruneEstimate, type PruneOptions, type PruneReport, type PruneProgress, type OrtRuntime, type Feeds } from '@specprune/prune';

@@ -120,10 +120,13 @@ async function runInPage<Report>(example: string): Promise<{ report: Report; byt
 
 describe('specprune/browser in real headless Chromium with onnxruntime-web', () => {
   it("runs the README's browser example: prunes the PaddleOCR classifier in the page with the default pipeline (scan on wasm); the bytes load in onnxruntime-node", async () => {
-    const { report, bytes } = await runInPage<{ sparsity: number; allocationBasis?: string; method: string; weights: Array<{ name: string }>; fidelity: { measured: boolean; minCosine?: number }; timings: Record<string, number> }>('browser');
+    const { report, bytes } = await runInPage<{ sparsity: number; allocationBasis?: string; method: string; weights: Array<{ name: string }>; fidelity: { measured: boolean; minCosine?: number }; timings: Record<string, number>; estimate?: { total: number; scan: number; at: number } }>('browser');
     expect(report.method).toBe('spectral');
     expect(report.allocationBasis).toBe('sensitivity-scan');
     expect(Object.keys(report.timings)).toEqual(expect.arrayContaining(['statistics', 'scan', 'prune', 'check']));
+    // No worker threads in the page: the estimate comes from the scan's first timed measurement on wasm.
+    expect(report.estimate!.scan).toBeGreaterThan(0);
+    expect(report.estimate!.total).toBeGreaterThan(report.estimate!.at);
     expect(report.sparsity).toBeCloseTo(0.5, 2);
     expect(report.fidelity.measured).toBe(true);
     expect(report.fidelity.minCosine).toBeGreaterThan(0.5);
