@@ -43,7 +43,8 @@ import { choosePrecisionForBytes, type PrecisionChoice } from './target-bytes.js
 
 /** A long phase's progress: `done` of `total` steps, `item` naming the current weight where there is one. */
 export interface PruneProgress {
-  phase: 'statistics' | 'sensitivity scan' | 'pruning' | 'check';
+  /** Structured pruning (`structure`) also reports 'group sensitivity', 'candidates', 'second pass' and 'timing'. */
+  phase: 'statistics' | 'sensitivity scan' | 'pruning' | 'check' | 'group sensitivity' | 'candidates' | 'second pass' | 'timing';
   done: number;
   total: number;
   item?: string;

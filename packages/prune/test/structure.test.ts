@@ -18,6 +18,7 @@ import {
   uniformCounts,
   type Feeds,
   type OrtRuntime,
+  type PruneProgress,
 } from '../src/index.js';
 import { accumulateConsumerGrams, effectiveMap, planConsumerGrams, refitConsumers, type RefitCache } from '../src/structure/refit.js';
 import { reconstructionOrders } from '../src/structure/select.js';
@@ -657,6 +658,23 @@ describe('structured pruning through the pipeline (prune with structure channels
     const blind = /check inputs barely move/;
     expect(report.warnings.filter((w) => blind.test(w))).toHaveLength(1);
     expect(log.filter((line) => blind.test(line))).toHaveLength(1);
+  });
+
+  it('reports each phase as it starts and steps (no long silence): statistics, group sensitivity, candidates, second pass, timing, check', async () => {
+    const events: PruneProgress[] = [];
+    await prune(load('chain'), { structure: 'channels', flops: 0.5, shape: shapeOf('chain') }, { runtime, onProgress: (p) => events.push(p) });
+    const phases = [...new Set(events.map((e) => e.phase))];
+    expect(phases).toEqual(['statistics', 'group sensitivity', 'candidates', 'second pass', 'timing', 'check']);
+    for (const phase of phases) {
+      const own = events.filter((e) => e.phase === phase);
+      // Starts at 0, counts up by one, ends at its total.
+      expect(own.map((e) => e.done), phase).toEqual(Array.from({ length: own.length }, (_, k) => k));
+      expect(own.at(-1)!.done, phase).toBe(own[0]!.total);
+    }
+    // With unstructured pruning of the rest, that pass's estimate would cover only its part: none is told.
+    const rest = await prune(load('chain'), { structure: 'channels', flops: 0.5, sparsity: 0.5, shape: shapeOf('chain') }, { runtime, onEstimate: () => expect.unreachable('an estimate of the last part only') });
+    expect(rest.report.estimate).toBeUndefined();
+    expect(rest.report.timings.scan).toBeGreaterThan(0);
   });
 
   it('a group that meets an unknown op or a graph output is left intact, with the op and node named', async () => {

@@ -5,7 +5,7 @@ import { barelyMoved, barelyMovedOutputs, blindComparison, measureFidelity, perc
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
 import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds } from '../runtime.js';
-import type { PruneContext, PruneReport, PruneResult } from '../pipeline.js';
+import type { PruneContext, PruneProgress, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
 import { accumulateConsumerGrams, accumulatePairedGrams, planConsumerGrams, planPairedGrams, type ConsumerGram, type PairedGram, type RefitCache, type RefitOutcome } from './refit.js';
@@ -155,6 +155,9 @@ export async function pruneStructured(
   const stats = new Map<string, { mean: Float64Array; meanSquare: Float64Array }>();
   let analysis: ChannelAnalysis | undefined;
   let grams: ConsumerGram[] = [];
+  // Each phase reports its start (done 0) and every step, as the unstructured pipeline's do (a bar and a timed line per phase).
+  const progress = (phase: PruneProgress['phase'], done: number, total: number) => context.onProgress?.({ phase, done, total });
+  progress('statistics', 0, samples.length);
   try {
     for (const [k, sample] of samples.entries()) {
       throwIfAborted(context.signal);
@@ -176,6 +179,7 @@ export async function pruneStructured(
         if (tensor?.type === 'float32') accumulate(stats, consumer.input, tensor.data as Float32Array, tensor.dims, consumer.kind === 'Conv' || consumer.kind === 'ConvTranspose' ? 1 : tensor.dims.length - 1, samples.length);
       }
       baseline.push(Object.fromEntries(onnx.graph.outputs.map((name) => [name, result[name]!])));
+      progress('statistics', k + 1, samples.length);
     }
   } catch (error) {
     const cause = String((error as Error).message).split('\n')[0];
@@ -214,8 +218,9 @@ export async function pruneStructured(
     const baseAnalysis = analyzeChannels(base, shapes, values);
     const { scores } = scoreChannelsByActivity(base, baseAnalysis, stats);
     const [few, fewBaseline] = [samples.slice(0, SENSITIVITY_SAMPLES), baseline.slice(0, SENSITIVITY_SAMPLES)];
-    for (const group of baseAnalysis.groups) {
-      if (group.intact || group.channels <= stepOf(group, structure.channelMultiple)) continue;
+    const measurable = baseAnalysis.groups.filter((group) => !group.intact && group.channels > stepOf(group, structure.channelMultiple));
+    progress('group sensitivity', 0, measurable.length);
+    for (const group of measurable) {
       throwIfAborted(context.signal);
       const copy = parseModel(original, { label });
       const own = analyzeChannels(copy, shapes, values);
@@ -227,6 +232,7 @@ export async function pruneStructured(
         // A model that does not run counts as fully distorted (the candidates' check reports real breakage).
       }
       measured.set(group.id, Math.max(0, distortion));
+      progress('group sensitivity', measured.size, measurable.length);
     }
     return (sensitivity = measured);
   };
@@ -257,7 +263,7 @@ export async function pruneStructured(
    * run on the same samples; see PairedGram). All at once over-corrects: a consumer fitted to undo upstream
    * damage then sees inputs its upstream fits already repaired. Undefined when no consumer can be.
    */
-  const refitOnOwnInputs = async (candidate: Candidate): Promise<Candidate | undefined> => {
+  const refitOnOwnInputs = async (candidate: Candidate, step: () => void): Promise<Candidate | undefined> => {
     const produced = new Set(parseModel(original, { label }).graph.nodes.flatMap((n) => n.outputs));
     const position = new Map(parseModel(original, { label }).graph.nodes.map((n, i) => [n.name || n.outputs[0]!, i]));
     const order = [...candidate.refits].sort((a, b) => (position.get(a.consumer.node.name || a.consumer.node.outputs[0]!) ?? 0) - (position.get(b.consumer.node.name || b.consumer.node.outputs[0]!) ?? 0));
@@ -296,6 +302,7 @@ export async function pruneStructured(
         } finally {
           await session.release();
         }
+        step();
         if (!plan) continue;
         paired.set(outcome.consumer.weight, plan);
         current = rebuild(paired);
@@ -314,11 +321,17 @@ export async function pruneStructured(
     const withRefit = refitModes.includes(true);
     const allocations = (refit: boolean): readonly Allocation[] => (flops >= 1 ? ['greedy'] : bySensitivity && refit === withRefit ? ['greedy', 'uniform', 'sensitivity'] : ['greedy', 'uniform']);
     const criteria = (refit: boolean) => (refit && flops < 1 && variants.criteria !== 'activation' && reconstruction().size ? (['activation', 'reconstruction'] as const) : (['activation'] as const));
-    const candidates = (refitModes.length ? refitModes : [false]).flatMap((refit) => criteria(refit).flatMap((criterion) => allocations(refit).map((allocation) => build(flops, allocation, refit, criterion))));
+    const specs = (refitModes.length ? refitModes : [false]).flatMap((refit) => criteria(refit).flatMap((criterion) => allocations(refit).map((allocation) => ({ refit, criterion, allocation }))));
+    const candidates: Candidate[] = [];
     const measured: Array<{ allocation: Allocation; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number }> = [];
-    for (const candidate of candidates) {
+    // A step is a candidate built (its channels chosen, its consumers re-fit) and measured.
+    progress('candidates', 0, specs.length);
+    for (const { refit, criterion, allocation } of specs) {
+      throwIfAborted(context.signal);
+      const candidate = build(flops, allocation, refit, criterion);
+      candidates.push(candidate);
       let minCosine = Number.NEGATIVE_INFINITY;
-      if (candidates.length > 1) {
+      if (specs.length > 1) {
         try {
           minCosine = (await measureFidelity(context.runtime, candidate.bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random')).minCosine;
         } catch {
@@ -326,6 +339,7 @@ export async function pruneStructured(
         }
       }
       measured.push({ allocation: candidate.allocation, criterion: candidate.criterion, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
+      progress('candidates', measured.length, specs.length);
     }
     const bestOf = (keep: (c: Candidate) => boolean) => measured.reduce<number | undefined>((b, m, i) => (keep(candidates[i]!) && (b === undefined || m.minCosine > measured[b]!.minCosine) ? i : b), undefined);
     const best = candidates[bestOf(() => true)!]!;
@@ -353,9 +367,12 @@ export async function pruneStructured(
   // lucky measurement does not stand as the result.
   const remeasure = async (pruned: Uint8Array) => {
     const [before, after]: [number[], number[]] = [[], []];
+    progress('timing', 0, 2 * REMEASURE);
     for (let k = 0; k < REMEASURE; k++) {
       before.push(await p50(original, label));
+      progress('timing', 2 * k + 1, 2 * REMEASURE);
       after.push(await p50(pruned, `the pruned ${label}`));
+      progress('timing', 2 * k + 2, 2 * REMEASURE);
     }
     return { before: median(before), after: median(after) };
   };
@@ -400,9 +417,13 @@ export async function pruneStructured(
   // The best re-fit candidate of each criterion, its consumers re-fit on its own inputs, kept when its outputs are
   // closer to the original's (which first-pass candidate gains most from this pass differs from model to model).
   const second = variants.refit.includes(true) && variants.ownInputs !== false ? chosen.refitted : [];
+  // One step per consumer re-fit again (each runs the samples through the original and the candidate).
+  const consumers = second.reduce((sum, c) => sum + c.refits.length, 0);
+  let refitDone = 0;
+  if (consumers) progress('second pass', 0, consumers);
   for (const candidate of second) {
     throwIfAborted(context.signal);
-    const again = await refitOnOwnInputs(candidate);
+    const again = await refitOnOwnInputs(candidate, () => progress('second pass', ++refitDone, consumers));
     if (again) {
       let minCosine = Number.NEGATIVE_INFINITY;
       try {
@@ -461,7 +482,9 @@ export async function pruneStructured(
   // Unstructured pruning of what remains, and lower-precision values (--values), run on the smaller model.
   if (o.sparsity > 0 || o.values !== 'float32') {
     const { structure: _s, flops: _f, channelMultiple: _c, speedup: _x, ...rest } = options;
-    result = await pruneRest(bytes, { ...rest, sparsity: o.sparsity }, given);
+    // Its estimate would cover only this last part of the run: not told as the run's.
+    const { onEstimate: _partial, ...unestimated } = given;
+    result = await pruneRest(bytes, { ...rest, sparsity: o.sparsity }, unestimated);
     bytes = result.model;
   } else {
     if (context.metadata) setMetadata(shrunk, context.metadata);
@@ -489,8 +512,11 @@ export async function pruneStructured(
   }
   // The check of every result, against the original's outputs on the same inputs.
   const checkStarted = clock();
+  progress('check', 0, 2);
   await checkShapes(context.runtime, bytes, label, samples, baseline);
+  progress('check', 1, 2);
   const fidelity = await measureFidelity(context.runtime, bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random');
+  progress('check', 2, 2);
   const blind = blindComparison(fidelity.outputs, fidelity.inputs, label);
   // Unstructured pruning of the rest checked on the same kind of inputs and has said it already (log and warnings).
   const said = result.report.fidelity.measured && barelyMovedOutputs(result.report.fidelity.outputs).length > 0;
@@ -499,7 +525,9 @@ export async function pruneStructured(
     warnings.push(blind);
   }
   const timings = { ...result.report.timings, structure: secondsSince(started), check: secondsSince(checkStarted) };
-  const full: PruneReport = { ...result.report, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings };
+  // (The unstructured pass's own estimate covered only its part: not the run's.)
+  const { estimate: _partial, ...rest } = result.report;
+  const full: PruneReport = { ...rest, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings };
   return { get model() { return result.model; }, onnx: result.onnx, report: full, details: result.details };
 }
 
