@@ -121,7 +121,10 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .example('$0 prune vad.onnx -o vad.pruned.onnx --shape input=1x512 --value sr=16000', 'an audio model: a 512-sample frame, the sample rate a constant')
       .example('$0 prune model.onnx -o small.onnx --calibration samples/ --sparsity 0.5', 'data-aware: re-fit kept weights on your own sample inputs (they size the inputs)')
       .example('$0 prune model.onnx -o fast.onnx --shape x=1x3x224x224 --structure channels --flops 0.5', 'remove channels: half the multiply-adds, a smaller dense model')
-      .example('$0 prune model.onnx -o fast.onnx --calibration samples/ --structure channels --speedup 1.5', 'remove channels until the measured p50 latency is 1.5x lower'),
+      .example('$0 prune model.onnx -o fast.onnx --calibration samples/ --structure channels --speedup 1.5', 'remove channels until the measured p50 latency is 1.5x lower')
+      .epilogue(
+        'Progress goes to stderr: a bar per phase on a terminal, a line per finished phase with its time and the peak memory so far; a prune estimated to take 10 s or more says so about a second in. Ctrl-C stops it without writing anything (exit 130).',
+      ),
   run: async (args, io) => prune(args, io),
 });
 
