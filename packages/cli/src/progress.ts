@@ -3,9 +3,10 @@ import { log, throwIfInterrupted, type Io } from './io.js';
 import type { PruneEstimate } from '@specprune/prune';
 
 /**
- * A progress bar on stderr when it is a TTY (`expected`: the seconds the whole is expected to take, if known); silent otherwise (so logs and CI output stay clean).
- * Every tick also checks io.signal and throws the interrupt error once SIGINT/SIGTERM arrived, so the
- * long loops that report progress are where an interrupted run stops.
+ * A progress bar on stderr when it is a TTY; silent otherwise (so logs and CI output stay clean). `expected`:
+ * the seconds the whole is expected to take, where known. Every tick also checks io.signal and throws the
+ * interrupt error once SIGINT/SIGTERM arrived, so the long loops that report progress are where an
+ * interrupted run stops.
  */
 export function createProgress(io: Io, label: string, total: number, expected?: number): { tick(detail?: string): void; done(): void } {
   const drawing = !!io.stderr.isTTY && total > 0;
@@ -77,8 +78,9 @@ export function describeEstimate(estimate: PruneEstimate): string | undefined {
 /**
  * A progress callback for work reported in phases (`{ phase, done, total, item }`, as the pruning
  * pipeline reports it): one bar per phase on stderr with elapsed time and an estimate of the rest (TTY
- * only; `estimate`: the run's, once told), and one line per finished phase with its time and the process's peak memory so far (always, so
- * CI logs show where the time and the memory went). Every tick also stops an interrupted run.
+ * only; `estimate`: the run's, once told), and one line per finished phase with its time and the process's
+ * peak memory so far (always, so CI logs show where the time and the memory went). Every tick also stops an
+ * interrupted run.
  */
 export function createPhaseProgress(io: Io, estimate?: () => PruneEstimate | undefined): (progress: { phase: string; done: number; total: number; item?: string }) => void {
   let current: { phase: string; bar: ReturnType<typeof createProgress>; started: number; total: number } | undefined;

@@ -404,10 +404,10 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       const count = (scanAllocation ? selected.length * (scanGrid.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
       const each = scanner.secondsPerMeasurement;
       if (each !== undefined) {
-        // No estimate yet (no statistics on workers): from this measurement, with the per-weight work on one lane.
-        const work = selected.map((s) => (stats.has(s.key) ? workCosts(s.weight.numel, stats.get(s.key)!.gram ? { cols: stats.get(s.key)!.cols, groups: stats.get(s.key)!.groups } : undefined) : [0, 0]));
-        const lanes = Math.max(1, workers?.size ?? 1);
-        announce({ measurement: each, scanWork: work.reduce((sum, w) => sum + w[0]!, 0) / lanes / 1e9, finalWork: work.reduce((sum, w) => sum + w[1]!, 0) / lanes / 1e9 });
+        // No estimate yet (no statistics on workers): from this measurement, with the per-weight work in place (one lane).
+        const work = selected.map((s) => { const w = stats.get(s.key); return w ? workCosts(s.weight.numel, w.gram ? { cols: w.cols, groups: w.groups } : undefined) : [0, 0]; });
+        const [scanWork = 0, finalWork = 0] = busiestLoads(work, work.map(() => 0), 1).map((ns) => ns / 1e9);
+        announce({ measurement: each, scanWork, finalWork });
       }
       log(
         `measurements: ${scanner.samples.length} inputs each, ${scanner.mode}${scanner.held ? ` (${scanner.held})` : ''}; up to ${count} to run` +
@@ -879,8 +879,6 @@ function chooseStorage(model: OnnxModel, weight: WeightRef, nnz: number, o: Reso
   if (o.storage === 'auto' && !bitmaskUnsupported(model, weight)) candidates.push('bitmask');
   return candidates.reduce((best, c) => (sizes[c] < sizes[best] ? c : best));
 }
-
-
 
 /**
  * The errors of a weight as stored with lower-precision values (`rounded`, the decode's values) against the
