@@ -47,7 +47,10 @@ async function interrupt(argv: string[], cwd: string, signal: NodeJS.Signals, re
 
 function expectStoppedCleanly(result: Interrupted, dir: string, signal: 'SIGINT' | 'SIGTERM', files: string[]): void {
   expect(result.code, result.stderr).toBe(signal === 'SIGINT' ? 130 : 143);
-  expect(result.exitMs, result.stderr).toBeLessThan(3000);
+  // Within seconds: a signal that arrives while the output is written synchronously (the 256 MB model's write
+  // starts with its temporary file) is handled once the write returns, and the run then has the 1.5 s grace to
+  // unwind; that took 1.7-4.5 s on the 2-core VM, a hang takes forever.
+  expect(result.exitMs, result.stderr).toBeLessThan(6000);
   // The interrupt line is the last; a progress line the child wrote just before the signal may reach the pipe
   // after it (seen under load), but nothing after the signal may claim a written result.
   const lines = result.stderrAfter.trim().split('\n');
