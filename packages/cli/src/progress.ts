@@ -62,17 +62,22 @@ export const ANNOUNCED_SECONDS = 10;
 
 /**
  * The line a long prune starts with (its estimate, phase by phase, and how to stop it), or undefined for a
- * short one.
+ * short one. A revised estimate (the scan's timed measurement moved it, see PruneEstimate.revised) is told
+ * again where either is long: as a revision when the first was told, else as the start line.
  */
 export function describeEstimate(estimate: PruneEstimate): string | undefined {
-  if (estimate.total < ANNOUNCED_SECONDS) return undefined;
+  const latest = estimate.revised ?? estimate;
+  const told = estimate.total >= ANNOUNCED_SECONDS;
+  if (!told && latest.total < ANNOUNCED_SECONDS) return undefined;
   const phases = [
-    ['statistics', estimate.statistics],
-    ['sensitivity scan', estimate.scan],
-    ['pruning', estimate.prune],
-    ['check', estimate.check],
+    ['statistics', estimate.revised ? undefined : estimate.statistics],
+    ['sensitivity scan', latest.scan],
+    ['pruning', latest.prune],
+    ['check', latest.check],
   ].flatMap(([name, s]) => (s === undefined ? [] : [`${name} ${formatSeconds(s as number)}`]));
-  return `this prune will take about ${formatSeconds(estimate.total)} (estimated from its first run: ${phases.join(', ')}); Ctrl-C stops it and writes nothing.`;
+  if (estimate.revised && told) return `revised estimate, from the scan's first timed measurement: about ${formatSeconds(latest.total)} in all (${phases.join(', ')} to come).`;
+  const basis = estimate.revised ? "the scan's first timed measurement" : 'its first run';
+  return `this prune will take about ${formatSeconds(latest.total)} (estimated from ${basis}: ${phases.join(', ')}); Ctrl-C stops it and writes nothing.`;
 }
 
 /**
@@ -96,7 +101,8 @@ export function createPhaseProgress(io: Io, estimate?: () => PruneEstimate | und
     if (current?.phase !== p.phase) {
       finish();
       // A phase that starts after the run's estimate has its estimated time to go by until it has a pace.
-      const expected = p.phase === 'sensitivity scan' ? estimate?.()?.scan : p.phase === 'pruning' ? estimate?.()?.prune : undefined;
+      const latest = estimate?.();
+      const expected = p.phase === 'sensitivity scan' ? (latest?.revised ?? latest)?.scan : p.phase === 'pruning' ? (latest?.revised ?? latest)?.prune : undefined;
       current = { phase: p.phase, bar: createProgress(io, p.phase, p.total, expected), started: Date.now(), total: p.total };
     }
     if (p.done > 0) current.bar.tick(p.item);

@@ -97,6 +97,12 @@ describe('specprune prune on real models', () => {
     expect(describeEstimate({ total: 24, at: 0.5, scan: 12, prune: 9, check: 0.2 })).toBe('this prune will take about 24 s (estimated from its first run: sensitivity scan 12 s, pruning 9.0 s, check 0.2 s); Ctrl-C stops it and writes nothing.');
     // A short prune does not announce itself.
     expect(describeEstimate({ ...long, total: 4 })).toBeUndefined();
+    // Revised from the scan's timed measurement: told as a revision after a long first estimate, as the start line after a short one.
+    const revised = { total: 41.2, at: 12.5, scan: 18.4, prune: 10.1, check: 0.2 };
+    expect(describeEstimate({ ...long, revised })).toBe("revised estimate, from the scan's first timed measurement: about 41 s in all (sensitivity scan 18 s, pruning 10 s, check 0.2 s to come).");
+    expect(describeEstimate({ ...long, total: 8, revised })).toBe("this prune will take about 41 s (estimated from the scan's first timed measurement: sensitivity scan 18 s, pruning 10 s, check 0.2 s); Ctrl-C stops it and writes nothing.");
+    expect(describeEstimate({ ...long, total: 8, revised: { ...revised, total: 9 } })).toBeUndefined();
+    expect(describeEstimate({ ...long, revised: { ...revised, total: 6 } })).toMatch(/^revised estimate, .*: about 6\.0 s in all/);
     const out = path.join(tempDir(), 'p.onnx');
     const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--sparsity', '0.3', ...SHAPES[MODELS.paddleCls]!, '--json']);
     expect(result.code, result.stderr).toBe(0);

@@ -19,6 +19,25 @@ export interface PruneEstimate {
   check: number;
   /** Seconds into the prune when the estimate was made (included in `total`). */
   at: number;
+  /**
+   * The estimate made again once the scan's session is timed (a real measurement, not the first statistics
+   * run): present where it differs from the first by more than REVISE_SHARE of it.
+   */
+  revised?: Omit<PruneEstimate, 'revised' | 'statistics'>;
+}
+
+/**
+ * A revision is told when the timed measurement moves the whole estimate by more than this share: the
+ * first statistics run predicts a measurement only roughly (a model that answers its samples as one batch
+ * measures them in little more than one run's time).
+ */
+export const REVISE_SHARE = 0.25;
+
+/** The first estimate with its revision attached, or undefined when the revision is too close to it to tell. */
+export function reviseEstimate(first: PruneEstimate, again: PruneEstimate): PruneEstimate | undefined {
+  if (Math.abs(again.total - first.total) <= REVISE_SHARE * first.total) return undefined;
+  const { statistics: _done, revised: _earlier, ...revised } = again;
+  return { ...first, revised };
 }
 
 export interface EstimateInputs {

@@ -34,7 +34,7 @@ import { blindComparison, measureFidelity, type Fidelity } from './fidelity.js';
 import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
 import { balancePhases, busiestLoads, workCosts } from './lanes.js';
-import { estimatePrune, MEASUREMENT_PER_RUN, type EstimateInputs, type PruneEstimate } from './estimate.js';
+import { estimatePrune, MEASUREMENT_PER_RUN, reviseEstimate, type EstimateInputs, type PruneEstimate } from './estimate.js';
 import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
@@ -84,8 +84,10 @@ export interface PruneContext {
    */
   onPruned?: (model: OnnxModel) => void;
   /**
-   * Called once, near the start of a prune that measures in the runtime (after the first statistics sample, or
-   * when the scan's session is timed), with how long the whole prune will take (seconds): a caller can say so.
+   * Called near the start of a prune that measures in the runtime (after the first statistics sample, or when
+   * the scan's session is timed), with how long the whole prune will take (seconds): a caller can say so. Called
+   * a second time, with `revised` set, when the timed scan measurement moves an estimate made from the first
+   * statistics run by more than a quarter.
    */
   onEstimate?: (estimate: PruneEstimate) => void;
 }
@@ -143,7 +145,7 @@ export interface PruneReport {
   timings: Record<string, number>;
   /** With structure: the channels removed (structure/run.ts). */
   structure?: StructureReport;
-  /** The run's time as estimated near its start (seconds; see estimate.ts), where one was made: compare with `timings`. */
+  /** The run's time as estimated near its start (seconds; see estimate.ts), where one was made, with its revision once the scan was timed (`revised`): compare with `timings`. */
   estimate?: PruneEstimate;
   /** --target-bytes without --values: the value precision chosen with the sparsity, and the candidates tried. */
   precision?: PrecisionChoice;
@@ -342,9 +344,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   let estimate: PruneEstimate | undefined;
   const scanGrid = SCAN_GRID.slice(0, curvePointsRead(SCAN_GRID, sparsity));
   const scanSamples = feeds ? Math.min(feeds.length, o.scanSamples ?? 8) : (o.scanSamples ?? 4);
-  const announce = (known: { statistics?: EstimateInputs['statistics']; measurement: number; scanWork: number; finalWork: number }) => {
-    if (estimate || !(scanAllocation || chooseByOutput)) return;
-    estimate = estimatePrune({
+  const estimateNow = (known: { statistics?: EstimateInputs['statistics']; measurement: number; scanWork: number; finalWork: number }) =>
+    estimatePrune({
       at: (clock() - started) / 1000,
       ...(known.statistics ? { statistics: known.statistics } : {}),
       measurement: known.measurement,
@@ -352,6 +353,9 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       prune: { measurements: chooseByOutput ? selected.length : 0, work: known.finalWork },
       workers: workers !== undefined,
     });
+  const announce = (known: Parameters<typeof estimateNow>[0]) => {
+    if (estimate || !(scanAllocation || chooseByOutput)) return;
+    estimate = estimateNow(known);
     context.onEstimate?.(estimate);
   };
   let calibrationSummary: CalibrationSummary | undefined;
@@ -403,11 +407,16 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       });
       const count = (scanAllocation ? selected.length * (scanGrid.length - 1) : 0) + (chooseByOutput ? 2 * selected.length : 0);
       const each = scanner.secondsPerMeasurement;
-      if (each !== undefined) {
+      if (each !== undefined && !estimate) {
         // No estimate yet (no statistics on workers): from this measurement, with the per-weight work in place (one lane).
         const work = selected.map((s) => { const w = stats.get(s.key); return w ? workCosts(s.weight.numel, w.gram ? { cols: w.cols, groups: w.groups } : undefined) : [0, 0]; });
         const [scanWork = 0, finalWork = 0] = busiestLoads(work, work.map(() => 0), 1).map((ns) => ns / 1e9);
         announce({ measurement: each, scanWork, finalWork });
+      } else if (each !== undefined && estimate && laneWork) {
+        // The first estimate predicted this measurement from a statistics run: told again where the timed one moves it.
+        const [, scanWork = 0, finalWork = 0] = laneWork;
+        const revised = reviseEstimate(estimate, estimateNow({ measurement: each, scanWork, finalWork }));
+        if (revised) context.onEstimate?.((estimate = revised));
       }
       log(
         `measurements: ${scanner.samples.length} inputs each, ${scanner.mode}${scanner.held ? ` (${scanner.held})` : ''}; up to ${count} to run` +

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimatePrune, type EstimateInputs } from '../src/estimate.js';
+import { estimatePrune, REVISE_SHARE, reviseEstimate, type EstimateInputs } from '../src/estimate.js';
 
 const base: EstimateInputs = {
   at: 2,
@@ -33,5 +33,20 @@ describe('the run estimate', () => {
     const inPlace = estimatePrune({ ...base, workers: false });
     expect(inPlace.statistics).toBeCloseTo(21, 5);
     expect(inPlace.scan!).toBeGreaterThan(e.scan!);
+  });
+
+  it('is revised from the timed scan measurement only where that moves the whole by more than a quarter', () => {
+    const first = estimatePrune(base);
+    const { statistics: _s, ...rest } = base;
+    const close = estimatePrune({ ...rest, at: 12, measurement: base.measurement * 0.95 });
+    expect(Math.abs(close.total - first.total)).toBeLessThanOrEqual(REVISE_SHARE * first.total);
+    expect(reviseEstimate(first, close)).toBeUndefined();
+    // A model whose samples run as one batch: its measurement is a third of what the statistics run predicted.
+    const batched = estimatePrune({ ...rest, at: 12, measurement: base.measurement / 3 });
+    const revised = reviseEstimate(first, batched)!;
+    expect(revised).toEqual({ ...first, revised: { total: batched.total, at: 12, scan: batched.scan, prune: batched.prune, check: batched.check } });
+    expect(revised.revised!.total).toBeLessThan((1 - REVISE_SHARE) * first.total);
+    // Longer counts too.
+    expect(reviseEstimate(first, estimatePrune({ ...rest, at: 12, measurement: base.measurement * 3 }))?.revised?.total).toBeGreaterThan(first.total);
   });
 });
