@@ -32,6 +32,19 @@ function sparsityOf(model: Uint8Array, names: readonly string[]): number {
   return zeros / numel;
 }
 
+/** Two worker lanes run in this thread, each keeping the statistics handed to it (as a worker does). */
+async function twoLanes() {
+  const { doWeightWork } = await import('../src/index.js');
+  const held = [new Map(), new Map()];
+  return {
+    size: 2,
+    async run(work: Parameters<typeof doWeightWork>[0], lane: number) {
+      if ('stats' in work && work.stats) held[lane]!.set(work.key, work.stats);
+      return doWeightWork(work, held[lane]!.get(work.key));
+    },
+  };
+}
+
 describe('the pipeline as a library (bytes + options + runtime -> bytes + report)', () => {
   const methods = ['magnitude', 'l2', 'spectral'];
   const allocations = ['uniform', 'global', 'spectral'];
@@ -207,16 +220,8 @@ describe('worker lanes', () => {
         },
       },
     };
-    const { doWeightWork } = await import('../src/index.js');
-    const held = [new Map(), new Map()];
     // Statistics on worker lanes: the first estimate is made after the first statistics sample.
-    const pool = {
-      size: 2,
-      async run(work: Parameters<typeof doWeightWork>[0], lane: number) {
-        if ('stats' in work && work.stats) held[lane]!.set(work.key, work.stats);
-        return doWeightWork(work, held[lane]!.get(work.key));
-      },
-    };
+    const pool = await twoLanes();
     const told: PruneEstimate[] = [];
     const result = await prune(bytes, { sparsity: 0.5, minParams: 0 }, {
       runtime: slowed,
@@ -240,15 +245,7 @@ describe('worker lanes', () => {
   });
 
   it('give the run\'s estimate once, after the first statistics sample and before the scan, from its run and the lanes\' work', async () => {
-    const { doWeightWork } = await import('../src/index.js');
-    const held = [new Map(), new Map()];
-    const pool = {
-      size: 2,
-      async run(work: Parameters<typeof doWeightWork>[0], lane: number) {
-        if ('stats' in work && work.stats) held[lane]!.set(work.key, work.stats);
-        return doWeightWork(work, held[lane]!.get(work.key));
-      },
-    };
+    const pool = await twoLanes();
     const told: Array<{ estimate: PruneEstimate; after: PruneProgress | undefined }> = [];
     let lastEvent: PruneProgress | undefined;
     const result = await prune(bytes, { sparsity: 0.5, minParams: 0 }, { runtime, workers: pool, onProgress: (p) => (lastEvent = p), onEstimate: (estimate) => told.push({ estimate, after: lastEvent }) });
