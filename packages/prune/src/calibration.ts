@@ -245,7 +245,7 @@ export async function collectInputStats(
 
 /** Elements of a sample's inputs, all together (at least 1). */
 function sizeOf(feeds: Feeds): number {
-  return Math.max(1, Object.values(feeds).reduce((sum, t) => sum + t.dims.reduce((a, b) => a * Number(b), 1), 0));
+  return Math.max(1, Object.values(feeds).reduce((sum, t) => sum + t.size, 0));
 }
 
 /** A floating-point activation as float32 (float16 models give float16 activations), or undefined. */

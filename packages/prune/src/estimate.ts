@@ -1,12 +1,14 @@
 /**
- * How long a default prune will take, estimated once near its start (after the first statistics sample, or
- * when the scan's session is timed), so a user knows whether to wait or to stop it. Built from what was
+ * How long a default prune will take, estimated near its start (after the first statistics sample, or when the
+ * scan's session is timed), so a user knows whether to wait or to stop it, and revised once the scan's session
+ * has timed a real measurement where that moves it by more than REVISE_SHARE. Built from what was
  * measured by then (one run of the model, or one scan measurement) and the estimated per-weight work of each
  * phase on its busiest worker lane (calibration.ts `statsCost`, lanes.ts `workCosts`).
  *
  * The factors are fitted to the four default prunes of `bench/prune-speed.mjs` (ResNet-50-shaped, MiniLM-shaped,
  * PP-OCRv4 recogniser data-free and with 64 calibration lines) on the 2-core VM without AVX-512: the estimate
- * came within a third of each run's time there. Measurement and worker work overlap (the main thread runs the
+ * came within a third of each run's time on the machine it was fitted on; on the next machine of that kind the
+ * recogniser's first estimate was 2.4x its run, and its revision 1.2x (docs/benchmarks.md). Measurement and worker work overlap (the main thread runs the
  * model while the workers re-fit), so a phase takes less than their sum.
  */
 

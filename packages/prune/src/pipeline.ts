@@ -340,7 +340,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       finalWork,
     });
   };
-  /** The run's estimate, made once (see estimate.ts), told to the caller and kept for the report. */
+  /** The run's estimate (see estimate.ts), with its revision where there is one: told to the caller and kept for the report. */
   let estimate: PruneEstimate | undefined;
   const scanGrid = SCAN_GRID.slice(0, curvePointsRead(SCAN_GRID, sparsity));
   const scanSamples = feeds ? Math.min(feeds.length, o.scanSamples ?? 8) : (o.scanSamples ?? 4);

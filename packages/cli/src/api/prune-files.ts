@@ -51,7 +51,7 @@ export interface PruneFileOptions extends PruneOptions {
   beforeWork?: () => void | Promise<void>;
   onProgress?: (progress: PruneProgress) => void;
   onLog?: (message: string) => void;
-  /** How long the prune will take, estimated once near its start (prunes that measure in the runtime). */
+  /** How long the prune will take, estimated near its start (prunes that measure in the runtime), and again with `revised` set where the scan's timed measurement moves it by more than a quarter. */
   onEstimate?: (estimate: PruneEstimate) => void;
   signal?: AbortSignal;
   /** onnxruntime intra-op threads for the measurements (default: every core). The result does not depend on it. */
