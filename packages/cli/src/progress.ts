@@ -62,21 +62,26 @@ export const ANNOUNCED_SECONDS = 10;
 
 /**
  * The line a long prune starts with (its estimate, phase by phase, and how to stop it), or undefined for a
- * short one. A revised estimate (the scan's timed measurement moved it, see PruneEstimate.revised) is told
- * again where either is long: as a revision when the first was told, else as the start line.
+ * short one. A revised estimate (the scan's timed measurement moved it, or for structured pruning a round of its
+ * search or its second pass, see PruneEstimate.revised) is told again where either is long: as a revision when
+ * the first was told, else as the start line.
  */
 export function describeEstimate(estimate: PruneEstimate): string | undefined {
   const latest = estimate.revised ?? estimate;
   const told = estimate.total >= ANNOUNCED_SECONDS;
   if (!told && latest.total < ANNOUNCED_SECONDS) return undefined;
-  const phases = [
-    ['statistics', estimate.revised ? undefined : estimate.statistics],
-    ['sensitivity scan', latest.scan],
-    ['pruning', latest.prune],
-    ['check', latest.check],
-  ].flatMap(([name, s]) => (s === undefined ? [] : [`${name} ${formatSeconds(s as number)}`]));
-  if (estimate.revised && told) return `revised estimate, from the scan's first timed measurement: about ${formatSeconds(latest.total)} in all (${phases.join(', ')} to come).`;
-  const basis = estimate.revised ? "the scan's first timed measurement" : 'its first run';
+  // Structured pruning names its own phases (the search's candidates, the second pass, the timing).
+  const named: Array<[string, number | undefined]> = latest.phases
+    ? Object.entries(latest.phases)
+    : [
+        ['statistics', estimate.revised ? undefined : estimate.statistics],
+        ['sensitivity scan', latest.scan],
+        ['pruning', latest.prune],
+        ['check', latest.check],
+      ];
+  const phases = named.flatMap(([name, s]) => (s === undefined ? [] : [`${name} ${formatSeconds(s)}`]));
+  if (estimate.revised && told) return `revised estimate, from ${latest.from ?? "the scan's first timed measurement"}: about ${formatSeconds(latest.total)} in all (${phases.join(', ')} to come).`;
+  const basis = latest.from ?? (estimate.revised ? "the scan's first timed measurement" : 'its first run');
   return `this prune will take about ${formatSeconds(latest.total)} (estimated from ${basis}: ${phases.join(', ')}); Ctrl-C stops it and writes nothing.`;
 }
 
@@ -102,7 +107,9 @@ export function createPhaseProgress(io: Io, estimate?: () => PruneEstimate | und
       finish();
       // A phase that starts after the run's estimate has its estimated time to go by until it has a pace.
       const latest = estimate?.();
-      const expected = p.phase === 'sensitivity scan' ? (latest?.revised ?? latest)?.scan : p.phase === 'pruning' ? (latest?.revised ?? latest)?.prune : undefined;
+      const told = latest?.revised ?? latest;
+      // (A structured search's 'candidates' come once per round: the estimate's figure is all of them, not one bar's.)
+      const expected = p.phase === 'sensitivity scan' ? told?.scan : p.phase === 'pruning' ? told?.prune : p.phase === 'candidates' ? undefined : told?.phases?.[p.phase];
       current = { phase: p.phase, bar: createProgress(io, p.phase, p.total, expected), started: Date.now(), total: p.total };
     }
     if (p.done > 0) current.bar.tick(p.item);

@@ -37,6 +37,18 @@ describe('phase bars on a terminal', () => {
     vi.advanceTimersByTime(3000);
     unestimated({ phase: 'pruning', done: 1, total: 50 });
     expect(lastRest(plain.text())).toBe('2 min 27 s');
+
+    // A structured prune's second pass from its estimate's phase; its rounds of candidates from their own pace.
+    const structured = terminal();
+    const phases = createPhaseProgress(structured.io, () => ({ total: 300, at: 40, prune: 200, check: 10, phases: { candidates: 150, 'second pass': 50, timing: 9, check: 1 } }));
+    phases({ phase: 'second pass', done: 0, total: 20 });
+    vi.advanceTimersByTime(4000);
+    phases({ phase: 'second pass', done: 1, total: 20 });
+    expect(lastRest(structured.text())).toBe('46 s');
+    phases({ phase: 'candidates', done: 0, total: 8 });
+    vi.advanceTimersByTime(3000);
+    phases({ phase: 'candidates', done: 1, total: 8 });
+    expect(lastRest(structured.text())).toBe('21 s');
   });
 
   it('put log lines above the bar, not after it', () => {

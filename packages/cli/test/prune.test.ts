@@ -103,6 +103,13 @@ describe('specprune prune on real models', () => {
     expect(describeEstimate({ ...long, total: 8, revised })).toBe("this prune will take about 41 s (estimated from the scan's first timed measurement: sensitivity scan 18 s, pruning 10 s, check 0.2 s); Ctrl-C stops it and writes nothing.");
     expect(describeEstimate({ ...long, total: 8, revised: { ...revised, total: 9 } })).toBeUndefined();
     expect(describeEstimate({ ...long, revised: { ...revised, total: 6 } })).toMatch(/^revised estimate, .*: about 6\.0 s in all/);
+    // Structured pruning: its own phases, and what each estimate was made from.
+    const structured = { total: 991, at: 45, prune: 931, check: 15.5, phases: { candidates: 508, 'second pass': 423, timing: 15.5, check: 0.04 }, from: 'the first re-fit candidate of round 2 of the search' };
+    expect(describeEstimate(structured)).toBe(
+      'this prune will take about 16 min 31 s (estimated from the first re-fit candidate of round 2 of the search: candidates 8 min 28 s, second pass 7 min 03 s, timing 16 s, check 0.0 s); Ctrl-C stops it and writes nothing.',
+    );
+    const again = { total: 324, at: 143, prune: 170, check: 11.3, phases: { candidates: 117, 'second pass': 53.3, timing: 10.9, check: 0.3 }, from: 'round 3 of 6 of the search' };
+    expect(describeEstimate({ ...structured, revised: again })).toBe('revised estimate, from round 3 of 6 of the search: about 5 min 24 s in all (candidates 1 min 57 s, second pass 53 s, timing 11 s, check 0.3 s to come).');
     const out = path.join(tempDir(), 'p.onnx');
     const result = await runCli(['prune', MODELS.paddleCls, '-o', out, '--sparsity', '0.3', ...SHAPES[MODELS.paddleCls]!, '--json']);
     expect(result.code, result.stderr).toBe(0);

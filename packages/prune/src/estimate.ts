@@ -26,6 +26,14 @@ export interface PruneEstimate {
    * run): present where it differs from the first by more than REVISE_SHARE of it.
    */
   revised?: Omit<PruneEstimate, 'revised' | 'statistics'>;
+  /**
+   * Structured pruning (`structure`): seconds to come per phase, by the names its progress reports
+   * ('candidates' (every round of the search), 'second pass', 'timing', 'check'); there `prune` is the channel
+   * search (the first two) and `check` the timing and the check.
+   */
+  phases?: Record<string, number>;
+  /** What the estimate was made from, where that is not the default prune's first run or scan measurement. */
+  from?: string;
 }
 
 /**
@@ -35,9 +43,13 @@ export interface PruneEstimate {
  */
 export const REVISE_SHARE = 0.25;
 
-/** The first estimate with its revision attached, or undefined when the revision is too close to it to tell. */
+/**
+ * The first estimate with its revision attached, or undefined when the revision is too close to the latest one
+ * told (the first, or its last revision) to tell.
+ */
 export function reviseEstimate(first: PruneEstimate, again: PruneEstimate): PruneEstimate | undefined {
-  if (Math.abs(again.total - first.total) <= REVISE_SHARE * first.total) return undefined;
+  const told = first.revised ?? first;
+  if (Math.abs(again.total - told.total) <= REVISE_SHARE * told.total) return undefined;
   const { statistics: _done, revised: _earlier, ...revised } = again;
   return { ...first, revised };
 }
@@ -88,5 +100,44 @@ export function estimatePrune(x: EstimateInputs): PruneEstimate {
     prune: round(prune),
     check: round(check),
     at: round(x.at),
+  };
+}
+
+/** Seconds of each part of a structured prune still to come (see pruneStructured), measured as the search goes. */
+export interface StructuredEstimateInputs {
+  at: number;
+  /** Candidates still to build and measure in every round of the search (this one and those to come), by kind, and seconds each. */
+  candidates: { plain: number; refit: number; plainEach: number; refitEach: number };
+  /** Latency measurements still to make in the search (two per round) and after it, and seconds each. */
+  timing: { left: number; each: number };
+  /** Consumers the second pass re-fits on the pruned model's own inputs, and seconds each. */
+  secondPass: { left: number; each: number };
+  /** The check of the written model. */
+  check: number;
+  from: string;
+}
+
+/**
+ * A structured prune's estimate: its phases to come, `prune` the search and `check` the timing and the check.
+ * Made once the group sensitivities are measured (they come first), so it has none.
+ */
+export function estimateStructured(x: StructuredEstimateInputs): PruneEstimate {
+  const round = (s: number) => Number(s.toPrecision(3));
+  const candidates = x.candidates.plain * x.candidates.plainEach + x.candidates.refit * x.candidates.refitEach;
+  const secondPass = x.secondPass.left * x.secondPass.each;
+  const timing = x.timing.left * x.timing.each;
+  const phases: Record<string, number> = {
+    ...(candidates > 0 ? { candidates: round(candidates) } : {}),
+    ...(secondPass > 0 ? { 'second pass': round(secondPass) } : {}),
+    ...(timing > 0 ? { timing: round(timing) } : {}),
+    check: round(x.check),
+  };
+  return {
+    total: round(x.at + candidates + secondPass + timing + x.check),
+    prune: round(candidates + secondPass),
+    check: round(timing + x.check),
+    at: round(x.at),
+    phases,
+    from: x.from,
   };
 }

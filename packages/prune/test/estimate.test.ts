@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimatePrune, REVISE_SHARE, reviseEstimate, type EstimateInputs } from '../src/estimate.js';
+import { estimatePrune, estimateStructured, REVISE_SHARE, reviseEstimate, type EstimateInputs, type StructuredEstimateInputs } from '../src/estimate.js';
 
 const base: EstimateInputs = {
   at: 2,
@@ -48,5 +48,47 @@ describe('the run estimate', () => {
     expect(revised.revised!.total).toBeLessThan((1 - REVISE_SHARE) * first.total);
     // Longer counts too.
     expect(reviseEstimate(first, estimatePrune({ ...rest, at: 12, measurement: base.measurement * 3 }))?.revised?.total).toBeGreaterThan(first.total);
+  });
+
+  it('is revised again against its latest revision, not the first estimate', () => {
+    const first = estimatePrune(base);
+    const { statistics: _s, ...rest } = base;
+    const once = reviseEstimate(first, estimatePrune({ ...rest, at: 12, measurement: base.measurement / 3 }))!;
+    // Within a quarter of the revision (though still far from the first estimate): nothing new to tell.
+    const near = estimateStructured({ ...structured, at: 20 });
+    const scaled = { ...near, total: once.revised!.total * 1.1 };
+    expect(Math.abs(scaled.total - first.total)).toBeGreaterThan(REVISE_SHARE * first.total);
+    expect(reviseEstimate(once, scaled)).toBeUndefined();
+    const twice = reviseEstimate(once, { ...near, total: once.revised!.total * 2 })!;
+    expect(twice.revised!.total).toBeCloseTo(once.revised!.total * 2, 5);
+    expect(twice.total).toBe(first.total);
+  });
+});
+
+const structured: StructuredEstimateInputs = {
+  at: 40,
+  candidates: { plain: 10, refit: 30, plainEach: 1, refitEach: 2.5 },
+  timing: { left: 16, each: 0.7 },
+  secondPass: { left: 20, each: 1.5 },
+  check: 0.3,
+  from: 'the first re-fit candidate',
+};
+
+describe("a structured prune's estimate", () => {
+  it('sums its phases to come (the search as pruning, the timing with the check) and says what it is made from', () => {
+    const e = estimateStructured(structured);
+    expect(e.phases).toEqual({ candidates: 85, 'second pass': 30, timing: 11.2, check: 0.3 });
+    expect(e.prune).toBe(115);
+    expect(e.check).toBeCloseTo(11.5, 5);
+    // Three significant digits.
+    expect(e.total).toBe(167);
+    expect(e.from).toBe('the first re-fit candidate');
+    expect(e.statistics).toBeUndefined();
+  });
+
+  it('leaves out the phases with nothing left, but always the check', () => {
+    const e = estimateStructured({ ...structured, candidates: { plain: 0, refit: 0, plainEach: 1, refitEach: 2 }, secondPass: { left: 0, each: 1 }, timing: { left: 6, each: 0.7 } });
+    expect(Object.keys(e.phases!)).toEqual(['timing', 'check']);
+    expect(e.prune).toBe(0);
   });
 });

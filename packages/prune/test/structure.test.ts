@@ -18,6 +18,7 @@ import {
   uniformCounts,
   type Feeds,
   type OrtRuntime,
+  type PruneEstimate,
   type PruneProgress,
 } from '../src/index.js';
 import { accumulateConsumerGrams, effectiveMap, planConsumerGrams, refitConsumers, type RefitCache } from '../src/structure/refit.js';
@@ -343,7 +344,11 @@ describe('structured pruning through the pipeline (prune with structure channels
 
   it('speedup: the multiply-add fraction is searched with measured latencies; the report holds every step and the latencies measured again (met says whether they reach the target)', async () => {
     const shape = { x: [1, 3, 96, 96] };
-    const { model, report } = await prune(load('chain96'), { structure: 'channels', speedup: 1.3, shape }, { runtime, threads: 1 });
+    const estimates: PruneEstimate[] = [];
+    const { model, report } = await prune(load('chain96'), { structure: 'channels', speedup: 1.3, shape }, { runtime, threads: 1, onEstimate: (e) => estimates.push(structuredClone(e)) });
+    // The search's first round (every group at its smallest) re-fits every consumer: not what the rounds after it
+    // cost, so the estimate waits for the second round's first re-fit candidate.
+    expect(estimates[0]?.from).toBe('the first re-fit candidate of round 2 of the search');
     const s = report.structure!;
     const speed = s.speedup!;
     expect(speed.target).toBe(1.3);
@@ -662,7 +667,22 @@ describe('structured pruning through the pipeline (prune with structure channels
 
   it('reports each phase as it starts and steps (no long silence): statistics, group sensitivity, candidates, second pass, timing, check', async () => {
     const events: PruneProgress[] = [];
-    await prune(load('chain'), { structure: 'channels', flops: 0.5, shape: shapeOf('chain') }, { runtime, onProgress: (p) => events.push(p) });
+    const estimates: PruneEstimate[] = [];
+    const { report } = await prune(load('chain'), { structure: 'channels', flops: 0.5, shape: shapeOf('chain') }, { runtime, onProgress: (p) => events.push(p), onEstimate: (e) => estimates.push(structuredClone(e)) });
+    // The run's estimate: told when the first re-fit candidate is timed (during the candidates), by its own phases;
+    // any later one is a revision of it; the report keeps the last.
+    expect(estimates.length).toBeGreaterThan(0);
+    const first = estimates[0]!;
+    expect(first.from).toBe('the first re-fit candidate');
+    expect(Object.keys(first.phases!)).toEqual(['candidates', 'second pass', 'timing', 'check']);
+    expect(first.at).toBeGreaterThan(0);
+    expect(first.at).toBeLessThan(report.timings.structure!);
+    expect(first.total).toBeGreaterThan(first.at);
+    for (const later of estimates.slice(1)) {
+      expect(later.total).toBe(first.total);
+      expect(later.revised!.at).toBeGreaterThanOrEqual(first.at);
+    }
+    expect(report.estimate).toEqual(estimates.at(-1));
     const phases = [...new Set(events.map((e) => e.phase))];
     expect(phases).toEqual(['statistics', 'group sensitivity', 'candidates', 'second pass', 'timing', 'check']);
     for (const phase of phases) {

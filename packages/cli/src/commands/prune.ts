@@ -123,7 +123,7 @@ export const pruneCommand = defineCommand<PruneArgs>({
       .example('$0 prune model.onnx -o fast.onnx --shape x=1x3x224x224 --structure channels --flops 0.5', 'remove channels: half the multiply-adds, a smaller dense model')
       .example('$0 prune model.onnx -o fast.onnx --calibration samples/ --structure channels --speedup 1.5', 'remove channels until the measured p50 latency is 1.5x lower')
       .epilogue(
-        'Progress goes to stderr: a bar per phase on a terminal, a line per finished phase with its time and the peak memory so far; a prune estimated to take 10 s or more says so about a second in, and again when a timed measurement of its scan changes the estimate by more than a quarter. Ctrl-C stops it without writing anything (exit 130).',
+        'Progress goes to stderr: a bar per phase on a terminal, a line per finished phase with its time and the peak memory so far; a prune estimated to take 10 s or more says so about a second in, and again when a timed measurement of its scan changes the estimate by more than a quarter (--structure channels: once its first re-fit candidate is timed, and again as its search goes). Ctrl-C stops it without writing anything (exit 130).',
       ),
   run: async (args, io) => prune(args, io),
 });

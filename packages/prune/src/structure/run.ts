@@ -4,6 +4,7 @@ import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from 
 import { barelyMoved, barelyMovedOutputs, blindComparison, measureFidelity, percent } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
+import { estimateStructured, reviseEstimate, type PruneEstimate } from '../estimate.js';
 import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds } from '../runtime.js';
 import type { PruneContext, PruneProgress, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
@@ -103,6 +104,14 @@ const WARMUP_RUNS = 3;
 const TIME_BUDGET_MS = 3000;
 /** Output cosine on the check inputs below which a structured result is flagged (the OCR tasks collapse below ~0.9). */
 const COLLAPSE_COSINE = 0.9;
+/**
+ * A consumer of the second pass takes about this share of a re-fit candidate's time until one is timed (two
+ * sessions' runs of the samples and a rebuild that re-fits only the changed consumer; ResNet-50-shaped, 2-core
+ * VM: 1.95-2.2 s a consumer against 3.6-4.7 s a candidate).
+ */
+const SECOND_PASS_SHARE = 0.5;
+/** A latency measurement's time in candidate measurements, until one is timed (ResNet-50-shaped, 2-core VM: 0.5-0.9 s against 0.3-0.5 s). */
+const P50_PER_MEASUREMENT = 1.5;
 /** Alternate rounds of the original and the kept model measured after the search. */
 const REMEASURE = 3;
 
@@ -312,6 +321,50 @@ export async function pruneStructured(
     }
     return current.refits.some((r) => r.onPrunedInputs) ? current : undefined;
   };
+  // The run's estimate (estimateStructured), from the work timed so far: told once the first re-fit candidate is
+  // timed (they are most of the search), and again where the end of a round of the search, the second pass's plan
+  // or its first consumer moves it by more than REVISE_SHARE. Not with unstructured pruning of the rest (its time
+  // is not known until the structure is).
+  const estimating = o.sparsity === 0 && o.values === 'float32';
+  const rounds = structure.speedup === undefined ? 1 : 1 + SPEEDUP_STEPS;
+  const ownInputs = variants.refit.includes(true) && variants.ownInputs !== false;
+  // (Seconds unrounded: a small model's measurements take milliseconds.)
+  const took = { measure: [] as number[], p50: [] as number[], consumer: [] as number[] };
+  // Each round's candidates: seconds of those without and with the re-fit, and how many consumers the latter re-fit.
+  const roundsTook: Array<{ plain: number[]; refit: number[]; refits: number[] }> = [];
+  // Per round: candidates of each kind, and those still to come in the current one.
+  const search = { rounds, roundsDone: 0, plain: 0, refit: 0, plainLeft: 0, refitLeft: 0, p50s: (structure.speedup === undefined ? 0 : 1 + 2 * rounds) + 2 * REMEASURE, consumers: undefined as number | undefined, consumersDone: 0 };
+  let estimate: PruneEstimate | undefined;
+  const mean = (xs: readonly number[] | undefined) => (xs?.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
+  const tell = (from: string) => {
+    // A search for a speedup starts with every group at its smallest: its candidates re-fit every consumer (ResNet-50-
+    // shaped: 49 against about 20 later, 12-22 s a candidate against 2-5 s), so the estimate waits for the second round.
+    if (!estimating || (!estimate && search.rounds > 1 && roundsTook.length < 2)) return;
+    // The latest round's candidates (where it has some of a kind, else the round before) stand for those to come.
+    const [latest, before] = [roundsTook.at(-1), roundsTook.at(-2)];
+    const kind = (k: 'plain' | 'refit' | 'refits') => mean(latest?.[k]) ?? mean(before?.[k]);
+    const plainEach = kind('plain') ?? 0;
+    const refitEach = kind('refit') ?? plainEach;
+    const measureEach = mean(took.measure) ?? 0;
+    const roundsLeft = search.rounds - search.roundsDone - (search.plainLeft + search.refitLeft > 0 ? 1 : 0);
+    const consumers = search.consumers ?? (ownInputs ? Math.round(kind('refits') ?? 0) : 0);
+    // Until one is timed, a latency measurement (a session, WARMUP_RUNS + TIMED_RUNS runs of one input within
+    // TIME_BUDGET_MS) as P50_PER_MEASUREMENT candidate measurements (a session, runs of every check input).
+    const p50Each = mean(took.p50) ?? Math.min(TIME_BUDGET_MS / 1000 + measureEach, P50_PER_MEASUREMENT * measureEach);
+    const again = estimateStructured({
+      at: secondsSince(started),
+      candidates: { plain: search.plainLeft + roundsLeft * search.plain, refit: search.refitLeft + roundsLeft * search.refit, plainEach, refitEach },
+      timing: { left: search.p50s - took.p50.length, each: p50Each },
+      secondPass: { left: consumers - search.consumersDone, each: mean(took.consumer) ?? SECOND_PASS_SHARE * refitEach },
+      check: 2 * measureEach,
+      from,
+    });
+    if (!estimate) context.onEstimate?.((estimate = again));
+    else {
+      const revised = reviseEstimate(estimate, again);
+      if (revised) context.onEstimate?.((estimate = revised));
+    }
+  };
   // Each allocation with and without the least-squares re-fit of the consumers (when any can be re-fit), and
   // with the re-fit, the channels chosen by the error it leaves (when some group's consumers allow it).
   const chooseAt = async (flops: number) => {
@@ -341,29 +394,50 @@ export async function pruneStructured(
       });
     };
     // A step is a candidate built (its channels chosen, its consumers re-fit) and measured.
+    [search.plain, search.refit] = [specs.filter((x) => !x.refit).length, specs.filter((x) => x.refit).length];
+    [search.plainLeft, search.refitLeft] = [search.plain, search.refit];
+    const thisRound = { plain: [] as number[], refit: [] as number[], refits: [] as number[] };
+    roundsTook.push(thisRound);
     progress('candidates', 0, specs.length);
     for (const { refit, criterion, allocation } of specs) {
       throwIfAborted(context.signal);
+      const builtAt = clock();
       const candidate = build(flops, allocation, refit, criterion);
       candidates.push(candidate);
       let minCosine = Number.NEGATIVE_INFINITY;
       if (specs.length > 1) {
+        const measuredAt = clock();
         try {
           minCosine = (await measureFidelity(context.runtime, candidate.bytes, `the pruned ${label}`, samples, baseline, feeds ? 'calibration' : 'random')).minCosine;
         } catch {
           // A candidate that does not run is never chosen (the check below would report it as the bug it is).
         }
+        took.measure.push((clock() - measuredAt) / 1000);
       }
       measured.push({ allocation: candidate.allocation, criterion: candidate.criterion, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
       dropBeaten();
+      (refit ? thisRound.refit : thisRound.plain).push((clock() - builtAt) / 1000);
+      if (refit) thisRound.refits.push(candidate.refits.length);
+      if (refit) search.refitLeft--;
+      else search.plainLeft--;
       progress('candidates', measured.length, specs.length);
+      if (!estimate && (refit || search.plainLeft + search.refitLeft === 0)) tell(refit ? `the first re-fit candidate${search.rounds > 1 ? ` of round ${roundsTook.length} of the search` : ''}` : `round ${roundsTook.length} of the search`);
     }
-    const best = candidates[bestOf(() => true)!]!;
+    const bestIndex = bestOf(() => true)!;
+    const best = candidates[bestIndex]!;
     // Those far behind the best (more than SECOND_PASS_RATIO times its distortion) are not worth a pass: each costs a
     // run of the samples per consumer (the recogniser's sensitivity candidate, at cosine 0.59 against 0.985).
     const indices = bestRefitted();
     const least = Math.min(...indices.map((i) => 1 - measured[i]!.minCosine));
-    const refitted = indices.filter((i) => 1 - measured[i]!.minCosine <= SECOND_PASS_RATIO * least + 1e-9).map((i) => candidates[i]!);
+    // Only the best is held after the round: the others are built again (the same bytes) if the search ends here
+    // and the second pass takes them (held, a search for a speedup kept two rounds' of them: 2.3 GB for ResNet-50).
+    const refitted = indices
+      .filter((i) => 1 - measured[i]!.minCosine <= SECOND_PASS_RATIO * least + 1e-9)
+      .map((i) => {
+        const { allocation, refit, criterion } = specs[i]!;
+        return { refits: candidates[i]!.refits.length, make: i === bestIndex ? () => best : () => build(flops, allocation, refit, criterion) };
+      });
+    search.roundsDone++;
     return { best, refitted, measured, minCosine: Math.max(...measured.map((m) => m.minCosine)) };
   };
 
@@ -375,7 +449,12 @@ export async function pruneStructured(
   const timedShapes = Object.fromEntries(Object.entries(timedOn).map(([name, t]) => [name, [...t.dims]]));
   // Timed as deployed: onnxruntime's threads spin while they wait (its default), unlike the measuring sessions.
   const timing = withThreads(given.runtime, given.threads, { spinning: true });
-  const p50 = (bytes: Uint8Array, what: string) => measureP50(timing, bytes, what, timedOn, context.signal);
+  const p50 = async (bytes: Uint8Array, what: string) => {
+    const at = clock();
+    const ms = await measureP50(timing, bytes, what, timedOn, context.signal);
+    took.p50.push((clock() - at) / 1000);
+    return ms;
+  };
   // The original and a pruned model measured alternately (REMEASURE rounds, medians): the figures reported, so one
   // lucky measurement does not stand as the result.
   const remeasure = async (pruned: Uint8Array) => {
@@ -391,7 +470,10 @@ export async function pruneStructured(
   };
   let speedup: StructureReport['speedup'];
   const searchWarnings: string[] = [];
-  if (structure.speedup === undefined) chosen = await chooseAt(flops);
+  if (structure.speedup === undefined) {
+    chosen = await chooseAt(flops);
+    tell('the round of candidates');
+  }
   else {
     // Bisection over the multiply-add fraction with measured p50 latencies: the largest fraction found whose
     // model is at least `speedup` times faster than the original.
@@ -405,6 +487,7 @@ export async function pruneStructured(
       const reference = await p50(original, label);
       const latency = (await p50(at.best.bytes, `the pruned ${label}`)) * (p50Before / reference);
       steps.push({ flops: round(f), macs: Math.round(at.best.macsAfter), p50Ms: round(latency), minCosine: Number.isFinite(at.minCosine) ? round(at.minCosine) : null });
+      tell(`round ${search.roundsDone} of ${search.rounds} of the search`);
       return { at, latency, flops: f };
     };
     const floor = Math.min(1, countMacs(analysis, uniformCounts(analysis, 0, structure.channelMultiple)) / Math.max(1, macsBefore) + 1e-9);
@@ -431,12 +514,26 @@ export async function pruneStructured(
   // closer to the original's (which first-pass candidate gains most from this pass differs from model to model).
   const second = variants.refit.includes(true) && variants.ownInputs !== false ? chosen.refitted : [];
   // One step per consumer re-fit again (each runs the samples through the original and the candidate).
-  const consumers = second.reduce((sum, c) => sum + c.refits.length, 0);
+  const consumers = second.reduce((sum, c) => sum + c.refits, 0);
   let refitDone = 0;
+  if (ownInputs) {
+    search.consumers = consumers;
+    tell("the second pass's plan");
+  }
+  let consumerAt = clock();
+  const consumerDone = () => {
+    took.consumer.push((clock() - consumerAt) / 1000);
+    consumerAt = clock();
+    search.consumersDone++;
+    progress('second pass', ++refitDone, consumers);
+    if (search.consumersDone === 1) tell("the second pass's first consumer");
+  };
   if (consumers) progress('second pass', 0, consumers);
-  for (const candidate of second) {
+  for (const { make } of second) {
     throwIfAborted(context.signal);
-    const again = await refitOnOwnInputs(candidate, () => progress('second pass', ++refitDone, consumers));
+    const candidate = make();
+    consumerAt = clock();
+    const again = await refitOnOwnInputs(candidate, consumerDone);
     if (again) {
       let minCosine = Number.NEGATIVE_INFINITY;
       try {
@@ -540,7 +637,7 @@ export async function pruneStructured(
   const timings = { ...result.report.timings, structure: secondsSince(started), check: secondsSince(checkStarted) };
   // (The unstructured pass's own estimate covered only its part: not the run's.)
   const { estimate: _partial, ...rest } = result.report;
-  const full: PruneReport = { ...rest, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings };
+  const full: PruneReport = { ...rest, fidelity, structure: report, warnings: [...warnings, ...result.report.warnings], timings, ...(estimate ? { estimate } : {}) };
   return { get model() { return result.model; }, onnx: result.onnx, report: full, details: result.details };
 }
 
