@@ -375,22 +375,23 @@ export async function pruneStructured(
     const allocations = (refit: boolean): readonly Allocation[] => (flops >= 1 ? ['greedy'] : bySensitivity && refit === withRefit ? ['greedy', 'uniform', 'sensitivity'] : ['greedy', 'uniform']);
     const criteria = (refit: boolean) => (refit && flops < 1 && variants.criteria !== 'activation' && reconstruction().size ? (['activation', 'reconstruction'] as const) : (['activation'] as const));
     const specs = (refitModes.length ? refitModes : [false]).flatMap((refit) => criteria(refit).flatMap((criterion) => allocations(refit).map((allocation) => ({ refit, criterion, allocation }))));
-    // Candidates by build order; one that is no longer the best of any group it could be kept for is dropped
-    // (its model bytes and analysis freed) as soon as it is beaten: eight ResNet-50-sized candidates held at once
-    // took the structured search from 1.2 to 2.7 GB.
+    // Candidates by build order: only the best so far is held (its model bytes, analysis and re-fit weights); the
+    // others are dropped once measured, and those the second pass may take are built again (the same bytes). Eight
+    // ResNet-50-sized candidates held at once took the structured search from 1.2 to 2.7 GB.
     const candidates: Array<Candidate | undefined> = [];
-    const measured: Array<{ allocation: Allocation; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number }> = [];
-    const bestOf = (keep: (c: Candidate) => boolean) =>
-      measured.reduce<number | undefined>((b, m, i) => (candidates[i] && keep(candidates[i]) && (b === undefined || m.minCosine > measured[b]!.minCosine) ? i : b), undefined);
+    const refitCounts: number[] = [];
+    type Measured = { allocation: Allocation; criterion: 'activation' | 'reconstruction'; refit: boolean; onPrunedInputs?: boolean; macs: number; minCosine: number };
+    const measured: Measured[] = [];
+    // Ties go to the first built.
+    const bestOf = (keep: (m: Measured) => boolean) => measured.reduce<number | undefined>((b, m, i) => (keep(m) && (b === undefined || m.minCosine > measured[b]!.minCosine) ? i : b), undefined);
     // The best re-fit candidate of each criterion and of each allocation: the second pass (on the pruned model's own
     // inputs) reorders them (on the classifier it lifts a uniform candidate's cosine 0.97 -> 0.99 and a sensitivity one's not at all).
-    const keys = [...(['activation', 'reconstruction'] as const).map((c) => (x: Candidate) => x.criterion === c), ...(['greedy', 'uniform', 'sensitivity'] as const).map((a) => (x: Candidate) => x.allocation === a)];
+    const keys = [...(['activation', 'reconstruction'] as const).map((c) => (x: Measured) => x.criterion === c), ...(['greedy', 'uniform', 'sensitivity'] as const).map((a) => (x: Measured) => x.allocation === a)];
     const bestRefitted = () => [...new Set(keys.map((key) => bestOf((x) => x.refit && key(x))).filter((i): i is number => i !== undefined))].sort((x, y) => x - y);
-    // Later candidates replace a best only when strictly better, so a candidate beaten in every group stays beaten.
     const dropBeaten = () => {
-      const kept = new Set([bestOf(() => true), ...bestRefitted()]);
+      const best = bestOf(() => true);
       candidates.forEach((_, i) => {
-        if (!kept.has(i)) candidates[i] = undefined;
+        if (i !== best) candidates[i] = undefined;
       });
     };
     // A step is a candidate built (its channels chosen, its consumers re-fit) and measured.
@@ -415,6 +416,7 @@ export async function pruneStructured(
         took.measure.push((clock() - measuredAt) / 1000);
       }
       measured.push({ allocation: candidate.allocation, criterion: candidate.criterion, refit: candidate.refit, macs: Math.round(candidate.macsAfter), minCosine });
+      refitCounts.push(candidate.refits.length);
       dropBeaten();
       (refit ? thisRound.refit : thisRound.plain).push((clock() - builtAt) / 1000);
       if (refit) thisRound.refits.push(candidate.refits.length);
@@ -429,13 +431,12 @@ export async function pruneStructured(
     // run of the samples per consumer (the recogniser's sensitivity candidate, at cosine 0.59 against 0.985).
     const indices = bestRefitted();
     const least = Math.min(...indices.map((i) => 1 - measured[i]!.minCosine));
-    // Only the best is held after the round: the others are built again (the same bytes) if the search ends here
-    // and the second pass takes them (held, a search for a speedup kept two rounds' of them: 2.3 GB for ResNet-50).
+    // The others are built again (the same bytes) if the search ends here and the second pass takes them.
     const refitted = indices
       .filter((i) => 1 - measured[i]!.minCosine <= SECOND_PASS_RATIO * least + 1e-9)
       .map((i) => {
         const { allocation, refit, criterion } = specs[i]!;
-        return { refits: candidates[i]!.refits.length, make: i === bestIndex ? () => best : () => build(flops, allocation, refit, criterion) };
+        return { refits: refitCounts[i]!, make: i === bestIndex ? () => best : () => build(flops, allocation, refit, criterion) };
       });
     search.roundsDone++;
     return { best, refitted, measured, minCosine: Math.max(...measured.map((m) => m.minCosine)) };
