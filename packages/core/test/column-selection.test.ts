@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRandom, greedyColumnOrder, refitFactor, residualProblem, solveWithFactor } from '../src/index.js';
+import { createRandom, greedyColumnOrder, productWithGramColumns, refitFactor, residualProblem, solveWithFactor } from '../src/index.js';
 
 /** X^T X of samples x features (row-major). */
 function gram(x: Float64Array, samples: number, features: number): Float64Array {
@@ -73,6 +73,28 @@ describe('solveWithFactor', () => {
       let back = lambda * solution[j]!;
       for (let i = 0; i < n; i++) back += solution[i]! * G[i * n + j]!;
       expect(Math.abs(back - b[j]!)).toBeLessThan(1e-9 * (1 + Math.abs(b[j]!)));
+    }
+  });
+});
+
+describe('productWithGramColumns', () => {
+  it('gives W G[:, K] (G symmetric) to 1e-12 of a plain triple loop, for kept columns in any order and more than one block of G rows', () => {
+    const random = createRandom(11);
+    const [rows, cols] = [7, 301];
+    const x = Float64Array.from({ length: 20 * cols }, () => random.nextGaussian());
+    const G = gram(x, 20, cols);
+    const W = Float64Array.from({ length: rows * cols }, () => random.nextGaussian());
+    // 263 kept columns (past one block of 256), unsorted, an odd count.
+    const K = Array.from({ length: cols }, (_, j) => j).filter((j) => j % 8 !== 3).reverse();
+    expect(K.length).toBe(263);
+    const B = productWithGramColumns(W, rows, cols, G, K);
+    expect(B.length).toBe(rows * K.length);
+    for (let m = 0; m < rows; m++) {
+      for (let a = 0; a < K.length; a++) {
+        let want = 0;
+        for (let j = 0; j < cols; j++) want += W[m * cols + j]! * G[j * cols + K[a]!]!;
+        expect(Math.abs(B[m * K.length + a]! - want)).toBeLessThan(1e-12 * (1 + Math.abs(want)) * cols);
+      }
     }
   });
 });

@@ -39,6 +39,30 @@ export function refitFactor(gram: Float64Array, cols: number, dampening = 0.01):
   throw new RangeError('The Gram matrix is not positive definite even with heavy dampening (NaN or infinite inputs?).');
 }
 
+/** Rows of G copied into the kernels' memory at once by {@link productWithGramColumns}. */
+const GRAM_ROWS = 256;
+
+/**
+ * B = W G[:, K] (rows x K.length, row-major) for W rows x cols (row-major) and a symmetric cols x cols G: the
+ * right-hand sides of a least-squares re-fit on the kept columns K. In the kernels, as W G[K, :]ᵀ (G's rows K are
+ * its columns K); the same sums on every machine.
+ */
+export function productWithGramColumns(W: Float64Array, rows: number, cols: number, G: Float64Array, K: readonly number[]): Float64Array {
+  const k = K.length;
+  // G's rows are copied GRAM_ROWS at a time (every entry is one sum, whatever the blocks).
+  const [w, g, b] = kernelArrays(rows * cols, Math.min(k, GRAM_ROWS) * cols, rows * k) as [Float64Array, Float64Array, Float64Array];
+  w.set(W.subarray(0, rows * cols));
+  b.fill(0);
+  for (let from = 0; from < k; from += GRAM_ROWS) {
+    const n = Math.min(GRAM_ROWS, k - from);
+    for (let a = 0; a < n; a++) g.set(G.subarray(K[from + a]! * cols, (K[from + a]! + 1) * cols), a * cols);
+    gemmNT('add', rows, n, cols, w, 0, cols, g, 0, cols, b, from, k);
+  }
+  const out = b.slice();
+  releaseKernelArrays();
+  return out;
+}
+
 /**
  * One row of the least-squares solution x = b H⁻¹ with H⁻¹ = Uᵀ U (U upper triangular, from {@link refitFactor}):
  * t = b Uᵀ, then x = t U. `b` is read at [offset, offset + k); `t` is scratch; `write(j, x_j)` takes the result.

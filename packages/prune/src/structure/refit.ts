@@ -1,4 +1,4 @@
-import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, reconstructionEnergy, refitFactor, solveWithFactor, type ConvGeometry, type InputStats } from '@specprune/core';
+import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, productWithGramColumns, reconstructionEnergy, refitFactor, solveWithFactor, type ConvGeometry, type InputStats } from '@specprune/core';
 import { encodeFloat32, intAttribute, intsAttribute, readTensorFloat32, stringAttribute, type OnnxModel } from '@specprune/onnx-io';
 import type { Tensor } from '../runtime.js';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
@@ -266,19 +266,9 @@ function refitOne(model: OnnxModel, analysis: ChannelAnalysis, consumer: Consume
   }
   // B = W G[:, K]; W'_K = B H⁻¹ = (B Uᵀ) U.
   const refit = new Float64Array(rows * cols);
-  const B = new Float64Array(k);
+  const B = productWithGramColumns(W, rows, cols, G, K);
   const C = new Float64Array(k);
-  for (let m = 0; m < rows; m++) {
-    B.fill(0);
-    const row = W.subarray(m * cols, (m + 1) * cols);
-    for (let j = 0; j < cols; j++) {
-      const v = row[j]!;
-      if (v === 0) continue;
-      const g = j * cols;
-      for (let a = 0; a < k; a++) B[a]! += v * G[g + K[a]!]!;
-    }
-    solveWithFactor(B, 0, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
-  }
+  for (let m = 0; m < rows; m++) solveWithFactor(B, m * k, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
   // Without re-fit: the removed columns dropped, and their means into the bias when there is one.
   const plain = new Float64Array(rows * cols);
   const kept = new Uint8Array(cols);
