@@ -14,7 +14,7 @@ export interface BrowserPruneOptions extends PruneOptions {
   calibration?: readonly Feeds[];
   onProgress?: (progress: PruneProgress) => void;
   onLog?: (message: string) => void;
-  /** How long the prune will take (seconds), estimated near its start, and again with `revised` set when its scan's timed measurement moves that by more than a quarter; also the report's `estimate`. */
+  /** How long the prune will take (seconds), estimated near its start, and again with `revised` set when its scan's timed measurement moves that by more than a quarter (structured pruning: once its first re-fit candidate is timed, revised as its search goes); also the report's `estimate`. */
   onEstimate?: (estimate: PruneEstimate) => void;
   signal?: AbortSignal;
   /** The model's name in messages. */

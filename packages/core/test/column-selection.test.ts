@@ -96,5 +96,8 @@ describe('productWithGramColumns', () => {
         expect(Math.abs(B[m * K.length + a]! - want)).toBeLessThan(1e-12 * (1 + Math.abs(want)) * cols);
       }
     }
+    // A packed upper triangle (or a column past the matrix) would read the wrong entries: refused.
+    expect(() => productWithGramColumns(W, rows, cols, G.subarray(0, (cols * (cols + 1)) / 2), K)).toThrow(/full 301 x 301 G/);
+    expect(() => productWithGramColumns(W, rows, cols, G, [0, cols])).toThrow(RangeError);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * How long a default prune will take, estimated near its start (after the first statistics sample, or when the
- * scan's session is timed), so a user knows whether to wait or to stop it, and revised once the scan's session
- * has timed a real measurement where that moves it by more than REVISE_SHARE. Built from what was
+ * How long a prune will take, so a user knows whether to wait or to stop it. The default prune's (estimatePrune)
+ * is made near its start (after the first statistics sample, or when the scan's session is timed) and revised
+ * once the scan's session has timed a real measurement where that moves it by more than REVISE_SHARE; a
+ * structured prune's (estimateStructured) once its first re-fit candidate is timed, revised as its search goes. Built from what was
  * measured by then (one run of the model, or one scan measurement) and the estimated per-weight work of each
  * phase on its busiest worker lane (calibration.ts `statsCost`, lanes.ts `workCosts`).
  *
@@ -22,8 +23,9 @@ export interface PruneEstimate {
   /** Seconds into the prune when the estimate was made (included in `total`). */
   at: number;
   /**
-   * The estimate made again once the scan's session is timed (a real measurement, not the first statistics
-   * run): present where it differs from the first by more than REVISE_SHARE of it.
+   * The latest estimate made again from later timings (the default prune: once, from the scan's first timed
+   * measurement; structured pruning: as its search goes): present where it differed from the estimate told
+   * before it by more than REVISE_SHARE of that.
    */
   revised?: Omit<PruneEstimate, 'revised' | 'statistics'>;
   /**
@@ -37,8 +39,8 @@ export interface PruneEstimate {
 }
 
 /**
- * A revision is told when the timed measurement moves the whole estimate by more than this share: the
- * first statistics run predicts a measurement only roughly (a model that answers its samples as one batch
+ * A revision is told when later timings move the whole estimate by more than this share: for example, the
+ * first statistics run predicts a scan measurement only roughly (a model that answers its samples as one batch
  * measures them in little more than one run's time).
  */
 export const REVISE_SHARE = 0.25;

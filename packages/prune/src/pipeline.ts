@@ -87,7 +87,8 @@ export interface PruneContext {
    * Called near the start of a prune that measures in the runtime (after the first statistics sample, or when
    * the scan's session is timed), with how long the whole prune will take (seconds): a caller can say so. Called
    * a second time, with `revised` set, when the timed scan measurement moves an estimate made from the first
-   * statistics run by more than a quarter.
+   * statistics run by more than a quarter. Structured pruning calls it once its first re-fit candidate is timed
+   * (its own `phases`) and again, with `revised`, where its search moves the estimate by more than a quarter.
    */
   onEstimate?: (estimate: PruneEstimate) => void;
 }
@@ -145,7 +146,7 @@ export interface PruneReport {
   timings: Record<string, number>;
   /** With structure: the channels removed (structure/run.ts). */
   structure?: StructureReport;
-  /** The run's time as estimated near its start (seconds; see estimate.ts), where one was made, with its revision once the scan was timed (`revised`): compare with `timings`. */
+  /** The run's time as estimated near its start (seconds; see estimate.ts), where one was made, with its latest revision (`revised`): compare with `timings`. */
   estimate?: PruneEstimate;
   /** --target-bytes without --values: the value precision chosen with the sparsity, and the candidates tried. */
   precision?: PrecisionChoice;

@@ -51,7 +51,7 @@ export interface PruneFileOptions extends PruneOptions {
   beforeWork?: () => void | Promise<void>;
   onProgress?: (progress: PruneProgress) => void;
   onLog?: (message: string) => void;
-  /** How long the prune will take, estimated near its start (prunes that measure in the runtime), and again with `revised` set where the scan's timed measurement moves it by more than a quarter. */
+  /** How long the prune will take, estimated near its start (prunes that measure in the runtime), and again with `revised` set where the scan's timed measurement moves it by more than a quarter (`--structure channels`: once its first re-fit candidate is timed, by its own `phases`, revised as its search goes). */
   onEstimate?: (estimate: PruneEstimate) => void;
   signal?: AbortSignal;
   /** onnxruntime intra-op threads for the measurements (default: every core). The result does not depend on it. */

@@ -49,6 +49,9 @@ const GRAM_ROWS = 256;
  */
 export function productWithGramColumns(W: Float64Array, rows: number, cols: number, G: Float64Array, K: readonly number[]): Float64Array {
   const k = K.length;
+  if (W.length < rows * cols || G.length < cols * cols || K.some((j) => !(j >= 0 && j < cols))) {
+    throw new RangeError(`productWithGramColumns needs W of ${rows} x ${cols}, a full ${cols} x ${cols} G (not a packed triangle) and kept columns below ${cols}.`);
+  }
   // G's rows are copied GRAM_ROWS at a time (every entry is one sum, whatever the blocks).
   const [w, g, b] = kernelArrays(rows * cols, Math.min(k, GRAM_ROWS) * cols, rows * k) as [Float64Array, Float64Array, Float64Array];
   w.set(W.subarray(0, rows * cols));

@@ -250,6 +250,7 @@ function refitOne(model: OnnxModel, analysis: ChannelAnalysis, consumer: Consume
   const map = effectiveMap(model, analysis, consumer, gram);
   if (!map) return undefined;
   const { W, rows, cols, alpha, beta, w, dims, conv, features, taps } = map;
+  // Full and symmetric: finishInputStats mirrored it (productWithGramColumns reads its rows K as its columns K).
   const G = stats.gram!;
   const K: number[] = [];
   for (const f of keptFeatures) for (let t = 0; t < taps; t++) K.push(f * taps + t);
