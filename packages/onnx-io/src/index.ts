@@ -4,7 +4,7 @@
  * the streaming rewrite are in `@specprune/onnx-io/node` (node.ts), which re-exports all of this.
  */
 export { parseModel, type ParseOptions } from './parse-model.js';
-export { serializeModel, serializeForRuntime, unchangedModelBytes, allTensors, PROTOBUF_LIMIT_BYTES } from './serialize.js';
+export { serializeModel, serializeForRuntime, SerializeBuffer, unchangedModelBytes, allTensors, PROTOBUF_LIMIT_BYTES } from './serialize.js';
 export {
   addGraphOutputs,
   updateWeight,

@@ -39,10 +39,31 @@ export function tensorHeaderVerbatim(message: MessageNode): Uint8Array[] {
   return message.fields.filter((f) => !DATA_FIELDS.has(f.no)).map((f) => message.bytes.subarray(f.start, f.end));
 }
 
-/** Serialises the model inline (no external data) into one buffer. */
-export function serializeModel(model: OnnxModel): Uint8Array {
+/**
+ * One buffer shared by the serialisations of short-lived models: bytes handed to a runtime that parses them and
+ * keeps no reference (onnxruntime's `InferenceSession.create(bytes)`) and then dropped. A fresh buffer costs a
+ * page fault per page on first touch: serialising a 102 MB model into fresh memory took about 265 ms on the
+ * development VM, most of it faulting, against a few tens of ms into pages already touched.
+ * What `take` returned is overwritten by the next call: never keep it, hand it on, or return it.
+ */
+export class SerializeBuffer {
+  #bytes = new Uint8Array(0);
+
+  /** The first `length` bytes of the buffer, grown (with an eighth to spare) when it is smaller. */
+  take(length: number): Uint8Array {
+    if (this.#bytes.byteLength < length) this.#bytes = new Uint8Array(length + Math.floor(length / 8));
+    return this.#bytes.subarray(0, length);
+  }
+}
+
+/**
+ * Serialises the model inline (no external data) into one buffer: a fresh one, or `into`'s (a view that its next
+ * use overwrites; see SerializeBuffer).
+ */
+export function serializeModel(model: OnnxModel, into?: SerializeBuffer): Uint8Array {
   const chunks = model.root.serialize();
-  const out = new Uint8Array(byteLength(chunks));
+  const length = byteLength(chunks);
+  const out = into ? into.take(length) : new Uint8Array(length);
   let offset = 0;
   for (const chunk of chunks) {
     out.set(chunk, offset);
@@ -67,11 +88,11 @@ export function unchangedModelBytes(model: OnnxModel): Uint8Array | undefined {
  * The model as one self-contained buffer for a runtime that is given bytes (onnxruntime's
  * `InferenceSession.create(bytes)` cannot find external data files): tensors stored as external data
  * are read and inlined (which needs a model read by the Node entry, see readExternalBytes). Fails with
- * OnnxInputError when the inlined model would pass protobuf's 2 GiB limit.
+ * OnnxInputError when the inlined model would pass protobuf's 2 GiB limit. `into`: as serializeModel's.
  */
-export function serializeForRuntime(model: OnnxModel): Uint8Array {
+export function serializeForRuntime(model: OnnxModel, into?: SerializeBuffer): Uint8Array {
   const external = allTensors(model).filter((t) => t.external && !rewritten.get(model)?.has(t));
-  if (external.length === 0) return serializeModel(model);
+  if (external.length === 0) return serializeModel(model, into);
   const copy = parseModel(serializeModel(model), {
     label: model.path ?? 'the model',
     ...(model.dir ? { dir: model.dir } : {}),
@@ -88,7 +109,7 @@ export function serializeForRuntime(model: OnnxModel): Uint8Array {
     const header = tensorHeaderVerbatim(tensor.message);
     tensor.message.parent!.replaceField(tensor.field, { render: (context) => lenField(tensor.field.no, renderTensorPayload(header, data, context)) });
   }
-  return serializeModel(copy);
+  return serializeModel(copy, into);
 }
 
 /** Every TensorProto in the model (initializers, constants, sparse parts), all graphs. */

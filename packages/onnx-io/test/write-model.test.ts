@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   countNonzero,
@@ -8,6 +9,7 @@ import {
   parseModel,
   readModel,
   readWeight,
+  SerializeBuffer,
   serializeModel,
   setMetadata,
   sparseStorageUnsupported,
@@ -244,5 +246,48 @@ describe('external data', () => {
     expect(compareWithPython(REAL_MODELS.paddleCls, out)).toBe('equal');
     const feeds = await makeFeeds(REAL_MODELS.paddleCls);
     expect(await runModel(out, feeds)).toEqual(await runModel(REAL_MODELS.paddleCls, feeds));
+  });
+});
+
+describe('SerializeBuffer (one buffer for models handed to a runtime and dropped)', () => {
+  it('gives the bytes a fresh serialisation gives, and its next use overwrites them in the same memory', () => {
+    const model = readModel(REAL_MODELS.paddleCls);
+    const fresh = serializeModel(model);
+    const buffer = new SerializeBuffer();
+    const first = serializeModel(model, buffer);
+    expect(Buffer.compare(first, fresh)).toBe(0);
+    const smaller = readModel(REAL_MODELS.wakeword);
+    const second = serializeModel(smaller, buffer);
+    expect(second.buffer).toBe(first.buffer);
+    expect(Buffer.compare(second, serializeModel(smaller))).toBe(0);
+    expect(Buffer.compare(first, fresh)).not.toBe(0);
+    // Larger than the buffer: it grows (a new buffer), still the exact bytes.
+    const tiny = new SerializeBuffer();
+    tiny.take(10);
+    expect(Buffer.compare(serializeModel(model, tiny), fresh)).toBe(0);
+  });
+
+  it('onnxruntime keeps no reference to the bytes it was created from: overwriting them leaves the session computing the same', async () => {
+    const file = REAL_MODELS.paddleCls;
+    const feeds = await makeFeeds(file);
+    const expected = await runModel(file, feeds);
+    const buffer = new SerializeBuffer();
+    const session = await ort.InferenceSession.create(serializeModel(readModel(file), buffer));
+    try {
+      // The same model with every weight zeroed (the same size, dense), serialised over the first one's bytes.
+      const zeroed = readModel(file);
+      for (const weight of findWeights(zeroed)) updateWeight(zeroed, weight, new Float32Array(weight.numel), 'dense');
+      const over = serializeModel(zeroed, buffer);
+      expect(over.byteLength).toBeLessThanOrEqual(serializeModel(readModel(file)).byteLength);
+      const outputs = await session.run(feeds);
+      for (const [name, values] of Object.entries(expected)) expect(Array.from(outputs[name]!.data as Float32Array, Number), name).toEqual(values);
+      // And the overwritten bytes are another model (zero weights change the output), so the check above could fail.
+      const other = await ort.InferenceSession.create(over);
+      const changed = await other.run(feeds);
+      await other.release();
+      expect(Object.entries(expected).some(([name, values]) => Array.from(changed[name]!.data as Float32Array, Number).some((v, i) => v !== values[i]))).toBe(true);
+    } finally {
+      await session.release();
+    }
   });
 });

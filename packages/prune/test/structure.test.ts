@@ -23,6 +23,7 @@ import {
 } from '../src/index.js';
 import { accumulateConsumerGrams, effectiveMap, planConsumerGrams, refitConsumers, type RefitCache } from '../src/structure/refit.js';
 import { reconstructionOrders } from '../src/structure/select.js';
+import { sliceAxis } from '../src/structure/apply.js';
 import { pruneStructured } from '../src/structure/run.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -756,5 +757,36 @@ describe('structured pruning of the real OCR fixtures', () => {
       const feeds = randomFeeds(runtime, [{ name: 'x', dtype: 'float32', shape: shape.x! }] as never, 5, {});
       expect((await run(model, feeds)).map((o) => o.dims)).toEqual((await run(original, feeds)).map((o) => o.dims));
     }, 120_000);
+  }
+});
+
+describe('sliceAxis', () => {
+  // The plain definition: every kept index's row, a view at a time.
+  const reference = (data: Uint8Array, dims: readonly number[], axis: number, indices: Int32Array, size: number) => {
+    const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1) * size;
+    const parts: number[] = [];
+    for (let o = 0; o < outer; o++) for (const k of indices) parts.push(...data.subarray((o * dims[axis]! + k) * inner, (o * dims[axis]! + k + 1) * inner));
+    return Uint8Array.from(parts);
+  };
+  const cases: Array<{ dims: number[]; axis: number; size: number; offset: number; why: string }> = [
+    { dims: [6, 5, 1, 1], axis: 1, size: 4, offset: 0, why: 'a 1x1 convolution, rows of one aligned float32' },
+    { dims: [6, 5, 3, 3], axis: 1, size: 4, offset: 4, why: 'a 3x3 convolution, 36-byte rows, aligned at an offset' },
+    { dims: [6, 5, 3, 3], axis: 1, size: 4, offset: 1, why: 'the same, unaligned in its buffer (bytes)' },
+    { dims: [7, 5, 3], axis: 2, size: 2, offset: 0, why: 'float16 elements, 2-byte rows (bytes)' },
+    { dims: [4, 9], axis: 1, size: 8, offset: 0, why: 'float64 / int64 elements (words, two per element)' },
+    { dims: [9, 70], axis: 0, size: 4, offset: 0, why: 'long rows (280 bytes: one view per row)' },
+    { dims: [5], axis: 0, size: 4, offset: 0, why: 'a bias' },
+  ];
+  for (const { dims, axis, size, offset, why } of cases) {
+    it(`keeps the same bytes as the plain definition: ${why}`, () => {
+      const n = dims.reduce((a, b) => a * b, 1) * size;
+      const backing = Uint8Array.from({ length: n + offset + 3 }, (_, i) => (i * 37 + 11) & 255);
+      const data = backing.subarray(offset, offset + n);
+      const indices = Int32Array.from([0, 2, dims[axis]! - 1].filter((k, i, all) => all.indexOf(k) === i && k < dims[axis]!));
+      const out = sliceAxis(data, dims, axis, indices, size);
+      expect(out.byteLength).toBe((n / dims[axis]!) * indices.length);
+      expect(Array.from(out)).toEqual(Array.from(reference(data, dims, axis, indices, size)));
+    });
   }
 });

@@ -1,11 +1,11 @@
-import { addGraphOutputs, countNonzero, findWeights, parseModel, serializeForRuntime, setMetadata, type OnnxModel } from '@specprune/onnx-io';
+import { addGraphOutputs, countNonzero, findWeights, parseModel, SerializeBuffer, serializeForRuntime, setMetadata, type OnnxModel } from '@specprune/onnx-io';
 import { median } from '@specprune/device-runner/stats';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from '../errors.js';
 import { barelyMoved, barelyMovedOutputs, blindComparison, measureFidelity, percent } from '../fidelity.js';
 import { planInputs } from '../model-inputs.js';
 import { resolvePruneOptions, type PruneOptions } from '../options.js';
 import { estimateStructured, reviseEstimate, type PruneEstimate } from '../estimate.js';
-import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds } from '../runtime.js';
+import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds, type InferenceSession } from '../runtime.js';
 import type { PruneContext, PruneProgress, PruneReport, PruneResult } from '../pipeline.js';
 import { analyzeChannels, type ChannelAnalysis, type Segment } from './analyze.js';
 import { applyChannelPruning } from './apply.js';
@@ -229,6 +229,8 @@ export async function pruneStructured(
     const [few, fewBaseline] = [samples.slice(0, SENSITIVITY_SAMPLES), baseline.slice(0, SENSITIVITY_SAMPLES)];
     const measurable = baseAnalysis.groups.filter((group) => !group.intact && group.channels > stepOf(group, structure.channelMultiple));
     progress('group sensitivity', 0, measurable.length);
+    // Each measured model is handed to onnxruntime and dropped: one buffer serves them all.
+    const buffer = new SerializeBuffer();
     for (const group of measurable) {
       throwIfAborted(context.signal);
       const copy = parseModel(original, { label });
@@ -236,7 +238,7 @@ export async function pruneStructured(
       applyChannelPruning(copy, own, new Map([[group.id, topChannels(scores.get(group.id)!, roundChannels(group.channels, 0.5, stepOf(group, structure.channelMultiple)))]]), stats);
       let distortion = 1;
       try {
-        distortion = 1 - (await measureFidelity(context.runtime, serializeForRuntime(copy), `the pruned ${label}`, few, fewBaseline, feeds ? 'calibration' : 'random')).minCosine;
+        distortion = 1 - (await measureFidelity(context.runtime, serializeForRuntime(copy, buffer), `the pruned ${label}`, few, fewBaseline, feeds ? 'calibration' : 'random')).minCosine;
       } catch {
         // A model that does not run counts as fully distorted (the candidates' check reports real breakage).
       }
@@ -276,10 +278,14 @@ export async function pruneStructured(
     const produced = new Set(parseModel(original, { label }).graph.nodes.flatMap((n) => n.outputs));
     const position = new Map(parseModel(original, { label }).graph.nodes.map((n, i) => [n.name || n.outputs[0]!, i]));
     const order = [...candidate.refits].sort((a, b) => (position.get(a.consumer.node.name || a.consumer.node.outputs[0]!) ?? 0) - (position.get(b.consumer.node.name || b.consumer.node.outputs[0]!) ?? 0));
+    // A probe (the model with the consumer's input as an output) is handed to onnxruntime and dropped: one buffer
+    // serves them all. Each rebuild's bytes are read only by the next probe (or returned, copied out): a second one.
+    const buffer = new SerializeBuffer();
+    const rebuilt = new SerializeBuffer();
     const probe = (bytes: Uint8Array, names: readonly string[]) => {
       const copy = parseModel(bytes, { label });
       addGraphOutputs(copy, names.filter((n) => produced.has(n) && !copy.graph.outputs.includes(n)));
-      return serializeForRuntime(copy);
+      return serializeForRuntime(copy, buffer);
     };
     // Each rebuild re-fits every consumer; those whose statistics did not change since the last one reuse its fit.
     const refitCache: RefitCache = new Map();
@@ -287,7 +293,7 @@ export async function pruneStructured(
       const copy = parseModel(original, { label });
       const own = analyzeChannels(copy, shapes, values);
       const { compensated, refits } = applyChannelPruning(copy, own, candidate.keep, stats, grams, paired, refitCache);
-      return { ...candidate, onPrunedInputs: true, refits, analysis: own, compensated, bytes: serializeForRuntime(copy) };
+      return { ...candidate, onPrunedInputs: true, refits, analysis: own, compensated, bytes: serializeForRuntime(copy, rebuilt) };
     };
     const inputs = [...new Set(order.map((r) => r.consumer.input))];
     const originalSession = await openSession(context.runtime, probe(original, inputs), label);
@@ -300,8 +306,12 @@ export async function pruneStructured(
         const session = await openSession(context.runtime, probe(current.bytes, [name]), `the pruned ${label}`);
         let plan: PairedGram | undefined;
         try {
+          // Only the consumer's input is fetched: onnxruntime runs just the nodes it needs, and the original's
+          // other probed tensors are not copied out on every step. A graph input is the sample's own.
+          const fetches = produced.has(name) ? [name] : [];
           for (const [k, sample] of samples.entries()) {
-            const [a, b] = [{ ...sample, ...(await originalSession.run(sample)) }, { ...sample, ...(await session.run(sample)) }];
+            const run = async (s: InferenceSession) => ({ ...sample, ...(fetches.length ? await s.run(sample, fetches) : {}) });
+            const [a, b] = [await run(originalSession), await run(session)];
             if (k === 0) {
               plan = b[name] ? planPairedGrams(grams, new Set([outcome.consumer.weight]), new Map([[name, [...b[name]!.dims]]]))[0] : undefined;
               if (!plan) break;
@@ -319,7 +329,8 @@ export async function pruneStructured(
     } finally {
       await originalSession.release();
     }
-    return current.refits.some((r) => r.onPrunedInputs) ? current : undefined;
+    // The caller keeps what is returned: its bytes leave the rebuilds' buffer.
+    return current.refits.some((r) => r.onPrunedInputs) ? { ...current, bytes: current.bytes.slice() } : undefined;
   };
   // The run's estimate (estimateStructured), from the work timed so far: told once the first re-fit candidate is
   // timed (they are most of the search), and again where the end of a round of the search, the second pass's plan
