@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRandom, greedyColumnOrder, productWithGramColumns, refitFactor, residualProblem, solveWithFactor } from '../src/index.js';
+import { createRandom, greedyColumnOrder, productWithGramColumns, reconstructionEnergy, refitFactor, residualProblem, restrictedEnergy, solveWithFactor } from '../src/index.js';
 
 /** X^T X of samples x features (row-major). */
 function gram(x: Float64Array, samples: number, features: number): Float64Array {
@@ -99,5 +99,32 @@ describe('productWithGramColumns', () => {
     // A packed upper triangle (or a column past the matrix) would read the wrong entries: refused.
     expect(() => productWithGramColumns(W, rows, cols, G.subarray(0, (cols * (cols + 1)) / 2), K)).toThrow(/full 301 x 301 G/);
     expect(() => productWithGramColumns(W, rows, cols, G, [0, cols])).toThrow(RangeError);
+  });
+});
+
+describe('restrictedEnergy', () => {
+  it('gives the energy of a change confined to some columns, ‖Δ X‖², as the full form does (plain loop and reconstructionEnergy), past one kernel batch of rows', () => {
+    const random = createRandom(12);
+    const [rows, cols] = [37, 90];
+    const x = Float64Array.from({ length: 40 * cols }, () => random.nextGaussian());
+    const G = gram(x, 40, cols);
+    // The changed columns, unsorted; Δ is zero elsewhere (one row entirely).
+    const S = Array.from({ length: cols }, (_, j) => j).filter((j) => j % 3 !== 1).reverse();
+    const compact = Float64Array.from({ length: rows * S.length }, (_, i) => (Math.floor(i / S.length) === 5 ? 0 : random.nextGaussian()));
+    const full = new Float64Array(rows * cols);
+    for (let m = 0; m < rows; m++) S.forEach((j, a) => (full[m * cols + j] = compact[m * S.length + a]!));
+    let want = 0;
+    for (let m = 0; m < rows; m++) for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) want += full[m * cols + i]! * G[i * cols + j]! * full[m * cols + j]!;
+    const got = restrictedEnergy(compact, rows, G, cols, S);
+    expect(Math.abs(got - want)).toBeLessThan(1e-12 * Math.abs(want));
+    // The same as reconstructionEnergy of W = Δ against an all-zero W′ (float32 values, so exact in both).
+    const single = Float32Array.from(full);
+    const energy = reconstructionEnergy({ rows, cols, data: single }, new Float32Array(rows * cols), G, false).error;
+    const compact32 = Float64Array.from({ length: rows * S.length }, (_, i) => single[Math.floor(i / S.length) * cols + S[i % S.length]!]!);
+    expect(Math.abs(restrictedEnergy(compact32, rows, G, cols, S) - energy)).toBeLessThan(1e-12 * Math.abs(energy));
+    expect(restrictedEnergy(compact, rows, G, cols, [])).toBe(0);
+    expect(() => restrictedEnergy(compact, rows, G.subarray(0, 100), cols, S)).toThrow(RangeError);
+    expect(() => restrictedEnergy(compact, rows, G, cols, [0, cols])).toThrow(RangeError);
+    expect(() => restrictedEnergy(compact.subarray(1), rows, G, cols, S)).toThrow(RangeError);
   });
 });

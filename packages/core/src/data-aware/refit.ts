@@ -412,19 +412,7 @@ export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Floa
   const nonzeros = new Int32Array(cols);
   const one = new Float64Array(cols);
   const energy = (delta: boolean): number => {
-    let sum = 0;
-    let batch = 0;
-    const flush = () => {
-      if (batch === 0) return;
-      s.fill(0, 0, batch * cols);
-      gemmNT('add', batch, cols, cols, x, 0, cols, g, 0, cols, s, 0, cols);
-      for (let q = 0; q < batch; q++) {
-        let form = 0;
-        for (let j = 0; j < cols; j++) form += x[q * cols + j] * s[q * cols + j];
-        sum += form;
-      }
-      batch = 0;
-    };
+    const forms = formSums(g, cols, x, s);
     for (let r = 0; r < rows; r++) {
       let nnz = 0;
       for (let j = 0; j < cols; j++) {
@@ -433,20 +421,73 @@ export function reconstructionEnergy(w: Matrix, pruned: Float32Array, gram: Floa
         if (v !== 0) nnz++;
       }
       if (nnz === 0) continue;
-      if (nnz <= cols / 4) sum += sparseQuadraticForm(gram, one, 0, cols, nonzeros);
-      else {
-        x.set(one, batch * cols);
-        if (++batch === FORM_BATCH) flush();
-      }
+      if (nnz <= cols / 4) forms.addValue(sparseQuadraticForm(gram, one, 0, cols, nonzeros));
+      else forms.addRow(one, 0);
     }
-    flush();
-    return sum;
+    return forms.sum();
   };
   try {
     return { error: energy(true), total: withTotal ? energy(false) : Number.NaN };
   } finally {
     releaseKernelArrays();
   }
+}
+
+/**
+ * Σ_m x_m G[S, S] x_mᵀ over the rows x_m of `x` (rows × |S|, row-major), S = `columns` of the cols × cols Gram
+ * matrix G: the energy ‖Δ X‖_F² of a change Δ that is zero outside S, at |S|² per row instead of cols².
+ */
+export function restrictedEnergy(x: Float64Array, rows: number, gram: Float64Array, cols: number, columns: readonly number[]): number {
+  const n = columns.length;
+  if (gram.length < cols * cols || columns.some((j) => !(j >= 0 && j < cols))) throw new RangeError(`restrictedEnergy needs a full ${cols} x ${cols} Gram matrix and columns below ${cols}.`);
+  if (x.length < rows * n) throw new RangeError(`restrictedEnergy: ${rows} rows of ${n} values need ${rows * n} entries; got ${x.length}.`);
+  if (n === 0 || rows === 0) return 0;
+  const [g, xb, s] = kernelArrays(n * n, FORM_BATCH * n, FORM_BATCH * n);
+  try {
+    for (let a = 0; a < n; a++) {
+      const from = columns[a]! * cols;
+      for (let b = 0; b < n; b++) g[a * n + b] = gram[from + columns[b]!]!;
+    }
+    const forms = formSums(g, n, xb, s);
+    for (let r = 0; r < rows; r++) forms.addRow(x, r * n);
+    return forms.sum();
+  } finally {
+    releaseKernelArrays();
+  }
+}
+
+/**
+ * Sums quadratic forms x g xᵀ of n-vectors (g n × n, and the batch x and products s, in kernel memory): rows are
+ * batched FORM_BATCH at a time through the kernel (S = X g, then each row's Σ_j x_j s_j); values computed
+ * elsewhere join the sum in the order they come.
+ */
+function formSums(g: Float64Array, n: number, x: Float64Array, s: Float64Array): { addRow(row: Float64Array, offset: number): void; addValue(value: number): void; sum(): number } {
+  let total = 0;
+  let batch = 0;
+  const flush = () => {
+    if (batch === 0) return;
+    s.fill(0, 0, batch * n);
+    gemmNT('add', batch, n, n, x, 0, n, g, 0, n, s, 0, n);
+    for (let q = 0; q < batch; q++) {
+      let form = 0;
+      for (let j = 0; j < n; j++) form += x[q * n + j] * s[q * n + j];
+      total += form;
+    }
+    batch = 0;
+  };
+  return {
+    addRow(row, offset) {
+      x.set(row.subarray(offset, offset + n), batch * n);
+      if (++batch === FORM_BATCH) flush();
+    },
+    addValue(value) {
+      total += value;
+    },
+    sum() {
+      flush();
+      return total;
+    },
+  };
 }
 
 /** Rows whose quadratic forms one kernel call computes. */

@@ -1,4 +1,4 @@
-import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, productWithGramColumns, reconstructionEnergy, refitFactor, solveWithFactor, type ConvGeometry, type InputStats } from '@specprune/core';
+import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, productWithGramColumns, reconstructionEnergy, refitFactor, restrictedEnergy, solveWithFactor, type ConvGeometry, type InputStats } from '@specprune/core';
 import { encodeFloat32, intAttribute, intsAttribute, readTensorFloat32, stringAttribute, type OnnxModel } from '@specprune/onnx-io';
 import type { Tensor } from '../runtime.js';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
@@ -34,6 +34,13 @@ export interface ConsumerGram {
   features: number;
   /** Column of the constant 1 in the extended input, when the consumer has a bias to re-fit. */
   ones?: number;
+  /**
+   * Every re-fit with these statistics reads the consumer's weights as the model they were gathered on has them
+   * (a search over fresh copies of one model): its ‖W X‖² (`total`) is then computed once, not per re-fit.
+   */
+  fixedWeights?: boolean;
+  /** ‖W X‖² = tr(W G Wᵀ) of the consumer's original weights, once a re-fit with `fixedWeights` computed it. */
+  total?: number;
 }
 
 /**
@@ -282,9 +289,26 @@ function refitOne(model: OnnxModel, analysis: ChannelAnalysis, consumer: Consume
     }
     if (gram.ones !== undefined) plain[m * cols + gram.ones]! += delta;
   }
-  const matrix = { rows, cols, data: Float32Array.from(W) };
-  const fitted = reconstructionEnergy(matrix, Float32Array.from(refit), G);
-  const without = reconstructionEnergy(matrix, Float32Array.from(plain), G, false);
+  // Errors on the original's inputs, of the values as written (float32). The re-fit's, with W' zero off K and
+  // B = (W G)[:, K]: ‖(W − W')X‖² = ‖W X‖² − 2 Σ_m W'_m·B_m + Σ_m W'_m G[K, K] W'_mᵀ, at k² per row instead of
+  // cols²; the plain slice's over the columns it changes (the removed ones and the intercept), at their count².
+  const total = gram.total ?? energyOf(W, rows, cols, G);
+  if (gram.fixedWeights) gram.total = total;
+  const written = new Float64Array(rows * k);
+  let cross = 0;
+  for (let m = 0; m < rows; m++) {
+    for (let a = 0; a < k; a++) {
+      const v = Math.fround(refit[m * cols + K[a]!]!);
+      written[m * k + a] = v;
+      cross += B[m * k + a]! * v;
+    }
+  }
+  const fitted = { error: total - 2 * cross + restrictedEnergy(written, rows, G, cols, K), total };
+  const changed: number[] = [];
+  for (let j = 0; j < cols; j++) if (!kept[j] || j === gram.ones) changed.push(j);
+  const dropped = new Float64Array(rows * changed.length);
+  for (let m = 0; m < rows; m++) changed.forEach((j, c) => (dropped[m * changed.length + c] = Math.fround(W[m * cols + j]!) - Math.fround(plain[m * cols + j]!)));
+  const without = { error: restrictedEnergy(dropped, rows, G, cols, changed) };
   if (pair) {
     // On the pruned model's own inputs: the fit from the paired statistics, against the first pass and the
     // plain slice measured the same way, ‖W x_o − V x_p‖²; the smallest is written.
@@ -316,6 +340,11 @@ function refitOne(model: OnnxModel, analysis: ChannelAnalysis, consumer: Consume
     writes.push([consumer.bias!, [rows], encodeFloat32(b, 'float32')]);
   }
   return { outcome, writes };
+}
+
+/** ‖W X‖² = tr(W G Wᵀ) for a map W over all of G's columns. */
+function energyOf(W: Float64Array, rows: number, cols: number, G: Float64Array): number {
+  return restrictedEnergy(W, rows, G, cols, Array.from({ length: cols }, (_, j) => j));
 }
 
 /** A consumer's weight as the map the re-fit works on, with what is needed to write it back. */

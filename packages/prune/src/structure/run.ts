@@ -180,7 +180,8 @@ export async function pruneStructured(
           if ((tensor.type === 'int64' || tensor.type === 'int32') && tensor.data.length <= MAX_SHAPE_VALUES) values.set(name, Array.from(tensor.data as ArrayLike<number | bigint>, Number));
         }
         analysis = analyzeChannels(onnx, shapes, values);
-        grams = planConsumerGrams(onnx, analysis, shapes);
+        // Every candidate and rebuild re-fits a fresh copy of the original: its consumers' ‖W X‖² are computed once.
+        grams = planConsumerGrams(onnx, analysis, shapes).map((gram) => ({ ...gram, fixedWeights: true }));
       }
       accumulateConsumerGrams(grams, result);
       for (const consumer of analysis!.consumers) {
