@@ -29,7 +29,7 @@ export { accumulateInputs, createInputStats, finishInputStats, gramBytes, groupG
 export type { InputStats } from './data-aware/input-stats.js';
 export { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs } from './data-aware/layer-inputs.js';
 export type { ConvGeometry } from './data-aware/layer-inputs.js';
-export { inverseUpperCholesky, productWithGramColumns, reconstructionEnergy, reconstructionError, refitFactor, refitPrune, restrictedEnergy, solveWithFactor, wandaPrune } from './data-aware/refit.js';
+export { inverseUpperCholesky, productWithGramColumns, reconstructionEnergy, reconstructionError, refitFactor, refitPrune, restrictedEnergy, solveRowsWithFactor, wandaPrune } from './data-aware/refit.js';
 export type { RefitFactor, RefitOptions, RefitResult } from './data-aware/refit.js';
 export { condition, explained, greedyColumnOrder, residualProblem } from './data-aware/column-selection.js';
 export type { Residual } from './data-aware/column-selection.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRandom, greedyColumnOrder, productWithGramColumns, reconstructionEnergy, refitFactor, residualProblem, restrictedEnergy, solveWithFactor } from '../src/index.js';
+import { createRandom, greedyColumnOrder, productWithGramColumns, reconstructionEnergy, refitFactor, residualProblem, restrictedEnergy, solveRowsWithFactor } from '../src/index.js';
 
 /** X^T X of samples x features (row-major). */
 function gram(x: Float64Array, samples: number, features: number): Float64Array {
@@ -56,25 +56,30 @@ describe('greedy column subset selection', () => {
   });
 });
 
-describe('solveWithFactor', () => {
-  it('solves x (G + λI) = b with the re-fit factor: x (G + λI) gives b back to 1e-9', () => {
-    const random = createRandom(3);
-    const n = 6;
-    const x = Float64Array.from({ length: 40 * n }, () => random.nextGaussian());
-    const G = gram(x, 40, n);
-    const { u, dampening } = refitFactor(G, n, 1e-3);
-    const b = Float64Array.from({ length: n }, () => random.nextGaussian());
-    const solution = new Float64Array(n);
-    solveWithFactor(b, 0, u, n, new Float64Array(n), (j, value) => (solution[j] = value));
-    let diagonal = 0;
-    for (let i = 0; i < n; i++) diagonal += G[i * n + i]!;
-    const lambda = (dampening * diagonal) / n;
-    for (let j = 0; j < n; j++) {
-      let back = lambda * solution[j]!;
-      for (let i = 0; i < n; i++) back += solution[i]! * G[i * n + j]!;
-      expect(Math.abs(back - b[j]!)).toBeLessThan(1e-9 * (1 + Math.abs(b[j]!)));
-    }
-  });
+describe('solveRowsWithFactor', () => {
+  for (const n of [6, 300]) {
+    it(`solves X (G + λI) = B with the re-fit factor for every row: X (G + λI) gives B back to 1e-9 (${n} columns${n > 256 ? ', past one block of the factor' : ''})`, () => {
+      const random = createRandom(3);
+      const rows = 5;
+      const x = Float64Array.from({ length: (n + 40) * n }, () => random.nextGaussian());
+      const G = gram(x, n + 40, n);
+      const { u, dampening } = refitFactor(G, n, 1e-3);
+      const B = Float64Array.from({ length: rows * n }, () => random.nextGaussian());
+      const X = solveRowsWithFactor(B, rows, u, n);
+      expect(X.length).toBe(rows * n);
+      let diagonal = 0;
+      for (let i = 0; i < n; i++) diagonal += G[i * n + i]!;
+      const lambda = (dampening * diagonal) / n;
+      for (let m = 0; m < rows; m++) {
+        for (let j = 0; j < n; j++) {
+          let back = lambda * X[m * n + j]!;
+          for (let i = 0; i < n; i++) back += X[m * n + i]! * G[i * n + j]!;
+          expect(Math.abs(back - B[m * n + j]!)).toBeLessThan(1e-9 * (1 + Math.abs(B[m * n + j]!)));
+        }
+      }
+      expect(() => solveRowsWithFactor(B.subarray(1), rows, u, n)).toThrow(RangeError);
+    });
+  }
 });
 
 describe('productWithGramColumns', () => {

@@ -67,19 +67,36 @@ export function productWithGramColumns(W: Float64Array, rows: number, cols: numb
 }
 
 /**
- * One row of the least-squares solution x = b H⁻¹ with H⁻¹ = Uᵀ U (U upper triangular, from {@link refitFactor}):
- * t = b Uᵀ, then x = t U. `b` is read at [offset, offset + k); `t` is scratch; `write(j, x_j)` takes the result.
+ * The least-squares solutions X = B H⁻¹ of every row of B (rows x k, row-major) with H⁻¹ = Uᵀ U (U upper
+ * triangular, from {@link refitFactor}): T = B Uᵀ, then X = T U, both in the kernels with U's rows (then its
+ * columns) copied GRAM_ROWS at a time, so the extra memory stays GRAM_ROWS x k; the same sums on every machine.
  */
-export function solveWithFactor(b: Float64Array, offset: number, factor: Float64Array, k: number, t: Float64Array, write: (j: number, value: number) => void): void {
-  for (let a = 0; a < k; a++) {
-    let s = 0;
-    for (let j = a; j < k; j++) s += b[offset + j]! * factor[a * k + j]!;
-    t[a] = s;
-  }
-  for (let j = 0; j < k; j++) {
-    let s = 0;
-    for (let a = 0; a <= j; a++) s += t[a]! * factor[a * k + j]!;
-    write(j, s);
+export function solveRowsWithFactor(B: Float64Array, rows: number, factor: Float64Array, k: number): Float64Array {
+  if (B.length < rows * k || factor.length < k * k) throw new RangeError(`solveRowsWithFactor needs B of ${rows} x ${k} and a ${k} x ${k} factor.`);
+  const block = Math.min(k, GRAM_ROWS);
+  const [b, u, t, x] = kernelArrays(rows * k, block * k, rows * k, rows * k) as [Float64Array, Float64Array, Float64Array, Float64Array];
+  try {
+    b.set(B.subarray(0, rows * k));
+    t.fill(0);
+    x.fill(0);
+    // T = B Uᵀ: U's rows `from..from + n` give T's columns.
+    for (let from = 0; from < k; from += block) {
+      const n = Math.min(block, k - from);
+      u.set(factor.subarray(from * k, (from + n) * k));
+      gemmNT('add', rows, n, k, b, 0, k, u, 0, k, t, from, k);
+    }
+    // X = T U: U's columns `from..from + n` (as rows) give X's columns.
+    for (let from = 0; from < k; from += block) {
+      const n = Math.min(block, k - from);
+      for (let a = 0; a < k; a++) {
+        const row = a * k + from;
+        for (let j = 0; j < n; j++) u[j * k + a] = factor[row + j];
+      }
+      gemmNT('add', rows, n, k, t, 0, k, u, 0, k, x, from, k);
+    }
+    return x.slice();
+  } finally {
+    releaseKernelArrays();
   }
 }
 

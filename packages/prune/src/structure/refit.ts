@@ -1,4 +1,4 @@
-import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, productWithGramColumns, reconstructionEnergy, refitFactor, restrictedEnergy, solveWithFactor, type ConvGeometry, type InputStats } from '@specprune/core';
+import { accumulateConvInputs, accumulateRowInputs, createInputStats, finishInputStats, productWithGramColumns, reconstructionEnergy, refitFactor, restrictedEnergy, solveRowsWithFactor, type ConvGeometry, type InputStats } from '@specprune/core';
 import { encodeFloat32, intAttribute, intsAttribute, readTensorFloat32, stringAttribute, type OnnxModel } from '@specprune/onnx-io';
 import type { Tensor } from '../runtime.js';
 import { attributeFloat, type ChannelAnalysis, type ConsumerInfo, type Segment } from './analyze.js';
@@ -275,8 +275,8 @@ function refitOne(model: OnnxModel, analysis: ChannelAnalysis, consumer: Consume
   // B = W G[:, K]; W'_K = B H⁻¹ = (B Uᵀ) U.
   const refit = new Float64Array(rows * cols);
   const B = productWithGramColumns(W, rows, cols, G, K);
-  const C = new Float64Array(k);
-  for (let m = 0; m < rows; m++) solveWithFactor(B, m * k, factor, k, C, (b, value) => (refit[m * cols + K[b]!] = value));
+  const X = solveRowsWithFactor(B, rows, factor, k);
+  for (let m = 0; m < rows; m++) for (let a = 0; a < k; a++) refit[m * cols + K[a]!] = X[m * k + a]!;
   // Without re-fit: the removed columns dropped, and their means into the bias when there is one.
   const plain = new Float64Array(rows * cols);
   const kept = new Uint8Array(cols);
@@ -437,9 +437,7 @@ function refitOnPrunedInputs(pair: PairedGram, W: Float64Array, rows: number, co
       for (let a = 0; a < k; a++) B[m * k + a]! += v * P[row + q(a)]!;
     }
   }
-  const V = new Float64Array(rows * k);
-  const t = new Float64Array(k);
-  for (let m = 0; m < rows; m++) solveWithFactor(B, m * k, factor, k, t, (b, value) => (V[m * k + b] = value));
+  const V = solveRowsWithFactor(B, rows, factor, k);
   // ‖W x_o − V x_p‖² − ‖W x_o‖² = V G_pp Vᵀ − 2 B·V (G_pp without the ridge).
   for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) H[a * k + b] = P[q(a) * pc + q(b)]!;
   const errorOf = (v: Float64Array) => {
