@@ -280,13 +280,12 @@ export async function pruneStructured(
     const position = new Map(parseModel(original, { label }).graph.nodes.map((n, i) => [n.name || n.outputs[0]!, i]));
     const order = [...candidate.refits].sort((a, b) => (position.get(a.consumer.node.name || a.consumer.node.outputs[0]!) ?? 0) - (position.get(b.consumer.node.name || b.consumer.node.outputs[0]!) ?? 0));
     // A probe (the model with the consumer's input as an output) is handed to onnxruntime and dropped: one buffer
-    // serves them all. Each rebuild's bytes are read only by the next probe (or returned, copied out): a second one.
+    // serves them all. A rebuild's model is not serialised but probed (the outputs added to it); only the last
+    // one's bytes are written, once.
     const buffer = new SerializeBuffer();
-    const rebuilt = new SerializeBuffer();
-    const probe = (bytes: Uint8Array, names: readonly string[]) => {
-      const copy = parseModel(bytes, { label });
-      addGraphOutputs(copy, names.filter((n) => produced.has(n) && !copy.graph.outputs.includes(n)));
-      return serializeForRuntime(copy, buffer);
+    const probe = (model: OnnxModel, names: readonly string[]) => {
+      addGraphOutputs(model, names.filter((n) => produced.has(n) && !model.graph.outputs.includes(n)));
+      return serializeForRuntime(model, buffer);
     };
     // Each rebuild re-fits every consumer; those whose statistics did not change since the last one reuse its fit.
     const refitCache: RefitCache = new Map();
@@ -294,17 +293,18 @@ export async function pruneStructured(
       const copy = parseModel(original, { label });
       const own = analyzeChannels(copy, shapes, values);
       const { compensated, refits } = applyChannelPruning(copy, own, candidate.keep, stats, grams, paired, refitCache);
-      return { ...candidate, onPrunedInputs: true, refits, analysis: own, compensated, bytes: serializeForRuntime(copy, rebuilt) };
+      return { fitted: { ...candidate, onPrunedInputs: true, refits, analysis: own, compensated }, model: copy, probed: false };
     };
     const inputs = [...new Set(order.map((r) => r.consumer.input))];
-    const originalSession = await openSession(context.runtime, probe(original, inputs), label);
+    const originalSession = await openSession(context.runtime, probe(parseModel(original, { label }), inputs), label);
     const paired = new Map<string, PairedGram>();
-    let current = candidate;
+    let current = { fitted: candidate as Omit<Candidate, 'bytes'>, model: parseModel(candidate.bytes, { label }), probed: false };
     try {
       for (const outcome of order) {
         throwIfAborted(context.signal);
         const name = outcome.consumer.input;
-        const session = await openSession(context.runtime, probe(current.bytes, [name]), `the pruned ${label}`);
+        const session = await openSession(context.runtime, probe(current.model, [name]), `the pruned ${label}`);
+        current.probed = true;
         let plan: PairedGram | undefined;
         try {
           // Only the consumer's input is fetched: onnxruntime runs just the nodes it needs, and the original's
@@ -330,8 +330,11 @@ export async function pruneStructured(
     } finally {
       await originalSession.release();
     }
-    // The caller keeps what is returned: its bytes leave the rebuilds' buffer.
-    return current.refits.some((r) => r.onPrunedInputs) ? { ...current, bytes: current.bytes.slice() } : undefined;
+    if (!current.fitted.refits.some((r) => r.onPrunedInputs)) return undefined;
+    // A model probed since its rebuild has outputs added: built again for its bytes (the same fits, from the cache).
+    const last = current.probed ? rebuild(paired) : current;
+    if (last.model.graph.outputs.join('\u0000') !== onnx.graph.outputs.join('\u0000')) throw new Error("structured pruning: the second pass's model kept a probe's outputs; this is a bug.");
+    return { ...last.fitted, bytes: serializeForRuntime(last.model) };
   };
   // The run's estimate (estimateStructured), from the work timed so far: told once the first re-fit candidate is
   // timed (they are most of the search), and again where the end of a round of the search, the second pass's plan
