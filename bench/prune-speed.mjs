@@ -2,7 +2,8 @@
 // Issue 14: default `prune MODEL -o OUT --sparsity 0.5 --json` (data-free, and the OCR recogniser also with calibration) of three models users bring, each in a
 // child process of the real CLI: wall time, CPU time (user + sys of the child, from /usr/bin/time -v) and
 // CPU / wall, peak RSS (and RSS / file), the JSON's `timings` per phase and the fidelity minCosine.
-// Usage: node bench/prune-speed.mjs [--baseline GIT-REF] [resnet50] [minilm] [ocr] [ocr64]   (none: all four; ResNet takes the longest)
+// Usage: node bench/prune-speed.mjs [--baseline GIT-REF] [resnet50] [minilm] [ocr] [ocr64] [resnet50-channels]   (none: all five; ResNet takes the longest)
+// resnet50-channels is structured pruning of the same model (`--structure channels --flops 0.6` instead of `--sparsity 0.5`).
 // ocr64 is the recogniser with 64 rendered calibration lines (`--calibration`).
 // --baseline builds GIT-REF in a git worktree (sharing this checkout's installed dependencies) and runs it on each
 // model right before the current code, so both are measured in the same run, under the same load.
@@ -21,6 +22,15 @@ const python = '/usr/bin/python3';
 const models = [
   { key: 'resnet50', label: 'ResNet-50-shaped CNN (53 Conv + Gemm, 224x224)', generator: 'bench/make_resnet50.py', goal: 120, args: [] },
   { key: 'minilm', label: 'MiniLM-L6-shaped encoder (seq 128)', generator: 'bench/make_minilm.py', goal: 60, args: [] },
+  // Structured pruning (no time goal in the issue; its phases are one `structure` timing): the same generated model.
+  {
+    key: 'resnet50-channels',
+    label: 'ResNet-50-shaped CNN, `--structure channels --flops 0.6`',
+    generator: 'bench/make_resnet50.py',
+    file: path.join(work, 'resnet50.onnx'),
+    prune: ['--structure', 'channels', '--flops', '0.6'],
+    args: [],
+  },
   {
     key: 'ocr',
     label: 'PP-OCRv4 recogniser (x=1x3x48x320)',
@@ -122,7 +132,7 @@ function measure(model, code = { dir: root, commit: current, baseline: false }, 
   // The baseline writes its own file, so the pair's outputs can be compared byte for byte.
   const out = path.join(work, `${model.key}${code.baseline ? '.baseline' : ''}.pruned.onnx`);
   const timeLog = path.join(work, `${model.key}.time.txt`);
-  const argv = ['prune', file, '-o', out, '--sparsity', '0.5', '--json', ...model.args, ...(model.prepare?.() ?? [])];
+  const argv = ['prune', file, '-o', out, ...(model.prune ?? ['--sparsity', '0.5']), '--json', ...model.args, ...(model.prepare?.() ?? [])];
   console.error(`bench speed: specprune ${argv.join(' ')} at ${code.commit} (default options; can take minutes) ...`);
   const started = process.hrtime.bigint();
   const r = spawnSync(
@@ -176,7 +186,7 @@ const sec = (x) => (x === undefined ? '-' : `${x.toFixed(1)} s`);
 const mark = (ok) => (ok ? 'yes' : '**no**');
 const load = os.loadavg()[0].toFixed(2);
 console.log(
-  `### Default prune speed (issue 14): \`prune MODEL -o OUT --sparsity 0.5 --json\`, data-free\n\n` +
+  `### Default prune speed (issue 14): \`prune MODEL -o OUT --sparsity 0.5 --json\` (structured rows: their flags instead of \`--sparsity\`), data-free\n\n` +
     `Goals: wall <= 120 s (ResNet-50-shaped) / 60 s (MiniLM-shaped) / 45 s (OCR recogniser; 60 s with 64 calibration lines); peak RSS <= ${RSS_GOAL}x file; ` +
     `CPU / wall >= ${CPU_GOAL} (both cores busy). Each a child process of the built CLI (\`node packages/cli/dist/bin.js\`, as users run it; built first), timed by /usr/bin/time -v; ` +
     `phases from the JSON's \`timings\` ("other" = wall - phases: start-up, read, serialise, write); the estimate is the JSON's \`estimate.total\`, told near the start, against the run's own \`timings.total\`, and its revision (\`estimate.revised.total\`, told when the scan's timed measurement moves it by more than a quarter). Load average at the end: ${load}.` +
@@ -187,14 +197,15 @@ console.log(`| model | code | weights pruned | file | wall (goal) | estimate at 
 console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |${baseline ? ' --- |' : ''}`);
 for (const r of results) {
   const t = r.timings;
-  const phases = (t.statistics ?? 0) + (t.scan ?? 0) + (t.prune ?? 0) + (t.check ?? 0);
+  const phases = (t.statistics ?? 0) + (t.scan ?? 0) + (t.prune ?? 0) + (t.structure ?? 0) + (t.check ?? 0);
   const rssRatio = r.peakRssBytes / r.fileBytes;
   const met = [r.wallSeconds <= r.goalSeconds, rssRatio <= RSS_GOAL, r.cpuPerWall >= CPU_GOAL];
+  const goals = r.goalSeconds === undefined ? 'no goal in the issue' : `time ${mark(met[0])}, RSS ${mark(met[1])}, CPU ${mark(met[2])}`;
   console.log(
-    `| ${r.label} | ${r.commit}${r.baseline ? ' (baseline)' : ''} | ${(r.prunedWeights / 1e6).toFixed(1)}M | ${mb(r.fileBytes)} | ${sec(r.wallSeconds)} (${r.goalSeconds} s) | ${r.estimateSeconds === undefined ? '-' : `${sec(r.estimateSeconds)} (${(r.estimateSeconds / t.total).toFixed(2)}x)`}${r.revisedSeconds === undefined ? '' : `; ${sec(r.revisedSeconds)} (${(r.revisedSeconds / t.total).toFixed(2)}x)`} | ${sec(r.cpuSeconds)} | ` +
+    `| ${r.label} | ${r.commit}${r.baseline ? ' (baseline)' : ''} | ${(r.prunedWeights / 1e6).toFixed(1)}M | ${mb(r.fileBytes)} | ${sec(r.wallSeconds)} (${r.goalSeconds === undefined ? 'no goal' : `${r.goalSeconds} s`}) | ${r.estimateSeconds === undefined ? '-' : `${sec(r.estimateSeconds)} (${(r.estimateSeconds / t.total).toFixed(2)}x)`}${r.revisedSeconds === undefined ? '' : `; ${sec(r.revisedSeconds)} (${(r.revisedSeconds / t.total).toFixed(2)}x)`} | ${sec(r.cpuSeconds)} | ` +
       `${r.cpuPerWall.toFixed(2)} | ${mb(r.peakRssBytes)} (${rssRatio.toFixed(1)}x) | ${sec(t.statistics)} | ${sec(t.scan)} | ${sec(t.prune)} | ` +
       `${sec(t.check)} | ${sec(r.wallSeconds - phases)} | ${r.minCosine === null ? 'not measured' : r.minCosine.toFixed(4)} | ` +
-      `time ${mark(met[0])}, RSS ${mark(met[1])}, CPU ${mark(met[2])} |` +
+      `${goals} |` +
       (baseline ? ` ${r.baseline ? '' : r.sameBytesAsBaseline ? 'yes' : '**no**'} |` : ''),
   );
 }

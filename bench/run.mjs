@@ -11,7 +11,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const work = path.join(os.tmpdir(), 'specprune-bench');
 mkdirSync(work, { recursive: true });
 const only = process.argv.slice(2);
-// `speed` takes model names after it (resnet50, minilm, ocr, ocr64) and `--baseline GIT-REF`; they select no other section.
+// `speed` takes model names after it (resnet50, minilm, ocr, ocr64, resnet50-channels) and `--baseline GIT-REF`; they select no other section.
 const want = (name) => only.length === 0 || only.includes(name);
 const python = '/usr/bin/python3';
 const tsx = path.join(root, 'node_modules/.bin/tsx');
@@ -111,7 +111,7 @@ if (want('speed')) {
   // Issue 14: default data-free prune of a ResNet-50-shaped CNN, a MiniLM-shaped encoder and the PP-OCRv4
   // recogniser; `node bench/run.mjs speed [resnet50|minilm|ocr ...]` runs only the models named.
   // `--baseline REF` runs that commit on each model too, right before the current code.
-  const models = only.filter((name) => ['resnet50', 'minilm', 'ocr', 'ocr64'].includes(name));
+  const models = only.filter((name) => ['resnet50', 'minilm', 'ocr', 'ocr64', 'resnet50-channels'].includes(name));
   const at = only.indexOf('--baseline');
   const baseline = at >= 0 && only[at + 1] ? ['--baseline', only[at + 1]] : [];
   console.error('bench: default prune speed (minutes per model today) ...');
