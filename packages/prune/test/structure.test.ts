@@ -265,6 +265,47 @@ describe('structured pruning through the pipeline (prune with structure channels
       for (const [name, data] of fresh) expect(Buffer.from(got.get(name)!).equals(Buffer.from(data))).toBe(true);
     }
     expect(cache.size).toBe(grams.filter((g) => g.consumer.segments.length).length);
+    // The errors, against plain sums over every column of G: ‖(W − W')X‖² of the written values (the re-fit's and the
+    // plain slice's: kept columns as they were, removed ones 0, their means into the bias) and ‖W X‖².
+    for (const outcome of outcomes) {
+      const gram = grams.find((g) => g.consumer.weight === outcome.consumer.weight)!;
+      const map = effectiveMap(onnx, analysis, outcome.consumer, gram)!;
+      const { W, rows, cols } = map;
+      const G = gram.stats.gram!;
+      const form = (delta: Float64Array) => {
+        let sum = 0;
+        for (let m = 0; m < rows; m++) for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) sum += delta[m * cols + i]! * G[i * cols + j]! * delta[m * cols + j]!;
+        return sum;
+      };
+      const written = new Float32Array(fresh.get(outcome.consumer.weight)!.slice().buffer);
+      const bias = outcome.consumer.bias && fresh.has(outcome.consumer.bias) ? new Float32Array(fresh.get(outcome.consumer.bias)!.slice().buffer) : undefined;
+      // The consumer's kept input channels (one segment: the group before it), each `taps` columns.
+      expect(outcome.consumer.segments.length).toBe(1);
+      const channels = keep.get(analysis.root(outcome.consumer.segments[0]!.group))!;
+      const kept = new Set([...channels].flatMap((f) => Array.from({ length: gram.taps }, (_, t) => f * gram.taps + t)));
+      const fitted = new Float64Array(rows * cols);
+      for (let m = 0; m < rows; m++) {
+        for (let f = 0; f < gram.features; f++) {
+          for (let t = 0; t < gram.taps; t++) fitted[m * cols + f * gram.taps + t] = W[m * cols + f * gram.taps + t]! - written[(m * gram.features + f) * gram.taps + t]!;
+        }
+        if (gram.ones !== undefined) fitted[m * cols + gram.ones] = W[m * cols + gram.ones]! - bias![m]!;
+      }
+      const plain = new Float64Array(rows * cols);
+      for (let m = 0; m < rows; m++) {
+        let delta = 0;
+        for (let j = 0; j < cols; j++) {
+          if (j === gram.ones || kept.has(j)) continue;
+          plain[m * cols + j] = W[m * cols + j]!;
+          if (gram.ones !== undefined) delta += (W[m * cols + j]! * G[j * cols + gram.ones]!) / gram.stats.count;
+        }
+        if (gram.ones !== undefined) plain[m * cols + gram.ones] = Math.fround(W[m * cols + gram.ones]!) - Math.fround(W[m * cols + gram.ones]! + delta);
+      }
+      const total = form(W);
+      expect(Math.abs(outcome.total - total), outcome.consumer.weight).toBeLessThan(1e-9 * total);
+      expect(Math.abs(outcome.error - Math.max(0, form(fitted))), outcome.consumer.weight).toBeLessThan(1e-9 * total);
+      expect(Math.abs(outcome.errorWithout - form(plain)), outcome.consumer.weight).toBeLessThan(1e-9 * total);
+      expect(outcome.errorWithout).toBeGreaterThan(outcome.error);
+    }
   });
 
   it('reconstruction criterion: the greedy order\'s first picks are those of exact least-squares errors computed by numpy (a 3x3 Conv consumer: blocks of 9 columns, and a 1x1 one)', async () => {
