@@ -408,7 +408,8 @@ export function effectiveMap(model: OnnxModel, analysis: ChannelAnalysis, consum
 function refitOnPrunedInputs(pair: PairedGram, W: Float64Array, rows: number, cols: number, K: readonly number[], others: readonly Float64Array[]): { values: Float64Array; error: number; errorWithout: number } | undefined {
   const { gram, stats } = pair;
   finishInputStats(stats);
-  const P = stats.gram!;
+  if (!stats.gram) throw new Error(`structured pruning: the paired statistics of ${gram.consumer.weight} were released before its fit; this is a bug.`);
+  const P = stats.gram;
   const pc = stats.cols;
   const k = K.length;
   const featureTaps = gram.features * gram.taps;

@@ -326,6 +326,9 @@ export async function pruneStructured(
         if (!plan) continue;
         paired.set(outcome.consumer.weight, plan);
         current = rebuild(paired);
+        // Its fit is in refitCache now, which every later rebuild of this candidate takes it from: its paired
+        // Gram matrix (up to a few hundred MB for a 3x3 convolution) is not read again.
+        plan.stats.gram = undefined;
       }
     } finally {
       await originalSession.release();
