@@ -322,13 +322,15 @@ export async function pruneStructured(
         } finally {
           await session.release();
         }
+        if (plan) {
+          paired.set(outcome.consumer.weight, plan);
+          current = rebuild(paired);
+          // Its fit is in refitCache now, which every later rebuild of this candidate takes it from: its paired
+          // Gram matrix (up to a few hundred MB for a 3x3 convolution) is not read again.
+          plan.stats.gram = undefined;
+        }
+        // (A step is a consumer re-fit, its rebuild included: the estimate times the second pass by them.)
         step();
-        if (!plan) continue;
-        paired.set(outcome.consumer.weight, plan);
-        current = rebuild(paired);
-        // Its fit is in refitCache now, which every later rebuild of this candidate takes it from: its paired
-        // Gram matrix (up to a few hundred MB for a 3x3 convolution) is not read again.
-        plan.stats.gram = undefined;
       }
     } finally {
       await originalSession.release();
@@ -540,18 +542,23 @@ export async function pruneStructured(
     tell("the second pass's plan");
   }
   let consumerAt = clock();
+  let firstOfCandidate = true;
   const consumerDone = () => {
-    took.consumer.push((clock() - consumerAt) / 1000);
+    // A candidate's first consumer also builds it again and opens the original's session: the others time a
+    // consumer alone (its probe, runs and rebuild), and the estimate is told again from the first of them.
+    const steady = !firstOfCandidate;
+    if (steady) took.consumer.push((clock() - consumerAt) / 1000);
+    firstOfCandidate = false;
     consumerAt = clock();
     search.consumersDone++;
     progress('second pass', ++refitDone, consumers);
-    if (search.consumersDone === 1) tell("the second pass's first consumer");
+    if (steady && took.consumer.length === 1) tell("the second pass's first consumers");
   };
   if (consumers) progress('second pass', 0, consumers);
   for (const { make } of second) {
     throwIfAborted(context.signal);
     const candidate = make();
-    consumerAt = clock();
+    firstOfCandidate = true;
     const again = await refitOnOwnInputs(candidate, consumerDone);
     if (again) {
       let minCosine = Number.NEGATIVE_INFINITY;
