@@ -493,7 +493,9 @@ export async function pruneStructured(
   const searchWarnings: string[] = [];
   if (structure.speedup === undefined) {
     chosen = await chooseAt(flops);
-    tell('the round of candidates');
+    // (With a second pass its plan, right after, tells it again with the consumers it counts; before the plan only
+    // one candidate's are known, and the pass may take more: the OCR recogniser's estimate fell to 0.69x by that.)
+    if (!ownInputs) tell('the round of candidates');
   }
   else {
     // Bisection over the multiply-add fraction with measured p50 latencies: the largest fraction found whose
@@ -545,14 +547,15 @@ export async function pruneStructured(
   let firstOfCandidate = true;
   const consumerDone = () => {
     // A candidate's first consumer also builds it again and opens the original's session: the others time a
-    // consumer alone (its probe, runs and rebuild), and the estimate is told again from the first of them.
+    // consumer alone (its probe, runs and rebuild). The estimate is told again from a quarter of the pass's
+    // consumers: one is not enough (a CNN's early consumers see the most input vectors and take the longest).
     const steady = !firstOfCandidate;
     if (steady) took.consumer.push((clock() - consumerAt) / 1000);
     firstOfCandidate = false;
     consumerAt = clock();
     search.consumersDone++;
     progress('second pass', ++refitDone, consumers);
-    if (steady && took.consumer.length === 1) tell("the second pass's first consumers");
+    if (steady && took.consumer.length === Math.max(1, Math.ceil(consumers / 4))) tell("a quarter of the second pass");
   };
   if (consumers) progress('second pass', 0, consumers);
   for (const { make } of second) {
