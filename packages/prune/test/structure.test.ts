@@ -723,6 +723,8 @@ describe('structured pruning through the pipeline (prune with structure channels
     for (const later of estimates.slice(1)) {
       expect(later.total).toBe(first.total);
       expect(later.revised!.at).toBeGreaterThanOrEqual(first.at);
+      // With a second pass its plan stands for the end of the round (which knows one candidate's consumers only).
+      expect(["the second pass's plan", 'a quarter of the second pass']).toContain(later.revised!.from);
     }
     expect(report.estimate).toEqual(estimates.at(-1));
     const phases = [...new Set(events.map((e) => e.phase))];
