@@ -4,8 +4,9 @@ import sys
 import numpy as np
 import onnx
 from onnx import helper as h, numpy_helper as nh, TensorProto as T
+from output_arg import output_path
 
-out = sys.argv[1]
+out = output_path('python3 bench/make_large_model.py OUT.onnx [LAYERS] [WIDTH] (a Gemm chain with seeded random weights)')
 layers = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 width = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
 rng = np.random.default_rng(0)

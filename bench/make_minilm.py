@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import onnx
 from onnx import helper as h, numpy_helper as nh, TensorProto as T
+from output_arg import output_path
 
-out = sys.argv[1]
+out = output_path('python3 bench/make_minilm.py OUT.onnx (writes a 43 MB MiniLM-L6-shaped encoder with seeded random weights)')
 LAYERS, HIDDEN, HEADS, FFN, SEQ = 6, 384, 12, 1536, 128
 HEAD = HIDDEN // HEADS
 rng = np.random.default_rng(6)

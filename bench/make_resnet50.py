@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import onnx
 from onnx import helper as h, numpy_helper as nh, TensorProto as T
+from output_arg import output_path
 
-out = sys.argv[1]
+out = output_path('python3 bench/make_resnet50.py OUT.onnx (writes a 102 MB ResNet-50-shaped model with seeded random weights)')
 rng = np.random.default_rng(50)
 inits, nodes = [], []
 
