@@ -20,14 +20,28 @@ describe('weight workers', () => {
     const inPlace = await prune(bytes, options, { runtime });
     expect(inPlace.report.calibration?.source).toBe('synthetic');
     for (const size of [1, 2]) {
-      const workers = createWeightWorkers(size);
+      const pool = createWeightWorkers(size);
+      const calls: Array<{ kind: string; key: string; keepFactors?: boolean }> = [];
+      const workers = { size: pool.size, run: (work: Parameters<typeof pool.run>[0], lane: number) => (calls.push({ kind: work.kind, key: work.key, ...('keepFactors' in work ? { keepFactors: work.keepFactors } : {}) }), pool.run(work, lane)) };
       try {
         const pooled = await prune(bytes, options, { runtime, workers });
         expect(Buffer.compare(Buffer.from(pooled.model), Buffer.from(inPlace.model)), `${size} worker(s)`).toBe(0);
         expect(pooled.report.weights).toEqual(inPlace.report.weights);
         expect(pooled.report.calibration).toEqual(inPlace.report.calibration);
+        // On two lanes, the weights with the longest work (each at least a quarter of its lane's: four 1x1
+        // convolutions of the last blocks here) are handed out first in the scan and in the final pass, and the
+        // scan keeps their factors for the final work. (On one lane none is that long.)
+        if (size === 1) continue;
+        const scan = calls.filter((c) => c.kind === 'scan');
+        const final = calls.filter((c) => c.kind === 'final');
+        const kept = scan.filter((c) => c.keepFactors).map((c) => c.key);
+        expect(kept.length, `${size} worker(s)`).toBeGreaterThan(0);
+        expect(scan.slice(0, kept.length).map((c) => c.key)).toEqual(kept);
+        expect(final.slice(0, kept.length).map((c) => c.key)).toEqual(kept);
+        expect(final.some((c) => c.keepFactors)).toBe(false);
+        expect(new Set(final.map((c) => c.key)).size).toBe(final.length);
       } finally {
-        await workers.close();
+        await pool.close();
       }
     }
   }, 300_000);

@@ -148,10 +148,18 @@ const working = new WeakMap<InputStats, { grams: Map<number, Float64Array>; fact
  * Ends one piece of work on `stats`: the full Gram matrices and factors it used are dropped. The weight's
  * next work computes its factor again (the same numbers: the same kernels on the same Gram matrix): keeping
  * every weight's factor from the scan to the final pass took as much memory as the statistics themselves
- * (up to 244 MB more on a ResNet-50-shaped model), recomputing takes 2-7 s there on two cores.
+ * (up to 244 MB more on a ResNet-50-shaped model), recomputing takes 2-7 s there on two cores. With
+ * `keepFactors` the factors stay for the weight's next work (the full Gram matrices still go): for the few
+ * weights whose factor alone is a long piece of work (see PruneWork `keepFactors`).
  */
-export function releaseFactors(stats: InputStats): void {
-  working.delete(stats);
+export function releaseFactors(stats: InputStats, { keepFactors = false }: { keepFactors?: boolean } = {}): void {
+  if (keepFactors) working.get(stats)?.grams.clear();
+  else working.delete(stats);
+}
+
+/** How many inverse factors of `stats` are held between pieces of work (what {@link releaseFactors} kept). */
+export function heldFactors(stats: InputStats): number {
+  return working.get(stats)?.factors.size ?? 0;
 }
 
 function workingOf(stats: InputStats): { grams: Map<number, Float64Array>; factors: Map<number, RefitFactor> } {

@@ -1,5 +1,5 @@
 import type { InputStats, MethodName } from '@specprune/core';
-import { countNonzero as countNonzeroFloats, fingerprint, frobeniusDistance, frobeniusNorm } from '@specprune/core';
+import { countNonzero as countNonzeroFloats, fingerprint, frobeniusDistance, frobeniusNorm, gramBytes } from '@specprune/core';
 import {
   bitmaskModelUnsupported,
   bitmaskUnsupported,
@@ -187,6 +187,8 @@ const REFIT_MARGIN = 1;
  * and its result costs about as much as the work (a 256x256 weight's spectral error takes a few milliseconds).
  */
 const PLAIN_WORK_MIN_NUMEL = 1 << 16;
+/** Bytes of inverse factors the scan may keep for the final pass (the PP-OCRv4 recogniser's 2880-input convolution: 66 MB). */
+const KEPT_FACTOR_BYTES = 128 << 20;
 /** The runtime cannot run what the defaults measure: stop, naming what would work (options named as the caller spells them). */
 function unmeasurable(error: Error): PruneOptionError {
   const reason = error.message.replace(/\.$/, '');
@@ -315,6 +317,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const laneOf = (key: string) => balanced.get(key) ?? laneIndex.get(key)! % (workers?.size ?? 1);
   /** Each phase's work on the busiest lane (seconds, as estimated when the lanes were balanced). */
   let laneWork: number[] | undefined;
+  /** Each weight's estimated work per phase on the workers (statistics, scan, final; as balanced), by key. */
+  const phaseWork = new Map<string, readonly number[]>();
   /**
    * Spreads the weights with statistics over the lanes by estimated work in each phase that runs on the
    * workers (see balancePhases). Results do not depend on the lanes.
@@ -323,7 +327,10 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     const indices = selected.map((_, idx) => idx).filter((idx) => costs.has(selected[idx]!.key));
     const phaseCosts = indices.map((idx) => [costs.get(selected[idx]!.key)!, ...workCosts(items[idx]!.numel, grams.get(selected[idx]!.key))]);
     const lanes = balancePhases(phaseCosts, workers?.size ?? 1);
-    indices.forEach((idx, k) => balanced.set(selected[idx]!.key, lanes[k]!));
+    indices.forEach((idx, k) => {
+      balanced.set(selected[idx]!.key, lanes[k]!);
+      phaseWork.set(selected[idx]!.key, phaseCosts[k]!);
+    });
     laneWork = busiestLoads(phaseCosts, lanes, workers?.size ?? 1).map((ns) => ns / 1e9);
   };
   /**
@@ -382,10 +389,41 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     // The final work is the weight's last: its statistics are dropped after it, here and in its worker.
     const last = work.kind === 'final';
     if (last) stats.delete(key);
-    const full: PruneWork = { ...work, key, original: valuesOf(idx), view: items[idx]!.view, method: o.method, granularity: o.granularity, seed: o.seed, ...(last ? { last } : {}) };
+    const keepFactors = !last && factorsKept.has(key);
+    const full: PruneWork = { ...work, key, original: valuesOf(idx), view: items[idx]!.view, method: o.method, granularity: o.granularity, seed: o.seed, ...(last ? { last } : {}), ...(keepFactors ? { keepFactors } : {}) };
     return workers ? workers.run({ ...full, stats: weightStats }, laneOf(key)) : doWeightWork(full, weightStats);
   };
   const ahead = workers ? workers.size + 1 : 0;
+  /**
+   * Weights whose work in a phase (1: scan, 2: final) is at least a quarter of the busiest lane's in that
+   * phase, largest first: handed out as the phase starts, so their lanes are not left with them at its end
+   * (the PP-OCRv4 recogniser's 2880-input convolution: about 1.6 s for its factor alone in each pass, while
+   * the other lane had nothing left). Results do not depend on when work is handed out.
+   */
+  const longWork = (phase: 1 | 2): number[] => {
+    const busiest = laneWork?.[phase];
+    if (!workers || !busiest) return [];
+    const cost = (idx: number) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
+    return items
+      .map((_, idx) => idx)
+      .filter((idx) => stats.has(items[idx]!.key) && cost(idx) * 1e-9 >= busiest / 4)
+      .sort((a, b) => cost(b) - cost(a) || a - b);
+  };
+  /**
+   * Weights whose factors the scan's work keeps for the final pass (up to KEPT_FACTOR_BYTES): those with long
+   * final work, where computing the factor again is most of it. Elsewhere factors are computed again (memory).
+   */
+  const factorsKept = new Set<string>();
+  if (scanAllocation) {
+    let room = KEPT_FACTOR_BYTES;
+    for (const idx of longWork(2)) {
+      const s = stats.get(items[idx]!.key)!;
+      const bytes = s.gram ? gramBytes(s.cols, s.groups) : 0;
+      if (bytes === 0 || bytes > room) continue;
+      room -= bytes;
+      factorsKept.add(items[idx]!.key);
+    }
+  }
   /** Bytes of weights the final pass hands out beyond the next `ahead`: 32 MB, or four of the largest weights. */
   const handOutBytes = workers ? Math.max(32 << 20, 16 * items.reduce((largest, item) => Math.max(largest, item.numel), 0)) : 0;
 
@@ -440,7 +478,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         const aware = await weightWork(idx, { kind: 'scan', zeros: scanGrid.slice(1).map((s) => Math.round(s * items[idx]!.numel)), measureSpectralError: false });
         return aware?.results.map((r) => r.values) ?? scanGrid.slice(1).map((s) => magnitudeAt({ ...item, values: valuesOf(idx) }, s, o.granularity, o.seed));
       },
-      ahead,
+      // On workers: per lane, one piece of work running and one queued; the scan measures whichever is answered first.
+      ...(workers ? { ahead: 2, laneOf: (idx: number) => (stats.has(items[idx]!.key) ? laneOf(items[idx]!.key) : undefined), first: longWork(1) } : { ahead }),
       onProgress: (done) => context.onProgress?.({ phase: 'sensitivity scan', done, total }),
     });
     // Blindness is judged on the whole grid: a weight whose measured points never moved the outputs (one
@@ -536,6 +575,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     }
     return inFlight.get(idx)!;
   };
+  for (const idx of longWork(2)) void finalWork(idx).catch(() => undefined);
   for (const [idx, s] of selected.entries()) {
     throwIfAborted(context.signal);
     // (s.values may be fed to the scanner, which measures with every other weight at its original values.)

@@ -436,8 +436,20 @@ export interface ScanOptions {
   grid?: readonly number[];
   /** The pruned values of one weight at each sparsity of the grid after 0 (the method the prune will use). */
   valuesAt: (item: ScanItem, index: number) => Promise<Float32Array[]>;
-  /** Weights whose values are asked for before they are measured (work running elsewhere meanwhile). */
+  /**
+   * Weights whose values are asked for before they are measured (work running elsewhere meanwhile); with
+   * `laneOf`, how many each lane has asked and not yet answered.
+   */
   ahead?: number;
+  /**
+   * Where each item's values are computed (a worker lane), or undefined where `valuesAt` computes them in
+   * place. Given, every lane keeps `ahead` items asked, and the scan measures whichever asked item's values
+   * come first (a measurement depends only on the weight and its values, so the curves are the same in any
+   * order): a lane busy with one long piece of work no longer holds up the measurements of the others.
+   */
+  laneOf?: (index: number) => number | undefined;
+  /** Items asked before the others (each in its lane), e.g. those whose work is a large part of their lane's. */
+  first?: readonly number[];
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -447,26 +459,68 @@ export interface ScanOptions {
  * cannot see (input scales, what later layers amplify). Returns one monotone curve per item.
  */
 export async function scanSensitivity(scanner: Scanner, items: readonly ScanItem[], options: ScanOptions): Promise<number[][]> {
-  const curves: number[][] = [];
-  const steps = items.length * ((options.grid ?? SCAN_GRID).length - 1);
+  const grid = options.grid ?? SCAN_GRID;
+  const steps = items.length * (grid.length - 1);
+  const curves: number[][] = new Array(items.length);
   let done = 0;
-  const asked = new Map<number, Promise<Float32Array[]>>();
-  const ask = (index: number) => {
-    if (!asked.has(index)) asked.set(index, options.valuesAt(items[index]!, index));
-    return asked.get(index)!;
-  };
-  for (const [index, item] of items.entries()) {
-    for (let next = index + 1; next <= index + (options.ahead ?? 0) && next < items.length; next++) void ask(next).catch(() => undefined);
-    const values = await ask(index);
-    asked.delete(index);
+  const measureItem = async (index: number, values: readonly Float32Array[]) => {
     const curve = [0];
     for (const pruned of values) {
-      curve.push(await scanner.distortion([{ key: item.key, values: pruned }]));
+      curve.push(await scanner.distortion([{ key: items[index]!.key, values: pruned }]));
       options.onProgress?.(++done, steps);
     }
     // Distortion should not fall as sparsity rises; keep the curve monotone against sampling noise.
     for (let k = 1; k < curve.length; k++) curve[k] = Math.max(curve[k]!, curve[k - 1]!);
-    curves.push(curve);
+    curves[index] = curve;
+  };
+  const laneOf = options.laneOf;
+  if (!laneOf) {
+    // In model order, the next `ahead` items' values asked while one is measured.
+    const asked = new Map<number, Promise<Float32Array[]>>();
+    const ask = (index: number) => {
+      if (!asked.has(index)) asked.set(index, options.valuesAt(items[index]!, index));
+      return asked.get(index)!;
+    };
+    for (const index of items.keys()) {
+      for (let next = index + 1; next <= index + (options.ahead ?? 0) && next < items.length; next++) void ask(next).catch(() => undefined);
+      const values = await ask(index);
+      asked.delete(index);
+      await measureItem(index, values);
+    }
+    return curves;
+  }
+  // Each lane's items in the order they are asked: `first`, then model order. Items computed in place
+  // (no lane) are asked one at a time.
+  const firstSet = new Set(options.first ?? []);
+  const queues = new Map<number | undefined, number[]>();
+  for (const index of [...(options.first ?? []), ...[...items.keys()].filter((i) => !firstSet.has(i))]) {
+    const lane = laneOf(index);
+    if (!queues.has(lane)) queues.set(lane, []);
+    queues.get(lane)!.push(index);
+  }
+  const window = (lane: number | undefined) => (lane === undefined ? 1 : Math.max(1, options.ahead ?? 1));
+  const pending = new Map<number, Promise<{ index: number; values: Float32Array[] }>>();
+  const asking = new Map<number | undefined, number>();
+  const fill = () => {
+    for (const [lane, queue] of queues) {
+      while (queue.length && (asking.get(lane) ?? 0) < window(lane)) {
+        const index = queue.shift()!;
+        asking.set(lane, (asking.get(lane) ?? 0) + 1);
+        const answer = options.valuesAt(items[index]!, index).then((values) => ({ index, values }));
+        answer.catch(() => undefined);
+        pending.set(index, answer);
+      }
+    }
+  };
+  while (pending.size || [...queues.values()].some((q) => q.length)) {
+    fill();
+    const { index, values } = await Promise.race(pending.values());
+    pending.delete(index);
+    const lane = laneOf(index);
+    asking.set(lane, asking.get(lane)! - 1);
+    // The lane asks its next item before this one is measured, so it works meanwhile.
+    fill();
+    await measureItem(index, values);
   }
   return curves;
 }

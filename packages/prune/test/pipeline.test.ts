@@ -269,7 +269,7 @@ describe('worker lanes', () => {
     expect(plain.report.estimate).toBeUndefined();
   });
 
-  it('keep a weight\'s factor packed between its scan and its final work: the same result as computed afresh', async () => {
+  it('a weight\'s factor computed again for its final work, or kept from its scan: the same result as computed afresh', async () => {
     const { doWeightWork } = await import('../src/index.js');
     const { createInputStats, accumulateInputs, packInputStats, createRandom } = await import('@specprune/core');
     const rows = 24;
@@ -286,11 +286,22 @@ describe('worker lanes', () => {
     const view = { blocks: [{ offset: 0, rows, cols, rowStride: cols, colStride: 1 }] } as never;
     const work = { key: 'main/W', original, view, method: 'spectral', granularity: { kind: 'unstructured' }, seed: 1, measureSpectralError: false } as const;
     const reused = statsOf();
+    const { heldFactors } = await import('../src/engine.js');
     doWeightWork({ ...work, kind: 'scan', zeros: [100, 300] }, reused);
+    expect(heldFactors(reused)).toBe(0);
     const after = doWeightWork({ ...work, kind: 'final', zeros: [400], last: true }, reused);
     const fresh = doWeightWork({ ...work, kind: 'final', zeros: [400], last: true }, statsOf());
     expect(after.results[0]!.method).toBe('refit');
     expect(Buffer.from(after.results[0]!.values.buffer).equals(Buffer.from(fresh.results[0]!.values.buffer))).toBe(true);
     expect(after.results[0]!.reconstructionError).toBe(fresh.results[0]!.reconstructionError);
+    // The scan's work may keep its factor for the final work (weights whose factor is most of a long final
+    // work): the same result again.
+    const kept = statsOf();
+    doWeightWork({ ...work, kind: 'scan', zeros: [100, 300], keepFactors: true }, kept);
+    expect(heldFactors(kept)).toBe(1);
+    const fromKept = doWeightWork({ ...work, kind: 'final', zeros: [400], last: true }, kept);
+    expect(heldFactors(kept)).toBe(0);
+    expect(Buffer.from(fromKept.results[0]!.values.buffer).equals(Buffer.from(fresh.results[0]!.values.buffer))).toBe(true);
+    expect(fromKept.results[0]!.reconstructionError).toBe(fresh.results[0]!.reconstructionError);
   });
 });

@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { findWeights, parseModel, readWeight } from '@specprune/onnx-io';
+import { findWeights, matrixView, parseModel, readWeight } from '@specprune/onnx-io';
 import { describe, expect, it } from 'vitest';
-import { createScanner, prune, type OrtRuntime } from '../src/index.js';
+import { createScanner, prune, scanSensitivity, type OrtRuntime } from '../src/index.js';
 import { planInputs } from '../src/model-inputs.js';
+import { magnitudeAt } from '../src/sensitivity.js';
 import { SESSION_OPTIONS, withThreads } from '../src/runtime.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -165,4 +166,57 @@ describe('sensitivity measurements in one session', () => {
     expect(one.report.allocationBasis).toBe('sensitivity-scan');
     expect(Buffer.compare(Buffer.from(one.model), Buffer.from(two.model))).toBe(0);
   }, 240_000);
+  it('a scan with lanes measures whichever asked weight is answered first, asks `first` first, keeps each lane to `ahead`, and gives the curves of the scan in model order', async () => {
+    const bytes = new Uint8Array(readFileSync(PADDLE_CLS));
+    const model = parseModel(bytes);
+    const items = findWeights(model)
+      .filter((w) => w.numel >= 1024)
+      .map((w) => ({ key: `${w.graph}/${w.name}`, view: matrixView(w), values: readWeight(model, w) }));
+    expect(items.length).toBeGreaterThan(8);
+    const plan = planInputs(model, 'the model', { x: [1, 3, 48, 192] });
+    const grid = [0, 0.5, 0.9];
+    const valuesNow = (index: number) => grid.slice(1).map((s) => magnitudeAt(items[index]!, s, { kind: 'unstructured' }, 0));
+    const scanner = await createScanner(runtime, bytes, 'the model', { specs: plan.specs!, values: {}, samples: 2, seed: 3, keys: items.map((i) => i.key) });
+    try {
+      const inOrder = await scanSensitivity(scanner, items, { grid, valuesAt: async (_, index) => valuesNow(index) });
+      // Lane 0 (even items) is slow: each of its answers takes 40 ms, the first one (the last item, asked first) 400 ms.
+      const last = items.length - 1;
+      const laneOf = (index: number) => (index === 1 ? undefined : index % 2);
+      const asked: number[] = [];
+      const measured: string[] = [];
+      let open = [0, 0];
+      let most = [0, 0];
+      const timed = { ...scanner, distortion: (r: Parameters<typeof scanner.distortion>[0]) => (measured.push(r[0]!.key), scanner.distortion(r)) };
+      const curves = await scanSensitivity(timed, items, {
+        grid,
+        ahead: 2,
+        laneOf,
+        first: [last],
+        valuesAt: async (_, index) => {
+          asked.push(index);
+          const lane = laneOf(index);
+          if (lane === undefined) return valuesNow(index);
+          open[lane]!++;
+          most[lane] = Math.max(most[lane]!, open[lane]!);
+          await new Promise((resolve) => setTimeout(resolve, lane === 1 ? 1 : index === last ? 400 : 40));
+          open[lane]!--;
+          return valuesNow(index);
+        },
+      });
+      expect(curves).toEqual(inOrder);
+      expect(asked[0]).toBe(last);
+      expect(new Set(asked).size).toBe(items.length);
+      expect(most).toEqual([2, 2]);
+      // The fast lane's items were measured while the slow one worked: not in model order.
+      const order = [...new Set(measured)].map((key) => items.findIndex((i) => i.key === key));
+      expect(order).not.toEqual([...order].sort((a, b) => a - b));
+      expect(order.indexOf(3)).toBeLessThan(order.indexOf(0));
+      // Without lanes, the scan measures in model order.
+      measured.length = 0;
+      await scanSensitivity(timed, items, { grid, ahead: 3, valuesAt: async (_, index) => valuesNow(index) });
+      expect([...new Set(measured)]).toEqual(items.map((i) => i.key));
+    } finally {
+      await scanner.release();
+    }
+  }, 120_000);
 });
