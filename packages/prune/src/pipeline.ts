@@ -395,7 +395,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   };
   const ahead = workers ? workers.size + 1 : 0;
   /**
-   * Weights whose work in a phase (1: scan, 2: final) is at least a quarter of the busiest lane's in that
+   * Weights whose work in a phase (1: scan, 2: final) is at least half the busiest lane's in that
    * phase, largest first: handed out as the phase starts, so their lanes are not left with them at its end
    * (the PP-OCRv4 recogniser's 2880-input convolution: about 1.6 s for its factor alone in each pass, while
    * the other lane had nothing left). Results do not depend on when work is handed out.
@@ -406,7 +406,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     const cost = (idx: number) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
     return items
       .map((_, idx) => idx)
-      .filter((idx) => stats.has(items[idx]!.key) && cost(idx) * 1e-9 >= busiest / 4)
+      .filter((idx) => stats.has(items[idx]!.key) && cost(idx) * 1e-9 >= busiest / 2)
       .sort((a, b) => cost(b) - cost(a) || a - b);
   };
   /**
