@@ -410,6 +410,24 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       .sort((a, b) => cost(b) - cost(a) || a - b);
   };
   /**
+   * A pass's first hand-out (1: scan, 2: final): the long weights above, then the longest others while their
+   * values stay within half of `handOutBytes` (the final pass's results wait for it to reach them). Handed out in
+   * model order, the ResNet-50-shaped model's last weights (its 2048x1000 Gemm: 4.6 s of work in the final pass)
+   * ran alone at the end of both passes.
+   */
+  const firstOf = (phase: 1 | 2): number[] => {
+    const long = longWork(phase);
+    if (!workers || !laneWork) return long;
+    const cost = (idx: number) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
+    let room = handOutBytes / 2;
+    const rest = items
+      .map((_, idx) => idx)
+      .filter((idx) => stats.has(items[idx]!.key) && !long.includes(idx))
+      .sort((a, b) => cost(b) - cost(a) || a - b)
+      .filter((idx) => (room -= 4 * items[idx]!.numel) >= 0);
+    return [...long, ...rest];
+  };
+  /**
    * Weights whose factors the scan's work keeps for the final pass (up to KEPT_FACTOR_BYTES): those with long
    * final work, where computing the factor again is most of it. Elsewhere factors are computed again (memory).
    */
@@ -479,7 +497,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         return aware?.results.map((r) => r.values) ?? scanGrid.slice(1).map((s) => magnitudeAt({ ...item, values: valuesOf(idx) }, s, o.granularity, o.seed));
       },
       // On workers: per lane, one piece of work running and one queued; the scan measures whichever is answered first.
-      ...(workers ? { ahead: 2, laneOf: (idx: number) => (stats.has(items[idx]!.key) ? laneOf(items[idx]!.key) : undefined), first: longWork(1) } : { ahead }),
+      ...(workers ? { ahead: 2, laneOf: (idx: number) => (stats.has(items[idx]!.key) ? laneOf(items[idx]!.key) : undefined), first: firstOf(1) } : { ahead }),
       onProgress: (done) => context.onProgress?.({ phase: 'sensitivity scan', done, total }),
     });
     // Blindness is judged on the whole grid: a weight whose measured points never moved the outputs (one
@@ -575,7 +593,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     }
     return inFlight.get(idx)!;
   };
-  for (const idx of longWork(2)) void finalWork(idx).catch(() => undefined);
+  for (const idx of firstOf(2)) void finalWork(idx).catch(() => undefined);
   for (const [idx, s] of selected.entries()) {
     throwIfAborted(context.signal);
     // (s.values may be fed to the scanner, which measures with every other weight at its original values.)
@@ -590,13 +608,16 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       // The next weights' work is handed out in model order: at least `ahead` of them, and more while their
       // values stay within a few of the largest weights' bytes, so both workers have queued work when a run of
       // weights falls on one lane (the PP-OCRv4 recogniser's last weights, its 2880-input convolution among them).
+      // This weight's own work is asked first: handed out after the next ones, the first weight's waited behind
+      // all of them (the ResNet-50-shaped model's 43: 15 s with nothing to measure, then the measurements alone).
+      const own = finalWork(idx);
       let queued = 0;
       for (let next = idx + 1; next < selected.length; next++) {
         if (next > idx + ahead && queued + 4 * items[next]!.numel > handOutBytes) break;
         queued += 4 * items[next]!.numel;
         void finalWork(next).catch(() => undefined);
       }
-      const work = await finalWork(idx);
+      const work = await own;
       inFlight.delete(idx);
       const aware = work?.results[0];
       result = aware ?? work?.plain ?? pruneWeight(original, items[idx]!.view, zeros, fallback, o.granularity, o.seed, s.key, { measureSpectralError: o.spectralError });
