@@ -57,3 +57,18 @@ export function busiestLoads(costs: ReadonlyArray<readonly number[]>, lanes: rea
   costs.forEach((c, i) => c.forEach((x, p) => (load[lanes[i]!]![p]! += x)));
   return Array.from({ length: phases }, (_, p) => load.reduce((most, l) => Math.max(most, l[p]!), 0));
 }
+
+/**
+ * The order a pass hands out its first work in: `long` as given, then the other `candidates` longest first
+ * (`cost`), while their bytes together stay within `room` (a prefix of that order: the first that does not fit
+ * ends it); ties in model order (the lower index). The rest of the pass then hands out work in model order.
+ */
+export function firstHandOut(candidates: readonly number[], long: readonly number[], cost: (index: number) => number, bytes: (index: number) => number, room: number): number[] {
+  const rest = candidates.filter((i) => !long.includes(i)).sort((a, b) => cost(b) - cost(a) || a - b);
+  const taken: number[] = [];
+  for (const i of rest) {
+    if ((room -= bytes(i)) < 0) break;
+    taken.push(i);
+  }
+  return [...long, ...taken];
+}

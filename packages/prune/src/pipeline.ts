@@ -33,7 +33,7 @@ import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from 
 import { blindComparison, measureFidelity, type Fidelity } from './fidelity.js';
 import { planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
-import { balancePhases, busiestLoads, workCosts } from './lanes.js';
+import { balancePhases, busiestLoads, firstHandOut, workCosts } from './lanes.js';
 import { estimatePrune, MEASUREMENT_PER_RUN, reviseEstimate, type EstimateInputs, type PruneEstimate } from './estimate.js';
 import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
@@ -418,14 +418,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const firstOf = (phase: 1 | 2): number[] => {
     const long = longWork(phase);
     if (!workers || !laneWork) return long;
-    const cost = (idx: number) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
-    let room = handOutBytes / 2;
-    const rest = items
-      .map((_, idx) => idx)
-      .filter((idx) => stats.has(items[idx]!.key) && !long.includes(idx))
-      .sort((a, b) => cost(b) - cost(a) || a - b)
-      .filter((idx) => (room -= 4 * items[idx]!.numel) >= 0);
-    return [...long, ...rest];
+    const withStats = items.map((_, idx) => idx).filter((idx) => stats.has(items[idx]!.key));
+    return firstHandOut(withStats, long, (idx) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0, (idx) => 4 * items[idx]!.numel, handOutBytes / 2);
   };
   /**
    * Weights whose factors the scan's work keeps for the final pass (up to KEPT_FACTOR_BYTES): those with long

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { balancePhases, workCosts } from '../src/lanes.js';
+import { balancePhases, firstHandOut, workCosts } from '../src/lanes.js';
 
 /** The busiest lane's share of each phase's total work. */
 function shares(costs: ReadonlyArray<readonly number[]>, lanes: readonly number[], size: number): number[] {
@@ -43,5 +43,21 @@ describe('worker lanes balanced phase by phase', () => {
     expect(final).toBeGreaterThan(scan);
     // Without Gram matrices (Wanda scores), proportional to the elements.
     expect(workCosts(2000, undefined)).toEqual([2 * workCosts(1000, undefined)[0], 2 * workCosts(1000, undefined)[1]]);
+  });
+});
+
+describe('the first work a pass hands out', () => {
+  // Costs and bytes shaped like the ResNet-50-shaped model's last weights: its Gemm (index 5) the longest.
+  const cost = [1, 3, 2, 0.5, 3, 5];
+  const bytes = [4, 2, 2, 1, 8, 8];
+  it('the long weights as given, then the longest others while their bytes fit (ties in model order)', () => {
+    const all = [0, 1, 2, 3, 4, 5];
+    expect(firstHandOut(all, [], (i) => cost[i]!, (i) => bytes[i]!, 100)).toEqual([5, 1, 4, 2, 0, 3]);
+    expect(firstHandOut(all, [], (i) => cost[i]!, (i) => bytes[i]!, 18)).toEqual([5, 1, 4]);
+    // A prefix: the first that does not fit ends it, even where a later one would.
+    expect(firstHandOut(all, [], (i) => cost[i]!, (i) => bytes[i]!, 17)).toEqual([5, 1]);
+    expect(firstHandOut(all, [2], (i) => cost[i]!, (i) => bytes[i]!, 9)).toEqual([2, 5]);
+    expect(firstHandOut([0, 3], [], (i) => cost[i]!, (i) => bytes[i]!, 100)).toEqual([0, 3]);
+    expect(firstHandOut(all, [], (i) => cost[i]!, (i) => bytes[i]!, 0)).toEqual([]);
   });
 });
