@@ -400,14 +400,16 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
    * (the PP-OCRv4 recogniser's 2880-input convolution: about 1.6 s for its factor alone in each pass, while
    * the other lane had nothing left). Results do not depend on when work is handed out.
    */
+  /** A weight's estimated work in a phase on its worker (nanoseconds, as balanced; 0 without statistics there). */
+  const phaseCost = (idx: number, phase: 1 | 2) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
+  const withStats = () => items.map((_, idx) => idx).filter((idx) => stats.has(items[idx]!.key));
   const longWork = (phase: 1 | 2): number[] => {
+    // laneWork is in seconds, the per-weight costs in nanoseconds.
     const busiest = laneWork?.[phase];
     if (!workers || !busiest) return [];
-    const cost = (idx: number) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
-    return items
-      .map((_, idx) => idx)
-      .filter((idx) => stats.has(items[idx]!.key) && cost(idx) * 1e-9 >= busiest / 2)
-      .sort((a, b) => cost(b) - cost(a) || a - b);
+    return withStats()
+      .filter((idx) => phaseCost(idx, phase) * 1e-9 >= busiest / 2)
+      .sort((a, b) => phaseCost(b, phase) - phaseCost(a, phase) || a - b);
   };
   /**
    * A pass's first hand-out (1: scan, 2: final): the long weights above, then the longest others while their
@@ -418,8 +420,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const firstOf = (phase: 1 | 2): number[] => {
     const long = longWork(phase);
     if (!workers || !laneWork) return long;
-    const withStats = items.map((_, idx) => idx).filter((idx) => stats.has(items[idx]!.key));
-    return firstHandOut(withStats, long, (idx) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0, (idx) => 4 * items[idx]!.numel, handOutBytes / 2);
+    return firstHandOut(withStats(), long, (idx) => phaseCost(idx, phase), (idx) => 4 * items[idx]!.numel, handOutBytes / 2);
   };
   /**
    * Weights whose factors the scan's work keeps for the final pass (up to KEPT_FACTOR_BYTES): those with long
