@@ -44,10 +44,11 @@ export function balancePhases(costs: ReadonlyArray<readonly number[]>, lanes: nu
  * reconstruction errors (about numel x n multiply-adds each: three in the scan, five in the final pass) at
  * ~0.25 ns per multiply-add; without (Wanda scores only), ~400 and ~600 ns per element. Proportional, not exact.
  */
-export function workCosts(numel: number, gram: { cols: number; groups: number } | undefined): [number, number] {
+export function workCosts(numel: number, gram: { cols: number; groups: number } | undefined, options: { factorKept?: boolean } = {}): [number, number] {
   if (!gram) return [400 * numel, 600 * numel];
   const factor = (2 / 3) * gram.groups * gram.cols ** 3;
-  return [0.25 * (factor + 3 * numel * gram.cols), 0.25 * (factor + 5 * numel * gram.cols)];
+  // A factor the scan keeps for the final pass (factorKept) is computed once, in the scan.
+  return [0.25 * (factor + 3 * numel * gram.cols), 0.25 * ((options.factorKept ? 0 : factor) + 5 * numel * gram.cols)];
 }
 
 /** Per phase, the load of the busiest lane once each item is on its lane (`lanes[i]`, as balancePhases gives). */

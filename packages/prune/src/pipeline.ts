@@ -317,11 +317,28 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
   const laneOf = (key: string) => balanced.get(key) ?? laneIndex.get(key)! % (workers?.size ?? 1);
   /** Each phase's work on the busiest lane (seconds, as estimated when the lanes were balanced). */
   let laneWork: number[] | undefined;
+  /** The same with the kept factors computed once (what the estimate is told; laneWork orders the work). */
+  let estimatedWork: number[] | undefined;
   /** Each weight's estimated work per phase on the workers (statistics, scan, final; as balanced), by key. */
   const phaseWork = new Map<string, readonly number[]>();
+  /** A weight's estimated work in a phase on its worker (nanoseconds, as balanced; 0 without statistics there). */
+  const phaseCost = (idx: number, phase: 1 | 2) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
+  /** Of `candidates`, those whose work in `phase` is at least half the busiest lane's, largest first (see longWork). */
+  const longAmong = (candidates: readonly number[], phase: 1 | 2): number[] => {
+    // laneWork is in seconds, the per-weight costs in nanoseconds.
+    const busiest = laneWork?.[phase];
+    if (!workers || !busiest) return [];
+    return candidates.filter((idx) => phaseCost(idx, phase) * 1e-9 >= busiest / 2).sort((a, b) => phaseCost(b, phase) - phaseCost(a, phase) || a - b);
+  };
+  /**
+   * Weights whose factors the scan's work keeps for the final pass (up to KEPT_FACTOR_BYTES): those with long
+   * final work (longAmong), where computing the factor again is most of it. Elsewhere factors are computed
+   * again (memory). Chosen with the lanes.
+   */
+  const factorsKept = new Set<string>();
   /**
    * Spreads the weights with statistics over the lanes by estimated work in each phase that runs on the
-   * workers (see balancePhases). Results do not depend on the lanes.
+   * workers (see balancePhases), and chooses the factors kept. Results do not depend on the lanes.
    */
   const balanceLanes = (costs: ReadonlyMap<string, number>, grams: ReadonlyMap<string, { cols: number; groups: number }>) => {
     const indices = selected.map((_, idx) => idx).filter((idx) => costs.has(selected[idx]!.key));
@@ -332,14 +349,27 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
       phaseWork.set(selected[idx]!.key, phaseCosts[k]!);
     });
     laneWork = busiestLoads(phaseCosts, lanes, workers?.size ?? 1).map((ns) => ns / 1e9);
+    if (scanAllocation) {
+      let room = KEPT_FACTOR_BYTES;
+      for (const idx of longAmong(indices, 2)) {
+        const gram = grams.get(items[idx]!.key);
+        const bytes = gram ? gramBytes(gram.cols, gram.groups) : 0;
+        if (bytes === 0 || bytes > room) continue;
+        room -= bytes;
+        factorsKept.add(items[idx]!.key);
+      }
+    }
+    // The final pass of a weight whose factor is kept does not compute it again (the recogniser's: 1.6 s).
+    const withKept = indices.map((idx, k) => (factorsKept.has(items[idx]!.key) ? [phaseCosts[k]![0]!, ...workCosts(items[idx]!.numel, grams.get(items[idx]!.key), { factorKept: true })] : phaseCosts[k]!));
+    estimatedWork = busiestLoads(withKept, lanes, workers?.size ?? 1).map((ns) => ns / 1e9);
   };
   /**
    * The run's estimate, after the first statistics sample: from its run's time (taken before the workers
    * compete for the cores) and each phase's busiest lane.
    */
   const statsRun = (done: number, total: number, run: { seconds: number; scale: number }) => {
-    if (done !== 1 || !laneWork) return;
-    const [statsWork = 0, scanWork = 0, finalWork = 0] = laneWork;
+    if (done !== 1 || !estimatedWork) return;
+    const [statsWork = 0, scanWork = 0, finalWork = 0] = estimatedWork;
     const perSample = run.seconds * run.scale;
     announce({
       statistics: { samples: total - done, run: perSample, work: (statsWork * run.scale * (total - done)) / total },
@@ -400,17 +430,8 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
    * (the PP-OCRv4 recogniser's 2880-input convolution: about 1.6 s for its factor alone in each pass, while
    * the other lane had nothing left). Results do not depend on when work is handed out.
    */
-  /** A weight's estimated work in a phase on its worker (nanoseconds, as balanced; 0 without statistics there). */
-  const phaseCost = (idx: number, phase: 1 | 2) => phaseWork.get(items[idx]!.key)?.[phase] ?? 0;
   const withStats = () => items.map((_, idx) => idx).filter((idx) => stats.has(items[idx]!.key));
-  const longWork = (phase: 1 | 2): number[] => {
-    // laneWork is in seconds, the per-weight costs in nanoseconds.
-    const busiest = laneWork?.[phase];
-    if (!workers || !busiest) return [];
-    return withStats()
-      .filter((idx) => phaseCost(idx, phase) * 1e-9 >= busiest / 2)
-      .sort((a, b) => phaseCost(b, phase) - phaseCost(a, phase) || a - b);
-  };
+  const longWork = (phase: 1 | 2): number[] => longAmong(withStats(), phase);
   /**
    * A pass's first hand-out (1: scan, 2: final): the long weights above, then the longest others while their
    * values stay within half of `handOutBytes` (the final pass's results wait for it to reach them). Handed out in
@@ -422,21 +443,6 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     if (!workers || !laneWork) return long;
     return firstHandOut(withStats(), long, (idx) => phaseCost(idx, phase), (idx) => 4 * items[idx]!.numel, handOutBytes / 2);
   };
-  /**
-   * Weights whose factors the scan's work keeps for the final pass (up to KEPT_FACTOR_BYTES): those with long
-   * final work, where computing the factor again is most of it. Elsewhere factors are computed again (memory).
-   */
-  const factorsKept = new Set<string>();
-  if (scanAllocation) {
-    let room = KEPT_FACTOR_BYTES;
-    for (const idx of longWork(2)) {
-      const s = stats.get(items[idx]!.key)!;
-      const bytes = s.gram ? gramBytes(s.cols, s.groups) : 0;
-      if (bytes === 0 || bytes > room) continue;
-      room -= bytes;
-      factorsKept.add(items[idx]!.key);
-    }
-  }
   /** Bytes of weights the final pass hands out beyond the next `ahead`: 32 MB, or four of the largest weights. */
   const handOutBytes = workers ? Math.max(32 << 20, 16 * items.reduce((largest, item) => Math.max(largest, item.numel), 0)) : 0;
 
@@ -464,9 +470,9 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
         const work = selected.map((s) => { const w = stats.get(s.key); return w ? workCosts(s.weight.numel, w.gram ? { cols: w.cols, groups: w.groups } : undefined) : [0, 0]; });
         const [scanWork = 0, finalWork = 0] = busiestLoads(work, work.map(() => 0), 1).map((ns) => ns / 1e9);
         announce({ measurement: each, scanWork, finalWork });
-      } else if (each !== undefined && estimate && laneWork) {
+      } else if (each !== undefined && estimate && estimatedWork) {
         // The first estimate predicted this measurement from a statistics run: told again where the timed one moves it.
-        const [, scanWork = 0, finalWork = 0] = laneWork;
+        const [, scanWork = 0, finalWork = 0] = estimatedWork;
         const revised = reviseEstimate(estimate, estimateNow({ measurement: each, scanWork, finalWork }));
         if (revised) context.onEstimate?.((estimate = revised));
       }

@@ -43,6 +43,13 @@ describe('worker lanes balanced phase by phase', () => {
     expect(final).toBeGreaterThan(scan);
     // Without Gram matrices (Wanda scores), proportional to the elements.
     expect(workCosts(2000, undefined)).toEqual([2 * workCosts(1000, undefined)[0], 2 * workCosts(1000, undefined)[1]]);
+    // A factor kept from the scan: the final work without it (the recogniser's convolution: most of it), the scan's the same.
+    const [keptScan, keptFinal] = workCosts(96 * 2880, { cols: 2880, groups: 1 }, { factorKept: true });
+    expect(keptScan).toBe(scan);
+    expect(final - keptFinal).toBeCloseTo(0.25 * (2 / 3) * 2880 ** 3, -3);
+    expect(keptFinal).toBeGreaterThan(0);
+    expect(keptFinal).toBeLessThan(final / 2);
+    expect(workCosts(1000, undefined, { factorKept: true })).toEqual(workCosts(1000, undefined));
   });
 });
 
