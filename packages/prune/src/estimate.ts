@@ -78,6 +78,14 @@ export interface EstimateInputs {
  * basis: the workers then build the first sample's statistics on the same cores.
  */
 export const MEASUREMENT_PER_RUN = 0.47;
+/**
+ * The same where the scan's samples will run as one batch (every model input open along dim 0, every sample
+ * leading with 1): a batch of S takes little more than one run. Measured on the PP-OCRv4 recogniser data-free
+ * (4 samples at 1x3x48x320, 2-core VM, 2026-12-05): 0.13; with 0.47 its first estimate was 2.5x its run
+ * (55 s told, 22 s taken). Unbatched rows the same day: 0.20 (MiniLM-shaped), 0.26 (the recogniser on 64
+ * calibration lines of different widths), 0.60 (ResNet-50-shaped).
+ */
+export const MEASUREMENT_PER_BATCHED_RUN = 0.13;
 /** Share of a scan measurement's time the scan's runs take on average (from cuts: the part after the weight). */
 const SCAN_RUN_SHARE = 0.9;
 /** Share of the busiest lane's scan work that does not overlap the scan's runs (with workers). */

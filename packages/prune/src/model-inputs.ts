@@ -1,4 +1,5 @@
 import { graphInputsOutputs, graphValueInfo, type OnnxModel, type ValueInfo } from '@specprune/onnx-io';
+import type { Feeds } from './runtime.js';
 import { InputSpecError, resolveInputs, suggestShape, type ResolvedInput } from '@specprune/device-runner/inputs';
 import { PruneInputError } from './errors.js';
 
@@ -53,6 +54,17 @@ export function planInputs(model: OnnxModel, label: string, shapes: Record<strin
     if (!(error instanceof InputSpecError)) throw error;
     return { declared: inputs, problem: error.message, assumed: [] };
   }
+}
+
+/**
+ * Whether the first `count` samples (the calibration `feeds`, else inputs generated from the plan) will likely
+ * run as one batch in the scan, for its first estimate (the scanner decides by running one): several samples,
+ * every declared input open along dim 0, every sample leading with 1 and of the same shapes.
+ */
+export function likelyBatched(plan: InputPlan, feeds: readonly Feeds[] | undefined, count: number): boolean {
+  if (count < 2 || !plan.declared.every((i) => i.kind === 'tensor' && i.shape && typeof i.shape[0] !== 'number')) return false;
+  const samples = feeds ? feeds.slice(0, count).map((f) => Object.values(f).map((t) => t.dims)) : plan.specs ? [plan.specs.map((spec) => spec.shape)] : [];
+  return samples.length > 0 && new Set(samples.map((dims) => dims.map((d) => d.join('x')).join(';'))).size === 1 && samples[0]!.every((d) => d[0] === 1);
 }
 
 /** `[batch, 3, 48, ?]` for messages and `inspect`. */

@@ -31,10 +31,10 @@ import { collectInputStats, planInputStats, type CollectOptions } from './calibr
 import { measurePruned, pruneMagnitudeInPlace, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, type DataAwarePruned, type PrunedWeight } from './engine.js';
 import { isInputError, PruneInputError, PruneOptionError, throwIfAborted } from './errors.js';
 import { blindComparison, measureFidelity, type Fidelity } from './fidelity.js';
-import { planInputs } from './model-inputs.js';
+import { likelyBatched, planInputs } from './model-inputs.js';
 import { DATA_AWARE_METHODS, resolvePruneOptions, type PruneOptions, type ResolvedPruneOptions } from './options.js';
 import { balancePhases, busiestLoads, firstHandOut, workCosts } from './lanes.js';
-import { estimatePrune, MEASUREMENT_PER_RUN, reviseEstimate, type EstimateInputs, type PruneEstimate } from './estimate.js';
+import { estimatePrune, MEASUREMENT_PER_BATCHED_RUN, MEASUREMENT_PER_RUN, reviseEstimate, type EstimateInputs, type PruneEstimate } from './estimate.js';
 import { CHECK_SAMPLES, clock, openSession, secondsSince, randomSamples, withThreads, type Feeds, type OrtRuntime } from './runtime.js';
 import { createScanner, magnitudeAt, scanSensitivity, SCAN_GRID, type Scanner } from './sensitivity.js';
 import { doWeightWork, type PruneWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
@@ -373,7 +373,7 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     const perSample = run.seconds * run.scale;
     announce({
       statistics: { samples: total - done, run: perSample, work: (statsWork * run.scale * (total - done)) / total },
-      measurement: MEASUREMENT_PER_RUN * scanSamples * perSample,
+      measurement: (likelyBatched(plan, feeds, scanSamples) ? MEASUREMENT_PER_BATCHED_RUN : MEASUREMENT_PER_RUN) * scanSamples * perSample,
       scanWork,
       finalWork,
     });

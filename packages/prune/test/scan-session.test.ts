@@ -12,7 +12,7 @@ import ort from 'onnxruntime-node';
 import { findWeights, matrixView, parseModel, readWeight } from '@specprune/onnx-io';
 import { describe, expect, it } from 'vitest';
 import { createScanner, prune, scanSensitivity, type OrtRuntime } from '../src/index.js';
-import { planInputs } from '../src/model-inputs.js';
+import { likelyBatched, planInputs } from '../src/model-inputs.js';
 import { magnitudeAt } from '../src/sensitivity.js';
 import { SESSION_OPTIONS, withThreads } from '../src/runtime.js';
 
@@ -67,6 +67,8 @@ async function compareWithRebuild(bytes: Uint8Array, expectedMode: string, shape
   const fast = await createScanner(runtime, bytes, 'the model', { ...options, keys: replacements.map((r) => r.key) });
   const slow = await createScanner(runtime, bytes, 'the model', options);
   expect(fast.mode).toBe(expectedMode);
+  // The first estimate's prediction (before any scanner exists) agrees with what the scanner found.
+  expect(likelyBatched(plan, undefined, 4)).toBe(expectedMode === 'one session, samples batched');
   expect(slow.mode).toBe('a session per measurement');
   for (const replacement of replacements) {
     const [a, b] = [await fast.distortion([replacement]), await slow.distortion([replacement])];
@@ -92,6 +94,18 @@ describe('sensitivity measurements in one session', () => {
 
   it('a fixed batch of 1: one session, samples run one by one, same distortions', async () => {
     await compareWithRebuild(fixedBatchMlp(), 'one session');
+  });
+
+  it('the first estimate predicts batching from the samples: one sample, or calibration samples of different shapes, are not batched', () => {
+    const plan = planInputs(parseModel(new Uint8Array(readFileSync(PADDLE_CLS))), 'the model', { x: [1, 3, 48, 192] });
+    const line = (width: number) => ({ x: new ort.Tensor('float32', new Float32Array(3 * 48 * width), [1, 3, 48, width]) });
+    expect(likelyBatched(plan, [line(192), line(192), line(192)], 3)).toBe(true);
+    expect(likelyBatched(plan, [line(192), line(320)], 2)).toBe(false);
+    // Only the samples the scan takes count.
+    expect(likelyBatched(plan, [line(192), line(192), line(320)], 2)).toBe(true);
+    expect(likelyBatched(plan, undefined, 1)).toBe(false);
+    const two = { x: new ort.Tensor('float32', new Float32Array(2 * 3 * 48 * 192), [2, 3, 48, 192]) };
+    expect(likelyBatched(plan, [two, two], 2)).toBe(false);
   });
 
   it('a weight measured again with the same values is answered from memory; other values run again', async () => {
