@@ -9,7 +9,8 @@
  * The factors are fitted to the four default prunes of `bench/prune-speed.mjs` (ResNet-50-shaped, MiniLM-shaped,
  * PP-OCRv4 recogniser data-free and with 64 calibration lines) on the 2-core VM without AVX-512: the estimate
  * came within a third of each run's time on the machine it was fitted on; on the next machine of that kind the
- * recogniser's first estimate was 2.4x its run, and its revision 1.2x (docs/benchmarks.md). Measurement and worker work overlap (the main thread runs the
+ * recogniser's first estimate was 2.4x its run, and its revision 1.2x (docs/benchmarks.md); with the batched
+ * share below (2026-12-05) its first estimate was 21 s for a 20 s run. Measurement and worker work overlap (the main thread runs the
  * model while the workers re-fit), so a phase takes less than their sum.
  */
 
