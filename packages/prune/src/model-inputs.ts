@@ -1,7 +1,7 @@
 import { graphInputsOutputs, graphValueInfo, type OnnxModel, type ValueInfo } from '@specprune/onnx-io';
-import type { Feeds } from './runtime.js';
 import { InputSpecError, resolveInputs, suggestShape, type ResolvedInput } from '@specprune/device-runner/inputs';
 import { PruneInputError } from './errors.js';
+import type { Feeds } from './runtime.js';
 
 /** The model's inputs made concrete for generated inputs, decided once before any work. */
 export interface InputPlan {
@@ -59,7 +59,8 @@ export function planInputs(model: OnnxModel, label: string, shapes: Record<strin
 /**
  * Whether the first `count` samples (the calibration `feeds`, else inputs generated from the plan) will likely
  * run as one batch in the scan, for its first estimate (the scanner decides by running one): several samples,
- * every declared input open along dim 0, every sample leading with 1 and of the same shapes.
+ * every declared input open along dim 0, every sample leading with 1 and of the same shapes (the rule of the
+ * scanner's `batchFeeds` in sensitivity.ts, which also runs the batch once to see the model answer it alike).
  */
 export function likelyBatched(plan: InputPlan, feeds: readonly Feeds[] | undefined, count: number): boolean {
   if (count < 2 || !plan.declared.every((i) => i.kind === 'tensor' && i.shape && typeof i.shape[0] !== 'number')) return false;

@@ -424,13 +424,14 @@ export async function prune(model: Uint8Array | OnnxModel, options: PruneOptions
     return workers ? workers.run({ ...full, stats: weightStats }, laneOf(key)) : doWeightWork(full, weightStats);
   };
   const ahead = workers ? workers.size + 1 : 0;
+  /** The weights whose statistics are still held (their final work not yet handed out). */
+  const withStats = () => items.map((_, idx) => idx).filter((idx) => stats.has(items[idx]!.key));
   /**
    * Weights whose work in a phase (1: scan, 2: final) is at least half the busiest lane's in that
    * phase, largest first: handed out as the phase starts, so their lanes are not left with them at its end
    * (the PP-OCRv4 recogniser's 2880-input convolution: about 1.6 s for its factor alone in each pass, while
    * the other lane had nothing left). Results do not depend on when work is handed out.
    */
-  const withStats = () => items.map((_, idx) => idx).filter((idx) => stats.has(items[idx]!.key));
   const longWork = (phase: 1 | 2): number[] => longAmong(withStats(), phase);
   /**
    * A pass's first hand-out (1: scan, 2: final): the long weights above, then the longest others while their
