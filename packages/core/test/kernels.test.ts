@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { gemmNT, kernelArrays, ntDot, releaseKernelArrays } from '../src/kernels/index.js';
-import { accumulateInputs, createInputStats, createRandom, finishInputStats, groupGram, inverseUpperCholesky } from '../src/index.js';
+import { gemmNT, kernelArrays, kernelEpoch, matVecF32, mvDot, ntDot, releaseKernelArrays } from '../src/kernels/index.js';
+import { accumulateInputs, createInputStats, createRandom, finishInputStats, groupGram, inverseUpperCholesky, matrixOperator, multiplyTransposeVector, multiplyVector } from '../src/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -71,6 +71,68 @@ describe('gemmNT', () => {
     releaseKernelArrays();
     const [small] = kernelArrays(4);
     expect(small!.buffer.byteLength).toBeLessThan(64 << 20);
+  });
+});
+
+describe('matrix-vector products of a float32 matrix (Lanczos)', () => {
+  /** Float32 Gaussian entries, some exactly zero (as pruned weights have). */
+  const matrix = (n: number, seed: number) => {
+    const random = createRandom(seed);
+    return Float32Array.from({ length: n }, (_, i) => (i % 5 === 2 ? 0 : random.nextGaussian()));
+  };
+  for (const [rows, cols] of [
+    [1, 1],
+    [3, 5],
+    [4, 8],
+    [7, 13],
+    [16, 33],
+    [2, 64],
+  ] as const) {
+    for (const diff of [false, true]) {
+      it(`${rows}x${cols}${diff ? ', A − B' : ''}: y = D x is mvDot's sum and x = Dᵀ y the row-order sum, exactly`, () => {
+        const [ka, kb, kx, ky] = kernelArrays(Math.ceil((rows * cols) / 2), Math.ceil((rows * cols) / 2), cols, rows);
+        const a = new Float32Array(ka!.buffer, ka!.byteOffset, rows * cols);
+        const b = new Float32Array(kb!.buffer, kb!.byteOffset, rows * cols);
+        a.set(matrix(rows * cols, 1));
+        b.set(matrix(rows * cols, 2));
+        fill(kx!, 3);
+        matVecF32(false, rows, cols, a, diff ? b : undefined, kx!, ky!);
+        for (let i = 0; i < rows; i++) expect(ky![i]).toBe(mvDot(a, i * cols, diff ? b : undefined, kx!, cols));
+        fill(ky!, 4);
+        kx!.fill(Number.NaN);
+        matVecF32(true, rows, cols, a, diff ? b : undefined, kx!, ky!);
+        for (let p = 0; p < cols; p++) {
+          let v = 0;
+          for (let i = 0; i < rows; i++) v += ky![i]! * (diff ? a[i * cols + p]! - b[i * cols + p]! : a[i * cols + p]!);
+          expect(kx![p]).toBe(v);
+        }
+      });
+    }
+  }
+
+  it('the operator agrees with the JavaScript products to 1e-12, also after other kernel work took the memory', () => {
+    const [rows, cols] = [37, 61];
+    const w = { data: matrix(rows * cols, 5), rows, cols };
+    const op = matrixOperator(w);
+    const x = new Float64Array(cols).map((_, i) => Math.sin(i));
+    const y = new Float64Array(rows).map((_, i) => Math.cos(i));
+    const check = () => {
+      const [got, want] = [new Float64Array(rows), new Float64Array(rows)];
+      op.multiply(x, got);
+      multiplyVector(w, x, want);
+      for (let i = 0; i < rows; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(want[i]!)));
+      const [gotT, wantT] = [new Float64Array(cols), new Float64Array(cols)];
+      op.multiplyTranspose(y, gotT);
+      multiplyTransposeVector(w, y, wantT);
+      for (let p = 0; p < cols; p++) expect(Math.abs(gotT[p]! - wantT[p]!)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(wantT[p]!)));
+    };
+    check();
+    // Other kernel work overwrites the memory the operator copied its matrix into: it copies it again.
+    const before = kernelEpoch();
+    const [junk] = kernelArrays(rows * cols);
+    junk!.fill(7);
+    expect(kernelEpoch()).not.toBe(before);
+    check();
   });
 });
 

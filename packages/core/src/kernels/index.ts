@@ -9,16 +9,23 @@ import { KERNELS_WASM } from './wasm.js';
  */
 
 type Kernel = (k: number, tiles: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number) => void;
+type MatVec = (rows: number, cols: number, a: number, b: number, x: number, y: number) => void;
 interface KernelExports {
   memory: WebAssembly.Memory;
   nt4x2_add: Kernel;
   nt4x2_sub: Kernel;
   nt1x2_add: Kernel;
   nt1x2_sub: Kernel;
+  mv_f32: MatVec;
+  mv_f32_diff: MatVec;
+  mtv_f32: MatVec;
+  mtv_f32_diff: MatVec;
 }
 
 let compiled: WebAssembly.Module | undefined;
 let instance: KernelExports | undefined;
+/** Counts the hand-outs of kernel memory (see {@link kernelEpoch}). */
+let epoch = 0;
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
@@ -45,6 +52,7 @@ const KEEP_BYTES = 64 << 20;
  * {@link releaseKernelArrays}: callers copy their operands in, run kernels, and copy results out.
  */
 export function kernelArrays(...lengths: number[]): Float64Array[] {
+  epoch++;
   const k = kernels();
   let bytes = 0;
   const offsets = lengths.map((length) => {
@@ -62,12 +70,54 @@ export function kernelArrays(...lengths: number[]): Float64Array[] {
 
 /** Gives large kernel memory back (the next {@link kernelArrays} starts a fresh instance). */
 export function releaseKernelArrays(): void {
-  if (instance && instance.memory.buffer.byteLength > KEEP_BYTES) instance = undefined;
+  if (instance && instance.memory.buffer.byteLength > KEEP_BYTES) {
+    instance = undefined;
+    epoch++;
+  }
 }
 
-function pointer(array: Float64Array, offset: number, memory: WebAssembly.Memory): number {
+/**
+ * Changes whenever arrays from {@link kernelArrays} may have been overwritten or replaced (each call hands the same
+ * memory out again): a holder of kernel arrays across other code compares it with the value when it took them.
+ */
+export function kernelEpoch(): number {
+  return epoch;
+}
+
+function pointer(array: Float64Array | Float32Array, offset: number, memory: WebAssembly.Memory): number {
   if (array.buffer !== memory.buffer) throw new RangeError('Kernel operands must be arrays from kernelArrays() (the memory was replaced since?).');
-  return array.byteOffset + offset * 8;
+  return array.byteOffset + offset * array.BYTES_PER_ELEMENT;
+}
+
+/**
+ * Matrix-vector products with a float32 row-major matrix D (rows x cols): D = A, or A − B formed in float64 when
+ * `b` is given; x (cols) and y (rows) float64; every array from {@link kernelArrays} (A and B as Float32Array views
+ * of them). `transpose` false: y = D x, each y[i] summed as {@link mvDot} does; true: x = Dᵀ y, each x[p] =
+ * ((y[0] D[0][p] + y[1] D[1][p]) + ...) in row order, from zero.
+ */
+export function matVecF32(transpose: boolean, rows: number, cols: number, a: Float32Array, b: Float32Array | undefined, x: Float64Array, y: Float64Array): void {
+  if (rows <= 0 || cols <= 0) return;
+  const e = kernels();
+  const [ap, xp, yp] = [pointer(a, 0, e.memory), pointer(x, 0, e.memory), pointer(y, 0, e.memory)];
+  const bp = b ? pointer(b, 0, e.memory) : 0;
+  if (transpose) {
+    x.fill(0, 0, cols);
+    (b ? e.mtv_f32_diff : e.mtv_f32)(rows, cols, ap, bp, xp, yp);
+  } else (b ? e.mv_f32_diff : e.mv_f32)(rows, cols, ap, bp, xp, yp);
+}
+
+/**
+ * Σ_p d(p)·x[p] for p < cols as the matrix-vector kernel forms it (d(p) = a[p], or a[p] − b[p] in float64): p ≡ 0,
+ * 1, 2, 3 (mod 4) summed apart over the whole groups of four, then (S0 + S2) + (S1 + S3), then the trailing p in order.
+ */
+export function mvDot(a: ArrayLike<number>, aOffset: number, b: ArrayLike<number> | undefined, x: ArrayLike<number>, cols: number): number {
+  const d = (p: number) => (b ? a[aOffset + p]! - b[aOffset + p]! : a[aOffset + p]!);
+  const s = [0, 0, 0, 0];
+  const whole = cols & ~3;
+  for (let p = 0; p < whole; p++) s[p & 3]! += d(p) * x[p]!;
+  let v = s[0]! + s[2]! + (s[1]! + s[3]!);
+  for (let p = whole; p < cols; p++) v += d(p) * x[p]!;
+  return v;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { SingularValueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { assertMatrix, isEmptyMatrix, type Matrix } from '../matrix.js';
+import { releaseKernelArrays } from '../kernels/index.js';
 import { createRandom, type Random } from '../random.js';
 import { matrixOperator, type LinearOperator } from './operator.js';
 
@@ -109,6 +110,8 @@ export function estimateTopSingularValues(
     }
   }
   if (estimate === undefined) estimate = ritzValues(alphas, betas, dimension, wanted, tolerance, false);
+  // A kernel-backed operator (matrixOperator) copied its matrix into the kernels' memory: large memory goes back.
+  releaseKernelArrays();
   return estimate;
 }
 

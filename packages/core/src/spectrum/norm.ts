@@ -1,6 +1,6 @@
 import { assertMatrix, isEmptyMatrix, type Matrix } from '../matrix.js';
 import { estimateTopSingularValues, type LanczosOptions } from './lanczos.js';
-import { matrixOperator, type LinearOperator } from './operator.js';
+import { kernelOperator, matrixOperator, type LinearOperator } from './operator.js';
 
 /** Options for {@link spectralNorm} and {@link spectralNormOfDifference}. */
 export type SpectralNormOptions = LanczosOptions;
@@ -28,28 +28,7 @@ export function spectralNormOfDifference(a: Matrix, b: Matrix, options: Spectral
   return estimateTopSingularValues(differenceOperator(a, b), 1, options).values[0];
 }
 
-/** The operator A − B of two same-shaped dense matrices. */
+/** The operator A − B of two same-shaped dense matrices (the difference formed in float64, in the kernels). */
 export function differenceOperator(a: Matrix, b: Matrix): LinearOperator {
-  const { rows, cols } = a;
-  const p = a.data;
-  const q = b.data;
-  return {
-    rows,
-    cols,
-    multiply(x, y) {
-      for (let i = 0, offset = 0; i < rows; i++, offset += cols) {
-        let sum = 0;
-        for (let j = 0; j < cols; j++) sum += (p[offset + j] - q[offset + j]) * x[j];
-        y[i] = sum;
-      }
-    },
-    multiplyTranspose(y, x) {
-      x.fill(0);
-      for (let i = 0, offset = 0; i < rows; i++, offset += cols) {
-        const yi = y[i];
-        if (yi === 0) continue;
-        for (let j = 0; j < cols; j++) x[j] += yi * (p[offset + j] - q[offset + j]);
-      }
-    },
-  };
+  return kernelOperator(a.data, b.data, a.rows, a.cols);
 }

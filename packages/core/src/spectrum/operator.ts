@@ -1,4 +1,5 @@
-import { multiplyTransposeVector, multiplyVector, type Matrix } from '../matrix.js';
+import { kernelArrays, kernelEpoch, matVecF32 } from '../kernels/index.js';
+import type { Matrix } from '../matrix.js';
 
 /** A matrix known only through its products with vectors (float64 in, float64 out). */
 export interface LinearOperator {
@@ -10,12 +11,44 @@ export interface LinearOperator {
   multiplyTranspose(y: Float64Array, x: Float64Array): void;
 }
 
-/** Wraps a dense row-major matrix as a {@link LinearOperator}. */
+/** Wraps a dense row-major matrix as a {@link LinearOperator} (products in the WebAssembly kernels, see {@link kernelOperator}). */
 export function matrixOperator(w: Matrix): LinearOperator {
+  return kernelOperator(w.data, undefined, w.rows, w.cols);
+}
+
+/**
+ * The operator of a float32 row-major matrix `a` (rows x cols), or of a − b formed in float64 (exact for pruned
+ * and untouched entries), with its products in the WebAssembly kernels (matVecF32: 3-4x the JavaScript loops).
+ * The matrices are copied into the kernels' memory at the first product, and again whenever other kernel work
+ * took that memory in between (kernelEpoch).
+ */
+export function kernelOperator(a: Float32Array, b: Float32Array | undefined, rows: number, cols: number): LinearOperator {
+  let held: { epoch: number; a: Float32Array; b: Float32Array | undefined; x: Float64Array; y: Float64Array } | undefined;
+  const arrays = () => {
+    if (held?.epoch === kernelEpoch()) return held;
+    const n = rows * cols;
+    // Float32 matrices as float64 arrays of half their length (the kernels' memory hands out float64 arrays).
+    const [ka, kb, x, y] = kernelArrays(Math.ceil(n / 2), b ? Math.ceil(n / 2) : 0, cols, rows);
+    const fa = new Float32Array(ka!.buffer, ka!.byteOffset, n);
+    fa.set(a.subarray(0, n));
+    const fb = b ? new Float32Array(kb!.buffer, kb!.byteOffset, n) : undefined;
+    fb?.set(b!.subarray(0, n));
+    return (held = { epoch: kernelEpoch(), a: fa, b: fb, x: x!, y: y! });
+  };
   return {
-    rows: w.rows,
-    cols: w.cols,
-    multiply: (x, y) => multiplyVector(w, x, y),
-    multiplyTranspose: (y, x) => multiplyTransposeVector(w, y, x),
+    rows,
+    cols,
+    multiply(x, y) {
+      const k = arrays();
+      k.x.set(x.subarray(0, cols));
+      matVecF32(false, rows, cols, k.a, k.b, k.x, k.y);
+      y.set(k.y);
+    },
+    multiplyTranspose(y, x) {
+      const k = arrays();
+      k.y.set(y.subarray(0, rows));
+      matVecF32(true, rows, cols, k.a, k.b, k.x, k.y);
+      x.set(k.x);
+    },
   };
 }
