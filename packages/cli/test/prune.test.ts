@@ -282,6 +282,16 @@ describe('specprune spectrum and eval', () => {
     expect(layer.spectralError).toBeGreaterThan(0);
     expect(layer.spectralError).toBeLessThan(1);
     expect(layer.frobeniusError).toBeGreaterThan(0.1);
+    // The weights are spread over worker threads: one thread or two give the same document, in model order.
+    const one = await runCli(['spectrum', MODELS.wakeword, out, '--top', '4', '--json', '--threads', '1']);
+    const two = await runCli(['spectrum', MODELS.wakeword, out, '--top', '4', '--json', '--threads', '2']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.stdout).toBe(one.stdout);
+    expect(one.stdout).toBe(result.stdout);
+    expect(doc.weights.length).toBeGreaterThan(2);
+    const bad = await runCli(['spectrum', MODELS.wakeword, out, '--threads', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--threads 0 must be a whole number/);
   });
 
   it('eval: a model against itself has cosine 1; a pruned model a plausible cosine < 1', async () => {

@@ -31,5 +31,5 @@ export { collectInputStats, planInputStats, type StatsPlan, type CollectedStats 
 /** The one seed rule (core's), re-exported for clients that draw the same input streams as the pipeline. */
 export { deriveSeed } from '@specprune/core';
 export { SCAN_GRID, createScanner, scanSensitivity, type Scanner } from './sensitivity.js';
-export { doWeightWork, type WeightWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
+export { doWeightWork, weightSpectrum, type WeightSpectrum, type WeightWork, type WeightWorkers, type WeightWorkResult } from './weight-work.js';
 export { analyzeChannels, scoreChannels, countMacs, allocateChannels, allocateChannelsGreedy, uniformCounts, topChannels, applyChannelPruning, type ChannelAnalysis, type ChannelGroup, type StructureReport } from './structure/index.js';

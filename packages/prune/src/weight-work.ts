@@ -1,5 +1,5 @@
-import { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs, packInputStats, type ConvGeometry, type Granularity, type InputStats, type MethodName } from '@specprune/core';
-import type { MatrixView } from '@specprune/onnx-io';
+import { accumulateColumnInputs, accumulateConvInputs, accumulateRowInputs, packInputStats, topSingularValues, type ConvGeometry, type Granularity, type InputStats, type MethodName } from '@specprune/core';
+import { extractBlock, type MatrixView } from '@specprune/onnx-io';
 import { measurePruned, pruneWeight, pruneWeightWithStats, reconstructionErrorOf, releaseFactors, type DataAwarePruned, type PrunedWeight } from './engine.js';
 import type { PruneMethod } from './options.js';
 
@@ -8,7 +8,7 @@ import type { PruneMethod } from './options.js';
  * in, plain data out, no closures. The pipeline runs it in place or hands it to workers (PruneContext
  * `workers`); the result is the same either way, whatever the number of workers.
  */
-export type WeightWork = PruneWork | StatsWork | PlainWork;
+export type WeightWork = PruneWork | StatsWork | PlainWork | SpectrumWork;
 
 /**
  * A weight pruned without input statistics (magnitude and the matrix samplers) whose measurement is worth a
@@ -63,15 +63,60 @@ export interface PruneWork {
   keepFactors?: boolean;
 }
 
+/** A weight's spectrum against its pruned version's (`specprune spectrum`): see {@link weightSpectrum}. */
+export interface SpectrumWork {
+  kind: 'spectrum';
+  key: string;
+  original: Float32Array;
+  pruned: Float32Array;
+  view: MatrixView;
+  top: number;
+}
+
 export interface WeightWorkResult {
   results: DataAwarePruned[];
   magnitude?: DataAwarePruned;
   /** The result of {@link PlainWork}. */
   plain?: PrunedWeight;
+  /** The result of {@link SpectrumWork}. */
+  spectrum?: WeightSpectrum;
+}
+
+/** The top singular values of a weight and of its pruned version, and the pruned version's errors. */
+export interface WeightSpectrum {
+  sparsity: number;
+  original: number[];
+  pruned: number[];
+  spectralError: number;
+  frobeniusError: number;
+}
+
+/**
+ * The top `top` singular values of `original` and `pruned` (over the view's blocks: a block-diagonal matrix's
+ * singular values are the union of its blocks'), descending, and the pruned weight's relative errors as the
+ * pipeline measures them (spectral: the largest over blocks), the norms to 1e-6.
+ */
+export function weightSpectrum(original: Float32Array, pruned: Float32Array, view: MatrixView, top: number): WeightSpectrum {
+  const svA: number[] = [];
+  const svB: number[] = [];
+  for (const block of view.blocks) {
+    const k = Math.min(top, block.rows, block.cols);
+    svA.push(...topSingularValues({ data: extractBlock(original, block), rows: block.rows, cols: block.cols }, k, { seed: 1 }));
+    svB.push(...topSingularValues({ data: extractBlock(pruned, block), rows: block.rows, cols: block.cols }, k, { seed: 1 }));
+  }
+  const measured = measurePruned(original, pruned, view, true, 1e-6);
+  return {
+    sparsity: measured.sparsity,
+    original: svA.sort((x, y) => y - x).slice(0, top),
+    pruned: svB.sort((x, y) => y - x).slice(0, top),
+    spectralError: measured.spectralError,
+    frobeniusError: measured.frobeniusError,
+  };
 }
 
 /** Runs one piece of work with the weight's statistics (none for {@link PlainWork}). */
 export function doWeightWork(work: WeightWork, stats: InputStats | undefined): WeightWorkResult {
+  if (work.kind === 'spectrum') return { results: [], spectrum: weightSpectrum(work.original, work.pruned, work.view, work.top) };
   if (work.kind === 'plain') {
     const { original, view, zeros, method, granularity, seed, key, measureSpectralError } = work;
     return { results: [], plain: pruneWeight(original, view, zeros, method, granularity, seed, key, { measureSpectralError }) };

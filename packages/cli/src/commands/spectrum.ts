@@ -1,7 +1,8 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { topSingularValues } from '@specprune/core';
-import { measurePruned } from '@specprune/prune';
-import { extractBlock, findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io/node';
+import type { WeightSpectrum } from '@specprune/prune';
+import { findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io/node';
+import { createWeightWorkers } from '../api/weight-workers.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { renderTable } from '../format.js';
@@ -12,6 +13,7 @@ interface SpectrumArgs {
   original: string;
   pruned: string;
   top?: number;
+  threads?: number;
   json?: boolean;
 }
 
@@ -23,6 +25,7 @@ export const spectrumCommand = defineCommand<SpectrumArgs>({
       .positional('original', { type: 'string', describe: 'reference model', demandOption: true })
       .positional('pruned', { type: 'string', describe: 'pruned model', demandOption: true })
       .option('top', { type: 'number', default: 8, describe: 'number of singular values (K) per weight' })
+      .option('threads', { type: 'number', describe: 'worker threads for the weights (default: every core); the result does not depend on it' })
       .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
       .example('$0 spectrum model.onnx model.pruned.onnx --top 16', 'how much of each spectrum survived'),
   run: async (args, io) => spectrum(args, io),
@@ -31,6 +34,7 @@ export const spectrumCommand = defineCommand<SpectrumArgs>({
 async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
   const k = args.top ?? 8;
   if (!Number.isInteger(k) || k < 1) throw new UsageError(`--top ${args.top} must be a whole number >= 1.`);
+  if (args.threads !== undefined && !(Number.isInteger(args.threads) && args.threads >= 1 && args.threads <= 256)) throw new UsageError(`--threads ${args.threads} must be a whole number from 1 to 256.`);
   const original = readModel(path.resolve(io.cwd, args.original), { label: args.original });
   const pruned = readModel(path.resolve(io.cwd, args.pruned), { label: args.pruned });
   const key = (w: WeightRef) => `${w.graph}\0${w.name}`;
@@ -42,7 +46,7 @@ async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
   }
   for (const w of missing) log(io, `specprune: ${w.name} (${w.graph}) is not in ${args.pruned}; skipped.`);
   const progress = createProgress(io, 'spectrum', weights.length);
-  const results = [];
+  const work: Array<{ w: WeightRef; other: WeightRef }> = [];
   for (const w of weights) {
     const other = prunedWeights.get(key(w));
     if (!other) continue;
@@ -53,30 +57,28 @@ async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
       continue;
     }
     if (other.shape.join('x') !== w.shape.join('x')) throw new UsageError(`${w.name} has shape [${w.shape}] in ${args.original} but [${other.shape}] in ${args.pruned}.`);
-    const a = readWeight(original, w);
-    const b = readWeight(pruned, other);
-    const view = matrixView(w);
-    // Block-diagonal view: singular values are the union of the blocks'; norms are the max over blocks (as prune measures them).
-    const svA: number[] = [];
-    const svB: number[] = [];
-    for (const block of view.blocks) {
-      const kk = Math.min(k, block.rows, block.cols);
-      svA.push(...topSingularValues({ data: extractBlock(a, block), rows: block.rows, cols: block.cols }, kk, { seed: 1 }));
-      svB.push(...topSingularValues({ data: extractBlock(b, block), rows: block.rows, cols: block.cols }, kk, { seed: 1 }));
-    }
-    const measured = measurePruned(a, b, view, true, 1e-6);
-    results.push({
-      name: w.name,
-      graph: w.graph,
-      shape: w.shape,
-      sparsity: measured.sparsity,
-      original: svA.sort((x, y) => y - x).slice(0, k),
-      pruned: svB.sort((x, y) => y - x).slice(0, k),
-      spectralError: measured.spectralError,
-      frobeniusError: measured.frobeniusError,
-    });
-    progress.tick(w.name);
+    work.push({ w, other });
   }
+  // Each weight's spectra on the next free worker (every core by default); the results do not depend on which.
+  const spectra = new Array<WeightSpectrum>(work.length);
+  const workers = createWeightWorkers(Math.min(args.threads ?? availableParallelism(), Math.max(1, work.length)));
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: workers.size }, async (_, lane) => {
+        for (let at = next++; at < work.length; at = next++) {
+          // Read when its turn comes: one weight per worker in memory, not the models' every weight.
+          const { w, other } = work[at]!;
+          const result = await workers.run({ kind: 'spectrum', key: `${w.graph}/${w.name}`, original: readWeight(original, w), pruned: readWeight(pruned, other), view: matrixView(w), top: k }, lane);
+          spectra[at] = result.spectrum!;
+          progress.tick(w.name);
+        }
+      }),
+    );
+  } finally {
+    await workers.close();
+  }
+  const results = work.map(({ w }, at) => ({ name: w.name, graph: w.graph, shape: w.shape, ...spectra[at]! }));
   progress.done();
   if (args.json) {
     printJson(io, { original: args.original, pruned: args.pruned, top: k, weights: results });
