@@ -282,7 +282,7 @@ describe('specprune spectrum and eval', () => {
     expect(layer.spectralError).toBeGreaterThan(0);
     expect(layer.spectralError).toBeLessThan(1);
     expect(layer.frobeniusError).toBeGreaterThan(0.1);
-    // The weights are spread over worker threads: one thread or two give the same document, in model order.
+    // One thread computes in place, two on worker threads: the same document, in model order.
     const one = await runCli(['spectrum', MODELS.wakeword, out, '--top', '4', '--json', '--threads', '1']);
     const two = await runCli(['spectrum', MODELS.wakeword, out, '--top', '4', '--json', '--threads', '2']);
     expect(one.code, one.stderr).toBe(0);

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { WeightSpectrum } from '@specprune/prune';
+import { doWeightWork, type WeightSpectrum, type WeightWork } from '@specprune/prune';
 import { findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io/node';
 import { createWeightWorkers } from '../api/weight-workers.js';
 import { defineCommand } from '../command.js';
@@ -59,9 +59,11 @@ async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
     if (other.shape.join('x') !== w.shape.join('x')) throw new UsageError(`${w.name} has shape [${w.shape}] in ${args.original} but [${other.shape}] in ${args.pruned}.`);
     work.push({ w, other });
   }
-  // Each weight's spectra on the next free worker (every core by default); the results do not depend on which.
+  // Each weight's spectra on the next free worker (every core by default; one thread: in place, no worker); the
+  // results do not depend on which.
   const spectra = new Array<WeightSpectrum>(work.length);
-  const workers = createWeightWorkers(Math.min(args.threads ?? availableParallelism(), Math.max(1, work.length)));
+  const threads = Math.min(args.threads ?? availableParallelism(), Math.max(1, work.length));
+  const workers = threads > 1 ? createWeightWorkers(threads) : { size: 1, run: async (w: WeightWork) => doWeightWork(w, undefined), close: async () => undefined };
   try {
     let next = 0;
     await Promise.all(
