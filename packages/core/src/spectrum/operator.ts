@@ -1,5 +1,12 @@
 import { kernelArrays, kernelEpoch, matVecF32 } from '../kernels/index.js';
-import type { Matrix } from '../matrix.js';
+import { multiplyTransposeVector, multiplyVector, type Matrix } from '../matrix.js';
+
+/**
+ * Matrices larger than this (their copies in the kernels' memory: a, and b for a difference) are multiplied in
+ * JavaScript instead, where they need no copy: WebAssembly memory holds at most 4 GiB, and a copy of a huge
+ * embedding would add its size to the process for a measurement.
+ */
+const KERNEL_COPY_BYTES = 256 << 20;
 
 /** A matrix known only through its products with vectors (float64 in, float64 out). */
 export interface LinearOperator {
@@ -20,9 +27,11 @@ export function matrixOperator(w: Matrix): LinearOperator {
  * The operator of a float32 row-major matrix `a` (rows x cols), or of a − b formed in float64 (exact for pruned
  * and untouched entries), with its products in the WebAssembly kernels (matVecF32: 3-4x the JavaScript loops).
  * The matrices are copied into the kernels' memory at the first product, and again whenever other kernel work
- * took that memory in between (kernelEpoch).
+ * took that memory in between (kernelEpoch). Above `copyLimit` bytes of copies, the products run in JavaScript
+ * on the arrays in place (the same sums up to rounding).
  */
-export function kernelOperator(a: Float32Array, b: Float32Array | undefined, rows: number, cols: number): LinearOperator {
+export function kernelOperator(a: Float32Array, b: Float32Array | undefined, rows: number, cols: number, copyLimit = KERNEL_COPY_BYTES): LinearOperator {
+  if (rows * cols * 4 * (b ? 2 : 1) > copyLimit) return javascriptOperator(a, b, rows, cols);
   let held: { epoch: number; a: Float32Array; b: Float32Array | undefined; x: Float64Array; y: Float64Array } | undefined;
   const arrays = () => {
     if (held?.epoch === kernelEpoch()) return held;
@@ -49,6 +58,30 @@ export function kernelOperator(a: Float32Array, b: Float32Array | undefined, row
       k.y.set(y.subarray(0, rows));
       matVecF32(true, rows, cols, k.a, k.b, k.x, k.y);
       x.set(k.x);
+    },
+  };
+}
+
+/** The same products in JavaScript, on the arrays in place (huge matrices; see KERNEL_COPY_BYTES). */
+function javascriptOperator(a: Float32Array, b: Float32Array | undefined, rows: number, cols: number): LinearOperator {
+  if (!b) return { rows, cols, multiply: (x, y) => multiplyVector({ data: a, rows, cols }, x, y), multiplyTranspose: (y, x) => multiplyTransposeVector({ data: a, rows, cols }, y, x) };
+  return {
+    rows,
+    cols,
+    multiply(x, y) {
+      for (let i = 0, offset = 0; i < rows; i++, offset += cols) {
+        let sum = 0;
+        for (let j = 0; j < cols; j++) sum += (a[offset + j]! - b[offset + j]!) * x[j]!;
+        y[i] = sum;
+      }
+    },
+    multiplyTranspose(y, x) {
+      x.fill(0);
+      for (let i = 0, offset = 0; i < rows; i++, offset += cols) {
+        const yi = y[i]!;
+        if (yi === 0) continue;
+        for (let j = 0; j < cols; j++) x[j] += yi * (a[offset + j]! - b[offset + j]!);
+      }
     },
   };
 }
