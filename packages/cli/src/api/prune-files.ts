@@ -24,7 +24,7 @@ import { loadSampleFeeds, sampleInputs, sampleRunError } from '../eval/samples.j
 import { stageHtmlReport } from '../report/html.js';
 import { VERSION } from '../version.js';
 import { pruneStreaming } from './stream.js';
-import { createWeightWorkers } from './weight-workers.js';
+import { createWeightWorkers, isThreadCount, MAX_THREADS } from './weight-workers.js';
 import { referenceOnFile, verifyFile } from './verify-file.js';
 
 /** `prune` for Node: the pipeline's options plus where the files are (CLI.md "Library API"). */
@@ -92,8 +92,8 @@ export async function pruneFile(model: Uint8Array | string, options: PruneFileOp
   const hasCalibration = options.calibration !== undefined;
   // Every option and rule is checked before any file is touched.
   const resolved = resolvePruneOptions(options, hasCalibration);
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 256)) {
-    throw new PruneOptionError('threads', (n) => `${n('threads')} ${options.threads} must be a whole number from 1 to 256.`);
+  if (options.threads !== undefined && !isThreadCount(options.threads)) {
+    throw new PruneOptionError('threads', (n) => `${n('threads')} ${options.threads} must be a whole number from 1 to ${MAX_THREADS}.`);
   }
   const given = (options.protect ?? []).map((p) => (typeof p === 'string' ? { file: path.resolve(cwd, p), label: `the file ${p}` } : { file: path.resolve(cwd, p.file), label: p.label }));
   const protect: string[] = given.map((p) => p.file);

@@ -10,6 +10,14 @@ function tsxEsmApi(): string {
   return pathToFileURL(path.join(root, 'dist/esm/api/index.mjs')).href;
 }
 
+/** `--threads` (`threads`) is a whole number from 1 to MAX_THREADS: onnxruntime threads and weight workers. */
+export const MAX_THREADS = 256;
+
+/** Whether `threads` is a thread count the pool and onnxruntime accept (see MAX_THREADS). */
+export function isThreadCount(threads: number): boolean {
+  return Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS;
+}
+
 interface Lane {
   worker?: Worker;
   /** Weights whose statistics this lane's worker holds. */

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { doWeightWork, type WeightSpectrum, type WeightWork } from '@specprune/prune';
 import { findWeights, matrixView, readModel, readWeight, type WeightRef } from '@specprune/onnx-io/node';
-import { createWeightWorkers } from '../api/weight-workers.js';
+import { createWeightWorkers, isThreadCount, MAX_THREADS } from '../api/weight-workers.js';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { renderTable } from '../format.js';
@@ -34,7 +34,7 @@ export const spectrumCommand = defineCommand<SpectrumArgs>({
 async function spectrum(args: SpectrumArgs, io: Io): Promise<number> {
   const k = args.top ?? 8;
   if (!Number.isInteger(k) || k < 1) throw new UsageError(`--top ${args.top} must be a whole number >= 1.`);
-  if (args.threads !== undefined && !(Number.isInteger(args.threads) && args.threads >= 1 && args.threads <= 256)) throw new UsageError(`--threads ${args.threads} must be a whole number from 1 to 256.`);
+  if (args.threads !== undefined && !isThreadCount(args.threads)) throw new UsageError(`--threads ${args.threads} must be a whole number from 1 to ${MAX_THREADS}.`);
   const original = readModel(path.resolve(io.cwd, args.original), { label: args.original });
   const pruned = readModel(path.resolve(io.cwd, args.pruned), { label: args.pruned });
   const key = (w: WeightRef) => `${w.graph}\0${w.name}`;
