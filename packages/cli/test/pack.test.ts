@@ -68,6 +68,11 @@ describe('the packages as users get them: packed, installed with npm into an emp
     expect(report.sparsity).toBeCloseTo(0.5, 2);
     expect(report.allocationBasis).toBe('sensitivity-scan');
     expect(report.fidelity.measured).toBe(true);
+    // spectrum on the installed package's worker threads gives what it computes in place.
+    const spectra = await Promise.all(['1', '2'].map((threads) => sh('npx', ['specprune', 'spectrum', 'cls.onnx', 'out/cls.pruned.onnx', '--json', '--threads', threads], { cwd: project, env: userEnv() })));
+    expect(spectra[1]!.status, spectra[1]!.stderr).toBe(0);
+    expect(spectra[1]!.stdout).toBe(spectra[0]!.stdout);
+    expect((JSON.parse(spectra[1]!.stdout) as { weights: unknown[] }).weights.length).toBeGreaterThan(1);
 
     writeFileSync(
       path.join(project, 'api.mjs'),

@@ -292,6 +292,11 @@ describe('specprune spectrum and eval', () => {
     const bad = await runCli(['spectrum', MODELS.wakeword, out, '--threads', '0']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--threads 0 must be a whole number/);
+    // prune follows the same rule, before any file is written.
+    const badPrune = await runCli(['prune', MODELS.wakeword, '-o', path.join(dir, 'x.onnx'), '--threads', '300']);
+    expect(badPrune.code).toBe(2);
+    expect(badPrune.stderr).toMatch(/--threads 300 must be a whole number from 1 to 256/);
+    expect(existsSync(path.join(dir, 'x.onnx'))).toBe(false);
   });
 
   it('eval: a model against itself has cosine 1; a pruned model a plausible cosine < 1', async () => {
